@@ -1,0 +1,147 @@
+"""The root Typer app: global options, sub-groups, and the one error → exit-code mapper."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+from typer._click import exceptions as click_exc
+from typer.core import TyperGroup
+
+from sessionctl import __version__, render
+from sessionctl.cli.app import App
+from sessionctl.errors import SessionctlError
+
+
+def run_mapped(call) -> int:
+    """Run ``call`` and turn every outcome into an exit code (SPEC §6), printing errors once."""
+    try:
+        result = call()
+        return result if isinstance(result, int) else 0
+    except SessionctlError as exc:
+        _debug()
+        render.error(exc.message, exc.hint)
+        return exc.code
+    except click_exc.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "sessionctl"
+        render.error(exc.format_message(), f"see '{command} --help'")
+        return 2
+    except click_exc.ClickException as exc:
+        render.error(exc.format_message())
+        return exc.exit_code
+    except (click_exc.Abort, KeyboardInterrupt):
+        render.error("interrupted; nothing was changed by the interrupted step")
+        return 130
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
+    except Exception as exc:  # the store layer knows what a database error means to a user
+        from sessionctl.store import lock_timeout, translate
+
+        _debug()
+        mapped = translate(exc, _safe(lock_timeout))
+        if mapped is not None:
+            render.error(mapped.message, mapped.hint)
+            return mapped.code
+        render.error(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug; run again with SESSIONCTL_DEBUG=1 for details and report it",
+        )
+        return 1
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except Exception:
+        return None
+
+
+def _debug() -> None:
+    if os.environ.get("SESSIONCTL_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exc()
+
+
+def _quiet_stdout() -> None:
+    """After the reader of our stdout went away (``| head``), end without noise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+class Root(TyperGroup):
+    """Typer's group with our error handling around every invocation (CLI and CliRunner)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        code = run_mapped(
+            lambda: super(Root, self).main(
+                args=args, prog_name=prog_name or "sessionctl", complete_var=complete_var,
+                standalone_mode=False, **extra,
+            )
+        )
+        if standalone_mode:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                _quiet_stdout()
+            sys.exit(code)
+        return code
+
+
+app = typer.Typer(
+    cls=Root,
+    name="sessionctl",
+    help="Book one-on-one live sessions between educators and students.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        render.line(f"sessionctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[Optional[str], typer.Option(
+        "--db", metavar="PATH_OR_URL", help="The store (default: SESSIONCTL_DB, else the user data dir)."
+    )] = None,
+    tz: Annotated[Optional[str], typer.Option(
+        "--tz", metavar="ZONE", help="Display zone, an IANA name (default: SESSIONCTL_TZ, your stored zone, the system zone)."
+    )] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    )] = False,
+) -> None:
+    """Book one-on-one live sessions between educators and students."""
+    state = App(db, tz)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _register() -> None:
+    from sessionctl.cli import course, request, slot, top, user
+
+    top.register(app)
+    app.add_typer(user.app, name="user")
+    app.add_typer(course.app, name="course")
+    app.add_typer(slot.app, name="slot")
+    app.add_typer(request.app, name="request")
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,75 @@
+"""What every command shares: the global options, the open store, the acting context."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import datetime, timedelta
+from typing import Annotated, Optional
+
+import typer
+
+from sessionctl import timeparse
+from sessionctl.domain.context import Context, find_actor
+from sessionctl.store import Store, default_location, open_store
+
+# Options used by many commands, declared once.
+Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) instead of a table.")]
+CourseOpt = Annotated[Optional[str], typer.Option("--course", metavar="CODE", help="Only this course.")]
+FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]
+ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Starting before WHEN.")]
+ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
+
+
+class App:
+    """Built by the root callback and handed to every command as ``ctx.obj``."""
+
+    def __init__(self, db: str | None = None, tz: str | None = None):
+        self.db_option = db
+        self.tz_option = tz
+        self._store: Store | None = None
+        self._context: Context | None = None
+
+    @property
+    def location(self) -> str:
+        return self.db_option or os.environ.get("SESSIONCTL_DB") or default_location()
+
+    @staticmethod
+    def actor_name() -> str:
+        return os.environ.get("SESSIONCTL_USER") or getpass.getuser()
+
+    def store(self, *, create: bool = False) -> Store:
+        if self._store is None:
+            self._store = open_store(self.location, create=create)
+        return self._store
+
+    def context(self) -> Context:
+        """The store, the acting user, the display zone and the clock, for a domain call."""
+        if self._context is None:
+            store = self.store()
+            actor = find_actor(self.actor_name())
+            self._context = Context(store, actor, self.display_zone(actor.tz), self.now)
+        return self._context
+
+    def display_zone(self, user_tz: str | None = None):
+        """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""
+        name = self.tz_option or os.environ.get("SESSIONCTL_TZ") or user_tz
+        return timeparse.zone(name) if name else timeparse.system_zone()
+
+    @staticmethod
+    def now() -> datetime:
+        return timeparse.utcnow()
+
+    def when(self, text: str | None) -> datetime | None:
+        if text is None:
+            return None
+        ctx = self.context()
+        return timeparse.parse_when(text, tz=ctx.tz, now=ctx.now())
+
+    @staticmethod
+    def duration(text: str | None) -> timedelta | None:
+        return None if text is None else timeparse.parse_duration(text)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()

@@ -1,0 +1,86 @@
+"""sessionctl course …"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from sessionctl import render
+from sessionctl.cli.app import Json
+from sessionctl.domain import courses
+from sessionctl.errors import UsageError
+
+app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)
+
+Code = Annotated[str, typer.Argument(metavar="CODE", help="Course code.")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(metavar="CODE", help="Unique code: 1-32 of A-Z a-z 0-9 . _ -")],
+    title: Annotated[str, typer.Option("--title", metavar="TEXT", help="Course title.")],
+    educator: Annotated[Optional[str], typer.Option(
+        "--educator", metavar="NAME", help="Owning educator (admins; educators own what they create)."
+    )] = None,
+    as_json: Json = False,
+) -> None:
+    """Create a course."""
+    render.course(courses.add_course(ctx.obj.context(), code, title, educator), as_json)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: Json = False) -> None:
+    """List courses: all (admin), your own (educator) or your enrolled ones (student)."""
+    render.courses(courses.list_courses(ctx.obj.context()), as_json)
+
+
+@app.command("show")
+def show(ctx: typer.Context, code: Code, as_json: Json = False) -> None:
+    """Show a course with its educator and enrolment count."""
+    render.course(courses.show_course(ctx.obj.context(), code), as_json)
+
+
+@app.command("enroll")
+def enroll(
+    ctx: typer.Context,
+    code: Code,
+    students: Annotated[Optional[List[str]], typer.Argument(metavar="[STUDENT]...", help="Students to enrol.")] = None,
+    from_csv: Annotated[Optional[Path], typer.Option(
+        "--from-csv", metavar="FILE", help="CSV with a name column, optional email and display; '-' reads stdin."
+    )] = None,
+    as_json: Json = False,
+) -> None:
+    """Enrol students (idempotent); CSV names not yet known are registered as students. Prints the roster."""
+    rows = courses.read_roster_csv(_read(from_csv)) if from_csv is not None else []
+    render.users(courses.enroll(ctx.obj.context(), code, students or [], rows), as_json)
+
+
+def _read(path: Path) -> str:
+    import sys
+
+    try:
+        if str(path) == "-":
+            return sys.stdin.read()
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+@app.command("unenroll")
+def unenroll(
+    ctx: typer.Context,
+    code: Code,
+    students: Annotated[List[str], typer.Argument(metavar="STUDENT...", help="Students to remove.")],
+    as_json: Json = False,
+) -> None:
+    """Remove students; their pending requests in the course are cancelled. Prints the roster."""
+    render.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
+
+
+@app.command("roster")
+def roster(ctx: typer.Context, code: Code, as_json: Json = False) -> None:
+    """List the students enrolled in a course."""
+    render.users(courses.roster(ctx.obj.context(), code), as_json)

@@ -1,0 +1,84 @@
+"""``sessionctl demo``: the whole workflow on a throwaway store, command by command."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from sessionctl import render, timeparse
+from sessionctl.errors import Conflict
+
+ROSTER = "name,email,display\nalan,alan@example.edu,Alan Turing\nkat,kat@example.edu,Katherine Johnson\n"
+
+
+def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
+    return [
+        ("grace", ["init"]),
+        ("grace", ["user", "add", "ada", "--role", "educator", "--display", "Ada Lovelace",
+                   "--email", "ada@example.edu"]),
+        ("ada", ["course", "add", "MATH101", "--title", "Analytical Engines"]),
+        ("ada", ["course", "enroll", "MATH101", "--from-csv", roster]),
+        ("ada", ["slot", "add", "--course", "MATH101", "--start", f"{day} 10:00",
+                 "--duration", "1h", "--link", "https://meet.example.edu/ada",
+                 "--notes", "Office hour: bring your questions"]),
+        ("ada", ["slot", "add", "--course", "MATH101", "--start", f"{day} 11:00",
+                 "--duration", "30m", "--capacity", "2"]),
+        ("alan", ["slot", "list"]),
+        ("alan", ["request", "send", "1", "--message", "Can we go over question 3?"]),
+        ("kat", ["request", "send", "1", "--message", "I'd like to discuss loops."]),
+        ("ada", ["inbox"]),
+        ("ada", ["request", "approve", "1", "--link", "https://meet.example.edu/ada-alan"]),
+        ("alan", ["request", "list"]),
+        ("alan", ["inbox"]),
+        ("kat", ["inbox"]),
+        ("kat", ["request", "send", "2", "--message", "Is this one free?"]),
+        ("ada", ["request", "reject", "3", "--reason", "Please book the 10:00 office hour next week."]),
+        ("alan", ["request", "show", "1"]),
+        ("ada", ["slot", "list", "--status", "all"]),
+        ("grace", ["sweep"]),
+    ]
+
+
+def run_demo(db: str | None) -> int:
+    from typer.main import get_command
+
+    from sessionctl.cli import app
+
+    if db is None:
+        folder = Path(tempfile.mkdtemp(prefix="sessionctl-demo-"))
+        db = str(folder / "demo.db")
+    else:
+        if Path(db).expanduser().exists():
+            raise Conflict(f"{db} already exists; the demo builds a new store", hint="pick a new path")
+        folder = Path(db).expanduser().resolve().parent
+        folder.mkdir(parents=True, exist_ok=True)
+    roster = folder / "roster.csv"
+    roster.write_text(ROSTER, encoding="utf-8")
+    tz = timeparse.system_zone() if not os.environ.get("SESSIONCTL_TZ") else timeparse.zone(os.environ["SESSIONCTL_TZ"])
+    day = (timeparse.utcnow().astimezone(tz) + timedelta(days=1)).strftime("%Y-%m-%d")
+
+    command = get_command(app)
+    saved = {k: os.environ.get(k) for k in ("SESSIONCTL_DB", "SESSIONCTL_USER")}
+    os.environ["SESSIONCTL_DB"] = db
+    render.line(f"# a throwaway store; every command below uses it through SESSIONCTL_DB")
+    render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)}")
+    try:
+        for user, args in _steps(day, str(roster)):
+            os.environ["SESSIONCTL_USER"] = user
+            render.line("")
+            render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
+            code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
+            if code:
+                return code
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    render.line("")
+    render.line(f"# done; the store stays at {db} until you delete it")
+    return 0

@@ -1,0 +1,115 @@
+"""sessionctl slot …"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from sessionctl import render
+from sessionctl.cli.app import CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
+from sessionctl.domain import slots
+from sessionctl.errors import UsageError
+
+app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
+
+SlotId = Annotated[int, typer.Argument(metavar="ID", help="Slot id.")]
+Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start (ISO 8601 or a date dateutil reads; no offset = display zone).")]
+End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
+Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
+Notes = Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="Notes for students ('' clears).")]
+Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Default meeting link, http(s) ('' clears).")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    course: Annotated[str, typer.Option("--course", metavar="CODE", help="The course.")],
+    start: Start = None,
+    end: End = None,
+    duration: Duration = None,
+    capacity: Annotated[int, typer.Option("--capacity", metavar="N", help="Seats, 1-100.")] = 1,
+    notes: Notes = None,
+    link: Link = None,
+    as_json: Json = False,
+) -> None:
+    """Create a slot (course owner or admin). Prints the created slots."""
+    app_ = ctx.obj
+    if start is None:
+        raise UsageError("--start is required")
+    if (end is None) == (duration is None):
+        raise UsageError("give exactly one of --end and --duration")
+    begin = app_.when(start)
+    finish = app_.when(end) if end is not None else begin + app_.duration(duration)
+    c = app_.context()
+    window = slots.check_window(begin, finish)
+    created = slots.add_slots(c, course, [window], capacity=capacity, notes=notes, link=link)
+    render.slots(created, c.tz, as_json)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    course: CourseOpt = None,
+    from_: FromOpt = None,
+    to: ToOpt = None,
+    status: Annotated[Optional[str], typer.Option(
+        "--status", metavar="available|booked|cancelled|all",
+        help="Default: students see available future slots; others, live slots not yet ended.",
+    )] = None,
+    educator: Annotated[Optional[str], typer.Option("--educator", metavar="NAME", help="Only this educator's slots.")] = None,
+    as_json: Json = False,
+) -> None:
+    """List the slots you can see."""
+    app_ = ctx.obj
+    c = app_.context()
+    views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator)
+    render.slots(views, c.tz, as_json)
+
+
+@app.command("show")
+def show(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
+    """Show a slot with its requests (students see only their own)."""
+    c = ctx.obj.context()
+    render.slot(slots.show_slot(c, slot_id), c.tz, as_json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    slot_id: SlotId,
+    start: Start = None,
+    end: End = None,
+    duration: Duration = None,
+    capacity: Annotated[Optional[int], typer.Option("--capacity", metavar="N", help="Seats, 1-100.")] = None,
+    notes: Notes = None,
+    link: Link = None,
+    as_json: Json = False,
+) -> None:
+    """Change a slot; --start alone keeps its length. Times cannot move while it has requests."""
+    app_ = ctx.obj
+    c = app_.context()
+    given = {k: v for k, v in dict(notes=notes, link=link).items() if v is not None}
+    view = slots.update_slot(
+        c, slot_id, start=app_.when(start), end=app_.when(end), duration=app_.duration(duration),
+        capacity=capacity, **given,
+    )
+    render.slot(view, c.tz, as_json)
+
+
+@app.command("cancel")
+def cancel(ctx: typer.Context, slot_id: SlotId, reason: ReasonOpt = None, as_json: Json = False) -> None:
+    """Cancel a slot; its pending and approved requests are cancelled and the students told."""
+    c = ctx.obj.context()
+    render.slot(slots.cancel_slot(c, slot_id, reason), c.tz, as_json)
+
+
+@app.command("delete")
+def delete(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
+    """Delete a slot that never had a request (otherwise cancel it)."""
+    c = ctx.obj.context()
+    view = slots.delete_slot(c, slot_id)
+    if as_json:
+        render.emit_json(render.slot_json(view))
+    else:
+        render.line(f"deleted slot {view.id}")

@@ -1,0 +1,71 @@
+"""Top-level commands: init, whoami, demo, sweep, inbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from sessionctl import render
+from sessionctl.cli.app import Json
+from sessionctl.domain import inbox as inbox_domain
+from sessionctl.domain import requests, users
+from sessionctl.domain.views import UserView
+
+
+def init(ctx: typer.Context, as_json: Json = False) -> None:
+    """Create (or migrate) the store; the first caller becomes admin. Idempotent."""
+    app_ = ctx.obj
+    store = app_.store(create=True)
+    view, promoted = users.register_first_admin(store, app_.actor_name())
+    data = {
+        "store": store.location, "schema": store.version(),
+        "admin": view.name if promoted else None,
+    }
+    if as_json:
+        return render.emit_json(data)
+    render.line(f"store ready at {store.location} (schema version {data['schema']})")
+    if promoted:
+        render.line(f"{view.name} is the admin")
+
+
+def whoami(ctx: typer.Context, as_json: Json = False) -> None:
+    """Show who you are acting as, and which store."""
+    c = ctx.obj.context()
+    render.user(UserView.of(c.actor), as_json, store=c.store.location)
+
+
+def sweep(ctx: typer.Context, as_json: Json = False) -> None:
+    """For cron: complete ended sessions, expire pending requests whose slot started."""
+    render.counts(requests.sweep(ctx.obj.context()), as_json)
+
+
+def inbox(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include notifications already read.")] = False,
+    peek: Annotated[bool, typer.Option("--peek", help="Do not mark shown notifications read.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Your notifications, newest first; shown unread ones become read unless --peek."""
+    c = ctx.obj.context()
+    render.notifications(inbox_domain.inbox(c, everything=all_, peek=peek), c.tz, as_json)
+
+
+def demo(
+    ctx: typer.Context,
+    db: Annotated[Optional[str], typer.Option(
+        "--db", metavar="PATH", help="Where to build the demo store (default: a new temp dir). Must not exist."
+    )] = None,
+) -> None:
+    """Build a throwaway store and walk through the whole educator/student workflow."""
+    from sessionctl.cli.demo import run_demo
+
+    return run_demo(db)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("whoami")(whoami)
+    app.command("demo")(demo)
+    app.command("sweep")(sweep)
+    app.command("inbox")(inbox)

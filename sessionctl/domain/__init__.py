@@ -1,0 +1,1 @@
+"""The rules. Pure Python over the store: no Typer, no Rich, no printing."""

@@ -1,0 +1,181 @@
+"""The small context every domain call takes, plus shared checks and conversions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from typing import Callable
+
+from sessionctl.errors import NotAllowed, UsageError
+from sessionctl.store import Store
+from sessionctl.store.models import Notification, User
+from sessionctl.timeparse import utcnow
+
+ROLES = ("admin", "educator", "student")
+MAX_TEXT = 2000
+MAX_LINK = 2048
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class Context:
+    """The open store, the acting user, the display zone and the clock."""
+
+    store: Store
+    actor: User
+    tz: tzinfo
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+    def now(self) -> datetime:
+        return self.clock().astimezone(timezone.utc).replace(microsecond=0)
+
+    @property
+    def role(self) -> str:
+        return self.actor.role
+
+    def require(self, *roles: str, doing: str) -> None:
+        if self.actor.role not in roles:
+            allowed = " or ".join(f"{r}s" for r in roles)
+            raise NotAllowed(f"only {allowed} can {doing}; {self.actor.name} is a {self.actor.role}")
+
+
+def find_actor(name: str) -> User:
+    user = User.get_or_none(User.name == name)
+    if user is None:
+        raise NotAllowed(
+            f"{name!r} is not a registered user of this store",
+            hint=f"ask an admin to run 'sessionctl user add {name} --role student' "
+            "(or set SESSIONCTL_USER)",
+        )
+    return user
+
+
+# -- time at the database edge: naive UTC inside, aware UTC outside ---------------------------
+
+
+def to_db(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def from_db(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):  # an old or hand-edited row; peewee returns text it cannot parse
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc)
+
+
+def describe_time(value: datetime, user: User) -> str:
+    """A time for a notification text, in the recipient's stored zone or UTC."""
+    from sessionctl.timeparse import zone
+
+    tz: tzinfo = timezone.utc
+    if user.tz:
+        try:
+            tz = zone(user.tz)
+        except UsageError:
+            pass
+    local = value.astimezone(tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+# -- input checks (SPEC §4): each lives here once ---------------------------------------------
+
+
+def check_text(label: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
+    """Free text: at most ``limit`` characters, no control characters but newline and tab."""
+    if value is None:
+        return None
+    if len(value) > limit:
+        raise UsageError(f"{label} is {len(value)} characters long; the limit is {limit}")
+    for ch in value:
+        if ch not in "\n\t" and unicodedata.category(ch) == "Cc":
+            raise UsageError(
+                f"{label} contains the control character U+{ord(ch):04X}",
+                hint="only newline and tab are allowed",
+            )
+    return value
+
+
+def check_title(label: str, value: str, limit: int = 200) -> str:
+    check_text(label, value, limit)
+    if not value.strip() or "\n" in value or "\t" in value:
+        raise UsageError(f"{label} must be one non-empty line")
+    return value.strip()
+
+
+def check_link(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value or None
+    from urllib.parse import urlsplit
+
+    check_text("link", value, MAX_LINK)
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.netloc
+        or any(ch.isspace() for ch in value)
+    ):
+        raise UsageError(
+            f"invalid meeting link {value!r}", hint="use an http:// or https:// URL"
+        )
+    return value
+
+
+def check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise UsageError(
+            f"invalid user name {value!r}",
+            hint="use up to 64 letters, digits and . _ @ + - (starting with a letter or digit)",
+        )
+    return value
+
+
+def check_email(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value or None
+    if len(value) > 254 or not _EMAIL.match(value) or not value.isprintable():
+        raise UsageError(f"invalid e-mail address {value!r}")
+    return value
+
+
+def check_role(value: str) -> str:
+    if value not in ROLES:
+        raise UsageError(f"unknown role {value!r}", hint="use admin, educator or student")
+    return value
+
+
+def check_tz(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value or None
+    from sessionctl.timeparse import zone
+
+    zone(value)
+    return value
+
+
+def check_choice(label: str, value: str | None, choices: tuple[str, ...]) -> str | None:
+    if value is not None and value not in choices:
+        raise UsageError(f"unknown {label} {value!r}", hint="use one of: " + ", ".join(choices))
+    return value
+
+
+# -- notifications ------------------------------------------------------------------------------
+
+
+def notify(ctx: Context, user: User, kind: str, text: str, *, request=None, slot=None) -> None:
+    Notification.create(
+        user=user,
+        kind=kind,
+        request=request,
+        slot=slot,
+        text=text,
+        created_at=to_db(ctx.now()),
+    )

@@ -1,0 +1,301 @@
+"""Slots: creation (one or a series, all or nothing), overlap, listing, update, cancel, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sessionctl.domain import queries
+from sessionctl.domain.context import Context, check_choice, check_link, check_text, from_db, to_db
+from sessionctl.domain.courses import managed_course, visible_course
+from sessionctl.domain.requests import transition
+from sessionctl.domain.views import RequestView, SlotView
+from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
+from sessionctl.store.models import Enrollment, Request, Slot, User
+
+MAX_LENGTH = timedelta(hours=12)
+MAX_SERIES = 1000
+STATUSES = ("available", "booked", "cancelled", "all")
+KEEP = object()
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    def label(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
+
+
+def check_window(start: datetime, end: datetime) -> Window:
+    if end <= start:
+        raise UsageError(
+            f"the slot must end after it starts ({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)"
+        )
+    if end - start > MAX_LENGTH:
+        raise UsageError(f"a slot lasts at most 12 hours, not {end - start}")
+    return Window(start, end)
+
+
+def check_capacity(capacity: int) -> int:
+    if not 1 <= capacity <= 100:
+        raise UsageError(f"capacity must be from 1 to 100, not {capacity}")
+    return capacity
+
+
+def conflicts(educator: User, windows: list[Window], exclude: int | None = None) -> list[tuple[Window, str]]:
+    """Every window that overlaps one of the educator's live slots or another window.
+
+    One bounded index scan over the whole range, then a sweep in Python (DESIGN §2).
+    """
+    found: list[tuple[Window, str]] = []
+    ordered = sorted(windows, key=lambda w: (w.start, w.end))
+    for before, after in zip(ordered, ordered[1:]):
+        if after.start < before.end:
+            found.append((after, f"another slot of this series ({before.label()})"))
+    lo, hi = ordered[0].start, max(w.end for w in ordered)
+    query = Slot.select(Slot.id, Slot.starts_at, Slot.ends_at).where(
+        Slot.educator == educator,
+        Slot.cancelled_at.is_null(),
+        Slot.starts_at < to_db(hi),
+        Slot.starts_at > to_db(lo - MAX_LENGTH),
+        Slot.ends_at > to_db(lo),
+    )
+    if exclude is not None:
+        query = query.where(Slot.id != exclude)
+    existing = sorted(
+        (Window(from_db(s.starts_at), from_db(s.ends_at)), s.id) for s in query
+    )
+    for window in ordered:
+        for other, slot_id in existing:
+            if other.start >= window.end:
+                break
+            if window.start < other.end:
+                found.append((window, f"slot {slot_id} ({other.label()})"))
+    return found
+
+
+def raise_conflicts(found: list[tuple[Window, str]], single: bool) -> None:
+    if not found:
+        return
+    if single:
+        raise Conflict(f"the slot overlaps {found[0][1]}")
+    lines = "\n".join(f"  {w.label()} overlaps {what}" for w, what in found)
+    raise Conflict(f"{len(found)} slot(s) of the series overlap; nothing was created:\n{lines}")
+
+
+def add_slots(
+    ctx: Context,
+    course: str,
+    windows: list[Window],
+    *,
+    capacity: int = 1,
+    notes: str | None = None,
+    link: str | None = None,
+) -> list[SlotView]:
+    """Create every window as a slot of ``course`` in one transaction, or none of them."""
+    check_capacity(capacity)
+    notes = check_text("notes", notes) or None
+    link = check_link(link)
+    if not windows:
+        raise UsageError("the series has no slots")
+    if len(windows) > MAX_SERIES:
+        raise UsageError(f"the series has {len(windows)} slots; the limit is {MAX_SERIES}")
+    with ctx.store.write():
+        owner_course = managed_course(ctx, course)
+        educator = owner_course.educator
+        ctx.store.lock(User.select().where(User.id == educator.id)).first()
+        now = ctx.now()
+        past = [w for w in windows if w.start <= now]
+        if past:
+            raise Conflict(
+                f"a slot must start in the future; {past[0].label()} has already begun"
+                + (f" (and {len(past) - 1} more)" if len(past) > 1 else "")
+            )
+        raise_conflicts(conflicts(educator, windows), single=len(windows) == 1)
+        stamp = to_db(now)
+        rows = [
+            {
+                "course": owner_course.id, "educator": educator.id,
+                "starts_at": to_db(w.start), "ends_at": to_db(w.end), "capacity": capacity,
+                "booked": 0, "notes": notes, "link": link,
+                "created_at": stamp, "updated_at": stamp,
+            }
+            for w in sorted(windows, key=lambda w: w.start)
+        ]
+        ids = [Slot.insert(**row).execute() for row in rows]
+        created = queries.slots().where(Slot.id.in_(ids)).order_by(Slot.starts_at, Slot.id)
+        return [SlotView.of(s, now) for s in created]
+
+
+def visible_slot(ctx: Context, slot_id: int) -> Slot:
+    slot = queries.slots().where(Slot.id == slot_id).first()
+    if slot is not None:
+        if ctx.role == "admin" or slot.educator_id == ctx.actor.id:
+            return slot
+        if ctx.role == "student" and (
+            Enrollment.select()
+            .where(Enrollment.course == slot.course_id, Enrollment.student == ctx.actor)
+            .exists()
+        ):
+            return slot
+    raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
+
+
+def managed_slot(ctx: Context, slot_id: int) -> Slot:
+    slot = visible_slot(ctx, slot_id)
+    if ctx.role != "admin" and slot.educator_id != ctx.actor.id:
+        raise NotAllowed(f"only the educator of slot {slot_id} or an admin can change it")
+    return slot
+
+
+def list_slots(
+    ctx: Context,
+    course: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    status: str | None = None,
+    educator: str | None = None,
+) -> list[SlotView]:
+    check_choice("status", status, STATUSES)
+    with ctx.store.read():
+        now = ctx.now()
+        query = queries.slots().order_by(Slot.starts_at, Slot.id)
+        if ctx.role == "educator":
+            query = query.where(Slot.educator == ctx.actor)
+        elif ctx.role == "student":
+            mine = Enrollment.select(Enrollment.course).where(Enrollment.student == ctx.actor)
+            query = query.where(Slot.course.in_(mine))
+        if course:
+            query = query.where(Slot.course == visible_course(ctx, course).id)
+        if educator:
+            person = User.get_or_none(User.name == educator)
+            if person is None:
+                raise NotFound(f"no user named {educator!r}")
+            query = query.where(Slot.educator == person)
+        if start:
+            query = query.where(Slot.starts_at >= to_db(start))
+        if end:
+            query = query.where(Slot.starts_at < to_db(end))
+        live = Slot.cancelled_at.is_null()
+        if status is None:
+            if ctx.role == "student":
+                query = query.where(live, Slot.booked < Slot.capacity, Slot.starts_at > to_db(now))
+            else:
+                query = query.where(live)
+                if start is None:
+                    query = query.where(Slot.ends_at > to_db(now))
+        elif status == "available":
+            query = query.where(live, Slot.booked < Slot.capacity)
+        elif status == "booked":
+            query = query.where(live, Slot.booked >= Slot.capacity)
+        elif status == "cancelled":
+            query = query.where(~live)
+        return [SlotView.of(s, now) for s in query]
+
+
+def show_slot(ctx: Context, slot_id: int) -> SlotView:
+    with ctx.store.read():
+        slot = visible_slot(ctx, slot_id)
+        view = SlotView.of(slot, ctx.now())
+        requests = queries.requests().where(Request.slot == slot).order_by(Request.id)
+        if ctx.role == "student":
+            requests = requests.where(Request.student == ctx.actor)
+        view.requests = [RequestView.of(r) for r in requests]
+        return view
+
+
+def update_slot(
+    ctx: Context,
+    slot_id: int,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    duration: timedelta | None = None,
+    capacity: int | None = None,
+    notes=KEEP,
+    link=KEEP,
+) -> SlotView:
+    if end is not None and duration is not None:
+        raise UsageError("give --end or --duration, not both")
+    if capacity is not None:
+        check_capacity(capacity)
+    changes: dict = {}
+    if notes is not KEEP:
+        changes["notes"] = check_text("notes", notes) or None
+    if link is not KEEP:
+        changes["link"] = check_link(link)
+    with ctx.store.write():
+        slot = managed_slot(ctx, slot_id)
+        if slot.cancelled_at is not None:
+            raise Conflict(f"slot {slot_id} is cancelled")
+        old = Window(from_db(slot.starts_at), from_db(slot.ends_at))
+        new_start = start or old.start
+        if end is not None:
+            new_end = end
+        elif duration is not None:
+            new_end = new_start + duration
+        else:
+            new_end = new_start + (old.end - old.start)
+        window = check_window(new_start, new_end)
+        if window != old:
+            active = Request.select().where(
+                Request.slot == slot, Request.status.in_(("pending", "approved"))
+            ).count()
+            if active:
+                raise Conflict(
+                    f"slot {slot_id} has {active} pending or approved request(s); "
+                    "its time cannot move",
+                    hint="cancel the slot and add a new one instead",
+                )
+            if window.start <= ctx.now():
+                raise Conflict("a slot must start in the future")
+            ctx.store.lock(User.select().where(User.id == slot.educator_id)).first()
+            raise_conflicts(conflicts(slot.educator, [window], exclude=slot.id), single=True)
+            changes["starts_at"], changes["ends_at"] = to_db(window.start), to_db(window.end)
+        if capacity is not None:
+            if capacity < slot.booked:
+                raise Conflict(
+                    f"slot {slot_id} has {slot.booked} approved seat(s); capacity cannot drop to {capacity}"
+                )
+            changes["capacity"] = capacity
+        if changes:
+            changes["updated_at"] = to_db(ctx.now())
+            Slot.update(**changes).where(Slot.id == slot.id).execute()
+        return SlotView.of(queries.slots().where(Slot.id == slot.id).get(), ctx.now())
+
+
+def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
+    reason = check_text("reason", reason) or None
+    with ctx.store.write():
+        slot = managed_slot(ctx, slot_id)
+        if slot.cancelled_at is not None:
+            raise Conflict(f"slot {slot_id} is already cancelled")
+        if from_db(slot.ends_at) <= ctx.now():
+            raise Conflict(f"slot {slot_id} has already ended")
+        affected = queries.requests().where(
+            Request.slot == slot, Request.status.in_(("pending", "approved"))
+        )
+        for request in affected:
+            transition(
+                ctx, request, "cancelled", reason=reason or "slot cancelled",
+                notify_kind="slot_cancelled", recipients=[request.student],
+            )
+        Slot.update(cancelled_at=to_db(ctx.now()), updated_at=to_db(ctx.now())).where(
+            Slot.id == slot.id
+        ).execute()
+        return SlotView.of(queries.slots().where(Slot.id == slot.id).get(), ctx.now())
+
+
+def delete_slot(ctx: Context, slot_id: int) -> SlotView:
+    with ctx.store.write():
+        slot = managed_slot(ctx, slot_id)
+        view = SlotView.of(slot, ctx.now())
+        if Request.select().where(Request.slot == slot).exists():
+            raise Conflict(
+                f"slot {slot_id} has requests and cannot be deleted",
+                hint=f"cancel it instead: sessionctl slot cancel {slot_id}",
+            )
+        Slot.delete().where(Slot.id == slot.id).execute()
+        return view

@@ -1,0 +1,272 @@
+"""The only place that prints data: Rich tables for people, JSON for scripts.
+
+Rich is imported only when a table is drawn, so ``--json`` runs stay cheap. User text
+always goes in as ``rich.text.Text`` on a console with markup off, and any control
+character that reached the store before input checks existed is shown escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import datetime, tzinfo
+
+from sessionctl.timeparse import format_utc, zone_name
+
+USER = ("name", "role", "display", "email", "tz")
+COURSE = ("code", "title", "educator", "enrolled")
+SLOT = ("id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link")
+REQUEST = (
+    "id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
+    "notes", "start", "end", "created", "updated",
+)
+NOTIFICATION = ("id", "kind", "request", "slot", "text", "created", "read")
+HISTORY = ("at", "actor", "from", "to", "note")
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+
+
+def _plain(value):
+    if isinstance(value, datetime):
+        return format_utc(value)
+    return value
+
+
+def pick(view, fields: tuple[str, ...]) -> dict:
+    data = asdict(view) if is_dataclass(view) else dict(view)
+    if "from_" in data:
+        data["from"] = data.pop("from_")
+    return {f: _plain(data.get(f)) for f in fields}
+
+
+def request_json(view) -> dict:
+    data = pick(view, REQUEST)
+    if view.history is not None:
+        data["history"] = [pick(h, HISTORY) for h in view.history]
+    return data
+
+
+def slot_json(view) -> dict:
+    data = pick(view, SLOT)
+    if view.requests is not None:
+        data["requests"] = [request_json(r) for r in view.requests]
+    return data
+
+
+def emit_json(document) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+# -- text ------------------------------------------------------------------------------------------
+
+
+def clean(value) -> str:
+    """User text made safe for a terminal: control characters shown as escapes."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return text
+    import unicodedata
+
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}"
+        for ch in text
+    )
+
+
+def line(text: str) -> None:
+    """A plain line of output (confirmations, empty results)."""
+    sys.stdout.write(clean(text) + "\n")
+    sys.stdout.flush()
+
+
+def error(message: str, hint: str | None = None) -> None:
+    sys.stderr.write(f"error: {clean(message)}\n")
+    if hint:
+        sys.stderr.write(f"hint: {clean(hint)}\n")
+    sys.stderr.flush()
+
+
+def _console():
+    from rich.console import Console
+
+    width = None
+    if not sys.stdout.isatty():
+        width = int(os.environ.get("COLUMNS") or 200)
+    return Console(markup=False, highlight=False, emoji=False, width=width, soft_wrap=False)
+
+
+def _table(title: str | None, columns: list[str], rows: list[list], caption: str | None = None):
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left",
+        caption_justify="left",
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(clean(cell)) for cell in row))
+    _console().print(table)
+
+
+def _pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    for key, value in pairs:
+        grid.add_row(Text(key), Text(clean(value)))
+    console = _console()
+    if title:
+        console.print(Text(clean(title)))
+    console.print(grid)
+
+
+def _local(value: datetime | None, tz: tzinfo) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+
+
+def _span(start: datetime, end: datetime, tz: tzinfo) -> tuple[str, str]:
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    return a.strftime("%a %Y-%m-%d %H:%M"), b.strftime("%H:%M" if a.date() == b.date() else "%a %Y-%m-%d %H:%M")
+
+
+def _person(name: str, display: str | None = None, email: str | None = None) -> str:
+    text = f"{display} ({name})" if display else name
+    return f"{text} <{email}>" if email else text
+
+
+def _zone_caption(tz: tzinfo) -> str:
+    return f"times in {zone_name(tz)}"
+
+
+# -- per kind --------------------------------------------------------------------------------------
+
+
+def users(views, as_json: bool) -> None:
+    if as_json:
+        return emit_json([pick(v, USER) for v in views])
+    if not views:
+        return line("no users")
+    _table(None, ["Name", "Role", "Display", "E-mail", "Zone"],
+           [[v.name, v.role, v.display, v.email, v.tz] for v in views])
+
+
+def user(view, as_json: bool, store: str | None = None) -> None:
+    if as_json:
+        data = pick(view, USER)
+        if store is not None:
+            data["store"] = store
+        return emit_json(data)
+    pairs = [("name", view.name), ("role", view.role), ("display", view.display),
+             ("email", view.email), ("tz", view.tz)]
+    if store is not None:
+        pairs.append(("store", store))
+    _pairs(None, pairs)
+
+
+def courses(views, as_json: bool) -> None:
+    if as_json:
+        return emit_json([pick(v, COURSE) for v in views])
+    if not views:
+        return line("no courses")
+    _table(None, ["Code", "Title", "Educator", "Enrolled"],
+           [[v.code, v.title, _person(v.educator, v.educator_display), v.enrolled] for v in views])
+
+
+def course(view, as_json: bool) -> None:
+    if as_json:
+        return emit_json(pick(view, COURSE))
+    _pairs(None, [("code", view.code), ("title", view.title),
+                  ("educator", _person(view.educator, view.educator_display)),
+                  ("enrolled", view.enrolled)])
+
+
+def _slot_status(view) -> str:
+    return f"{view.status} · ended" if view.ended else view.status
+
+
+def slots(views, tz: tzinfo, as_json: bool, title: str | None = None) -> None:
+    if as_json:
+        return emit_json([slot_json(v) for v in views])
+    if not views:
+        return line("no slots")
+    rows = []
+    for v in views:
+        start, end = _span(v.start, v.end, tz)
+        rows.append([v.id, v.course, start, end, f"{v.booked}/{v.capacity}", _slot_status(v),
+                     _person(v.educator, v.educator_display, v.educator_email), v.notes, v.link])
+    _table(title, ["ID", "Course", "Start", "End", "Seats", "Status", "Educator", "Notes", "Link"],
+           rows, _zone_caption(tz))
+
+
+def slot(view, tz: tzinfo, as_json: bool) -> None:
+    if as_json:
+        return emit_json(slot_json(view))
+    start, end = _span(view.start, view.end, tz)
+    _pairs(f"slot {view.id}", [
+        ("course", view.course),
+        ("educator", _person(view.educator, view.educator_display, view.educator_email)),
+        ("start", f"{start} ({zone_name(tz)})"), ("end", end),
+        ("seats", f"{view.booked} of {view.capacity} booked"), ("status", _slot_status(view)),
+        ("notes", view.notes), ("link", view.link),
+    ])
+    if view.requests:
+        requests(view.requests, tz, False, title="requests")
+
+
+def requests(views, tz: tzinfo, as_json: bool, title: str | None = None) -> None:
+    if as_json:
+        return emit_json([request_json(v) for v in views])
+    if not views:
+        return line("no requests")
+    rows = []
+    for v in views:
+        start, _ = _span(v.start, v.end, tz)
+        rows.append([v.id, v.slot, v.course, start, v.student, v.educator, v.status,
+                     v.message, v.reason or v.link])
+    _table(title, ["ID", "Slot", "Course", "Start", "Student", "Educator", "Status",
+                   "Message", "Reason / link"], rows, _zone_caption(tz))
+
+
+def request(view, tz: tzinfo, as_json: bool) -> None:
+    if as_json:
+        return emit_json(request_json(view))
+    start, end = _span(view.start, view.end, tz)
+    _pairs(f"request {view.id}", [
+        ("slot", view.slot), ("course", view.course), ("student", view.student),
+        ("educator", view.educator), ("status", view.status),
+        ("start", f"{start} ({zone_name(tz)})"), ("end", end),
+        ("message", view.message), ("reason", view.reason), ("link", view.link),
+        ("notes", view.notes), ("created", _local(view.created, tz)),
+        ("updated", _local(view.updated, tz)),
+    ])
+    if view.history:
+        _table("history", ["When", "Who", "From", "To", "Note"],
+               [[_local(h.at, tz), h.actor, h.from_ or "", h.to, h.note] for h in view.history])
+
+
+def notifications(views, tz: tzinfo, as_json: bool) -> None:
+    if as_json:
+        return emit_json([pick(v, NOTIFICATION) for v in views])
+    if not views:
+        return line("no new notifications")
+    _table(None, ["ID", "When", "Kind", "Request", "Text", ""],
+           [[v.id, _local(v.created, tz), v.kind, v.request or "", v.text, "" if v.read else "new"]
+            for v in views], _zone_caption(tz))
+
+
+def counts(data: dict, as_json: bool) -> None:
+    if as_json:
+        return emit_json(data)
+    line(", ".join(f"{k}: {v}" for k, v in data.items()))

@@ -1,0 +1,198 @@
+"""Opening a store, the transaction helpers, migrations and error translation.
+
+The store never imports the domain. Everything SQLite-specific lives here, so the
+domain's queries run unchanged on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import quote
+
+import peewee as pw
+
+from sessionctl.errors import Conflict, SessionctlError, Unavailable, UsageError
+from sessionctl.store import migrations
+from sessionctl.store.models import database_proxy
+
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def default_location() -> str:
+    from platformdirs import user_data_dir
+
+    return str(Path(user_data_dir("sessionctl")) / "sessionctl.db")
+
+
+def lock_timeout() -> float:
+    raw = os.environ.get("SESSIONCTL_LOCK_TIMEOUT", "")
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise UsageError(
+            f"SESSIONCTL_LOCK_TIMEOUT must be a number of seconds from 0 to 3600, not {raw!r}"
+        )
+    return value
+
+
+def sqlite_path(location: str) -> Path | None:
+    """The file path for a SQLite location, or None for a server URL."""
+    if location.startswith(("postgresql://", "postgres://")):
+        return None
+    if location.startswith("sqlite:///"):
+        location = location[len("sqlite:///") - 1 :]
+    elif "://" in location:
+        raise UsageError(
+            f"unknown store location {location!r}",
+            hint="use a file path, sqlite:///PATH or postgresql://…",
+        )
+    return Path(location).expanduser()
+
+
+class Store:
+    """An open store: the Peewee database plus its location and lock timeout."""
+
+    def __init__(self, db: pw.Database, location: str, timeout: float):
+        self.db = db
+        self.location = location
+        self.timeout = timeout
+        self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction that holds the write lock before its first read."""
+        if self.dialect == "sqlite":
+            with self.db.atomic("IMMEDIATE"):
+                yield
+        else:  # pragma: no cover - PostgreSQL takes row locks through lock_rows()
+            with self.db.atomic():
+                yield
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """A consistent snapshot for a read-only command."""
+        with self.db.atomic():
+            yield
+
+    def lock(self, query: pw.ModelSelect) -> pw.ModelSelect:
+        """Row locks for PostgreSQL; SQLite's IMMEDIATE transaction already serialises writers."""
+        return query.for_update() if self.dialect == "postgresql" else query
+
+    def version(self) -> int:
+        if not self.db.table_exists("schema_migrations"):
+            if self.db.get_tables():
+                raise Unavailable(f"{self.location} is not a sessionctl store")
+            return 0
+        row = self.db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return int(row[0] or 0)
+
+    def migrate(self, upto: int = migrations.LATEST) -> int:
+        """Apply pending migrations, each with its record in one transaction."""
+        for number, name, sql in migrations.MIGRATIONS:
+            if number > upto:
+                break
+            with self.write():
+                if self.version() >= number:
+                    continue
+                for statement in migrations.statements(sql, self.dialect):
+                    self.db.execute_sql(statement)
+                self.db.execute_sql(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+                    .replace("?", self.db.param),
+                    (number, name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)),
+                )
+        return self.version()
+
+    def close(self) -> None:
+        if not self.db.is_closed():
+            self.db.close()
+
+
+def open_store(location: str, *, create: bool = False) -> Store:
+    """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
+
+    Without ``create`` a missing store is an error, never an empty new file.
+    """
+    timeout = lock_timeout()
+    path = sqlite_path(location)
+    if path is None:
+        raise Unavailable(
+            "PostgreSQL stores are not supported by this version of sessionctl",
+            hint="use a SQLite file path for --db / SESSIONCTL_DB",
+        )
+    if not create and not path.exists():
+        raise Unavailable(f"no store at {path}", hint="run 'sessionctl init' to create it")
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise Unavailable(f"cannot create {path.parent}: {exc.strerror}") from exc
+    mode = "rwc" if create else "rw"
+    db = pw.SqliteDatabase(
+        f"file:{quote(str(path))}?mode={mode}",
+        uri=True,
+        timeout=timeout,
+        pragmas={"foreign_keys": 1, "busy_timeout": int(timeout * 1000)},
+    )
+    database_proxy.initialize(db)
+    store = Store(db, str(path), timeout)
+    try:
+        db.connect()
+        current = store.version()
+        if current > migrations.LATEST:
+            raise Unavailable(
+                f"{path} has schema version {current}, newer than this sessionctl"
+                f" understands ({migrations.LATEST})",
+                hint="upgrade sessionctl",
+            )
+        if current == 0 and not create:
+            raise Unavailable(f"{path} is an empty store", hint="run 'sessionctl init'")
+        if create and current == 0:
+            db.execute_sql("PRAGMA journal_mode=WAL")
+        if current < migrations.LATEST:
+            store.migrate()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def translate(exc: BaseException, timeout: float | None = None) -> SessionctlError | None:
+    """Map a database exception (anywhere in the cause chain) to a user-facing error."""
+    seen = set()
+    chain = []
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    for err in chain:
+        if not isinstance(err, (sqlite3.Error, pw.PeeweeException)):
+            continue
+        text = str(err).lower()
+        if "locked" in text or "busy" in text:
+            wait = f"{timeout:g}" if timeout is not None else "the lock timeout"
+            return Unavailable(
+                f"the store is busy: another writer held it for more than {wait} s; nothing changed",
+                hint="try again, or raise SESSIONCTL_LOCK_TIMEOUT",
+            )
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return Unavailable(f"the store is not a sessionctl database or is corrupt ({err})")
+        if "readonly" in text or "read-only" in text:
+            return Unavailable("the store is read-only; nothing changed")
+        if "full" in text:
+            return Unavailable("the store's disk is full; nothing changed")
+        if "unable to open" in text or "disk i/o" in text:
+            return Unavailable(f"cannot open the store ({err})")
+    for err in chain:
+        if isinstance(err, (sqlite3.IntegrityError, pw.IntegrityError)):
+            return Conflict(f"the change conflicts with the current state ({err}); nothing changed")
+    return None

@@ -1,0 +1,110 @@
+"""Peewee models over the schema that ``migrations.py`` creates.
+
+The migrations own the DDL (constraints, partial indexes); the models only map rows.
+Instants are naive UTC datetimes in the database; the domain converts at the edge.
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+database_proxy = pw.DatabaseProxy()
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    name = pw.CharField(unique=True)
+    role = pw.CharField()
+    display = pw.TextField(null=True)
+    email = pw.TextField(null=True)
+    tz = pw.TextField(null=True)
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "users"
+
+
+class Course(BaseModel):
+    code = pw.CharField(unique=True)
+    title = pw.TextField()
+    educator = pw.ForeignKeyField(User, column_name="educator_id", backref="courses")
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "courses"
+
+
+class Enrollment(BaseModel):
+    course = pw.ForeignKeyField(Course, column_name="course_id", on_delete="CASCADE")
+    student = pw.ForeignKeyField(User, column_name="student_id")
+    created_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "enrollments"
+
+
+class Slot(BaseModel):
+    course = pw.ForeignKeyField(Course, column_name="course_id")
+    educator = pw.ForeignKeyField(User, column_name="educator_id")
+    starts_at = pw.DateTimeField()
+    ends_at = pw.DateTimeField()
+    capacity = pw.IntegerField(default=1)
+    booked = pw.IntegerField(default=0)
+    cancelled_at = pw.DateTimeField(null=True)
+    notes = pw.TextField(null=True)
+    link = pw.TextField(null=True)
+    created_at = pw.DateTimeField()
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "slots"
+
+
+class Request(BaseModel):
+    slot = pw.ForeignKeyField(Slot, column_name="slot_id")
+    student = pw.ForeignKeyField(User, column_name="student_id")
+    status = pw.CharField()
+    message = pw.TextField(null=True)
+    reason = pw.TextField(null=True)
+    link = pw.TextField(null=True)
+    notes = pw.TextField(null=True)
+    created_at = pw.DateTimeField()
+    updated_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "requests"
+
+
+class History(BaseModel):
+    request = pw.ForeignKeyField(Request, column_name="request_id")
+    at = pw.DateTimeField()
+    actor = pw.ForeignKeyField(User, column_name="actor_id")
+    from_status = pw.CharField(null=True)
+    to_status = pw.CharField()
+    note = pw.TextField(null=True)
+
+    class Meta:
+        table_name = "history"
+
+
+class Notification(BaseModel):
+    user = pw.ForeignKeyField(User, column_name="user_id")
+    kind = pw.CharField()
+    request = pw.ForeignKeyField(Request, column_name="request_id", null=True)
+    slot = pw.ForeignKeyField(Slot, column_name="slot_id", null=True)
+    text = pw.TextField()
+    created_at = pw.DateTimeField()
+    read_at = pw.DateTimeField(null=True)
+    mail_state = pw.CharField(default="queued")
+    sent_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "notifications"
+
+
+ALL_MODELS = (User, Course, Enrollment, Slot, Request, History, Notification)
