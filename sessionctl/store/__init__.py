@@ -70,6 +70,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction that holds the write lock before its first read."""
+        database_proxy.initialize(self.db)
         if self.dialect == "sqlite":
             with self.db.atomic("IMMEDIATE"):
                 yield
@@ -80,6 +81,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[None]:
         """A consistent snapshot for a read-only command."""
+        database_proxy.initialize(self.db)
         with self.db.atomic():
             yield
 

@@ -1,0 +1,123 @@
+"""Shared fixtures: a fresh store with a small cast, a CLI runner, a domain context, snapshots.
+
+The cast (see ``world``): admin ``root``; educators ``ada`` (owns MATH101) and ``bob`` (owns
+PHYS1); students ``alan`` and ``kat`` (enrolled in MATH101) and ``eve`` (enrolled nowhere).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sessionctl.cli import app
+from sessionctl.domain.context import Context, find_actor
+from sessionctl.store import open_store
+
+UTC = timezone.utc
+
+
+class Clock:
+    """A clock tests can move. Starts at a fixed instant."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs) -> None:
+        self.now += timedelta(**kwargs)
+
+
+class Cli:
+    """Runs ``sessionctl`` in-process through Typer's CliRunner against one store."""
+
+    def __init__(self, db: Path):
+        self.db = db
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, user: str = "root", input: str | None = None, env: dict | None = None):
+        environment = {
+            "SESSIONCTL_DB": str(self.db), "SESSIONCTL_USER": user, "SESSIONCTL_TZ": "UTC",
+            "SESSIONCTL_DEBUG": None, "NO_COLOR": "1", "COLUMNS": "250",
+        }
+        environment.update(env or {})
+        return self.runner.invoke(app, list(args), env=environment, input=input)
+
+    def json(self, *args: str, user: str = "root", **kwargs):
+        result = self(*args, "--json", user=user, **kwargs)
+        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+
+def snapshot(db: Path) -> dict:
+    """Every row of every table: compare before and after a refused command."""
+    con = sqlite3.connect(db)
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )]
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def future(hours: float = 24, minute: int = 0) -> datetime:
+    """A whole-minute UTC instant some hours from now."""
+    base = datetime.now(UTC).replace(second=0, microsecond=0, minute=minute)
+    return base + timedelta(hours=hours)
+
+
+def iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "store.db"
+    monkeypatch.setenv("SESSIONCTL_DB", str(path))
+    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
+    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
+    return path
+
+
+@pytest.fixture
+def cli(db) -> Cli:
+    return Cli(db)
+
+
+@pytest.fixture
+def world(cli) -> Cli:
+    """An initialised store with the cast described at the top of this file."""
+    assert cli("init", user="root").exit_code == 0
+    for name, role in [("ada", "educator"), ("bob", "educator"), ("alan", "student"),
+                       ("kat", "student"), ("eve", "student")]:
+        r = cli("user", "add", name, "--role", role, "--email", f"{name}@example.edu",
+                "--display", name.title())
+        assert r.exit_code == 0, r.stderr
+    assert cli("course", "add", "MATH101", "--title", "Maths", user="ada").exit_code == 0
+    assert cli("course", "add", "PHYS1", "--title", "Physics", user="bob").exit_code == 0
+    assert cli("course", "enroll", "MATH101", "alan", "kat", user="ada").exit_code == 0
+    return cli
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2027, 1, 10, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def domain(world, clock):
+    """``domain('ada')`` is a Context acting as ada on the world store, with the test clock."""
+    store = open_store(str(world.db))
+
+    def make(name: str) -> Context:
+        return Context(store, find_actor(name), UTC, clock)
+
+    yield make
+    store.close()
