@@ -24,6 +24,8 @@ def run_mapped(call) -> int:
         _debug()
         render.error(exc.message, exc.hint)
         return exc.code
+    except click_exc.NoArgsIsHelpError:
+        return 2  # the help text is already on the screen
     except click_exc.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "sessionctl"
         render.error(exc.format_message(), f"see '{command} --help'")
@@ -31,7 +33,7 @@ def run_mapped(call) -> int:
     except click_exc.ClickException as exc:
         render.error(exc.format_message())
         return exc.exit_code
-    except (click_exc.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         render.error("interrupted; nothing was changed by the interrupted step")
         return 130
     except BrokenPipeError:

@@ -48,8 +48,8 @@ def sqlite_path(location: str) -> Path | None:
     """The file path for a SQLite location, or None for a server URL."""
     if location.startswith(("postgresql://", "postgres://")):
         return None
-    if location.startswith("sqlite:///"):
-        location = location[len("sqlite:///") - 1 :]
+    if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
+        location = location[len("sqlite:///") :]
     elif "://" in location:
         raise UsageError(
             f"unknown store location {location!r}",

@@ -1,0 +1,179 @@
+"""The installed ``sessionctl`` as separate processes: the seed scenario, races, a held lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import future, iso, snapshot
+
+BIN = Path(sys.executable).with_name("sessionctl")
+
+
+def sh(*args: str, user: str, db: Path, **env) -> subprocess.CompletedProcess:
+    environment = {
+        **os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_USER": user, "SESSIONCTL_TZ": "UTC",
+        **env,
+    }
+    environment.pop("SESSIONCTL_DEBUG", None)
+    return subprocess.run(
+        [str(BIN), *args], env=environment, capture_output=True, text=True, timeout=60
+    )
+
+
+def ok(*args: str, user: str, db: Path, **env):
+    result = sh(*args, user=user, db=db, **env)
+    assert result.returncode == 0, (args, result.returncode, result.stderr)
+    return json.loads(result.stdout) if "--json" in args else result.stdout
+
+
+def test_seed_scenario_end_to_end(tmp_path):
+    """Educator offers a slot an hour from now; student asks; educator approves with a link."""
+    db = tmp_path / "s.db"
+    ok("init", user="root", db=db)
+    ok("user", "add", "ada", "--role", "educator", "--email", "ada@example.edu", user="root", db=db)
+    ok("user", "add", "sam", "--role", "student", user="root", db=db)
+    ok("course", "add", "CS1", "--title", "Programming", user="ada", db=db)
+    ok("course", "enroll", "CS1", "sam", user="ada", db=db)
+    start = future(hours=1, minute=0)
+    [slot] = ok("slot", "add", "--course", "CS1", "--start", iso(start), "--duration", "45m",
+                "--json", user="ada", db=db)
+    assert slot["start"] == iso(start) and slot["status"] == "available"
+
+    listed = ok("slot", "list", user="sam", db=db)
+    assert "CS1" in listed and "ada@example.edu" in listed
+
+    request = ok("request", "send", str(slot["id"]), "--message", "Help with recursion, please",
+                 "--json", user="sam", db=db)
+    assert request["status"] == "pending"
+    assert "Help with recursion" in ok("inbox", user="ada", db=db)
+
+    link = "https://meet.example.edu/ada-sam"
+    ok("request", "approve", str(request["id"]), "--link", link, user="ada", db=db)
+
+    [mine] = ok("request", "list", "--json", user="sam", db=db)
+    assert (mine["status"], mine["link"], mine["start"]) == ("approved", link, iso(start))
+    shown = ok("request", "show", str(request["id"]), user="sam", db=db)
+    assert "approved" in shown and link in shown
+    [note] = ok("inbox", "--json", user="sam", db=db)
+    assert note["kind"] == "approved" and note["request"] == request["id"] and link in note["text"]
+    [booked] = ok("slot", "list", "--status", "booked", "--json", user="ada", db=db)
+    assert booked["booked"] == 1 and booked["status"] == "booked"
+
+
+def _race_store(db: Path, n: int) -> list[int]:
+    """A one-seat slot with ``n`` pending requests from ``n`` students; returns request ids."""
+    from typer.testing import CliRunner
+
+    from sessionctl.cli import app
+
+    runner = CliRunner()
+
+    def run(user, *args):
+        env = {"SESSIONCTL_DB": str(db), "SESSIONCTL_USER": user, "SESSIONCTL_TZ": "UTC"}
+        result = runner.invoke(app, list(args), env=env)
+        assert result.exit_code == 0, result.stderr
+        return result.stdout
+
+    run("root", "init")
+    run("root", "user", "add", "ada", "--role", "educator")
+    run("ada", "course", "add", "RACE", "--title", "Race")
+    students = [f"s{i:02d}" for i in range(n)]
+    for name in students:
+        run("root", "user", "add", name, "--role", "student")
+    run("ada", "course", "enroll", "RACE", *students)
+    [slot] = json.loads(run("ada", "slot", "add", "--course", "RACE", "--start",
+                            iso(future(hours=5)), "--duration", "1h", "--json"))
+    return [json.loads(run(s, "request", "send", str(slot["id"]), "--json"))["id"] for s in students]
+
+
+# Each racer imports everything first, then waits for the starting gun, so all 16 really
+# hit the store at the same moment rather than staggered by interpreter start-up.
+RACER = """
+import os, sys, time
+from sessionctl.cli import app
+gun = sys.argv[1]
+while not os.path.exists(gun):
+    time.sleep(0.001)
+sys.argv = ["sessionctl", "request", "approve", sys.argv[2]]
+app()
+"""
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_sixteen_processes_race_for_one_seat(tmp_path, round_):
+    db = tmp_path / "race.db"
+    ids = _race_store(db, 16)
+    gun = tmp_path / "go"
+    env = {**os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_USER": "ada", "SESSIONCTL_TZ": "UTC"}
+    env.pop("SESSIONCTL_DEBUG", None)
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(gun), str(rid)], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for rid in ids
+    ]
+    time.sleep(1.0)
+    gun.touch()
+    outcomes = [(p.wait(timeout=60), p.stderr.read()) for p in racers]
+    codes = sorted(code for code, _ in outcomes)
+    assert codes == [0] + [5] * 15, outcomes
+    assert all("Traceback" not in err for _, err in outcomes)
+    con = sqlite3.connect(db)
+    statuses = dict(con.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
+    assert statuses == {"approved": 1, "rejected": 15}
+    assert con.execute("SELECT booked, capacity FROM slots").fetchall() == [(1, 1)]
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+
+
+def test_held_write_lock_gives_exit_6_and_changes_nothing(tmp_path):
+    db = tmp_path / "s.db"
+    ok("init", user="root", db=db)
+    ok("user", "add", "ada", "--role", "educator", user="root", db=db)
+    before = snapshot(db)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        result = sh("course", "add", "LOCK1", "--title", "Locked", user="ada", db=db,
+                    SESSIONCTL_LOCK_TIMEOUT="1")
+        waited = time.monotonic() - started
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 6, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: the store is busy")
+    assert 1.0 <= waited < 10, waited
+    assert snapshot(db) == before
+    # and once the lock is gone the same command goes through
+    ok("course", "add", "LOCK1", "--title", "Locked", user="ada", db=db)
+
+
+def test_closed_pipe_ends_quietly(tmp_path):
+    """`sessionctl user list | head -n 2` on far more output than a pipe buffer holds."""
+    db = tmp_path / "s.db"
+    ok("init", user="root", db=db)
+    con = sqlite3.connect(db)
+    con.executemany(
+        "INSERT INTO users (name, role, display, created_at) VALUES (?, 'student', ?, '2026-01-01 00:00:00')",
+        [(f"user{i:05d}", "x" * 60) for i in range(4000)],
+    )
+    con.commit()
+    con.close()
+    env = {**os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_USER": "root"}
+    for command in ("user list", "user list --json"):
+        pipeline = subprocess.run(
+            f"'{BIN}' {command} | head -n 2; exit ${{PIPESTATUS[0]}}", shell=True,
+            executable="/bin/bash", env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert pipeline.stderr == "", pipeline.stderr
+        assert pipeline.returncode == 0
+        assert len(pipeline.stdout.splitlines()) == 2

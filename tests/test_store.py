@@ -1,0 +1,106 @@
+"""Opening stores, schema versions and the migration runner."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from sessionctl.errors import Unavailable
+from sessionctl.store import migrations, open_store
+
+
+def columns(db, table):
+    con = sqlite3.connect(db)
+    try:
+        return [row[1] for row in con.execute(f"PRAGMA table_info({table})")]
+    finally:
+        con.close()
+
+
+def make_v1_store(path):
+    """A store exactly as sessionctl with schema version 1 left it, with some data."""
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN")
+    for statement in migrations.statements(migrations.M001_BASE, "sqlite"):
+        con.execute(statement)
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'base', '2026-01-01 00:00:00')")
+    con.execute("INSERT INTO users (name, role, created_at) VALUES ('root', 'admin', '2026-01-01 00:00:00')")
+    con.execute("INSERT INTO notifications (user_id, kind, text, created_at) "
+                "VALUES (1, 'request', 'old news', '2026-01-01 00:00:00')")
+    con.execute("COMMIT")
+    con.close()
+
+
+def test_a_version_1_store_is_migrated_forward_on_first_use(tmp_path, cli):
+    make_v1_store(cli.db)
+    assert "mail_state" not in columns(cli.db, "notifications")
+    result = cli("inbox", "--json", user="root")
+    assert result.exit_code == 0, result.stderr
+    assert [n["text"] for n in __import__("json").loads(result.stdout)] == ["old news"]
+    assert {"mail_state", "sent_at"} <= set(columns(cli.db, "notifications"))
+    con = sqlite3.connect(cli.db)
+    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2]
+    assert con.execute("SELECT mail_state FROM notifications").fetchone() == ("queued",)
+    con.close()
+
+
+def test_a_failing_migration_leaves_the_store_at_its_old_version(tmp_path, monkeypatch):
+    path = tmp_path / "s.db"
+    make_v1_store(path)
+    broken = "ALTER TABLE notifications ADD COLUMN mail_state TEXT; THIS IS NOT SQL"
+    monkeypatch.setattr(migrations, "MIGRATIONS", [migrations.MIGRATIONS[0], (2, "broken", broken)])
+    monkeypatch.setattr(migrations, "LATEST", 2)
+    with pytest.raises(Exception):
+        open_store(str(path))
+    assert "mail_state" not in columns(path, "notifications")
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (1,)
+    con.close()
+
+
+def test_a_newer_store_is_refused_and_left_alone(cli):
+    assert cli("init").exit_code == 0
+    con = sqlite3.connect(cli.db)
+    con.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01 00:00:00')")
+    con.commit()
+    con.close()
+    before = cli.db.read_bytes()
+    for args in (["whoami"], ["init"], ["slot", "list"]):
+        result = cli(*args)
+        assert result.exit_code == 6
+        assert "schema version 99" in result.stderr and result.stdout == ""
+    assert cli.db.read_bytes() == before
+    with pytest.raises(Unavailable):
+        open_store(str(cli.db))
+
+
+def test_init_is_idempotent_and_keeps_data(cli):
+    assert cli("init", user="root").exit_code == 0
+    assert cli("user", "add", "ada", "--role", "educator").exit_code == 0
+    second = cli("init", "--json", user="ada")
+    assert second.exit_code == 0
+    data = __import__("json").loads(second.stdout)
+    assert data["admin"] is None and data["schema"] == migrations.LATEST
+    users = cli.json("user", "list")
+    assert [(u["name"], u["role"]) for u in users] == [("ada", "educator"), ("root", "admin")]
+
+
+def test_an_sqlite_file_that_is_not_a_sessionctl_store_is_refused(cli):
+    con = sqlite3.connect(cli.db)
+    con.execute("CREATE TABLE notes (x)")
+    con.commit()
+    con.close()
+    before = cli.db.read_bytes()
+    for args in (["init"], ["whoami"]):
+        result = cli(*args)
+        assert result.exit_code == 6
+        assert "not a sessionctl store" in result.stderr
+    assert cli.db.read_bytes() == before
+
+
+def test_sqlite_url_form_is_accepted(tmp_path, cli):
+    target = tmp_path / "via-url.db"
+    result = cli("--db", f"sqlite:///{target}", "init")
+    assert result.exit_code == 0, result.stderr
+    assert target.exists()
