@@ -25,7 +25,7 @@ Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Defa
 def add(
     ctx: typer.Context,
     course: Annotated[str, typer.Option("--course", metavar="CODE", help="The course.")],
-    start: Start = None,
+    start: Annotated[str, typer.Option("--start", metavar="WHEN", help="Start (ISO 8601 or a date dateutil reads; no offset = display zone).")],
     end: End = None,
     duration: Duration = None,
     capacity: Annotated[int, typer.Option("--capacity", metavar="N", help="Seats, 1-100.")] = 1,
@@ -35,8 +35,6 @@ def add(
 ) -> None:
     """Create a slot (course owner or admin). Prints the created slots."""
     app_ = ctx.obj
-    if start is None:
-        raise UsageError("--start is required")
     if (end is None) == (duration is None):
         raise UsageError("give exactly one of --end and --duration")
     begin = app_.when(start)

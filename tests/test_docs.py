@@ -1,0 +1,82 @@
+"""Every command has help text and appears in README's command reference.
+
+The reference between the markers in README.md is generated from the command tree, like
+sqlite-utils does with cog. After changing a command's help, refresh it with:
+
+    UPDATE_README=1 python -m pytest tests/test_docs.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from sessionctl.cli import app
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- commands:start -->", "<!-- commands:end -->"
+
+
+def leaves(command=None, path=("sessionctl",)):
+    command = command or get_command(app)
+    subcommands = getattr(command, "commands", None)
+    if not subcommands:
+        yield path, command
+        return
+    for name in sorted(subcommands, key=lambda n: (bool(getattr(subcommands[n], "commands", None)), n)):
+        yield from leaves(subcommands[name], path + (name,))
+
+
+
+def signature(path, command) -> str:
+    parts = []
+    for param in command.params:
+        if param.name in ("help",):
+            continue
+        if param.param_type_name == "argument":
+            parts.append(param.metavar or param.name.upper())
+        elif param.is_flag:
+            parts.append(f"[{param.opts[0]}]")
+        else:
+            metavar = param.metavar or "VALUE"
+            text = f"{param.opts[0]} {metavar}"
+            parts.append(text if param.required else f"[{text}]")
+    return " ".join((*path, *parts))
+
+
+def reference() -> str:
+    lines = ["| command | what it does |", "|---|---|"]
+    for path, command in leaves():
+        summary = (command.help or "").strip().split("\n")[0]
+        usage = signature(path, command).replace("|", "\\|")
+        lines.append(f"| `{usage}` | {summary} |")
+    return "\n".join(lines)
+
+
+def test_every_command_has_help_text():
+    runner = CliRunner()
+    for path, command in leaves():
+        assert (command.help or "").strip(), f"{' '.join(path)} has no help text"
+        result = runner.invoke(app, [*path[1:], "--help"], env={"COLUMNS": "120"})
+        assert result.exit_code == 0, path
+        assert (command.help or "").split()[0] in result.stdout
+
+
+def test_readme_command_reference_is_current():
+    text = README.read_text(encoding="utf-8")
+    assert START in text and END in text, "README.md lacks the command reference markers"
+    head, rest = text.split(START, 1)
+    current, tail = rest.split(END, 1)
+    current = current.strip()
+    expected = reference()
+    if os.environ.get("UPDATE_README") == "1" and current != expected:
+        README.write_text(f"{head}{START}\n{expected}\n{END}{tail}", encoding="utf-8")
+        current = expected
+    assert current == expected, "README command reference is stale: run UPDATE_README=1 pytest tests/test_docs.py"
+    for path, _ in leaves():
+        assert f"`{' '.join(path)}" in current
