@@ -1,7 +1,5 @@
 """The root Typer app: global options, sub-groups, and the one error → exit-code mapper."""
 
-from __future__ import annotations
-
 import os
 import sys
 from typing import Annotated, Optional

@@ -1,7 +1,5 @@
 """sessionctl course …"""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, List, Optional
 

@@ -1,7 +1,5 @@
 """sessionctl slot …"""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer

@@ -1,7 +1,5 @@
 """Top-level commands: init, whoami, demo, sweep, inbox."""
 
-from __future__ import annotations
-
 from typing import Annotated, Optional
 
 import typer
