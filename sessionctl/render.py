@@ -105,7 +105,8 @@ def _table(title: str | None, columns: list[str], rows: list[list], caption: str
     from rich.text import Text
 
     table = Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left",
+        title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+        title_justify="left",
         caption_justify="left",
     )
     for column in columns:

@@ -104,3 +104,25 @@ def test_sqlite_url_form_is_accepted(tmp_path, cli):
     result = cli("--db", f"sqlite:///{target}", "init")
     assert result.exit_code == 0, result.stderr
     assert target.exists()
+
+
+def test_a_full_disk_is_exit_6_and_changes_nothing(world, domain, clock):
+    """SQLite's max_page_count stands in for a full disk (DESIGN §6)."""
+    from datetime import timedelta
+
+    from conftest import snapshot
+    from sessionctl.domain import slots
+    from sessionctl.store import translate
+
+    ada = domain("ada")
+    before = snapshot(world.db)
+    pages = ada.store.db.execute_sql("PRAGMA page_count").fetchone()[0]
+    ada.store.db.execute_sql(f"PRAGMA max_page_count = {pages}")
+    start = clock.now + timedelta(days=3)
+    windows = [slots.Window(start + timedelta(hours=i), start + timedelta(hours=i, minutes=30))
+               for i in range(200)]
+    with pytest.raises(Exception) as raised:
+        slots.add_slots(ada, "MATH101", windows, notes="n" * 2000)
+    mapped = translate(raised.value)
+    assert mapped is not None and mapped.code == 6 and "full" in mapped.message
+    assert snapshot(world.db) == before
