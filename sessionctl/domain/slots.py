@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from sessionctl.domain import queries
 from sessionctl.domain.context import Context, check_choice, check_link, check_text, from_db, to_db
@@ -24,8 +24,9 @@ class Window:
     start: datetime
     end: datetime
 
-    def label(self) -> str:
-        return f"{self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M} UTC"
+    def label(self, tz: tzinfo = timezone.utc) -> str:
+        start, end = self.start.astimezone(tz), self.end.astimezone(tz)
+        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
 
 
 def check_window(start: datetime, end: datetime) -> Window:
@@ -44,7 +45,9 @@ def check_capacity(capacity: int) -> int:
     return capacity
 
 
-def conflicts(educator: User, windows: list[Window], exclude: int | None = None) -> list[tuple[Window, str]]:
+def conflicts(
+    educator: User, windows: list[Window], tz: tzinfo, exclude: int | None = None
+) -> list[tuple[Window, str]]:
     """Every window that overlaps one of the educator's live slots or another window.
 
     One bounded index scan over the whole range, then a sweep in Python (DESIGN §2).
@@ -53,7 +56,7 @@ def conflicts(educator: User, windows: list[Window], exclude: int | None = None)
     ordered = sorted(windows, key=lambda w: (w.start, w.end))
     for before, after in zip(ordered, ordered[1:]):
         if after.start < before.end:
-            found.append((after, f"another slot of this series ({before.label()})"))
+            found.append((after, f"another slot of this series ({before.label(tz)})"))
     lo, hi = ordered[0].start, max(w.end for w in ordered)
     query = Slot.select(Slot.id, Slot.starts_at, Slot.ends_at).where(
         Slot.educator == educator,
@@ -72,16 +75,16 @@ def conflicts(educator: User, windows: list[Window], exclude: int | None = None)
             if other.start >= window.end:
                 break
             if window.start < other.end:
-                found.append((window, f"slot {slot_id} ({other.label()})"))
+                found.append((window, f"slot {slot_id} ({other.label(tz)})"))
     return found
 
 
-def raise_conflicts(found: list[tuple[Window, str]], single: bool) -> None:
+def raise_conflicts(found: list[tuple[Window, str]], single: bool, tz: tzinfo) -> None:
     if not found:
         return
     if single:
         raise Conflict(f"the slot overlaps {found[0][1]}")
-    lines = "\n".join(f"  {w.label()} overlaps {what}" for w, what in found)
+    lines = "\n".join(f"  {w.label(tz)} overlaps {what}" for w, what in found)
     raise Conflict(f"{len(found)} slot(s) of the series overlap; nothing was created:\n{lines}")
 
 
@@ -110,10 +113,10 @@ def add_slots(
         past = [w for w in windows if w.start <= now]
         if past:
             raise Conflict(
-                f"a slot must start in the future; {past[0].label()} has already begun"
+                f"a slot must start in the future; {past[0].label(ctx.tz)} has already begun"
                 + (f" (and {len(past) - 1} more)" if len(past) > 1 else "")
             )
-        raise_conflicts(conflicts(educator, windows), single=len(windows) == 1)
+        raise_conflicts(conflicts(educator, windows, ctx.tz), single=len(windows) == 1, tz=ctx.tz)
         stamp = to_db(now)
         rows = [
             {
@@ -252,7 +255,9 @@ def update_slot(
             if window.start <= ctx.now():
                 raise Conflict("a slot must start in the future")
             ctx.store.lock(User.select().where(User.id == slot.educator_id)).first()
-            raise_conflicts(conflicts(slot.educator, [window], exclude=slot.id), single=True)
+            raise_conflicts(
+                conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
+            )
             changes["starts_at"], changes["ends_at"] = to_db(window.start), to_db(window.end)
         if capacity is not None:
             if capacity < slot.booked:
