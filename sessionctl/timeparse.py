@@ -15,6 +15,8 @@ from sessionctl.errors import UsageError
 
 UTC = timezone.utc
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+MAX_DURATION = timedelta(days=3660)
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 
 
@@ -71,10 +73,12 @@ def parse_duration(text: str) -> timedelta:
             f"invalid duration {text!r}", hint="write it like 30m, 1h, 1h30m or 2d"
         )
     parts = {k: int(v or 0) for k, v in match.groupdict().items()}
-    value = timedelta(days=parts["d"], hours=parts["h"], minutes=parts["m"])
-    if value <= timedelta(0):
+    minutes = parts["d"] * 1440 + parts["h"] * 60 + parts["m"]
+    if minutes <= 0:
         raise UsageError(f"duration {text!r} must be longer than zero")
-    return value
+    if minutes > MAX_DURATION.total_seconds() // 60:
+        raise UsageError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(minutes=minutes)
 
 
 def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
@@ -88,6 +92,8 @@ def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
         value = _dateutil_parse(raw, now.astimezone(tz))
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
+    if not EARLIEST.date() < value.date() < LATEST.date():
+        raise UsageError(f"{raw!r} is out of range: use a date between 1970 and 9000")
     return value.astimezone(UTC).replace(microsecond=0)
 
 

@@ -125,6 +125,10 @@ def root(
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""
+    if tz is not None:
+        from sessionctl.timeparse import zone
+
+        zone(tz)  # an unknown zone is exit 2 for every command, init included
     state = App(db, tz)
     ctx.obj = state
     ctx.call_on_close(state.close)

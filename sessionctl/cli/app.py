@@ -14,6 +14,7 @@ from sessionctl.domain.context import Context, find_actor
 from sessionctl.store import Store, default_location, open_store
 
 # Options used by many commands, declared once.
+MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) instead of a table.")]
 CourseOpt = Annotated[Optional[str], typer.Option("--course", metavar="CODE", help="Only this course.")]
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]

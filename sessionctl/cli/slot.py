@@ -5,13 +5,13 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.app import CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
+from sessionctl.cli.app import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
 from sessionctl.domain import slots
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
-SlotId = Annotated[int, typer.Argument(metavar="ID", help="Slot id.")]
+SlotId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Slot id.")]
 Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start (ISO 8601 or a date dateutil reads; no offset = display zone).")]
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]

@@ -138,7 +138,7 @@ def read_roster_csv(text: str) -> list[dict]:
         try:
             check_name(name)
             email = check_email((row.get("email") or "").strip() or None)
-            display = check_text("display name", (row.get("display") or "").strip() or None, 200)
+            display = check_text("display name", (row.get("display") or "").strip() or None)
         except UsageError as exc:
             raise UsageError(f"CSV line {lineno}: {exc.message}", exc.hint) from None
         rows.append({"name": name, "email": email, "display": display})

@@ -288,7 +288,7 @@ def list_requests(
             query = query.where(Slot.educator == ctx.actor)
         if status and status != "all":
             query = query.where(Request.status == status)
-        if course:
+        if course is not None:
             query = query.where(Course.id == visible_course(ctx, course).id)
         if start:
             query = query.where(Slot.starts_at >= to_db(start))

@@ -68,7 +68,8 @@ def conflicts(
     if exclude is not None:
         query = query.where(Slot.id != exclude)
     existing = sorted(
-        (Window(from_db(s.starts_at), from_db(s.ends_at)), s.id) for s in query
+        ((Window(from_db(s.starts_at), from_db(s.ends_at)), s.id) for s in query),
+        key=lambda pair: (pair[0].start, pair[1]),
     )
     for window in ordered:
         for other, slot_id in existing:
@@ -170,9 +171,9 @@ def list_slots(
         elif ctx.role == "student":
             mine = Enrollment.select(Enrollment.course).where(Enrollment.student == ctx.actor)
             query = query.where(Slot.course.in_(mine))
-        if course:
+        if course is not None:
             query = query.where(Slot.course == visible_course(ctx, course).id)
-        if educator:
+        if educator is not None:
             person = User.get_or_none(User.name == educator)
             if person is None:
                 raise NotFound(f"no user named {educator!r}")

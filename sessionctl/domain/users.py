@@ -36,7 +36,7 @@ def add_user(
 ) -> UserView:
     check_name(name)
     check_role(role)
-    display = check_text("display name", display, 200)
+    display = check_text("display name", display)
     email = check_email(email)
     tz = check_tz(tz)
     with ctx.store.write():
@@ -79,7 +79,7 @@ def show_user(ctx: Context, name: str | None) -> UserView:
 def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEEP, role=KEEP) -> UserView:
     changes = {}
     if display is not KEEP:
-        changes["display"] = check_text("display name", display, 200) or None
+        changes["display"] = check_text("display name", display) or None
     if email is not KEEP:
         changes["email"] = check_email(email)
     if tz is not KEEP:
