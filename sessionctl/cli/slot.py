@@ -38,7 +38,7 @@ def add(
     begin = app_.when(start)
     finish = app_.when(end) if end is not None else begin + app_.duration(duration)
     c = app_.context()
-    window = slots.check_window(begin, finish)
+    window = slots.Window(begin, finish)
     created = slots.add_slots(c, course, [window], capacity=capacity, notes=notes, link=link)
     render.slots(created, c.tz, as_json)
 

@@ -102,6 +102,7 @@ def add_slots(
     check_capacity(capacity)
     notes = check_text("notes", notes) or None
     link = check_link(link)
+    windows = [check_window(w.start, w.end) for w in windows]
     if not windows:
         raise UsageError("the series has no slots")
     if len(windows) > MAX_SERIES:
