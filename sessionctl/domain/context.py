@@ -14,6 +14,7 @@ from sessionctl.store.models import Notification, User
 from sessionctl.timeparse import utcnow
 
 ROLES = ("admin", "educator", "student")
+KEEP = object()  # an update's "option not given"; None or "" clears the field
 MAX_TEXT = 2000
 MAX_LINK = 2048
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}$")

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from sessionctl.domain import queries
-from sessionctl.domain.context import Context, check_choice, check_link, check_text, from_db, to_db
+from sessionctl.domain.context import (
+    KEEP, Context, check_choice, check_link, check_text, from_db, to_db,
+)
 from sessionctl.domain.courses import managed_course, visible_course
 from sessionctl.domain.requests import transition
 from sessionctl.domain.views import RequestView, SlotView
@@ -16,7 +18,6 @@ from sessionctl.store.models import Enrollment, Request, Slot, User
 MAX_LENGTH = timedelta(hours=12)
 MAX_SERIES = 1000
 STATUSES = ("available", "booked", "cancelled", "all")
-KEEP = object()
 
 
 @dataclass(frozen=True)

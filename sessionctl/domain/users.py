@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sessionctl.domain.context import (
-    Context, check_choice, check_email, check_name, check_role, check_text, check_tz, to_db,
-    ROLES,
+    KEEP, ROLES, Context, check_choice, check_email, check_name, check_role, check_text, check_tz,
+    to_db,
 )
 from sessionctl.domain.views import UserView
 from sessionctl.errors import Conflict, NotAllowed, NotFound
@@ -12,7 +12,6 @@ from sessionctl.store import Store
 from sessionctl.store.models import Course, Enrollment, User
 from sessionctl.timeparse import utcnow
 
-KEEP = object()  # "option not given" for set_user; None or "" clears a field
 
 
 def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
