@@ -7,6 +7,7 @@ PHYS1); students ``alan`` and ``kat`` (enrolled in MATH101) and ``eve`` (enrolle
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -121,3 +122,31 @@ def domain(world, clock):
 
     yield make
     store.close()
+
+
+# -- both backends ---------------------------------------------------------------------------------
+# Tests that take the ``location`` fixture run on SQLite and, when SESSIONCTL_TEST_PG names a
+# PostgreSQL server (a URL whose user may create databases; .ci/run starts one), on a new
+# PostgreSQL database too.
+
+PG_SERVER = os.environ.get("SESSIONCTL_TEST_PG")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    if not PG_SERVER:
+        pytest.skip("SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
+    import uuid
+
+    import psycopg
+
+    name = f"sessionctl_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_SERVER.rpartition("/")
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,4 +1,7 @@
-"""The installed ``sessionctl`` as separate processes: the seed scenario, races, a held lock."""
+"""The installed ``sessionctl`` as separate processes: the seed scenario, races, a held lock.
+
+The scenario, the race and the held lock run on SQLite and on PostgreSQL (``location``).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import future, iso, snapshot
+from conftest import future, iso
 
 BIN = Path(sys.executable).with_name("sessionctl")
 
 
-def sh(*args: str, user: str, db: Path, **env) -> subprocess.CompletedProcess:
+def sh(*args: str, user: str, db, **env) -> subprocess.CompletedProcess:
     environment = {
         **os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_USER": user, "SESSIONCTL_TZ": "UTC",
         **env,
@@ -28,15 +31,15 @@ def sh(*args: str, user: str, db: Path, **env) -> subprocess.CompletedProcess:
     )
 
 
-def ok(*args: str, user: str, db: Path, **env):
+def ok(*args: str, user: str, db, **env):
     result = sh(*args, user=user, db=db, **env)
     assert result.returncode == 0, (args, result.returncode, result.stderr)
     return json.loads(result.stdout) if "--json" in args else result.stdout
 
 
-def test_seed_scenario_end_to_end(tmp_path):
+def test_seed_scenario_end_to_end(location):
     """Educator offers a slot an hour from now; student asks; educator approves with a link."""
-    db = tmp_path / "s.db"
+    db = location
     ok("init", user="root", db=db)
     ok("user", "add", "ada", "--role", "educator", "--email", "ada@example.edu", user="root", db=db)
     ok("user", "add", "sam", "--role", "student", user="root", db=db)
@@ -68,7 +71,7 @@ def test_seed_scenario_end_to_end(tmp_path):
     assert booked["booked"] == 1 and booked["status"] == "booked"
 
 
-def _race_store(db: Path, n: int) -> list[int]:
+def _race_store(db: str, n: int) -> list[int]:
     """A one-seat slot with ``n`` pending requests from ``n`` students; returns request ids."""
     from typer.testing import CliRunner
 
@@ -108,11 +111,11 @@ app()
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_sixteen_processes_race_for_one_seat(tmp_path, round_):
-    db = tmp_path / "race.db"
+def test_sixteen_processes_race_for_one_seat(location, tmp_path, round_):
+    db = location
     ids = _race_store(db, 16)
     gun = tmp_path / "go"
-    env = {**os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_USER": "ada", "SESSIONCTL_TZ": "UTC"}
+    env = {**os.environ, "SESSIONCTL_DB": db, "SESSIONCTL_USER": "ada", "SESSIONCTL_TZ": "UTC"}
     env.pop("SESSIONCTL_DEBUG", None)
     racers = [
         subprocess.Popen([sys.executable, "-c", RACER, str(gun), str(rid)], env=env,
@@ -125,34 +128,58 @@ def test_sixteen_processes_race_for_one_seat(tmp_path, round_):
     codes = sorted(code for code, _ in outcomes)
     assert codes == [0] + [5] * 15, outcomes
     assert all("Traceback" not in err for _, err in outcomes)
-    con = sqlite3.connect(db)
-    statuses = dict(con.execute("SELECT status, COUNT(*) FROM requests GROUP BY status").fetchall())
-    assert statuses == {"approved": 1, "rejected": 15}
-    assert con.execute("SELECT booked, capacity FROM slots").fetchall() == [(1, 1)]
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    con.close()
+    statuses = [r["status"] for r in ok("request", "list", "--json", user="root", db=db)]
+    assert sorted(statuses) == ["approved"] + ["rejected"] * 15
+    [slot] = ok("slot", "list", "--status", "all", "--json", user="root", db=db)
+    assert (slot["booked"], slot["capacity"], slot["status"]) == (1, 1, "booked")
+    if not db.startswith("postgresql://"):
+        con = sqlite3.connect(db)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
 
 
-def test_held_write_lock_gives_exit_6_and_changes_nothing(tmp_path):
-    db = tmp_path / "s.db"
+class _HeldLock:
+    """Another connection holding the store's write lock, the way a busy writer would."""
+
+    def __init__(self, db: str):
+        self.db = db
+
+    def __enter__(self):
+        if self.db.startswith("postgresql://"):
+            import psycopg
+
+            from sessionctl.store import PG_WRITE_LOCK
+
+            self.con = psycopg.connect(self.db, autocommit=True)
+            self.con.execute("SELECT pg_advisory_lock(%s)", (PG_WRITE_LOCK,))
+        else:
+            self.con = sqlite3.connect(self.db, isolation_level=None)
+            self.con.execute("BEGIN IMMEDIATE")
+        return self
+
+    def __exit__(self, *exc):
+        if not self.db.startswith("postgresql://"):
+            self.con.execute("ROLLBACK")
+        self.con.close()
+
+
+def test_held_write_lock_gives_exit_6_and_changes_nothing(location):
+    db = location
     ok("init", user="root", db=db)
     ok("user", "add", "ada", "--role", "educator", user="root", db=db)
-    before = snapshot(db)
-    holder = sqlite3.connect(db, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
+    before = ok("course", "list", "--json", user="root", db=db)
+    with _HeldLock(db):
         started = time.monotonic()
         result = sh("course", "add", "LOCK1", "--title", "Locked", user="ada", db=db,
                     SESSIONCTL_LOCK_TIMEOUT="1")
         waited = time.monotonic() - started
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+        # readers are not blocked by a writer
+        assert ok("course", "list", "--json", user="root", db=db) == before
     assert result.returncode == 6, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith("error: the store is busy")
     assert 1.0 <= waited < 10, waited
-    assert snapshot(db) == before
+    assert ok("course", "list", "--json", user="root", db=db) == before == []
     # and once the lock is gone the same command goes through
     ok("course", "add", "LOCK1", "--title", "Locked", user="ada", db=db)
 

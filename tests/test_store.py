@@ -126,3 +126,69 @@ def test_a_full_disk_is_exit_6_and_changes_nothing(world, domain, clock):
     mapped = translate(raised.value)
     assert mapped is not None and mapped.code == 6 and "full" in mapped.message
     assert snapshot(world.db) == before
+
+
+def test_version_1_migrates_forward_on_both_backends(location):
+    """The same migrations run on SQLite and PostgreSQL, each step with its record."""
+    postgres = location.startswith("postgresql://")
+    if postgres:
+        import psycopg
+
+        con = psycopg.connect(location, autocommit=True)
+    else:
+        con = sqlite3.connect(location, isolation_level=None)
+    dialect = "postgresql" if postgres else "sqlite"
+    for statement in migrations.statements(migrations.M001_BASE, dialect):
+        con.execute(statement)
+    con.execute("INSERT INTO schema_migrations VALUES (1, 'base', '2026-01-01 00:00:00')")
+    con.close()
+
+    store = open_store(location)
+    try:
+        assert store.version() == migrations.LATEST
+        names = {c.name for c in store.db.get_columns("notifications")}
+        assert {"mail_state", "sent_at"} <= names
+    finally:
+        store.close()
+
+
+def test_schema_constraints_hold_on_both_backends(location):
+    """Seats within capacity and one active request per (slot, student) are the database's rules."""
+    from datetime import datetime
+
+    import peewee
+
+    from sessionctl.store.models import Course, Request, Slot, User
+
+    store = open_store(location, create=True)
+    t = datetime(2027, 1, 1, 10, 0)
+    try:
+        with store.write():
+            ada = User.create(name="ada", role="educator", created_at=t)
+            sam = User.create(name="sam", role="student", created_at=t)
+            course = Course.create(code="C", title="C", educator=ada, created_at=t)
+            slot = Slot.create(course=course, educator=ada, starts_at=t, ends_at=t.replace(hour=11),
+                               capacity=1, created_at=t, updated_at=t)
+            Request.create(slot=slot, student=sam, status="pending", created_at=t, updated_at=t)
+        refused = [
+            lambda: Slot.update(booked=2).where(Slot.id == slot.id).execute(),
+            lambda: Slot.update(booked=-1).where(Slot.id == slot.id).execute(),
+            lambda: Slot.update(ends_at=t).where(Slot.id == slot.id).execute(),
+            lambda: Slot.update(capacity=101).where(Slot.id == slot.id).execute(),
+            lambda: Request.create(slot=slot, student=sam, status="approved", created_at=t, updated_at=t),
+            lambda: Request.update(status="lost").where(Request.slot == slot).execute(),
+            lambda: User.create(name="x", role="superuser", created_at=t),
+            lambda: Request.create(slot=999, student=sam, status="pending", created_at=t, updated_at=t),
+        ]
+        for change in refused:
+            with pytest.raises(peewee.IntegrityError):
+                with store.write():
+                    change()
+        # a finished request does not block a new one for the same seat
+        with store.write():
+            Request.update(status="cancelled").where(Request.slot == slot).execute()
+            Request.create(slot=slot, student=sam, status="pending", created_at=t, updated_at=t)
+        assert Request.select().count() == 2
+        assert Slot.get_by_id(slot.id).booked == 0
+    finally:
+        store.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sessionctl import render, timeparse
-from sessionctl.errors import Conflict
+from sessionctl.errors import Conflict, UsageError
 
 ROSTER = "name,email,display\nalan,alan@example.edu,Alan Turing\nkat,kat@example.edu,Katherine Johnson\n"
 
@@ -51,6 +51,8 @@ def run_demo(db: str | None) -> int:
         folder = Path(tempfile.mkdtemp(prefix="sessionctl-demo-"))
         db = str(folder / "demo.db")
     else:
+        if "://" in db:
+            raise UsageError("the demo builds a SQLite store: give --db a file path")
         if Path(db).expanduser().exists():
             raise Conflict(f"{db} already exists; the demo builds a new store", hint="pick a new path")
         folder = Path(db).expanduser().resolve().parent

@@ -149,7 +149,7 @@ def overlapping_session(student: User, start: datetime, end: datetime, exclude: 
 def send(ctx: Context, slot_id: int, message: str | None) -> RequestView:
     message = check_text("message", message) or None
     with ctx.store.write():
-        slot = ctx.store.lock(queries.slots().where(Slot.id == slot_id)).first()
+        slot = queries.slots().where(Slot.id == slot_id).first()
         if slot is None:
             raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
         if ctx.role != "student":

@@ -111,7 +111,6 @@ def add_slots(
     with ctx.store.write():
         owner_course = managed_course(ctx, course)
         educator = owner_course.educator
-        ctx.store.lock(User.select().where(User.id == educator.id)).first()
         now = ctx.now()
         past = [w for w in windows if w.start <= now]
         if past:
@@ -257,7 +256,6 @@ def update_slot(
                 )
             if window.start <= ctx.now():
                 raise Conflict("a slot must start in the future")
-            ctx.store.lock(User.select().where(User.id == slot.educator_id)).first()
             raise_conflicts(
                 conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
             )

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import quote
 
-import peewee as pw
+from sessionctl.store._peewee import peewee as pw
+from sessionctl.store._peewee import pg_adapter
 
 from sessionctl.errors import Conflict, SessionctlError, Unavailable, UsageError
 from sessionctl.store import migrations
@@ -58,6 +59,12 @@ def sqlite_path(location: str) -> Path | None:
     return Path(location).expanduser()
 
 
+# Every PostgreSQL writer takes this transaction-scoped advisory lock first: one writer at a
+# time, exactly like SQLite's BEGIN IMMEDIATE, so each check-then-write in the domain is safe
+# on both without per-query lock annotations. Readers never take it.
+PG_WRITE_LOCK = 0x5E5510C7
+
+
 class Store:
     """An open store: the Peewee database plus its location and lock timeout."""
 
@@ -74,8 +81,9 @@ class Store:
         if self.dialect == "sqlite":
             with self.db.atomic("IMMEDIATE"):
                 yield
-        else:  # pragma: no cover - PostgreSQL takes row locks through lock_rows()
+        else:
             with self.db.atomic():
+                self.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_WRITE_LOCK,))
                 yield
 
     @contextmanager
@@ -84,10 +92,6 @@ class Store:
         database_proxy.initialize(self.db)
         with self.db.atomic():
             yield
-
-    def lock(self, query: pw.ModelSelect) -> pw.ModelSelect:
-        """Row locks for PostgreSQL; SQLite's IMMEDIATE transaction already serialises writers."""
-        return query.for_update() if self.dialect == "postgresql" else query
 
     def version(self) -> int:
         if not self.db.table_exists("schema_migrations"):
@@ -119,18 +123,7 @@ class Store:
             self.db.close()
 
 
-def open_store(location: str, *, create: bool = False) -> Store:
-    """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
-
-    Without ``create`` a missing store is an error, never an empty new file.
-    """
-    timeout = lock_timeout()
-    path = sqlite_path(location)
-    if path is None:
-        raise Unavailable(
-            "PostgreSQL stores are not supported by this version of sessionctl",
-            hint="use a SQLite file path for --db / SESSIONCTL_DB",
-        )
+def _sqlite(path: Path, create: bool, timeout: float) -> Store:
     if not create and not path.exists():
         raise Unavailable(f"no store at {path}", hint="run 'sessionctl init' to create it")
     if create:
@@ -138,28 +131,64 @@ def open_store(location: str, *, create: bool = False) -> Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise Unavailable(f"cannot create {path.parent}: {exc.strerror}") from exc
-    mode = "rwc" if create else "rw"
     db = pw.SqliteDatabase(
-        f"file:{quote(str(path))}?mode={mode}",
+        f"file:{quote(str(path))}?mode={'rwc' if create else 'rw'}",
         uri=True,
         timeout=timeout,
         pragmas={"foreign_keys": 1, "busy_timeout": int(timeout * 1000)},
     )
-    database_proxy.initialize(db)
-    store = Store(db, str(path), timeout)
+    return Store(db, str(path), timeout)
+
+
+def _postgres(url: str, timeout: float) -> Store:
     try:
-        db.connect()
+        adapter = pg_adapter()
+    except ImportError:
+        raise Unavailable(
+            "a PostgreSQL store needs the psycopg driver",
+            hint="pip install 'sessionctl[postgres]'",
+        ) from None
+    url = "postgresql://" + url.split("://", 1)[1]
+    db = pw.PostgresqlDatabase(
+        url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={int(timeout * 1000)}"
+    )
+    db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
+    return Store(db, redact(url), timeout)
+
+
+def redact(url: str) -> str:
+    """A server URL without its password, for messages and ``whoami``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def open_store(location: str, *, create: bool = False) -> Store:
+    """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
+
+    Without ``create`` a missing store is an error, never an empty new file (or schema).
+    """
+    timeout = lock_timeout()
+    path = sqlite_path(location)
+    store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
+    database_proxy.initialize(store.db)
+    try:
+        store.db.connect()
         current = store.version()
         if current > migrations.LATEST:
             raise Unavailable(
-                f"{path} has schema version {current}, newer than this sessionctl"
+                f"{store.location} has schema version {current}, newer than this sessionctl"
                 f" understands ({migrations.LATEST})",
                 hint="upgrade sessionctl",
             )
         if current == 0 and not create:
-            raise Unavailable(f"{path} is an empty store", hint="run 'sessionctl init'")
-        if create and current == 0:
-            db.execute_sql("PRAGMA journal_mode=WAL")
+            raise Unavailable(f"{store.location} is an empty store", hint="run 'sessionctl init'")
+        if create and current == 0 and store.dialect == "sqlite":
+            store.db.execute_sql("PRAGMA journal_mode=WAL")
         if current < migrations.LATEST:
             store.migrate()
     except BaseException:
@@ -180,7 +209,7 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
         if not isinstance(err, (sqlite3.Error, pw.PeeweeException)):
             continue
         text = str(err).lower()
-        if "locked" in text or "busy" in text:
+        if "locked" in text or "busy" in text or "lock timeout" in text:
             wait = f"{timeout:g}" if timeout is not None else "the lock timeout"
             return Unavailable(
                 f"the store is busy: another writer held it for more than {wait} s; nothing changed",
@@ -194,6 +223,8 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
             return Unavailable("the store's disk is full; nothing changed")
         if "unable to open" in text or "disk i/o" in text:
             return Unavailable(f"cannot open the store ({err})")
+        if "connect" in text or "server closed" in text or "does not exist" in text:
+            return Unavailable("cannot reach the PostgreSQL store: " + " ".join(str(err).split()))
     for err in chain:
         if isinstance(err, (sqlite3.IntegrityError, pw.IntegrityError)):
             return Conflict(f"the change conflicts with the current state ({err}); nothing changed")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 DIALECT = {
     "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "ts": "DATETIME"},
-    "postgresql": {"pk": "BIGSERIAL PRIMARY KEY", "ts": "TIMESTAMP"},
+    "postgresql": {"pk": "SERIAL PRIMARY KEY", "ts": "TIMESTAMP"},
 }
 
 M001_BASE = """

@@ -6,7 +6,7 @@ Instants are naive UTC datetimes in the database; the domain converts at the edg
 
 from __future__ import annotations
 
-import peewee as pw
+from sessionctl.store._peewee import peewee as pw
 
 database_proxy = pw.DatabaseProxy()
 
