@@ -56,13 +56,20 @@ class Cli:
         return json.loads(result.stdout)
 
 
-def snapshot(db: Path) -> dict:
-    """Every row of every table: compare before and after a refused command."""
-    con = sqlite3.connect(db)
+def snapshot(db) -> dict:
+    """Every row of every table (SQLite file or PostgreSQL URL): compare around a refusal."""
+    if str(db).startswith("postgresql://"):
+        import psycopg
+
+        con = psycopg.connect(str(db))
+        tables_sql = ("SELECT table_name FROM information_schema.tables "
+                      "WHERE table_schema = 'public' ORDER BY 1")
+    else:
+        con = sqlite3.connect(db)
+        tables_sql = ("SELECT name FROM sqlite_master WHERE type='table' "
+                      "AND name NOT LIKE 'sqlite_%' ORDER BY name")
     try:
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        )]
+        tables = [r[0] for r in con.execute(tables_sql).fetchall()]
         return {t: con.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
     finally:
         con.close()

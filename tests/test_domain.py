@@ -29,6 +29,15 @@ from sessionctl.errors import Conflict, NotAllowed, NotFound, SessionctlError, U
 from sessionctl.store import open_store
 from sessionctl.store.models import Request, Slot, User
 
+
+@pytest.fixture
+def db(location, monkeypatch):
+    """Every domain test runs on SQLite and, when SESSIONCTL_TEST_PG is set, on PostgreSQL."""
+    monkeypatch.setenv("SESSIONCTL_DB", location)
+    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
+    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
+    return location
+
 UTC = timezone.utc
 T0 = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)  # where the ``clock`` fixture starts
 H = timedelta(hours=1)
