@@ -9,10 +9,8 @@ sqlite-utils does with cog. After changing a command's help, refresh it with:
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 

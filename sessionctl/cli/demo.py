@@ -65,7 +65,7 @@ def run_demo(db: str | None) -> int:
     command = get_command(app)
     saved = {k: os.environ.get(k) for k in ("SESSIONCTL_DB", "SESSIONCTL_USER")}
     os.environ["SESSIONCTL_DB"] = db
-    render.line(f"# a throwaway store; every command below uses it through SESSIONCTL_DB")
+    render.line("# a throwaway store; every command below uses it through SESSIONCTL_DB")
     render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)}")
     try:
         for user, args in _steps(day, str(roster)):
