@@ -20,14 +20,17 @@ def run(cmd: list[str], env: dict) -> None:
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def median_ms(cmd: list[str], env: dict, n: int) -> float:
-    run(cmd, env)  # warm the page cache and .pyc files
-    times = []
+def medians_ms(commands: dict[str, tuple[list[str], dict]], n: int) -> dict[str, float]:
+    """Round-robin over the commands, so a machine that slows down mid-run slows all alike."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for cmd, env in commands.values():
+        run(cmd, env)  # warm the page cache and .pyc files
     for _ in range(n):
-        start = time.perf_counter()
-        run(cmd, env)
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+        for name, (cmd, env) in commands.items():
+            start = time.perf_counter()
+            run(cmd, env)
+            times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -44,13 +47,15 @@ def main() -> None:
         for i in range(20):
             start = (day + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%MZ")
             run([exe, "slot", "add", "--course", "C1", "--start", start, "--duration", "30m"], env_ada)
-        floor = median_ms([sys.executable, "-c", "pass"], env, n)
-        table = median_ms([exe, "slot", "list"], env_ada, n)
-        as_json = median_ms([exe, "slot", "list", "--json"], env_ada, n)
-    print(f"median of {n} whole-process runs")
-    print(f"python -c pass               {floor:7.1f} ms   1.0x")
-    print(f"sessionctl slot list         {table:7.1f} ms  {table / floor:4.1f}x")
-    print(f"sessionctl slot list --json  {as_json:7.1f} ms  {as_json / floor:4.1f}x")
+        results = medians_ms({
+            "python -c pass": ([sys.executable, "-c", "pass"], env),
+            "sessionctl slot list": ([exe, "slot", "list"], env_ada),
+            "sessionctl slot list --json": ([exe, "slot", "list", "--json"], env_ada),
+        }, n)
+    floor = results["python -c pass"]
+    print(f"median of {n} whole-process runs, interleaved; 20 slots in the store")
+    for name, ms in results.items():
+        print(f"{name:<28} {ms:7.1f} ms  {ms / floor:4.1f}x")
 
 
 if __name__ == "__main__":
