@@ -124,7 +124,8 @@ def _pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
     for key, value in pairs:
-        grid.add_row(Text(key), Text(clean(value)))
+        if value is not None and value != "":
+            grid.add_row(Text(key), Text(clean(value)))
     console = _console()
     if title:
         console.print(Text(clean(title)))
