@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 
@@ -72,8 +74,11 @@ def conflicts(
         ((Window(from_db(s.starts_at), from_db(s.ends_at)), s.id) for s in query),
         key=lambda pair: (pair[0].start, pair[1]),
     )
+    starts = [other.start for other, _ in existing]
     for window in ordered:
-        for other, slot_id in existing:
+        # slots last at most MAX_LENGTH, so none starting earlier than this can reach the window
+        first = bisect_left(starts, window.start - MAX_LENGTH)
+        for other, slot_id in itertools.islice(existing, first, None):
             if other.start >= window.end:
                 break
             if window.start < other.end:
