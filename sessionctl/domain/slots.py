@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -78,7 +77,8 @@ def conflicts(
     for window in ordered:
         # slots last at most MAX_LENGTH, so none starting earlier than this can reach the window
         first = bisect_left(starts, window.start - MAX_LENGTH)
-        for other, slot_id in itertools.islice(existing, first, None):
+        for index in range(first, len(existing)):
+            other, slot_id = existing[index]
             if other.start >= window.end:
                 break
             if window.start < other.end:
