@@ -856,3 +856,28 @@ def test_errors_go_to_stderr_with_an_empty_stdout(w, args, user, code):
 def test_errors_go_to_stderr_also_with_json(w):
     result = w("slot", "show", "999", "--json", user="ada")
     assert result.exit_code == 3 and result.stdout == "" and result.stderr.startswith("error: ")
+
+
+# -- internal errors -------------------------------------------------------------------------------
+
+
+def _explode(*args, **kwargs):
+    raise ZeroDivisionError("a bug")
+
+
+def test_an_internal_error_is_one_line_and_exit_1(w, monkeypatch):
+    monkeypatch.setattr("sessionctl.domain.slots.list_slots", _explode)
+    result = w.cli("slot", "list", user="ada")
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: internal error: ZeroDivisionError: a bug"
+    assert lines[1].startswith("hint:") and "SESSIONCTL_DEBUG=1" in lines[1]
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+
+
+def test_sessionctl_debug_shows_the_traceback(w, monkeypatch):
+    monkeypatch.setattr("sessionctl.domain.slots.list_slots", _explode)
+    result = w.cli("slot", "list", user="ada", env={"SESSIONCTL_DEBUG": "1"})
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr and "ZeroDivisionError: a bug" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-2].startswith("error: internal error")

@@ -204,3 +204,11 @@ def test_closed_pipe_ends_quietly(tmp_path):
         assert pipeline.stderr == "", pipeline.stderr
         assert pipeline.returncode == 0
         assert len(pipeline.stdout.splitlines()) == 2
+
+
+def test_python_dash_m_runs_the_same_command(tmp_path):
+    import sessionctl
+
+    result = subprocess.run([sys.executable, "-m", "sessionctl", "--version"],
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, f"sessionctl {sessionctl.__version__}\n")
