@@ -33,22 +33,31 @@ def is_enrolled(course_id: int, student: User) -> bool:
     )
 
 
+def manages(ctx: Context, educator_id: int) -> bool:
+    """SPEC §2: an admin, or the educator who owns the course (and so its slots)."""
+    return ctx.role == "admin" or educator_id == ctx.actor.id
+
+
+def sees(ctx: Context, course_id: int, educator_id: int) -> bool:
+    """SPEC §2: who may see a course and its slots: its managers and its enrolled students."""
+    return manages(ctx, educator_id) or (
+        ctx.role == "student" and is_enrolled(course_id, ctx.actor)
+    )
+
+
 def visible_course(ctx: Context, code: str) -> Course:
-    """The course if the actor may see it (owner, enrolled student, admin), else not found."""
+    """The course if the actor may see it, else not found (exit 3), so codes do not leak."""
     check_code(code)
     course = queries.courses().where(Course.code == code).first()
-    if course is not None:
-        if ctx.role == "admin" or course.educator_id == ctx.actor.id:
-            return course
-        if ctx.role == "student" and is_enrolled(course.id, ctx.actor):
-            return course
-    raise NotFound(f"no course {code!r}", hint="see 'sessionctl course list'")
+    if course is None or not sees(ctx, course.id, course.educator_id):
+        raise NotFound(f"no course {code!r}", hint="see 'sessionctl course list'")
+    return course
 
 
 def managed_course(ctx: Context, code: str) -> Course:
     """The course if the actor owns it or is admin; exit 4 for an enrolled student."""
     course = visible_course(ctx, code)
-    if ctx.role != "admin" and course.educator_id != ctx.actor.id:
+    if not manages(ctx, course.educator_id):
         raise NotAllowed(f"only the educator of {code} or an admin can do that")
     return course
 

@@ -8,7 +8,7 @@ from sessionctl.domain import queries
 from sessionctl.domain.context import (
     Context, check_choice, check_link, check_text, describe_time, from_db, notify, to_db,
 )
-from sessionctl.domain.courses import is_enrolled, visible_course
+from sessionctl.domain.courses import is_enrolled, manages, visible_course
 from sessionctl.domain.views import HistoryView, RequestView
 from sessionctl.errors import Conflict, NotAllowed, NotFound
 from sessionctl.store.models import Course, History, Request, Slot, User
@@ -115,9 +115,7 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User) -> str:
 def visible_request(ctx: Context, request_id: int) -> Request:
     request = queries.requests().where(Request.id == request_id).first()
     if request is not None and (
-        ctx.role == "admin"
-        or request.student_id == ctx.actor.id
-        or request.slot.educator_id == ctx.actor.id
+        request.student_id == ctx.actor.id or manages(ctx, request.slot.educator_id)
     ):
         return request
     raise NotFound(f"no request {request_id}", hint="see 'sessionctl request list'")
@@ -125,7 +123,7 @@ def visible_request(ctx: Context, request_id: int) -> Request:
 
 def _educator_request(ctx: Context, request_id: int, verb: str) -> Request:
     request = visible_request(ctx, request_id)
-    if ctx.role != "admin" and request.slot.educator_id != ctx.actor.id:
+    if not manages(ctx, request.slot.educator_id):
         raise NotAllowed(f"only the educator of slot {request.slot.id} or an admin can {verb} it")
     return request
 

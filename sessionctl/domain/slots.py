@@ -10,7 +10,7 @@ from sessionctl.domain import queries
 from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_link, check_text, from_db, to_db,
 )
-from sessionctl.domain.courses import managed_course, visible_course
+from sessionctl.domain.courses import managed_course, manages, sees, visible_course
 from sessionctl.domain.requests import transition
 from sessionctl.domain.views import RequestView, SlotView
 from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
@@ -141,21 +141,14 @@ def add_slots(
 
 def visible_slot(ctx: Context, slot_id: int) -> Slot:
     slot = queries.slots().where(Slot.id == slot_id).first()
-    if slot is not None:
-        if ctx.role == "admin" or slot.educator_id == ctx.actor.id:
-            return slot
-        if ctx.role == "student" and (
-            Enrollment.select()
-            .where(Enrollment.course == slot.course_id, Enrollment.student == ctx.actor)
-            .exists()
-        ):
-            return slot
-    raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
+    if slot is None or not sees(ctx, slot.course_id, slot.educator_id):
+        raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
+    return slot
 
 
 def managed_slot(ctx: Context, slot_id: int) -> Slot:
     slot = visible_slot(ctx, slot_id)
-    if ctx.role != "admin" and slot.educator_id != ctx.actor.id:
+    if not manages(ctx, slot.educator_id):
         raise NotAllowed(f"only the educator of slot {slot_id} or an admin can change it")
     return slot
 
