@@ -212,3 +212,17 @@ def test_python_dash_m_runs_the_same_command(tmp_path):
     result = subprocess.run([sys.executable, "-m", "sessionctl", "--version"],
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout) == (0, f"sessionctl {sessionctl.__version__}\n")
+
+
+def test_default_store_lives_in_the_user_data_dir(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    env.update(XDG_DATA_HOME=str(tmp_path / "data"), SESSIONCTL_USER="root")
+    expected = tmp_path / "data" / "sessionctl" / "sessionctl.db"
+    missing = subprocess.run([str(BIN), "whoami"], env=env, capture_output=True, text=True)
+    assert missing.returncode == 6 and "sessionctl init" in missing.stderr
+    assert not expected.exists() and not expected.parent.exists()
+    created = subprocess.run([str(BIN), "init"], env=env, capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    assert expected.exists() and str(expected) in created.stdout
+    who = subprocess.run([str(BIN), "whoami", "--json"], env=env, capture_output=True, text=True)
+    assert json.loads(who.stdout)["store"] == str(expected)
