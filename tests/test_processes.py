@@ -226,3 +226,44 @@ def test_default_store_lives_in_the_user_data_dir(tmp_path):
     assert expected.exists() and str(expected) in created.stdout
     who = subprocess.run([str(BIN), "whoami", "--json"], env=env, capture_output=True, text=True)
     assert json.loads(who.stdout)["store"] == str(expected)
+
+
+def test_a_writer_killed_mid_transaction_leaves_all_or_nothing(tmp_path):
+    """SIGKILL a large `course enroll --from-csv` at several points: never half an enrolment."""
+    import random
+    import signal
+
+    db = tmp_path / "s.db"
+    ok("init", user="root", db=db)
+    ok("user", "add", "ada", "--role", "educator", user="root", db=db)
+    ok("course", "add", "BIG", "--title", "Big", user="ada", db=db)
+    env = {**os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_USER": "ada"}
+    rng = random.Random(7)
+    killed_inside = 0
+    for round_ in range(5):
+        csv = tmp_path / f"roster{round_}.csv"
+        csv.write_text("name,email\n" + "".join(
+            f"r{round_}s{i:05d},r{round_}s{i}@example.edu\n" for i in range(3000)))
+        writer = subprocess.Popen([str(BIN), "course", "enroll", "BIG", "--from-csv", str(csv)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 1.5))
+        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError:  # the writer holds the write lock: it is mid-transaction
+            killed_inside += 1
+        probe.close()
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=60)
+        con = sqlite3.connect(db)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        users = con.execute("SELECT COUNT(*) FROM users WHERE name LIKE ?", (f"r{round_}s%",)).fetchone()[0]
+        enrolled = con.execute(
+            "SELECT COUNT(*) FROM enrollments JOIN users ON users.id = student_id WHERE name LIKE ?",
+            (f"r{round_}s%",)).fetchone()[0]
+        con.close()
+        assert (users, enrolled) in {(0, 0), (3000, 3000)}, (round_, users, enrolled)
+        # the store is still fully usable afterwards
+        assert ok("course", "show", "BIG", "--json", user="ada", db=db)["code"] == "BIG"
+    assert killed_inside >= 3, "too few kills landed inside the transaction to prove anything"
