@@ -192,3 +192,11 @@ def test_schema_constraints_hold_on_both_backends(location):
         assert Slot.get_by_id(slot.id).booked == 0
     finally:
         store.close()
+
+
+def test_an_unreachable_postgresql_server_is_exit_6_without_the_password(cli):
+    result = cli("--db", "postgresql://ada:s3cret@127.0.0.1:1/sessionctl", "whoami",
+                 env={"SESSIONCTL_LOCK_TIMEOUT": "1"})
+    assert result.exit_code == 6 and result.stdout == ""
+    assert result.stderr.startswith("error: cannot reach the PostgreSQL store")
+    assert len(result.stderr.splitlines()) == 1 and "s3cret" not in result.stderr

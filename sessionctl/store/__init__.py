@@ -208,7 +208,8 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
     for err in chain:
         if not isinstance(err, (sqlite3.Error, pw.PeeweeException)):
             continue
-        text = str(err).lower()
+        said = " ".join(str(err).split())  # drivers' messages can span lines; ours are one
+        text = said.lower()
         if "locked" in text or "busy" in text or "lock timeout" in text:
             wait = f"{timeout:g}" if timeout is not None else "the lock timeout"
             return Unavailable(
@@ -216,16 +217,19 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
                 hint="try again, or raise SESSIONCTL_LOCK_TIMEOUT",
             )
         if "not a database" in text or "malformed" in text or "corrupt" in text:
-            return Unavailable(f"the store is not a sessionctl database or is corrupt ({err})")
+            return Unavailable(f"the store is not a sessionctl database or is corrupt ({said})")
         if "readonly" in text or "read-only" in text:
             return Unavailable("the store is read-only; nothing changed")
-        if "full" in text:
+        if "full" in text or "no space left" in text:
             return Unavailable("the store's disk is full; nothing changed")
         if "unable to open" in text or "disk i/o" in text:
-            return Unavailable(f"cannot open the store ({err})")
-        if "connect" in text or "server closed" in text or "does not exist" in text:
-            return Unavailable("cannot reach the PostgreSQL store: " + " ".join(str(err).split()))
+            return Unavailable(f"cannot open the store ({said})")
+        if "connect" in text or "server closed" in text or (
+            text.startswith('database "') and "does not exist" in text
+        ):
+            return Unavailable(f"cannot reach the PostgreSQL store: {said}")
     for err in chain:
         if isinstance(err, (sqlite3.IntegrityError, pw.IntegrityError)):
-            return Conflict(f"the change conflicts with the current state ({err}); nothing changed")
+            said = " ".join(str(err).split())
+            return Conflict(f"the change conflicts with the current state ({said}); nothing changed")
     return None
