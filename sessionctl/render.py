@@ -139,8 +139,9 @@ def _local(value: datetime | None, tz: tzinfo) -> str:
 
 
 def _span(start: datetime, end: datetime, tz: tzinfo) -> tuple[str, str]:
-    a, b = start.astimezone(tz), end.astimezone(tz)
-    return a.strftime("%a %Y-%m-%d %H:%M"), b.strftime("%H:%M" if a.date() == b.date() else "%a %Y-%m-%d %H:%M")
+    """Start in full; the end as a time alone when it falls on the same local day."""
+    same_day = start.astimezone(tz).date() == end.astimezone(tz).date()
+    return _local(start, tz), end.astimezone(tz).strftime("%H:%M") if same_day else _local(end, tz)
 
 
 def _person(name: str, display: str | None = None, email: str | None = None) -> str:
@@ -198,7 +199,7 @@ def _slot_status(view) -> str:
     return f"{view.status} · ended" if view.ended else view.status
 
 
-def slots(views, tz: tzinfo, as_json: bool, title: str | None = None) -> None:
+def slots(views, tz: tzinfo, as_json: bool) -> None:
     if as_json:
         return emit_json([slot_json(v) for v in views])
     if not views:
@@ -208,7 +209,7 @@ def slots(views, tz: tzinfo, as_json: bool, title: str | None = None) -> None:
         start, end = _span(v.start, v.end, tz)
         rows.append([v.id, v.course, start, end, f"{v.booked}/{v.capacity}", _slot_status(v),
                      _person(v.educator, v.educator_display, v.educator_email), v.notes, v.link])
-    _table(title, ["ID", "Course", "Start", "End", "Seats", "Status", "Educator", "Notes", "Link"],
+    _table(None, ["ID", "Course", "Start", "End", "Seats", "Status", "Educator", "Notes", "Link"],
            rows, _zone_caption(tz))
 
 
@@ -266,6 +267,21 @@ def notifications(views, tz: tzinfo, as_json: bool) -> None:
     _table(None, ["ID", "When", "Kind", "Request", "Text", ""],
            [[v.id, _local(v.created, tz), v.kind, v.request or "", v.text, "" if v.read else "new"]
             for v in views], _zone_caption(tz))
+
+
+def slot_deleted(view, as_json: bool) -> None:
+    if as_json:
+        return emit_json(slot_json(view))
+    line(f"deleted slot {view.id}")
+
+
+def initialized(data: dict, as_json: bool) -> None:
+    """``init``: the store, its schema version, and who became admin (if anyone)."""
+    if as_json:
+        return emit_json(data)
+    line(f"store ready at {data['store']} (schema version {data['schema']})")
+    if data["admin"]:
+        line(f"{data['admin']} is the admin")
 
 
 def counts(data: dict, as_json: bool) -> None:

@@ -112,7 +112,3 @@ def _dateutil_parse(raw: str, local_now: datetime) -> datetime:
 
 def format_utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def format_local(value: datetime, tz: tzinfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")

@@ -103,9 +103,4 @@ def cancel(ctx: typer.Context, slot_id: SlotId, reason: ReasonOpt = None, as_jso
 @app.command("delete")
 def delete(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
     """Delete a slot that never had a request (otherwise cancel it)."""
-    c = ctx.obj.context()
-    view = slots.delete_slot(c, slot_id)
-    if as_json:
-        render.emit_json(render.slot_json(view))
-    else:
-        render.line(f"deleted slot {view.id}")
+    render.slot_deleted(slots.delete_slot(ctx.obj.context(), slot_id), as_json)

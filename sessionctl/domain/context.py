@@ -109,8 +109,8 @@ def check_title(label: str, value: str, limit: int = 200) -> str:
 
 
 def check_link(value: str | None) -> str | None:
-    if value is None or value == "":
-        return value or None
+    if not value:
+        return None
     from urllib.parse import urlsplit
 
     check_text("link", value, MAX_LINK)
@@ -140,8 +140,8 @@ def check_name(value: str) -> str:
 
 
 def check_email(value: str | None) -> str | None:
-    if value is None or value == "":
-        return value or None
+    if not value:
+        return None
     if len(value) > 254 or not _EMAIL.match(value) or not value.isprintable():
         raise UsageError(f"invalid e-mail address {value!r}")
     return value
@@ -154,8 +154,8 @@ def check_role(value: str) -> str:
 
 
 def check_tz(value: str | None) -> str | None:
-    if value is None or value == "":
-        return value or None
+    if not value:
+        return None
     from sessionctl.timeparse import zone
 
     zone(value)

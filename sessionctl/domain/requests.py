@@ -14,6 +14,7 @@ from sessionctl.errors import Conflict, NotAllowed, NotFound
 from sessionctl.store.models import Course, History, Request, Slot, User
 
 STATUSES = ("pending", "approved", "rejected", "cancelled", "completed")
+ACTIVE = ("pending", "approved")  # the states that hold (or wait for) a seat
 NEXT = {
     "pending": ("approved", "rejected", "cancelled"),
     "approved": ("completed", "cancelled"),
@@ -70,13 +71,19 @@ def transition(
             raise Conflict(f"slot {request.slot.id} has no seat to free")
     for key, value in changes.items():
         setattr(request, key, value)
-    History.create(
-        request=request, at=now, actor=ctx.actor, from_status=current, to_status=to,
-        note=note if note is not None else reason,
+    _record(
+        ctx, request, current, to, note if note is not None else reason, notify_kind or to,
+        recipients if recipients is not None else _other_parties(ctx, request, to),
     )
-    if recipients is None:
-        recipients = _other_parties(ctx, request, to)
-    kind = notify_kind or to
+
+
+def _record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
+            kind: str, recipients: list[User]) -> None:
+    """SPEC §4: every state change writes one history row and notifies the other party."""
+    History.create(
+        request=request, at=to_db(ctx.now()), actor=ctx.actor, from_status=was, to_status=to,
+        note=note,
+    )
     for user in recipients:
         notify(ctx, user, kind, _text(ctx, kind, request, user), request=request, slot=request.slot)
 
@@ -128,17 +135,14 @@ def _educator_request(ctx: Context, request_id: int, verb: str) -> Request:
     return request
 
 
-def overlapping_session(student: User, start: datetime, end: datetime, exclude: int | None = None):
+def overlapping_session(student: User, start: datetime, end: datetime):
     """The student's approved request whose slot overlaps [start, end), if any."""
-    query = queries.requests().where(
+    return queries.requests().where(
         Request.student == student,
         Request.status == "approved",
         Slot.starts_at < to_db(end),
         Slot.ends_at > to_db(start),
-    )
-    if exclude is not None:
-        query = query.where(Request.id != exclude)
-    return query.first()
+    ).first()
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -166,7 +170,7 @@ def send(ctx: Context, slot_id: int, message: str | None) -> RequestView:
             raise Conflict(f"slot {slot_id} is full")
         mine = Request.get_or_none(
             Request.slot == slot, Request.student == ctx.actor,
-            Request.status.in_(("pending", "approved")),
+            Request.status.in_(ACTIVE),
         )
         if mine is not None:
             raise Conflict(
@@ -184,11 +188,7 @@ def send(ctx: Context, slot_id: int, message: str | None) -> RequestView:
             created_at=now, updated_at=now,
         )
         request = queries.requests().where(Request.id == request.id).get()
-        History.create(request=request, at=now, actor=ctx.actor, from_status=None, to_status="pending")
-        notify(
-            ctx, slot.educator, "request", _text(ctx, "request", request, slot.educator),
-            request=request, slot=slot,
-        )
+        _record(ctx, request, None, "pending", None, "request", [slot.educator])
         return RequestView.of(request)
 
 
@@ -221,7 +221,7 @@ def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) 
             others = queries.requests().where(Request.slot == slot, Request.status == "pending")
             for other in others:
                 transition(ctx, other, "rejected", reason="slot is full")
-        return RequestView.of(visible_request(ctx, request_id))
+        return RequestView.of(request)
 
 
 def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:
@@ -237,7 +237,7 @@ def cancel(ctx: Context, request_id: int, reason: str | None) -> RequestView:
     with ctx.store.write():
         request = visible_request(ctx, request_id)
         transition(ctx, request, "cancelled", reason=reason)
-        return RequestView.of(visible_request(ctx, request_id))
+        return RequestView.of(request)
 
 
 def complete(ctx: Context, request_id: int) -> RequestView:

@@ -11,7 +11,7 @@ from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_link, check_text, from_db, to_db,
 )
 from sessionctl.domain.courses import managed_course, manages, sees, visible_course
-from sessionctl.domain.requests import transition
+from sessionctl.domain.requests import ACTIVE, transition
 from sessionctl.domain.views import RequestView, SlotView
 from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
 from sessionctl.store.models import Enrollment, Request, Slot, User
@@ -39,6 +39,20 @@ def check_window(start: datetime, end: datetime) -> Window:
     if end - start > MAX_LENGTH:
         raise UsageError(f"a slot lasts at most 12 hours, not {end - start}")
     return Window(start, end)
+
+
+def _check_future(windows: list[Window], now: datetime, tz: tzinfo) -> None:
+    """SPEC §4: a slot starts in the future when it is created or moved (else exit 5)."""
+    past = [w for w in windows if w.start <= now]
+    if past:
+        raise Conflict(
+            f"a slot must start in the future; {past[0].label(tz)} has already begun"
+            + (f" (and {len(past) - 1} more)" if len(past) > 1 else "")
+        )
+
+
+def _reload(slot_id: int, now: datetime) -> SlotView:
+    return SlotView.of(queries.slots().where(Slot.id == slot_id).get(), now)
 
 
 def check_capacity(capacity: int) -> int:
@@ -117,12 +131,7 @@ def add_slots(
         owner_course = managed_course(ctx, course)
         educator = owner_course.educator
         now = ctx.now()
-        past = [w for w in windows if w.start <= now]
-        if past:
-            raise Conflict(
-                f"a slot must start in the future; {past[0].label(ctx.tz)} has already begun"
-                + (f" (and {len(past) - 1} more)" if len(past) > 1 else "")
-            )
+        _check_future(windows, now, ctx.tz)
         raise_conflicts(conflicts(educator, windows, ctx.tz), single=len(windows) == 1, tz=ctx.tz)
         stamp = to_db(now)
         rows = [
@@ -244,7 +253,7 @@ def update_slot(
         window = check_window(new_start, new_end)
         if window != old:
             active = Request.select().where(
-                Request.slot == slot, Request.status.in_(("pending", "approved"))
+                Request.slot == slot, Request.status.in_(ACTIVE)
             ).count()
             if active:
                 raise Conflict(
@@ -252,8 +261,7 @@ def update_slot(
                     "its time cannot move",
                     hint="cancel the slot and add a new one instead",
                 )
-            if window.start <= ctx.now():
-                raise Conflict("a slot must start in the future")
+            _check_future([window], ctx.now(), ctx.tz)
             raise_conflicts(
                 conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
             )
@@ -267,7 +275,7 @@ def update_slot(
         if changes:
             changes["updated_at"] = to_db(ctx.now())
             Slot.update(**changes).where(Slot.id == slot.id).execute()
-        return SlotView.of(queries.slots().where(Slot.id == slot.id).get(), ctx.now())
+        return _reload(slot.id, ctx.now())
 
 
 def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
@@ -278,9 +286,7 @@ def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
             raise Conflict(f"slot {slot_id} is already cancelled")
         if from_db(slot.ends_at) <= ctx.now():
             raise Conflict(f"slot {slot_id} has already ended")
-        affected = queries.requests().where(
-            Request.slot == slot, Request.status.in_(("pending", "approved"))
-        )
+        affected = queries.requests().where(Request.slot == slot, Request.status.in_(ACTIVE))
         for request in affected:
             transition(
                 ctx, request, "cancelled", reason=reason or "slot cancelled",
@@ -289,7 +295,7 @@ def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
         Slot.update(cancelled_at=to_db(ctx.now()), updated_at=to_db(ctx.now())).where(
             Slot.id == slot.id
         ).execute()
-        return SlotView.of(queries.slots().where(Slot.id == slot.id).get(), ctx.now())
+        return _reload(slot.id, ctx.now())
 
 
 def delete_slot(ctx: Context, slot_id: int) -> SlotView:

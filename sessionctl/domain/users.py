@@ -90,7 +90,7 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
         if "role" in changes and changes["role"] != user.role:
             if ctx.role != "admin":
                 raise NotAllowed("only admins can change roles")
-            _check_role_change(user, changes["role"])
+            _check_role_change(user)
         for key, value in changes.items():
             setattr(user, key, value)
         if changes:
@@ -98,7 +98,8 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
         return UserView.of(user)
 
 
-def _check_role_change(user: User, new_role: str) -> None:
+def _check_role_change(user: User) -> None:
+    """A role change may not strand what the user's current role holds."""
     if user.role == "admin":
         admins = User.select().where(User.role == "admin").count()
         if admins <= 1:

@@ -105,6 +105,3 @@ class Notification(BaseModel):
 
     class Meta:
         table_name = "notifications"
-
-
-ALL_MODELS = (User, Course, Enrollment, Slot, Request, History, Notification)
