@@ -42,7 +42,8 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
     ]
 
 
-def run_demo(db: str | None) -> int:
+def run_demo(db: str | None, tz) -> int:
+    """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow."""
     from typer.main import get_command
 
     from sessionctl.cli import app
@@ -59,14 +60,14 @@ def run_demo(db: str | None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
     roster = folder / "roster.csv"
     roster.write_text(ROSTER, encoding="utf-8")
-    tz = timeparse.system_zone() if not os.environ.get("SESSIONCTL_TZ") else timeparse.zone(os.environ["SESSIONCTL_TZ"])
     day = (timeparse.utcnow().astimezone(tz) + timedelta(days=1)).strftime("%Y-%m-%d")
 
     command = get_command(app)
-    saved = {k: os.environ.get(k) for k in ("SESSIONCTL_DB", "SESSIONCTL_USER")}
+    saved = {k: os.environ.get(k) for k in ("SESSIONCTL_DB", "SESSIONCTL_USER", "SESSIONCTL_TZ")}
     os.environ["SESSIONCTL_DB"] = db
-    render.line("# a throwaway store; every command below uses it through SESSIONCTL_DB")
-    render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)}")
+    os.environ["SESSIONCTL_TZ"] = timeparse.zone_name(tz)
+    render.line("# a throwaway store and a display zone; every command below uses both")
+    render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
     try:
         for user, args in _steps(day, str(roster)):
             os.environ["SESSIONCTL_USER"] = user

@@ -16,15 +16,8 @@ def init(ctx: typer.Context, as_json: Json = False) -> None:
     app_ = ctx.obj
     store = app_.store(create=True)
     view, promoted = users.register_first_admin(store, app_.actor_name())
-    data = {
-        "store": store.location, "schema": store.version(),
-        "admin": view.name if promoted else None,
-    }
-    if as_json:
-        return render.emit_json(data)
-    render.line(f"store ready at {store.location} (schema version {data['schema']})")
-    if promoted:
-        render.line(f"{view.name} is the admin")
+    admin = view.name if promoted else None
+    render.initialized({"store": store.location, "schema": store.version(), "admin": admin}, as_json)
 
 
 def whoami(ctx: typer.Context, as_json: Json = False) -> None:
@@ -58,7 +51,7 @@ def demo(
     """Build a throwaway store and walk through the whole educator/student workflow."""
     from sessionctl.cli.demo import run_demo
 
-    return run_demo(db)
+    return run_demo(db, ctx.obj.display_zone())
 
 
 def register(app: typer.Typer) -> None:
