@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from sessionctl.timeparse import format_utc, zone_name
 
@@ -99,21 +99,67 @@ def _console():
     return Console(markup=False, highlight=False, emoji=False, width=width, soft_wrap=False)
 
 
-def _table(title: str | None, columns: list[str], rows: list[list], caption: str | None = None):
+def _table(
+    title: str | None, columns: list[str], rows: list[list], caption: str | None = None,
+    show_lines: bool = False,
+):
+    """A Rich table. When every cell fits on one line, Rich draws the frame around one sample
+    row and the rows are written the way Rich would write them: the same text, ~20× faster
+    for long tables (Rich spends ~1 ms per row measuring and wrapping cells)."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(
-        title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-        title_justify="left",
-        caption_justify="left",
-    )
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(clean(cell)) for cell in row))
-    _console().print(table)
+    def build(body: list[list[str]]) -> Table:
+        table = Table(
+            title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+            title_justify="left", caption_justify="left", show_lines=show_lines,
+        )
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in body:
+            table.add_row(*(Text(cell) for cell in row))
+        return table
+
+    cells = [[clean(cell) for cell in row] for row in rows]
+    console = _console()
+    widths = _one_line_widths(columns, cells, console.width)
+    if widths:
+        sample = ["x" * width for width in widths]
+        with console.capture() as captured:
+            console.print(build([sample]))
+        lines = captured.get().split("\n")
+        if (frame_row := _one_line_row(sample, widths)) in lines:
+            at = lines.index(frame_row)
+            body = [_one_line_row(row, widths) for row in cells]
+            sys.stdout.write("\n".join(lines[:at] + body + lines[at + 1:]))
+            sys.stdout.flush()
+            return
+    console.print(build(cells))
+
+
+def _one_line_widths(columns: list[str], cells: list[list[str]], room: int) -> list[int] | None:
+    """Column widths when no cell needs wrapping (Rich would then not wrap either), else None."""
+    from rich.cells import cell_len
+
+    if any("\n" in column for column in columns):
+        return None
+    widths = [cell_len(column) for column in columns]
+    for row in cells:
+        for index, cell in enumerate(row):
+            if "\n" in cell or "\t" in cell:
+                return None
+            widths[index] = max(widths[index], cell_len(cell))
+    if not cells or sum(widths) + 3 * (len(widths) - 1) > room:
+        return None
+    return widths
+
+
+def _one_line_row(row: list[str], widths: list[int]) -> str:
+    """One table row as Rich's SIMPLE_HEAD box without edges writes it: cells padded, 3 spaces apart."""
+    from rich.cells import cell_len
+
+    return "   ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths))
 
 
 def _pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
@@ -240,6 +286,28 @@ def requests(views, tz: tzinfo, as_json: bool, title: str | None = None) -> None
                      v.message, v.reason or v.link])
     _table(title, ["ID", "Slot", "Course", "Start", "Student", "Educator", "Status",
                    "Message", "Reason / link"], rows, _zone_caption(tz))
+
+
+def calendar(week, tz: tzinfo, as_json: bool) -> None:
+    """``slot calendar``: hours as rows, Monday to Sunday as columns, each slot at its local start."""
+    if as_json:
+        return emit_json([slot_json(v) for v in week.slots])
+    cells: dict[tuple, list[str]] = {}
+    first, last = 23, 0
+    for v in week.slots:
+        start, end = v.start.astimezone(tz), v.end.astimezone(tz)
+        first = min(first, start.hour)
+        last = max(last, (end - timedelta(seconds=1)).hour if end.date() == start.date() else 23)
+        cells.setdefault((start.date(), start.hour), []).append(
+            f"{start:%H:%M} {v.course} #{v.id}\n{_slot_status(v)}"
+        )
+    rows = [
+        [f"{hour:02d}:00"] + ["\n".join(cells.get((day, hour), [])) for day in week.days]
+        for hour in range(first, last + 1)
+    ]
+    title = f"week of {week.days[0]:%a %Y-%m-%d}" + ("" if rows else ": no slots")
+    _table(title, [""] + [f"{day:%a}\n{day:%m-%d}" for day in week.days], rows,
+           _zone_caption(tz), show_lines=True)
 
 
 def request(view, tz: tzinfo, as_json: bool) -> None:

@@ -81,20 +81,143 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
+WEEKDAYS = {
+    name: index
+    for index, names in enumerate((
+        ("mon", "monday"), ("tue", "tues", "tuesday"), ("wed", "wednesday"),
+        ("thu", "thur", "thurs", "thursday"), ("fri", "friday"), ("sat", "saturday"),
+        ("sun", "sunday"),
+    ))
+    for name in names
+}
+_DAY_WORD = re.compile(r"^(?P<day>[a-z]+)(?:\s+(?P<clock>.+))?$", re.IGNORECASE)
+_CLOCK = re.compile(
+    r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?\s*(?P<ampm>am|pm)?$", re.IGNORECASE
+)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+WHEN_HINT = "use ISO 8601 (2026-12-01 14:00), today/tomorrow/mon 10:00, or +90m, +2h, +3d"
+
+
+class LocalTimeError(UsageError):
+    """A wall-clock time that does not exist or is ambiguous in a zone (a DST change)."""
+
+    def __init__(self, wall: datetime, tz: tzinfo, offsets: tuple[timedelta, timedelta], gap: bool):
+        self.wall, self.gap = wall, gap
+        name, choices = zone_name(tz), " or ".join(format_offset(o) for o in offsets)
+        what, why = (
+            ("does not exist", "the clocks skip it when daylight saving time starts")
+            if gap else
+            ("is ambiguous", "the clocks pass it twice when daylight saving time ends")
+        )
+        super().__init__(
+            f"{_wall_label(wall)} {what} in {name}: add {choices}",
+            hint=f"{why}; write it with an offset, e.g. {wall:%Y-%m-%d %H:%M}{format_offset(offsets[0])}",
+        )
+
+
+def format_offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}:{minutes:02d}"
+
+
+def _wall_label(wall: datetime) -> str:
+    return f"{wall:%Y-%m-%d %H:%M:%S}" if wall.second else f"{wall:%Y-%m-%d %H:%M}"
+
+
+def localize(wall: datetime, tz: tzinfo) -> datetime:
+    """A naive wall-clock time in ``tz`` as an aware instant; a DST gap or overlap is refused.
+
+    PEP 495: ``fold=0`` takes the offset before a transition, ``fold=1`` the one after. They
+    differ only at a transition; then the time exists twice (both round-trip) or never.
+    """
+    first, second = wall.replace(tzinfo=tz, fold=0), wall.replace(tzinfo=tz, fold=1)
+    before, after = first.utcoffset(), second.utcoffset()
+    if before == after:
+        return first
+    round_trip = first.astimezone(UTC).astimezone(tz).replace(tzinfo=None)
+    raise LocalTimeError(wall, tz, (before, after), gap=round_trip != wall)
+
+
 def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
-    """An instant from ISO 8601 or any form dateutil parses; no offset means ``tz``."""
+    """An instant from WHEN (SPEC §1). No offset means a wall-clock time in ``tz``."""
     raw = text.strip()
     if not raw:
-        raise UsageError("empty date/time", hint="write it like 2026-12-01 14:00")
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
-    except ValueError:
-        value = _dateutil_parse(raw, now.astimezone(tz))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=tz)
+        raise UsageError("empty date/time", hint=WHEN_HINT)
+    value = _relative(raw, tz, now)
+    if value is None:
+        try:
+            value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+        except ValueError:
+            value = _dateutil_parse(raw, now.astimezone(tz))
+        if value.tzinfo is None:
+            value = localize(value.replace(fold=0), tz)
     if not EARLIEST.date() < value.date() < LATEST.date():
         raise UsageError(f"{raw!r} is out of range: use a date between 1970 and 9000")
     return value.astimezone(UTC).replace(microsecond=0)
+
+
+def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
+    """``--until``: like WHEN, but a bare date (2027-03-31) includes the whole of that day."""
+    if _DATE_ONLY.match(text.strip()):
+        day = parse_when(text, tz=tz, now=now).astimezone(tz).date()
+        return next_midnight(day, tz) - timedelta(seconds=1)
+    return parse_when(text, tz=tz, now=now)
+
+
+def midnight(day, tz: tzinfo) -> datetime:
+    """The first instant of a local day (a midnight inside a DST gap means the gap's end)."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def next_midnight(day, tz: tzinfo) -> datetime:
+    return midnight(day + timedelta(days=1), tz)
+
+
+def _relative(raw: str, tz: tzinfo, now: datetime) -> datetime | None:
+    """``now``, ``+90m``/``+2h``/``+3d`` (elapsed time), ``today|tomorrow|<weekday> [TIME]``."""
+    lowered = raw.lower()
+    if lowered == "now":
+        return now
+    if raw.startswith("+"):
+        try:
+            return now + parse_duration(raw[1:])
+        except UsageError:
+            raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
+    match = _DAY_WORD.match(raw)
+    if not match:
+        return None
+    word = match["day"].lower()
+    if word not in WEEKDAYS and word not in ("today", "tomorrow"):
+        return None
+    clock = _clock(match["clock"], raw) if match["clock"] else (0, 0, 0)
+    today = now.astimezone(tz).date()
+    if word == "today":
+        return localize(datetime(today.year, today.month, today.day, *clock), tz)
+    if word == "tomorrow":
+        day = today + timedelta(days=1)
+        return localize(datetime(day.year, day.month, day.day, *clock), tz)
+    day = today + timedelta(days=(WEEKDAYS[word] - today.weekday()) % 7)
+    value = localize(datetime(day.year, day.month, day.day, *clock), tz)
+    if value <= now:  # today's counts only while it is still ahead
+        day += timedelta(days=7)
+        value = localize(datetime(day.year, day.month, day.day, *clock), tz)
+    return value
+
+
+def _clock(text: str, raw: str) -> tuple[int, int, int]:
+    match = _CLOCK.match(text.strip())
+    if match:
+        hour, minute, second = int(match["h"]), int(match["m"] or 0), int(match["s"] or 0)
+        if match["ampm"]:
+            if not 1 <= hour <= 12:
+                match = None
+            else:
+                hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
+        if match and hour < 24 and minute < 60 and second < 60:
+            return hour, minute, second
+    raise UsageError(f"cannot read the time of day in {raw!r}", hint="write it like 14:00, 9:30 or 2pm")
 
 
 def _dateutil_parse(raw: str, local_now: datetime) -> datetime:
@@ -104,10 +227,59 @@ def _dateutil_parse(raw: str, local_now: datetime) -> datetime:
     try:
         return parser.parse(raw, default=default)
     except (ValueError, OverflowError, parser.ParserError):
-        raise UsageError(
-            f"cannot read {raw!r} as a date/time",
-            hint="use ISO 8601 such as 2026-12-01T14:00 or 2026-12-01 14:00+01:00",
-        ) from None
+        raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
+
+
+REPEATS = {
+    "daily": "FREQ=DAILY",
+    "weekdays": "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR",
+    "weekly": "FREQ=WEEKLY",
+}
+_UNTIL_UTC = re.compile(r"(?i)\bUNTIL=(\d{8}T\d{6})Z")
+
+
+def rrule_parts(body: str) -> dict[str, str]:
+    """The NAME=VALUE parts of an RRULE body (``RRULE:`` prefix allowed), names upper-cased."""
+    text = body.strip()
+    if text.upper().startswith("RRULE:"):
+        text = text[6:]
+    parts: dict[str, str] = {}
+    for item in filter(None, text.split(";")):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip() or name.strip().upper() in parts:
+            raise UsageError(f"invalid RRULE {body!r}: {item!r} is not NAME=VALUE (once each)")
+        parts[name.strip().upper()] = value.strip()
+    if "FREQ" not in parts:
+        raise UsageError(f"invalid RRULE {body!r}: FREQ is missing", hint="e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8")
+    if "DTSTART" in parts:
+        raise UsageError("put the first occurrence in --start, not DTSTART in the RRULE")
+    return parts
+
+
+def recurrence(body: str, first: datetime, tz: tzinfo, limit: int) -> list[datetime]:
+    """The wall-clock starts of an RRULE body from the naive local ``first``: at most ``limit``+1.
+
+    The rule runs on naive local times, so 10:00 stays 10:00 across DST changes; an
+    ``UNTIL=…Z`` in UTC is turned into the same instant's local wall-clock time first.
+    """
+    from itertools import islice
+
+    from dateutil import rrule
+
+    parts = rrule_parts(body)
+    if "UNTIL" in parts:
+        parts["UNTIL"] = _UNTIL_UTC.sub(
+            lambda m: "UNTIL=" + datetime.strptime(m[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+            .astimezone(tz).strftime("%Y%m%dT%H%M%S"),
+            "UNTIL=" + parts["UNTIL"],
+        ).removeprefix("UNTIL=")
+    text = ";".join(f"{k}={v}" for k, v in parts.items())
+    try:
+        rule = rrule.rrulestr(text, dtstart=first.replace(microsecond=0))
+        return list(islice(rule, limit + 1))
+    except (ValueError, TypeError, OverflowError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"invalid RRULE {body!r}: {reason}", hint="e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8") from None
 
 
 def format_utc(value: datetime) -> str:

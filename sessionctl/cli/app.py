@@ -61,11 +61,13 @@ class App:
     def now() -> datetime:
         return timeparse.utcnow()
 
-    def when(self, text: str | None) -> datetime | None:
+    def when(self, text: str | None, *, until: bool = False) -> datetime | None:
+        """WHEN in the display zone; ``until``: a bare date means the end of that day."""
         if text is None:
             return None
         ctx = self.context()
-        return timeparse.parse_when(text, tz=ctx.tz, now=ctx.now())
+        parse = timeparse.parse_until if until else timeparse.parse_when
+        return parse(text, tz=ctx.tz, now=ctx.now())
 
     @staticmethod
     def duration(text: str | None) -> timedelta | None:

@@ -6,13 +6,13 @@ import typer
 
 from sessionctl import render
 from sessionctl.cli.app import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
-from sessionctl.domain import slots
+from sessionctl.domain import series, slots
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
 SlotId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Slot id.")]
-Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start (ISO 8601 or a date dateutil reads; no offset = display zone).")]
+Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")]
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
 Notes = Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="Notes for students ('' clears).")]
@@ -23,23 +23,32 @@ Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Defa
 def add(
     ctx: typer.Context,
     course: Annotated[str, typer.Option("--course", metavar="CODE", help="The course.")],
-    start: Annotated[str, typer.Option("--start", metavar="WHEN", help="Start (ISO 8601 or a date dateutil reads; no offset = display zone).")],
+    start: Annotated[str, typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")],
     end: End = None,
     duration: Duration = None,
     capacity: Annotated[int, typer.Option("--capacity", metavar="N", help="Seats, 1-100.")] = 1,
     notes: Notes = None,
     link: Link = None,
+    split: Annotated[Optional[str], typer.Option("--split", metavar="DURATION", help="Cut [start, end) into back-to-back slots this long.")] = None,
+    repeat: Annotated[Optional[str], typer.Option("--repeat", metavar="daily|weekdays|weekly", help="Repeat at the same local time; needs --count or --until.")] = None,
+    count: Annotated[Optional[int], typer.Option("--count", metavar="N", help="Number of repetitions.")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", metavar="WHEN", help="Last repetition starts at or before WHEN (a bare date: that whole day).")] = None,
+    rrule: Annotated[Optional[str], typer.Option("--rrule", metavar="RULE", help="Repeat by an RFC 5545 RRULE body, e.g. 'FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8'.")] = None,
     as_json: Json = False,
 ) -> None:
-    """Create a slot (course owner or admin). Prints the created slots."""
+    """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
     app_ = ctx.obj
     if (end is None) == (duration is None):
         raise UsageError("give exactly one of --end and --duration")
     begin = app_.when(start)
     finish = app_.when(end) if end is not None else begin + app_.duration(duration)
     c = app_.context()
-    window = slots.Window(begin, finish)
-    created = slots.add_slots(c, course, [window], capacity=capacity, notes=notes, link=link)
+    plan = series.Series(
+        repeat=repeat, rrule=rrule, count=count, split=app_.duration(split),
+        until=app_.when(until, until=True),
+    )
+    windows = series.windows(begin, finish, c.tz, plan)
+    created = slots.add_slots(c, course, windows, capacity=capacity, notes=notes, link=link)
     render.slots(created, c.tz, as_json)
 
 
@@ -104,3 +113,16 @@ def cancel(ctx: typer.Context, slot_id: SlotId, reason: ReasonOpt = None, as_jso
 def delete(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
     """Delete a slot that never had a request (otherwise cancel it)."""
     render.slot_deleted(slots.delete_slot(ctx.obj.context(), slot_id), as_json)
+
+
+@app.command("calendar")
+def calendar(
+    ctx: typer.Context,
+    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN", help="Any moment in the week to show (default: this week).")] = None,
+    course: CourseOpt = None,
+    as_json: Json = False,
+) -> None:
+    """A Monday-to-Sunday grid of the slots you can see, in the display zone."""
+    app_ = ctx.obj
+    c = app_.context()
+    render.calendar(slots.week(c, app_.when(week), course), c.tz, as_json)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from sessionctl.domain import queries
 from sessionctl.domain.context import (
@@ -15,6 +15,7 @@ from sessionctl.domain.requests import ACTIVE, transition
 from sessionctl.domain.views import RequestView, SlotView
 from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
 from sessionctl.store.models import Enrollment, Request, Slot, User
+from sessionctl.timeparse import midnight
 
 MAX_LENGTH = timedelta(hours=12)
 MAX_SERIES = 1000
@@ -143,8 +144,13 @@ def add_slots(
             }
             for w in sorted(windows, key=lambda w: w.start)
         ]
-        ids = [Slot.insert(**row).execute() for row in rows]
-        created = queries.slots().where(Slot.id.in_(ids)).order_by(Slot.starts_at, Slot.id)
+        for chunk in range(0, len(rows), 500):
+            Slot.insert_many(rows[chunk:chunk + 500]).execute()
+        # live slots of one educator never overlap, so their starts name the new rows
+        created = queries.slots().where(
+            Slot.educator == educator, Slot.cancelled_at.is_null(),
+            Slot.starts_at.in_([row["starts_at"] for row in rows]),
+        ).order_by(Slot.starts_at, Slot.id)
         return [SlotView.of(s, now) for s in created]
 
 
@@ -205,6 +211,24 @@ def list_slots(
         elif status == "cancelled":
             query = query.where(~live)
         return [SlotView.of(s, now) for s in query]
+
+
+@dataclass(frozen=True)
+class Week:
+    """``slot calendar``: the seven local days of a week and the slots starting in it."""
+
+    days: list[date]
+    slots: list[SlotView]
+
+
+def week(ctx: Context, when: datetime | None = None, course: str | None = None) -> Week:
+    """The Monday-to-Sunday week (display zone) holding ``when`` (default: now), with every
+    slot the actor may see in ``slot list`` that starts in it, whatever its status."""
+    day = (when or ctx.now()).astimezone(ctx.tz).date()
+    monday = day - timedelta(days=day.weekday())
+    days = [monday + timedelta(days=offset) for offset in range(7)]
+    start, end = midnight(monday, ctx.tz), midnight(monday + timedelta(days=7), ctx.tz)
+    return Week(days, list_slots(ctx, course, start, end, "all"))
 
 
 def show_slot(ctx: Context, slot_id: int) -> SlotView:
