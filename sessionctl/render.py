@@ -130,7 +130,7 @@ def _table(
             console.print(build([sample]))
         lines = captured.get().split("\n")
         if (frame_row := _one_line_row(sample, widths)) in lines:
-            at = lines.index(frame_row)
+            at = len(lines) - 1 - lines[::-1].index(frame_row)  # below a header that looks alike
             body = [_one_line_row(row, widths) for row in cells]
             sys.stdout.write("\n".join(lines[:at] + body + lines[at + 1:]))
             sys.stdout.flush()

@@ -26,6 +26,8 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
                  "--notes", "Office hour: bring your questions"]),
         ("ada", ["slot", "add", "--course", "MATH101", "--start", f"{day} 11:00",
                  "--duration", "30m", "--capacity", "2"]),
+        ("ada", ["slot", "add", "--course", "MATH101", "--start", f"{day} 14:00",
+                 "--end", f"{day} 15:00", "--split", "30m", "--repeat", "weekly", "--count", "3"]),
         ("alan", ["slot", "list"]),
         ("alan", ["request", "send", "1", "--message", "Can we go over question 3?"]),
         ("kat", ["request", "send", "1", "--message", "I'd like to discuss loops."]),
@@ -38,6 +40,7 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
         ("ada", ["request", "reject", "3", "--reason", "Please book the 10:00 office hour next week."]),
         ("alan", ["request", "show", "1"]),
         ("ada", ["slot", "list", "--status", "all"]),
+        ("alan", ["slot", "calendar", "--week", "tomorrow"]),
         ("grace", ["sweep"]),
     ]
 
