@@ -235,7 +235,6 @@ REPEATS = {
     "weekdays": "FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR",
     "weekly": "FREQ=WEEKLY",
 }
-_UNTIL_UTC = re.compile(r"(?i)\bUNTIL=(\d{8}T\d{6})Z")
 
 
 def rrule_parts(body: str) -> dict[str, str]:
@@ -267,12 +266,13 @@ def recurrence(body: str, first: datetime, tz: tzinfo, limit: int) -> list[datet
     from dateutil import rrule
 
     parts = rrule_parts(body)
-    if "UNTIL" in parts:
-        parts["UNTIL"] = _UNTIL_UTC.sub(
-            lambda m: "UNTIL=" + datetime.strptime(m[1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-            .astimezone(tz).strftime("%Y%m%dT%H%M%S"),
-            "UNTIL=" + parts["UNTIL"],
-        ).removeprefix("UNTIL=")
+    until = parts.get("UNTIL", "")
+    if until[-1:] in ("Z", "z"):
+        try:
+            instant = datetime.strptime(until[:-1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+        except ValueError:
+            raise UsageError(f"invalid RRULE {body!r}: UNTIL={until} is not YYYYMMDDTHHMMSSZ") from None
+        parts["UNTIL"] = instant.astimezone(tz).strftime("%Y%m%dT%H%M%S")
     text = ";".join(f"{k}={v}" for k, v in parts.items())
     try:
         rule = rrule.rrulestr(text, dtstart=first.replace(microsecond=0))
