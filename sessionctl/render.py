@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import asdict, is_dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from sessionctl.timeparse import format_utc, zone_name
@@ -36,10 +35,10 @@ def _plain(value):
 
 
 def pick(view, fields: tuple[str, ...]) -> dict:
-    data = asdict(view) if is_dataclass(view) else dict(view)
-    if "from_" in data:
-        data["from"] = data.pop("from_")
-    return {f: _plain(data.get(f)) for f in fields}
+    """The SPEC §5 fields of a view (a dataclass, read by attribute: no deep copy) or a dict."""
+    if isinstance(view, dict):
+        return {f: _plain(view.get(f)) for f in fields}
+    return {f: _plain(getattr(view, "from_" if f == "from" else f, None)) for f in fields}
 
 
 def request_json(view) -> dict:

@@ -147,11 +147,15 @@ def add_slots(
         for chunk in range(0, len(rows), 500):
             Slot.insert_many(rows[chunk:chunk + 500]).execute()
         # live slots of one educator never overlap, so their starts name the new rows
-        created = queries.slots().where(
+        ids = dict(Slot.select(Slot.starts_at, Slot.id).where(
             Slot.educator == educator, Slot.cancelled_at.is_null(),
             Slot.starts_at.in_([row["starts_at"] for row in rows]),
-        ).order_by(Slot.starts_at, Slot.id)
-        return [SlotView.of(s, now) for s in created]
+        ).tuples())
+        made = (
+            Slot(**{**row, "course": owner_course, "educator": educator}, id=ids[row["starts_at"]])
+            for row in rows
+        )
+        return [SlotView.of(slot, now) for slot in made]
 
 
 def visible_slot(ctx: Context, slot_id: int) -> Slot:
