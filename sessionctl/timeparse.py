@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sessionctl.errors import UsageError
@@ -141,69 +141,93 @@ def localize(wall: datetime, tz: tzinfo) -> datetime:
 
 
 def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
-    """An instant from WHEN (SPEC §1). No offset means a wall-clock time in ``tz``."""
+    """An instant from WHEN (SPEC §1). No offset means a wall-clock time in ``tz``; a date
+    without a time of day means its first instant."""
+    value = _read(text, tz, now)
+    if not isinstance(value, datetime):  # a bare date
+        value = midnight(value, tz)
+    return _in_range(value, text)
+
+
+def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
+    """``--until``: like WHEN, but a date without a time of day includes the whole day."""
+    value = _read(text, tz, now)
+    if not isinstance(value, datetime):  # a bare date
+        value = next_midnight(value, tz) - timedelta(seconds=1)
+    return _in_range(value, text)
+
+
+def _in_range(value: datetime, text: str) -> datetime:
+    if not EARLIEST < value < LATEST:
+        raise UsageError(f"{text.strip()!r} is out of range: use a date between 1970 and 9000")
+    return value.astimezone(UTC).replace(microsecond=0)
+
+
+def midnight(day: date, tz: tzinfo) -> datetime:
+    """The first instant of a local day. PEP 495's ``fold=0`` makes a midnight inside a DST
+    gap the gap's end, and a midnight passed twice the earlier one."""
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def next_midnight(day: date, tz: tzinfo) -> datetime:
+    return midnight(day + timedelta(days=1), tz)
+
+
+def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
+    """An aware instant, or a local ``date`` when the input names no time of day."""
     raw = text.strip()
     if not raw:
         raise UsageError("empty date/time", hint=WHEN_HINT)
     value = _relative(raw, tz, now)
-    if value is None:
+    if value is not None:
+        return value
+    if _DATE_ONLY.match(raw):
         try:
-            value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+            return date.fromisoformat(raw)
         except ValueError:
-            value = _dateutil_parse(raw, now.astimezone(tz))
-        if value.tzinfo is None:
-            value = localize(value.replace(fold=0), tz)
-    if not EARLIEST.date() < value.date() < LATEST.date():
-        raise UsageError(f"{raw!r} is out of range: use a date between 1970 and 9000")
-    return value.astimezone(UTC).replace(microsecond=0)
+            raise UsageError(f"cannot read {raw!r} as a date", hint=WHEN_HINT) from None
+    try:
+        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+    except ValueError:
+        value = _dateutil_parse(raw, now.astimezone(tz))
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = localize(value.replace(fold=0), tz)
+    return value
 
 
-def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
-    """``--until``: like WHEN, but a bare date (2027-03-31) includes the whole of that day."""
-    if _DATE_ONLY.match(text.strip()):
-        day = parse_when(text, tz=tz, now=now).astimezone(tz).date()
-        return next_midnight(day, tz) - timedelta(seconds=1)
-    return parse_when(text, tz=tz, now=now)
-
-
-def midnight(day, tz: tzinfo) -> datetime:
-    """The first instant of a local day (a midnight inside a DST gap means the gap's end)."""
-    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
-
-
-def next_midnight(day, tz: tzinfo) -> datetime:
-    return midnight(day + timedelta(days=1), tz)
-
-
-def _relative(raw: str, tz: tzinfo, now: datetime) -> datetime | None:
-    """``now``, ``+90m``/``+2h``/``+3d`` (elapsed time), ``today|tomorrow|<weekday> [TIME]``."""
+def _relative(raw: str, tz: tzinfo, now: datetime) -> datetime | date | None:
+    """``now``, ``±DURATION`` (elapsed time), ``today|tomorrow|<weekday> [TIME]``."""
     lowered = raw.lower()
     if lowered == "now":
         return now
-    if raw.startswith("+"):
+    if raw[0] in "+-" and raw[1:2].isdigit() and not _DATE_ONLY.match(raw[1:11]):
         try:
-            return now + parse_duration(raw[1:])
+            amount = parse_duration(raw[1:])
         except UsageError:
             raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
+        return now + amount if raw[0] == "+" else now - amount
+    if _DURATION.match(lowered) and lowered[-1:] in "dhm":
+        raise UsageError(f"{raw!r} is a duration, not a date/time", hint=f"for {raw} from now write +{raw}")
     match = _DAY_WORD.match(raw)
     if not match:
         return None
     word = match["day"].lower()
     if word not in WEEKDAYS and word not in ("today", "tomorrow"):
         return None
-    clock = _clock(match["clock"], raw) if match["clock"] else (0, 0, 0)
+    clock = _clock(match["clock"], raw) if match["clock"] else None
     today = now.astimezone(tz).date()
-    if word == "today":
-        return localize(datetime(today.year, today.month, today.day, *clock), tz)
-    if word == "tomorrow":
-        day = today + timedelta(days=1)
-        return localize(datetime(day.year, day.month, day.day, *clock), tz)
+    if word in ("today", "tomorrow"):
+        day = today + timedelta(days=1 if word == "tomorrow" else 0)
+        return _at(day, clock, tz)
     day = today + timedelta(days=(WEEKDAYS[word] - today.weekday()) % 7)
-    value = localize(datetime(day.year, day.month, day.day, *clock), tz)
-    if value <= now:  # today's counts only while it is still ahead
-        day += timedelta(days=7)
-        value = localize(datetime(day.year, day.month, day.day, *clock), tz)
+    value = _at(day, clock, tz)
+    if (midnight(day, tz) if clock is None else value) <= now:  # today's counts while still ahead
+        value = _at(day + timedelta(days=7), clock, tz)
     return value
+
+
+def _at(day: date, clock: tuple[int, int, int] | None, tz: tzinfo) -> datetime | date:
+    return day if clock is None else localize(datetime(day.year, day.month, day.day, *clock), tz)
 
 
 def _clock(text: str, raw: str) -> tuple[int, int, int]:
@@ -220,14 +244,27 @@ def _clock(text: str, raw: str) -> tuple[int, int, int]:
     raise UsageError(f"cannot read the time of day in {raw!r}", hint="write it like 14:00, 9:30 or 2pm")
 
 
-def _dateutil_parse(raw: str, local_now: datetime) -> datetime:
+def _dateutil_parse(raw: str, local_now: datetime) -> datetime | date:
+    """What dateutil reads; a ``date`` when the text names no time of day. A zone name that
+    dateutil does not know (``PST``) is refused rather than silently dropped."""
+    import warnings
+
     from dateutil import parser
 
-    default = local_now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+    midnight_default = local_now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
     try:
-        return parser.parse(raw, default=default)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", parser.UnknownTimezoneWarning)
+            value = parser.parse(raw, default=midnight_default)
+            probe = parser.parse(raw, default=midnight_default.replace(hour=12, minute=34, second=56))
+    except parser.UnknownTimezoneWarning:
+        raise UsageError(
+            f"unknown time zone name in {raw!r}", hint="give an offset instead, e.g. 2027-01-11 10:00-08:00"
+        ) from None
     except (ValueError, OverflowError, parser.ParserError):
         raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
+    no_time_of_day = probe.hour != value.hour  # dateutil filled the hour from each default
+    return value.date() if no_time_of_day and value.tzinfo is None else value
 
 
 REPEATS = {
@@ -250,6 +287,8 @@ def rrule_parts(body: str) -> dict[str, str]:
         parts[name.strip().upper()] = value.strip()
     if "FREQ" not in parts:
         raise UsageError(f"invalid RRULE {body!r}: FREQ is missing", hint="e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8")
+    if "INTERVAL" in parts and not (parts["INTERVAL"].isdigit() and int(parts["INTERVAL"]) > 0):
+        raise UsageError(f"invalid RRULE {body!r}: INTERVAL must be a whole number above 0")
     if "DTSTART" in parts:
         raise UsageError("put the first occurrence in --start, not DTSTART in the RRULE")
     return parts
