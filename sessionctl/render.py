@@ -90,6 +90,12 @@ def error(message: str, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
+def warning(message: str) -> None:
+    """Something the user should know although the command succeeded (stderr)."""
+    sys.stderr.write(f"warning: {clean(message)}\n")
+    sys.stderr.flush()
+
+
 def _console():
     from rich.console import Console
 

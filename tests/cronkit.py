@@ -67,14 +67,18 @@ class MailServer:
     ``refuse`` maps a recipient address to the reply its RCPT TO gets (``"550 …"``).
     ``tls`` is an ``ssl.SSLContext``: with ``implicit`` the whole connection is TLS
     (smtps), otherwise the server offers STARTTLS. ``logins`` maps user to password and
-    requires a login (only over TLS, as aiosmtpd insists).
+    requires a login (only over TLS, as aiosmtpd insists). ``delay`` slows every DATA;
+    ``hook(n)`` runs at the n-th DATA (from 0) and may return the reply instead of accepting.
     """
 
     def __init__(self, port: int | None = None, *, refuse: dict | None = None, tls=None,
-                 implicit: bool = False, logins: dict | None = None, delay: float = 0.0):
+                 implicit: bool = False, logins: dict | None = None, delay: float = 0.0,
+                 hook=None):
         self.port = port or free_port()
         self.refuse = dict(refuse or {})
         self.delay = delay
+        self.hook = hook
+        self.attempts = 0
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
@@ -97,6 +101,12 @@ class MailServer:
             import asyncio
 
             await asyncio.sleep(self.delay)
+        with self._lock:
+            attempt, self.attempts = self.attempts, self.attempts + 1
+        if self.hook is not None:
+            reply = self.hook(attempt)
+            if reply:
+                return reply
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
             self.messages.append(message)
@@ -108,7 +118,7 @@ class MailServer:
 
         ok = (isinstance(auth_data, LoginPassword) and self._logins is not None
               and self._logins.get(auth_data.login.decode()) == auth_data.password.decode())
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # aiosmtpd then replies 235 or 535
 
     def start(self) -> "MailServer":
         from aiosmtpd.controller import Controller
