@@ -38,6 +38,7 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
         ("ada", ["request", "reject", "3", "--reason", "Please book the 10:00 office hour next week."]),
         ("alan", ["request", "show", "1"]),
         ("ada", ["slot", "list", "--status", "all"]),
+        ("grace", ["remind", "--within", "2d"]),
         ("grace", ["sweep"]),
     ]
 
