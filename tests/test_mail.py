@@ -312,6 +312,7 @@ def test_a_run_whose_lease_was_taken_over_stops(world, booked):
     (["--smtp", "http://127.0.0.1:2525"], {}, "root", 2, "unknown SMTP URL scheme http:"),
     (["--smtp", "smtp://u:hunter2@127.0.0.1:99999"], {}, "root", 2, "malformed SMTP URL"),
     (["--smtp", "smtp://127.0.0.1:25?tls=1"], {}, "root", 2, "unknown SMTP URL parameter tls=1"),
+    (["--smtp", "smtp://127.0.0.1:25?starttls=maybe"], {}, "root", 2, "use starttls=1 or starttls=0"),
     (["--smtp", "smtp://mailer@127.0.0.1:25"], {}, "root", 2, "names user 'mailer' but no password"),
     (["--smtp", "smtps://127.0.0.1?starttls=1"], {}, "root", 2, "starttls=1 is for smtp:// only"),
     (["--smtp", "smtp://127.0.0.1:25", "--from", "not an address"], {}, "root", 2, "invalid e-mail address"),
@@ -408,3 +409,13 @@ def test_implicit_tls_delivers_and_an_untrusted_certificate_is_exit_6(one_queued
         assert counts(send(one_queued.db, url, "--json", SSL_CERT_FILE=ca)) == {
             "sent": 1, "failed": 0, "queued": 0}
         assert len(server.messages) == 1
+
+
+def test_starttls_on_a_server_without_it_is_exit_6(one_queued):
+    before = snapshot(one_queued.db)
+    with MailServer() as server:
+        result = send(one_queued.db, f"smtp://127.0.0.1:{server.port}?starttls=1")
+    assert result.returncode == 6 and result.stdout == ""
+    assert result.stderr == (f"error: cannot use the mail server 127.0.0.1:{server.port}: "
+                             "STARTTLS extension not supported by server.\n")
+    assert snapshot(one_queued.db) == before and server.messages == []

@@ -7,7 +7,6 @@ import typer
 
 from sessionctl import render
 from sessionctl.cli.app import Json
-from sessionctl.domain import mail
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 
@@ -26,6 +25,8 @@ def send(
     as_json: Json = False,
 ) -> None:
     """For cron: e-mail every queued notification through SMTP (admins); marked sent once accepted."""
+    from sessionctl.domain import mail  # only this command pays for it
+
     target = mail.smtp_target(smtp, password=os.environ.get("SESSIONCTL_SMTP_PASSWORD"),
                               timeout=os.environ.get("SESSIONCTL_SMTP_TIMEOUT"))
     outcome = mail.send(ctx.obj.context(), target, mail.sender(sender))

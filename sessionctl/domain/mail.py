@@ -14,7 +14,6 @@ smtplib, ssl and email are imported only here, when mail is really sent.
 from __future__ import annotations
 
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -24,8 +23,8 @@ import peewee as pw
 
 from sessionctl.domain.context import Context, check_email, check_text, from_db, store_id, to_db
 from sessionctl.errors import Unavailable, UsageError
-from sessionctl.timeparse import zone_name
 from sessionctl.store.models import Course, Lease, Notification, Request, Slot, User
+from sessionctl.timeparse import zone_name
 
 PORTS = {"smtp": 25, "smtps": 465}
 DEFAULT_TIMEOUT = 30.0
@@ -97,9 +96,11 @@ def smtp_target(url: str | None, *, password: str | None = None,
                          "?starttls=1", hint=URL_HINT)
     starttls = False
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "starttls" or value.lower() not in _YES + _NO:
+        if key != "starttls":
             raise UsageError(f"unknown SMTP URL parameter {key}={value}",
                              hint="the only parameter is starttls=1")
+        if value.lower() not in _YES + _NO:
+            raise UsageError(f"starttls={value} in the SMTP URL: use starttls=1 or starttls=0")
         starttls = value.lower() in _YES
     if starttls and scheme == "smtps":
         raise UsageError("smtps:// is TLS from the start; starttls=1 is for smtp:// only")
@@ -326,6 +327,8 @@ def _mark_sent(ctx: Context, notification_id: int, renew) -> None:
 @contextmanager
 def _lease(ctx: Context, length: timedelta) -> Iterator:
     """Hold the ``mail`` lease: wait up to the store's lock timeout for another run's."""
+    import uuid
+
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + ctx.store.timeout
     while True:
