@@ -1,8 +1,8 @@
 """RFC 5545 calendars from ``EventView``s, built with the ``icalendar`` package (a leaf).
 
 icalendar is imported here only, when a calendar is really built, so other commands do not
-pay for it. The output depends only on the data (DTSTAMP is the request's last change), so
-exporting an unchanged store twice gives the same bytes.
+pay for it. The output depends only on the data (DTSTAMP is the last change to the request
+or its slot), so exporting an unchanged store twice gives the same bytes.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from icalendar import Calendar
 
 from conftest import snapshot
 from cronkit import Sessions
-from sessionctl.domain import courses, requests, users
+from sessionctl.domain import courses, requests, slots, users
 from sessionctl.store import open_store
 
 UTC = timezone.utc
@@ -146,6 +146,17 @@ def test_cancelling_keeps_the_uid_and_raises_the_sequence(world, booked, clock, 
     assert after["uid"] == event["uid"]
     assert (after["sequence"], after["status"]) == (event["sequence"] + 1, "CANCELLED")
     assert after["dtstamp"].dt == event["dtstamp"].dt + timedelta(minutes=5)
+
+
+def test_changed_slot_notes_show_as_a_newer_revision(world, booked, clock, scene):
+    event = events(export(world, "alan"))[scene["approved"]]
+    clock.advance(minutes=7)
+    slot_id = requests.show(booked.ctx("ada"), scene["approved"]).slot
+    slots.update_slot(booked.ctx("ada"), slot_id, notes="Room 3 instead")
+    after = events(export(world, "alan"))[scene["approved"]]
+    assert "Slot notes: Room 3 instead" in str(after["description"])
+    assert after["sequence"] == event["sequence"]  # RFC 5546: not a rescheduling
+    assert after["last-modified"].dt == after["dtstamp"].dt == event["dtstamp"].dt + timedelta(minutes=7)
 
 
 def test_uids_carry_the_store_id_so_two_stores_never_collide(world, scene, tmp_path):

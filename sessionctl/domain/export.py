@@ -87,5 +87,6 @@ def _event(ctx: Context, request: Request, sequence: int, store: str) -> EventVi
         organizer=(_name(educator), educator.email),
         attendee=(_name(student), student.email),
         created=from_db(request.created_at),
-        updated=from_db(request.updated_at),
+        # the slot's notes are in the description too: a change to them is a change here
+        updated=max(from_db(request.updated_at), from_db(slot.updated_at)),
     )
