@@ -19,7 +19,7 @@ import pytest
 from icalendar import Calendar
 
 from conftest import snapshot
-from cronkit import Sessions
+from cronkit import Sessions, run
 from sessionctl.domain import courses, requests, slots, users
 from sessionctl.store import open_store
 
@@ -255,6 +255,7 @@ path = {cache}
 
 
 def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, clock, tmp_path):
+    """The installed command writes the file; khal imports it and lists it in Berlin time."""
     summer = datetime(2027, 7, 1, 9, 0, tzinfo=UTC)  # 11:00 in Berlin (CEST)
     winter = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)  # 10:00 in Berlin (CET)
     booked.approved(summer, "alan", approve_link=LINK)
@@ -262,7 +263,8 @@ def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, c
     dropped = booked.approved(winter + 3 * H, "alan")
     requests.cancel(booked.ctx("alan"), dropped, None)
     out = tmp_path / "alan.ics"
-    assert world("request", "export", "--ics", "--out", str(out), user="alan").exit_code == 0
+    exported = run("request", "export", "--ics", "--out", str(out), user="alan", db=world.db)
+    assert (exported.returncode, exported.stdout, exported.stderr) == (0, "", "")
 
     (tmp_path / "calendar").mkdir()
     config = tmp_path / "khal.conf"
