@@ -89,6 +89,12 @@ def error(message: str, hint: str | None = None) -> None:
     sys.stderr.flush()
 
 
+def warning(message: str) -> None:
+    """Something the user should know although the command succeeded (stderr)."""
+    sys.stderr.write(f"warning: {clean(message)}\n")
+    sys.stderr.flush()
+
+
 def _console():
     from rich.console import Console
 
@@ -355,3 +361,67 @@ def counts(data: dict, as_json: bool) -> None:
     if as_json:
         return emit_json(data)
     line(", ".join(f"{k}: {v}" for k, v in data.items()))
+
+
+# -- documents (request export) --------------------------------------------------------------------
+
+# Errors that mean "this path will not do" (exit 2); anything else writing it is exit 6.
+_BAD_PATH = {"EISDIR", "ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "ENAMETOOLONG", "ELOOP"}
+
+
+def document(data: bytes, out: str | None) -> None:
+    """A whole document (a calendar) to stdout, or atomically to the file ``out``."""
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    write_atomic(out, data)
+
+
+def write_atomic(out: str, data: bytes) -> None:
+    """Write ``out`` so that a reader sees the old file or the new one, never part of one:
+    a temp file in the same directory, flushed and fsynced, then renamed over it. An existing
+    file keeps its permissions; a symlink keeps pointing at the (replaced) file."""
+    import errno
+    import stat
+    import tempfile
+    from pathlib import Path
+
+    from sessionctl.errors import Unavailable, UsageError
+
+    path = Path(out).expanduser().resolve()
+    if path.is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory", hint="give --out a file name")
+    tmp = None
+    try:
+        if path.exists():
+            mode = stat.S_IMODE(path.stat().st_mode)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if errno.errorcode.get(exc.errno) in _BAD_PATH:
+            raise UsageError(f"cannot write {out}: {reason}",
+                             hint="give --out a file in a directory you can write") from None
+        raise Unavailable(f"cannot write {out}: {reason}; the old file is unchanged") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -135,13 +135,14 @@ def root(
 
 
 def _register() -> None:
-    from sessionctl.cli import course, request, slot, top, user
+    from sessionctl.cli import course, notify, request, slot, top, user
 
     top.register(app)
     app.add_typer(user.app, name="user")
     app.add_typer(course.app, name="course")
     app.add_typer(slot.app, name="slot")
     app.add_typer(request.app, name="request")
+    app.add_typer(notify.app, name="notify")
 
 
 _register()

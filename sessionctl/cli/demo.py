@@ -41,6 +41,7 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
         ("alan", ["request", "show", "1"]),
         ("ada", ["slot", "list", "--status", "all"]),
         ("alan", ["slot", "calendar", "--week", "tomorrow"]),
+        ("grace", ["remind", "--within", "2d"]),
         ("grace", ["sweep"]),
     ]
 

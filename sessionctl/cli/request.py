@@ -7,6 +7,7 @@ import typer
 from sessionctl import render
 from sessionctl.cli.app import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
 from sessionctl.domain import requests
+from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
 
@@ -80,3 +81,22 @@ def cancel(ctx: typer.Context, request_id: RequestId, reason: ReasonOpt = None, 
 def complete(ctx: typer.Context, request_id: RequestId, as_json: Json = False) -> None:
     """Mark an approved session completed, after the slot has ended."""
     _show(ctx, requests.complete(ctx.obj.context(), request_id), as_json)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ics: Annotated[bool, typer.Option("--ics", help="iCalendar (RFC 5545), the only format (required).")] = False,
+    out: Annotated[Optional[str], typer.Option(
+        "--out", metavar="FILE", help="Write FILE atomically (temp file + rename) instead of printing."
+    )] = None,
+) -> None:
+    """Your approved, completed and cancelled sessions as an iCalendar file (stdout unless --out)."""
+    if not ics:
+        raise UsageError("say which format to export", hint="sessionctl request export --ics [--out FILE]")
+    from sessionctl import ics as ical
+    from sessionctl.domain import export as export_domain
+
+    c = ctx.obj.context()
+    name = f"sessionctl: {c.actor.display or c.actor.name}"
+    render.document(ical.calendar(export_domain.sessions(c), name=name), out)

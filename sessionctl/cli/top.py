@@ -1,4 +1,4 @@
-"""Top-level commands: init, whoami, demo, sweep, inbox."""
+"""Top-level commands: init, whoami, demo, sweep, remind, inbox."""
 
 from typing import Annotated, Optional
 
@@ -7,7 +7,7 @@ import typer
 from sessionctl import render
 from sessionctl.cli.app import Json
 from sessionctl.domain import inbox as inbox_domain
-from sessionctl.domain import requests, users
+from sessionctl.domain import reminders, requests, users
 from sessionctl.domain.views import UserView
 
 
@@ -29,6 +29,18 @@ def whoami(ctx: typer.Context, as_json: Json = False) -> None:
 def sweep(ctx: typer.Context, as_json: Json = False) -> None:
     """For cron: complete ended sessions, expire pending requests whose slot started."""
     render.counts(requests.sweep(ctx.obj.context()), as_json)
+
+
+def remind(
+    ctx: typer.Context,
+    within: Annotated[str, typer.Option(
+        "--within", metavar="DURATION", help="Remind of sessions starting within this time from now, e.g. 24h."
+    )],
+    as_json: Json = False,
+) -> None:
+    """For cron: remind student and educator of approved sessions starting soon, once each."""
+    app_ = ctx.obj
+    render.counts(reminders.remind(app_.context(), app_.duration(within)), as_json)
 
 
 def inbox(
@@ -59,4 +71,5 @@ def register(app: typer.Typer) -> None:
     app.command("whoami")(whoami)
     app.command("demo")(demo)
     app.command("sweep")(sweep)
+    app.command("remind")(remind)
     app.command("inbox")(inbox)

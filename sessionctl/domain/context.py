@@ -10,7 +10,7 @@ from typing import Callable
 
 from sessionctl.errors import NotAllowed, UsageError
 from sessionctl.store import Store
-from sessionctl.store.models import Notification, User
+from sessionctl.store.models import Notification, StoreInfo, User
 from sessionctl.timeparse import utcnow
 
 ROLES = ("admin", "educator", "student")
@@ -171,12 +171,23 @@ def check_choice(label: str, value: str | None, choices: tuple[str, ...]) -> str
 # -- notifications ------------------------------------------------------------------------------
 
 
-def notify(ctx: Context, user: User, kind: str, text: str, *, request=None, slot=None) -> None:
-    Notification.create(
-        user=user,
-        kind=kind,
-        request=request,
-        slot=slot,
-        text=text,
-        created_at=to_db(ctx.now()),
+def notify(
+    ctx: Context, user: User, kind: str, text: str, *, request=None, slot=None, once: bool = False
+) -> bool:
+    """Queue a notification for ``user``'s inbox and e-mail.
+
+    With ``once`` a notification the schema allows only once (a ``reminder`` per request and
+    user) is skipped if it exists: INSERT … ON CONFLICT DO NOTHING, so even a racing writer
+    loses cleanly. Returns whether a row was added.
+    """
+    query = Notification.insert(
+        user=user, kind=kind, request=request, slot=slot, text=text, created_at=to_db(ctx.now()),
     )
+    if once:
+        query = query.on_conflict(action="NOTHING")
+    return query.as_rowcount().execute() == 1
+
+
+def store_id() -> str:
+    """The store's random id, made once (migration 3): part of every calendar UID and Message-ID."""
+    return StoreInfo.get_by_id(1).uuid

@@ -135,6 +135,17 @@ def _educator_request(ctx: Context, request_id: int, verb: str) -> Request:
     return request
 
 
+def listed(ctx: Context):
+    """The requests ``request list`` shows: a student's own, those for an educator's slots,
+    all for an admin (slot, course and people joined)."""
+    query = queries.requests()
+    if ctx.role == "student":
+        return query.where(Request.student == ctx.actor)
+    if ctx.role == "educator":
+        return query.where(Slot.educator == ctx.actor)
+    return query
+
+
 def overlapping_session(student: User, start: datetime, end: datetime):
     """The student's approved request whose slot overlaps [start, end), if any."""
     return queries.requests().where(
@@ -279,11 +290,7 @@ def list_requests(
 ) -> list[RequestView]:
     check_choice("status", status, STATUSES + ("all",))
     with ctx.store.read():
-        query = queries.requests().order_by(Request.created_at.desc(), Request.id.desc())
-        if ctx.role == "student":
-            query = query.where(Request.student == ctx.actor)
-        elif ctx.role == "educator":
-            query = query.where(Slot.educator == ctx.actor)
+        query = listed(ctx).order_by(Request.created_at.desc(), Request.id.desc())
         if status and status != "all":
             query = query.where(Request.status == status)
         if course is not None:

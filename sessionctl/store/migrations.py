@@ -1,15 +1,21 @@
 """Numbered schema migrations. Each one and its record run in one transaction.
 
-The DDL is portable: ``{pk}`` and ``{ts}`` are the only dialect differences between
-SQLite and PostgreSQL. Constraints state the integrity rules (DESIGN §2) so that the
+The DDL is portable: ``{pk}``, ``{ts}`` and ``{random_id}`` are the only dialect
+differences between SQLite and PostgreSQL. Constraints state the integrity rules (DESIGN §2) so that the
 database, not only Python, has the last word.
 """
 
 from __future__ import annotations
 
 DIALECT = {
-    "sqlite": {"pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "ts": "DATETIME"},
-    "postgresql": {"pk": "SERIAL PRIMARY KEY", "ts": "TIMESTAMP"},
+    "sqlite": {
+        "pk": "INTEGER PRIMARY KEY AUTOINCREMENT", "ts": "DATETIME",
+        "random_id": "lower(hex(randomblob(16)))",
+    },
+    "postgresql": {
+        "pk": "SERIAL PRIMARY KEY", "ts": "TIMESTAMP",
+        "random_id": "md5(random()::text || clock_timestamp()::text)",
+    },
 }
 
 M001_BASE = """
@@ -109,9 +115,33 @@ ALTER TABLE notifications ADD COLUMN sent_at {ts};
 CREATE INDEX notifications_mail_state ON notifications (mail_state);
 """
 
+# Cron and calendars (issue 4):
+# - at most one reminder per (request, user), whoever runs `remind` and however often, is
+#   the database's rule: a partial unique index that `remind`'s INSERT … ON CONFLICT DO
+#   NOTHING runs into;
+# - a random id per store, made once, so calendar UIDs and e-mail Message-IDs never change
+#   for an object and never collide with another store's (a demo store's request 1);
+# - named leases with an expiry, so two overlapping `notify send` runs never mail the same
+#   notification twice (a crashed run's lease simply expires).
+M003_CRON = """
+CREATE UNIQUE INDEX notifications_one_reminder ON notifications (request_id, user_id)
+    WHERE kind = 'reminder';
+CREATE TABLE store_info (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    uuid VARCHAR(32) NOT NULL
+);
+INSERT INTO store_info (id, uuid) VALUES (1, {random_id});
+CREATE TABLE leases (
+    name VARCHAR(32) PRIMARY KEY,
+    owner VARCHAR(32) NOT NULL,
+    expires_at {ts} NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
+    (3, "cron", M003_CRON),
 ]
 
 LATEST = MIGRATIONS[-1][0]

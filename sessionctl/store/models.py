@@ -105,3 +105,23 @@ class Notification(BaseModel):
 
     class Meta:
         table_name = "notifications"
+
+
+class StoreInfo(BaseModel):
+    """One row: the store's random id (calendar UIDs, Message-IDs)."""
+
+    uuid = pw.CharField()
+
+    class Meta:
+        table_name = "store_info"
+
+
+class Lease(BaseModel):
+    """A named, expiring claim on a job (``mail``: one ``notify send`` at a time)."""
+
+    name = pw.CharField(primary_key=True)
+    owner = pw.CharField()
+    expires_at = pw.DateTimeField()
+
+    class Meta:
+        table_name = "leases"

@@ -1,0 +1,48 @@
+"""``remind``: one reminder per person per approved session, however often cron runs it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sessionctl.domain import queries
+from sessionctl.domain.context import Context, describe_time, from_db, notify, to_db
+from sessionctl.store.models import Request, Slot, User
+
+
+def remind(ctx: Context, within: timedelta) -> dict[str, int]:
+    """Remind student and educator of each approved session starting in (now, now + within].
+
+    The schema allows one reminder per (request, user) (migration 3), and ``notify(once=True)``
+    inserts with ON CONFLICT DO NOTHING, so the database, not this loop, is what makes a
+    second run (or a racing one) add nothing. Returns how many sessions got a new reminder.
+    """
+    ctx.require("admin", "educator", doing="send reminders")
+    with ctx.store.write():
+        now = ctx.now()
+        due = queries.requests().where(
+            Request.status == "approved",
+            Slot.starts_at > to_db(now),
+            Slot.starts_at <= to_db(now + within),
+        ).order_by(Slot.starts_at, Request.id)
+        if ctx.role == "educator":
+            due = due.where(Slot.educator == ctx.actor)
+        reminded = 0
+        for request in due:
+            student, educator = request.student, request.slot.educator
+            added = [
+                notify(ctx, user, "reminder", _text(request, user, other), request=request,
+                       slot=request.slot, once=True)
+                for user, other in ((student, educator), (educator, student))
+            ]
+            reminded += any(added)
+        return {"reminded": reminded}
+
+
+def _text(request: Request, recipient: User, other: User) -> str:
+    slot = request.slot
+    when = describe_time(from_db(slot.starts_at), recipient)
+    link = f"; join at {request.link}" if request.link else ""
+    return (
+        f"reminder: your {slot.course.code} session with {other.display or other.name} "
+        f"starts {when} (request {request.id}){link}"
+    )

@@ -1,0 +1,50 @@
+"""RFC 5545 calendars from ``EventView``s, built with the ``icalendar`` package (a leaf).
+
+icalendar is imported here only, when a calendar is really built, so other commands do not
+pay for it. The output depends only on the data (DTSTAMP is the last change to the request
+or its slot), so exporting an unchanged store twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from sessionctl import __version__
+
+
+def calendar(events, *, name: str) -> bytes:
+    from icalendar import Calendar, Event, vCalAddress, vText
+
+    def address(person: tuple[str, str | None], **params: str):
+        who, email = person
+        value = vCalAddress(f"mailto:{email}")
+        value.params["cn"] = vText(who)
+        for key, param in params.items():
+            value.params[key] = param
+        return value
+
+    cal = Calendar()
+    cal.add("prodid", f"-//sessionctl//sessionctl {__version__}//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", name)
+    for e in events:
+        event = Event()
+        event.add("uid", e.uid)
+        event.add("dtstamp", e.updated)
+        event.add("created", e.created)
+        event.add("last-modified", e.updated)
+        event.add("sequence", e.sequence)
+        event.add("status", e.status)
+        event.add("dtstart", e.start)
+        event.add("dtend", e.end)
+        event.add("summary", e.summary)
+        event.add("description", e.description)
+        if e.link:
+            event.add("url", e.link)
+            event.add("location", e.link)
+        if e.organizer[1]:
+            event.add("organizer", address(e.organizer))
+        if e.attendee[1]:
+            status = {"partstat": "ACCEPTED"} if e.status == "CONFIRMED" else {}
+            event.add("attendee", address(e.attendee, role="REQ-PARTICIPANT", **status))
+        cal.add_component(event)
+    return cal.to_ical()

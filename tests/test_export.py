@@ -1,0 +1,288 @@
+"""``sessionctl request export --ics [--out FILE]``: an RFC 5545 calendar of the actor's sessions.
+
+Parsed back with ``icalendar``, and imported into a real calendar client (khal). Runs on
+SQLite and, with SESSIONCTL_TEST_PG set, on PostgreSQL; the CLI runs at the test clock's time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from icalendar import Calendar
+
+from conftest import snapshot
+from cronkit import Sessions, run
+from sessionctl.domain import courses, requests, slots, users
+from sessionctl.store import open_store
+
+UTC = timezone.utc
+H = timedelta(hours=1)
+LINK = "https://meet.example.edu/ada-alan"
+UID = re.compile(r"^request-(\d+)-[0-9a-f]{32}@sessionctl$")
+
+
+@pytest.fixture
+def db(location, monkeypatch):
+    monkeypatch.setenv("SESSIONCTL_DB", location)
+    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
+    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
+    return location
+
+
+@pytest.fixture
+def booked(world, clock, monkeypatch):
+    monkeypatch.setattr("sessionctl.timeparse.utcnow", lambda: clock.now)
+    store = open_store(str(world.db))
+    users.set_user(Sessions(store, clock).ctx("root"), "ada", display="Ada Lovelace")
+    yield Sessions(store, clock)
+    store.close()
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """An empty directory for --out files (the SQLite store lives in tmp_path)."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+def export(world, user="alan", *extra) -> bytes:
+    result = world("request", "export", "--ics", *extra, user=user)
+    assert result.exit_code == 0, result.stderr
+    return result.stdout_bytes
+
+
+def events(data: bytes) -> dict[int, dict]:
+    """request id → the event's properties, from a parsed calendar."""
+    found = {}
+    for event in Calendar.from_ical(data).walk("VEVENT"):
+        request_id = int(UID.match(str(event["uid"])).group(1))
+        found[request_id] = event
+    return found
+
+
+@pytest.fixture
+def scene(world, booked, clock):
+    """Alan: an approved, a completed and a cancelled session (plus a pending and a rejected
+    request that are not sessions); Kat: an approved one; Eve with Bob: an approved one."""
+    t0 = clock.now
+    done = booked.approved(t0 + 2 * H, "alan")
+    clock.advance(hours=4)
+    requests.complete(booked.ctx("ada"), done)
+    approved = booked.approved(t0 + 24 * H, "alan", message="Recursion, please", approve_link=LINK,
+                               approve_notes="Bring question 3", notes="Room 2")
+    cancelled = booked.approved(t0 + 48 * H, "alan")
+    requests.cancel(booked.ctx("alan"), cancelled, "exam that day")
+    pending = booked.pending(t0 + 72 * H, "alan")
+    rejected = booked.pending(t0 + 96 * H, "alan")
+    requests.reject(booked.ctx("ada"), rejected, None)
+    kats = booked.approved(t0 + 30 * H, "kat")
+    courses.enroll(booked.ctx("bob"), "PHYS1", ["eve"], [])
+    eves = booked.approved(t0 + 30 * H, "eve", course="PHYS1", educator="bob")
+    return dict(done=done, approved=approved, cancelled=cancelled, pending=pending,
+                rejected=rejected, kats=kats, eves=eves, t0=t0)
+
+
+def test_a_students_calendar_has_one_event_per_session_with_every_field(world, scene):
+    data = export(world, "alan")
+    assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
+    found = events(data)
+    assert set(found) == {scene["done"], scene["approved"], scene["cancelled"]}
+
+    event = found[scene["approved"]]
+    start = scene["t0"] + 24 * H
+    assert (event["dtstart"].dt, event["dtend"].dt) == (start, start + H)
+    assert event["dtstart"].dt.utcoffset() == timedelta(0)
+    assert f"DTSTART:{start:%Y%m%dT%H%M%S}Z".encode() in data
+    assert (event["status"], event["sequence"]) == ("CONFIRMED", 1)  # sent, approved
+    assert event["summary"] == "MATH101 (Maths) with Ada Lovelace"
+    assert event["url"] == LINK and event["location"] == LINK
+    description = str(event["description"])
+    assert "Message: Recursion, please" in description and "Notes: Bring question 3" in description
+    assert "Slot notes: Room 2" in description and f"Request: {scene['approved']}" in description
+    assert str(event["organizer"]) == "mailto:ada@example.edu"
+    assert event["organizer"].params["CN"] == "Ada Lovelace"
+    assert str(event["attendee"]) == "mailto:alan@example.edu"
+    assert event["attendee"].params["CN"] == "Alan"
+
+    done, cancelled = found[scene["done"]], found[scene["cancelled"]]
+    assert (done["status"], done["sequence"]) == ("CONFIRMED", 2)  # sent, approved, completed
+    assert (cancelled["status"], cancelled["sequence"]) == ("CANCELLED", 2)
+    assert "Reason: exam that day" in str(cancelled["description"])
+    assert "url" not in done and "location" not in done
+
+
+def test_educators_see_their_slots_and_admins_everything(world, scene):
+    adas = events(export(world, "ada"))
+    assert set(adas) == {scene["done"], scene["approved"], scene["cancelled"], scene["kats"]}
+    assert adas[scene["kats"]]["summary"] == "MATH101 (Maths) with Kat"
+    everything = events(export(world, "root"))
+    assert set(everything) == set(adas) | {scene["eves"]}
+    assert everything[scene["eves"]]["summary"] == "PHYS1 (Physics): Eve with Bob"
+    assert set(events(export(world, "eve"))) == {scene["eves"]}
+
+
+def test_without_an_address_there_is_no_mailto(world, booked, scene):
+    users.set_user(booked.ctx("root"), "alan", email="")
+    event = events(export(world, "ada"))[scene["approved"]]
+    assert "attendee" not in event and str(event["organizer"]) == "mailto:ada@example.edu"
+
+
+def test_cancelling_keeps_the_uid_and_raises_the_sequence(world, booked, clock, scene):
+    before = export(world, "alan")
+    assert export(world, "alan") == before  # nothing changed: the very same bytes
+    event = events(before)[scene["approved"]]
+    clock.advance(minutes=5)
+    requests.cancel(booked.ctx("ada"), scene["approved"], "I am ill")
+    after = events(export(world, "alan"))[scene["approved"]]
+    assert after["uid"] == event["uid"]
+    assert (after["sequence"], after["status"]) == (event["sequence"] + 1, "CANCELLED")
+    assert after["dtstamp"].dt == event["dtstamp"].dt + timedelta(minutes=5)
+
+
+def test_changed_slot_notes_show_as_a_newer_revision(world, booked, clock, scene):
+    event = events(export(world, "alan"))[scene["approved"]]
+    clock.advance(minutes=7)
+    slot_id = requests.show(booked.ctx("ada"), scene["approved"]).slot
+    slots.update_slot(booked.ctx("ada"), slot_id, notes="Room 3 instead")
+    after = events(export(world, "alan"))[scene["approved"]]
+    assert "Slot notes: Room 3 instead" in str(after["description"])
+    assert after["sequence"] == event["sequence"]  # RFC 5546: not a rescheduling
+    assert after["last-modified"].dt == after["dtstamp"].dt == event["dtstamp"].dt + timedelta(minutes=7)
+
+
+def test_uids_carry_the_store_id_so_two_stores_never_collide(world, scene, tmp_path):
+    uid = str(events(export(world, "alan"))[scene["done"]]["uid"])
+    [(_, store_id)] = snapshot(world.db)["store_info"]
+    assert uid == f"request-{scene['done']}-{store_id}@sessionctl"
+    other = tmp_path / "other.db"
+    assert world("--db", str(other), "init").exit_code == 0
+    assert snapshot(other)["store_info"][0][1] != store_id
+
+
+def test_out_replaces_the_file_atomically(world, booked, scene, folder):
+    target = folder / "sessions.ics"
+    target.write_bytes(b"old calendar")
+    target.chmod(0o640)
+    reader = open(target, "rb")  # a calendar app that opened the file before the export
+    result = world("request", "export", "--ics", "--out", str(target), user="alan")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    assert target.read_bytes() == export(world, "alan")
+    assert reader.read() == b"old calendar"  # never a half-written file
+    reader.close()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in folder.iterdir()) == ["sessions.ics"]  # no temp file left
+
+    link = folder / "link.ics"
+    link.symlink_to(target)
+    requests.cancel(booked.ctx("alan"), scene["approved"], None)
+    assert world("request", "export", "--ics", "--out", str(link), user="alan").exit_code == 0
+    assert link.is_symlink() and target.read_bytes() == export(world, "alan")
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(world, scene, folder, monkeypatch):
+    target = folder / "sessions.ics"
+    target.write_bytes(b"old calendar")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = world("request", "export", "--ics", "--out", str(target), user="alan")
+    assert result.exit_code == 6 and result.stdout == ""
+    assert result.stderr == f"error: cannot write {target}: No space left on device; the old file is unchanged\n"
+    assert target.read_bytes() == b"old calendar"
+    assert [p.name for p in folder.iterdir()] == ["sessions.ics"]
+
+
+@pytest.mark.parametrize("args, user, code, says", [
+    ([], "alan", 2, "say which format to export"),
+    (["--ics", "--out", "{tmp}"], "alan", 2, "it is a directory"),
+    (["--ics", "--out", "{tmp}/missing/cal.ics"], "alan", 2, "No such file or directory"),
+    (["--ics", "--format", "json"], "alan", 2, "No such option"),
+    (["--ics"], "nobody", 4, "'nobody' is not a registered user"),
+])
+def test_refusals_change_nothing(world, scene, folder, args, user, code, says):
+    before = snapshot(world.db)
+    result = world("request", "export", *[a.replace("{tmp}", str(folder)) for a in args], user=user)
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == "" and result.stderr.startswith("error: ")
+    assert says in result.stderr.splitlines()[0]
+    assert snapshot(world.db) == before
+    assert list(folder.iterdir()) == []
+
+
+def test_other_commands_do_not_load_the_calendar_or_mail_libraries(world):
+    if str(world.db).startswith("postgresql://"):
+        pytest.skip("the PostgreSQL driver loads email.message itself; SQLite shows our imports")
+    probe = ("import sys; from sessionctl.cli import app; "
+             "app(['whoami', '--json'], standalone_mode=False); "
+             "print(sorted(m for m in ('icalendar', 'smtplib', 'email.message') if m in sys.modules))")
+    env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": "root"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+# -- a real calendar client ------------------------------------------------------------------------
+
+KHAL = Path(sys.executable).with_name("khal")
+KHAL_CONFIG = """
+[calendars]
+[[sessions]]
+path = {calendar}
+type = calendar
+
+[locale]
+local_timezone = Europe/Berlin
+default_timezone = Europe/Berlin
+timeformat = %H:%M
+dateformat = %Y-%m-%d
+longdateformat = %Y-%m-%d
+datetimeformat = %Y-%m-%d %H:%M
+longdatetimeformat = %Y-%m-%d %H:%M
+
+[sqlite]
+path = {cache}
+"""
+
+
+def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, clock, tmp_path):
+    """The installed command writes the file; khal imports it and lists it in Berlin time."""
+    summer = datetime(2027, 7, 1, 9, 0, tzinfo=UTC)  # 11:00 in Berlin (CEST)
+    winter = datetime(2027, 1, 11, 9, 0, tzinfo=UTC)  # 10:00 in Berlin (CET)
+    booked.approved(summer, "alan", approve_link=LINK)
+    booked.approved(winter, "alan")
+    dropped = booked.approved(winter + 3 * H, "alan")
+    requests.cancel(booked.ctx("alan"), dropped, None)
+    out = tmp_path / "alan.ics"
+    exported = run("request", "export", "--ics", "--out", str(out), user="alan", db=world.db)
+    assert (exported.returncode, exported.stdout, exported.stderr) == (0, "", "")
+
+    (tmp_path / "calendar").mkdir()
+    config = tmp_path / "khal.conf"
+    config.write_text(KHAL_CONFIG.format(calendar=tmp_path / "calendar", cache=tmp_path / "khal.db"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
+           "TZ": "UTC", "LC_ALL": "C.UTF-8"}
+
+    def khal(*args):
+        result = subprocess.run([str(KHAL), "-c", str(config), *args], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    khal("import", "--batch", str(out))
+    assert len(list((tmp_path / "calendar").iterdir())) == 3
+    july = khal("list", "2027-07-01", "2027-07-01")
+    assert "11:00-12:00 MATH101 (Maths) with Ada Lovelace" in july
+    january = khal("list", "--format", "{start-time}-{end-time} {title} [{status}]",
+                   "2027-01-11", "2027-01-11")
+    assert re.search(r"^10:00-11:00 MATH101 \(Maths\) with Ada Lovelace \[CONFIRMED\s*\]$", january, re.M)
+    assert re.search(r"^13:00-14:00 MATH101 \(Maths\) with Ada Lovelace \[CANCELLED\s*\]$", january, re.M)
