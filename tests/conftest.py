@@ -157,3 +157,25 @@ def location(request, tmp_path) -> str:
     yield f"{base}/{name}"
     with psycopg.connect(PG_SERVER, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def backend_db(location, monkeypatch):
+    """The store of a test that runs on SQLite and, when SESSIONCTL_TEST_PG is set, PostgreSQL
+    (modules that run on both name it ``db``)."""
+    monkeypatch.setenv("SESSIONCTL_DB", location)
+    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
+    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
+    return location
+
+
+@pytest.fixture
+def booked(world, clock, monkeypatch):
+    """Approved sessions booked on the ``world`` store (tests/cronkit.py); the CLI's clock is
+    the test clock."""
+    from cronkit import Sessions
+
+    monkeypatch.setattr("sessionctl.timeparse.utcnow", lambda: clock.now)
+    store = open_store(str(world.db))
+    yield Sessions(store, clock)
+    store.close()

@@ -31,12 +31,10 @@ from sessionctl.store.models import Request, Slot, User
 
 
 @pytest.fixture
-def db(location, monkeypatch):
+def db(backend_db):
     """Every domain test runs on SQLite and, when SESSIONCTL_TEST_PG is set, on PostgreSQL."""
-    monkeypatch.setenv("SESSIONCTL_DB", location)
-    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
-    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
-    return location
+    return backend_db
+
 
 UTC = timezone.utc
 T0 = datetime(2027, 1, 10, 9, 0, tzinfo=UTC)  # where the ``clock`` fixture starts

@@ -19,9 +19,8 @@ import pytest
 from icalendar import Calendar
 
 from conftest import snapshot
-from cronkit import Sessions, run
+from cronkit import run
 from sessionctl.domain import courses, requests, slots, users
-from sessionctl.store import open_store
 
 UTC = timezone.utc
 H = timedelta(hours=1)
@@ -30,20 +29,15 @@ UID = re.compile(r"^request-(\d+)-[0-9a-f]{32}@sessionctl$")
 
 
 @pytest.fixture
-def db(location, monkeypatch):
-    monkeypatch.setenv("SESSIONCTL_DB", location)
-    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
-    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
-    return location
+def db(backend_db):
+    return backend_db
 
 
 @pytest.fixture
-def booked(world, clock, monkeypatch):
-    monkeypatch.setattr("sessionctl.timeparse.utcnow", lambda: clock.now)
-    store = open_store(str(world.db))
-    users.set_user(Sessions(store, clock).ctx("root"), "ada", display="Ada Lovelace")
-    yield Sessions(store, clock)
-    store.close()
+def booked(booked):
+    """conftest's sessions, with Ada's display name for the SUMMARY and ORGANIZER CN."""
+    users.set_user(booked.ctx("root"), "ada", display="Ada Lovelace")
+    return booked
 
 
 @pytest.fixture

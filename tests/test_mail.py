@@ -29,13 +29,11 @@ MESSAGE_ID = re.compile(r"^<notification-(\d+)\.[0-9a-f]{32}@sessionctl>$")
 
 
 @pytest.fixture
-def db(location, monkeypatch):
-    monkeypatch.setenv("SESSIONCTL_DB", location)
-    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
-    for key in ("SESSIONCTL_LOCK_TIMEOUT", "SESSIONCTL_SMTP", "SESSIONCTL_SMTP_PASSWORD",
-                "SESSIONCTL_MAIL_FROM", "SESSIONCTL_SMTP_TIMEOUT", "SSL_CERT_FILE"):
+def db(backend_db, monkeypatch):
+    for key in ("SESSIONCTL_SMTP", "SESSIONCTL_SMTP_PASSWORD", "SESSIONCTL_MAIL_FROM",
+                "SESSIONCTL_SMTP_TIMEOUT", "SSL_CERT_FILE"):
         monkeypatch.delenv(key, raising=False)
-    return location
+    return backend_db
 
 
 @pytest.fixture

@@ -29,20 +29,8 @@ LINK = "https://meet.example.edu/ada"
 
 
 @pytest.fixture
-def db(location, monkeypatch):
-    monkeypatch.setenv("SESSIONCTL_DB", location)
-    monkeypatch.setenv("SESSIONCTL_TZ", "UTC")
-    monkeypatch.delenv("SESSIONCTL_LOCK_TIMEOUT", raising=False)
-    return location
-
-
-@pytest.fixture
-def booked(world, clock, monkeypatch):
-    """Sessions on the world store; the CLI's clock is the test clock."""
-    monkeypatch.setattr("sessionctl.timeparse.utcnow", lambda: clock.now)
-    store = open_store(str(world.db))
-    yield Sessions(store, clock)
-    store.close()
+def db(backend_db):
+    return backend_db
 
 
 def reminders(db) -> list[tuple[int, str, str]]:
