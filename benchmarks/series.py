@@ -77,6 +77,8 @@ def prepare(exe: str, template: Path) -> dict:
 
 
 def main() -> None:
+    # measure what an installed copy does: with .pyc files (this machine sets the opposite)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 15
     exe = str(Path(sys.executable).with_name("sessionctl"))
     with tempfile.TemporaryDirectory() as tmp:

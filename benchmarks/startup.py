@@ -34,6 +34,8 @@ def medians_ms(commands: dict[str, tuple[list[str], dict]], n: int) -> dict[str,
 
 
 def main() -> None:
+    # measure what an installed copy does: with .pyc files (this machine sets the opposite)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     exe = str(Path(sys.executable).with_name("sessionctl"))
     with tempfile.TemporaryDirectory() as tmp:
