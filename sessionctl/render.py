@@ -128,7 +128,7 @@ def _table(
 
     cells = [[clean(cell) for cell in row] for row in rows]
     console = _console()
-    widths = _one_line_widths(columns, cells, console.width)
+    widths = None if show_lines else _one_line_widths(columns, cells, console.width)
     if widths:
         sample = ["x" * width for width in widths]
         with console.capture() as captured:
