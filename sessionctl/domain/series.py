@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from sessionctl.domain.slots import MAX_SERIES, Window
+from sessionctl.domain.slots import MAX_SERIES, Window, check_order
 from sessionctl.errors import UsageError
 from sessionctl.timeparse import (
     REPEATS, UTC, LocalTimeError, localize, recurrence, rrule_parts, zone_name,
@@ -57,10 +57,7 @@ class Series:
 
 def windows(start: datetime, end: datetime, tz: tzinfo, series: Series = Series()) -> list[Window]:
     """Every slot of the series as a window, in time order; refuses what SPEC §4 refuses."""
-    if end <= start:
-        raise UsageError(
-            f"the slot must end after it starts ({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)"
-        )
+    check_order(start, end)  # the range --split cuts may be longer than one slot
     length, pieces = end - start, 1
     if series.split is not None:
         pieces, rest = divmod(length, series.split)

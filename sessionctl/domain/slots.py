@@ -32,11 +32,15 @@ class Window:
         return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
 
 
-def check_window(start: datetime, end: datetime) -> Window:
+def check_order(start: datetime, end: datetime) -> None:
     if end <= start:
         raise UsageError(
             f"the slot must end after it starts ({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)"
         )
+
+
+def check_window(start: datetime, end: datetime) -> Window:
+    check_order(start, end)
     if end - start > MAX_LENGTH:
         raise UsageError(f"a slot lasts at most 12 hours, not {end - start}")
     return Window(start, end)
