@@ -7,6 +7,7 @@ import typer
 from sessionctl import render
 from sessionctl.cli.app import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
 from sessionctl.domain import requests
+from sessionctl.domain.context import shown_name
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
@@ -98,5 +99,5 @@ def export(
     from sessionctl.domain import export as export_domain
 
     c = ctx.obj.context()
-    name = f"sessionctl: {c.actor.display or c.actor.name}"
+    name = f"sessionctl: {shown_name(c.actor)}"
     render.document(ical.calendar(export_domain.sessions(c), name=name), out)

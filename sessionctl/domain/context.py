@@ -69,17 +69,24 @@ def from_db(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)
 
 
-def describe_time(value: datetime, user: User) -> str:
-    """A time for a notification text, in the recipient's stored zone or UTC."""
+def shown_name(user: User) -> str:
+    """How a person is named in texts meant for people: display name, else user name."""
+    return user.display or user.name
+
+
+def user_zone(user: User) -> tzinfo:
+    """A user's stored zone, or UTC (also when an old store holds a zone that no longer exists)."""
     from sessionctl.timeparse import zone
 
-    tz: tzinfo = timezone.utc
-    if user.tz:
-        try:
-            tz = zone(user.tz)
-        except UsageError:
-            pass
-    local = value.astimezone(tz)
+    try:
+        return zone(user.tz) if user.tz else timezone.utc
+    except UsageError:
+        return timezone.utc
+
+
+def describe_time(value: datetime, user: User) -> str:
+    """A time for a notification text, in the recipient's stored zone or UTC."""
+    local = value.astimezone(user_zone(user))
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 

@@ -16,9 +16,9 @@ from datetime import datetime
 
 import peewee as pw
 
-from sessionctl.domain.context import Context, from_db, store_id
+from sessionctl.domain.context import Context, from_db, shown_name, store_id
 from sessionctl.domain.requests import listed
-from sessionctl.store.models import History, Request, Slot, User
+from sessionctl.store.models import History, Request, Slot
 
 EXPORTED = ("approved", "completed", "cancelled")
 
@@ -52,23 +52,19 @@ def sessions(ctx: Context) -> list[EventView]:
         return [_event(ctx, r, max(changes.get(r.id, 1) - 1, 0), store) for r in query]
 
 
-def _name(user: User) -> str:
-    return user.display or user.name
-
-
 def _event(ctx: Context, request: Request, sequence: int, store: str) -> EventView:
     slot, student = request.slot, request.student
     educator, course = slot.educator, slot.course
     if ctx.actor.id == student.id:
-        summary = f"{course.code} ({course.title}) with {_name(educator)}"
+        summary = f"{course.code} ({course.title}) with {shown_name(educator)}"
     elif ctx.actor.id == educator.id:
-        summary = f"{course.code} ({course.title}) with {_name(student)}"
+        summary = f"{course.code} ({course.title}) with {shown_name(student)}"
     else:
-        summary = f"{course.code} ({course.title}): {_name(student)} with {_name(educator)}"
+        summary = f"{course.code} ({course.title}): {shown_name(student)} with {shown_name(educator)}"
     facts = [
         ("Course", f"{course.code} {course.title}"),
-        ("Educator", _name(educator)),
-        ("Student", _name(student)),
+        ("Educator", shown_name(educator)),
+        ("Student", shown_name(student)),
         ("Message", request.message),
         ("Notes", request.notes),
         ("Slot notes", slot.notes),
@@ -84,8 +80,8 @@ def _event(ctx: Context, request: Request, sequence: int, store: str) -> EventVi
         summary=summary,
         description="\n".join(f"{k}: {v}" for k, v in facts if v),
         link=request.link,
-        organizer=(_name(educator), educator.email),
-        attendee=(_name(student), student.email),
+        organizer=(shown_name(educator), educator.email),
+        attendee=(shown_name(student), student.email),
         created=from_db(request.created_at),
         # the slot's notes are in the description too: a change to them is a change here
         updated=max(from_db(request.updated_at), from_db(slot.updated_at)),

@@ -21,7 +21,9 @@ from typing import Iterator
 
 import peewee as pw
 
-from sessionctl.domain.context import Context, check_email, check_text, from_db, store_id, to_db
+from sessionctl.domain.context import (
+    Context, check_email, check_text, from_db, shown_name, store_id, to_db, user_zone,
+)
 from sessionctl.errors import Unavailable, UsageError
 from sessionctl.store.models import Course, Lease, Notification, Request, Slot, User
 from sessionctl.timeparse import zone_name
@@ -179,17 +181,8 @@ def _still_queued() -> int:
 def _person(user: User | None) -> str:
     if user is None:
         return ""
-    name = user.display or user.name
+    name = shown_name(user)
     return f"{name} <{user.email}>" if user.email else name
-
-
-def _zone(user: User) -> tzinfo:
-    from sessionctl.timeparse import zone
-
-    try:
-        return zone(user.tz) if user.tz else timezone.utc
-    except UsageError:
-        return timezone.utc
 
 
 def _span(start: datetime, end: datetime, tz: tzinfo) -> str:
@@ -217,7 +210,7 @@ def compose(note: Notification, from_header: str, store: str):
     event = EVENTS.get(note.kind, note.kind.replace("_", " ").capitalize())
     subject, facts = f"[sessionctl] {event}", []
     if slot is not None:
-        tz = _zone(user)
+        tz = user_zone(user)
         start, end = from_db(slot.starts_at), from_db(slot.ends_at)
         subject += (f": {slot.course.code} {slot.course.title}, "
                     f"{start.astimezone(tz):%a %Y-%m-%d %H:%M} {start.astimezone(tz).tzname()}")
@@ -231,7 +224,7 @@ def compose(note: Notification, from_header: str, store: str):
             facts.append(("Link", request.link))
         facts.append(("Request", f"{request.id} (sessionctl request show {request.id})"))
     width = max((len(k) for k, _ in facts), default=0) + 2
-    lines = [f"Hello {user.display or user.name},", "", note.text, ""]
+    lines = [f"Hello {shown_name(user)},", "", note.text, ""]
     lines += [(f"{k}:" if k else "").ljust(width) + v for k, v in facts]
     lines += ["", "-- ", "sent by sessionctl; 'sessionctl inbox' lists your notifications"]
 

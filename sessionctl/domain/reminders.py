@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sessionctl.domain import queries
-from sessionctl.domain.context import Context, describe_time, from_db, notify, to_db
+from sessionctl.domain.context import Context, describe_time, from_db, notify, shown_name, to_db
+from sessionctl.domain.requests import listed
 from sessionctl.store.models import Request, Slot, User
 
 
@@ -19,13 +19,11 @@ def remind(ctx: Context, within: timedelta) -> dict[str, int]:
     ctx.require("admin", "educator", doing="send reminders")
     with ctx.store.write():
         now = ctx.now()
-        due = queries.requests().where(
+        due = listed(ctx).where(
             Request.status == "approved",
             Slot.starts_at > to_db(now),
             Slot.starts_at <= to_db(now + within),
         ).order_by(Slot.starts_at, Request.id)
-        if ctx.role == "educator":
-            due = due.where(Slot.educator == ctx.actor)
         reminded = 0
         for request in due:
             student, educator = request.student, request.slot.educator
@@ -43,6 +41,6 @@ def _text(request: Request, recipient: User, other: User) -> str:
     when = describe_time(from_db(slot.starts_at), recipient)
     link = f"; join at {request.link}" if request.link else ""
     return (
-        f"reminder: your {slot.course.code} session with {other.display or other.name} "
+        f"reminder: your {slot.course.code} session with {shown_name(other)} "
         f"starts {when} (request {request.id}){link}"
     )

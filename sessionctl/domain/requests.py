@@ -6,7 +6,8 @@ from datetime import datetime
 
 from sessionctl.domain import queries
 from sessionctl.domain.context import (
-    Context, check_choice, check_link, check_text, describe_time, from_db, notify, to_db,
+    Context, check_choice, check_link, check_text, describe_time, from_db, notify, shown_name,
+    to_db,
 )
 from sessionctl.domain.courses import is_enrolled, manages, visible_course
 from sessionctl.domain.views import HistoryView, RequestView
@@ -99,7 +100,7 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User) -> str:
     slot = request.slot
     when = describe_time(from_db(slot.starts_at), recipient)
     what = f"{slot.course.code} on {when}"
-    who = ctx.actor.display or ctx.actor.name
+    who = shown_name(ctx.actor)
     reason = f": {request.reason}" if request.reason else ""
     if kind == "request":
         message = f': "{request.message}"' if request.message else ""
@@ -307,9 +308,7 @@ def sweep(ctx: Context) -> dict[str, int]:
     ctx.require("admin", "educator", doing="sweep")
     with ctx.store.write():
         now = to_db(ctx.now())
-        mine = queries.requests()
-        if ctx.role == "educator":
-            mine = mine.where(Slot.educator == ctx.actor)
+        mine = listed(ctx)  # an admin's: all; an educator's: their slots'
         ended = list(mine.where(Request.status == "approved", Slot.ends_at <= now))
         started = list(mine.where(Request.status == "pending", Slot.starts_at <= now))
         for request in ended:
