@@ -304,8 +304,8 @@ def test_a_run_whose_lease_was_taken_over_stops(world, booked):
 
 
 @pytest.mark.parametrize("args, env, user, code, says", [
-    (["--smtp", "smtp://127.0.0.1:2525"], {}, "ada", 4, "only admins can send notifications by e-mail"),
-    (["--smtp", "smtp://127.0.0.1:2525"], {}, "alan", 4, "only admins can send notifications by e-mail"),
+    (["--smtp", "smtp://127.0.0.1:2525"], {}, "ada", 4, "only admins can run notify send"),
+    (["--smtp", "smtp://127.0.0.1:2525"], {}, "alan", 4, "only admins can run notify send"),
     ([], {}, "root", 2, "no mail server given"),
     (["--smtp", "http://127.0.0.1:2525"], {}, "root", 2, "unknown SMTP URL scheme http:"),
     (["--smtp", "smtp://u:hunter2@127.0.0.1:99999"], {}, "root", 2, "malformed SMTP URL"),

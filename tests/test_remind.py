@@ -102,7 +102,7 @@ def test_an_educator_reminds_of_their_own_sessions_and_an_admin_of_all(world, bo
 
 
 @pytest.mark.parametrize("args, user, code, says", [
-    (["--within", "24h"], "alan", 4, "only admins or educators can send reminders"),
+    (["--within", "24h"], "alan", 4, "only admins or educators can run remind"),
     (["--within", "24h"], "nobody", 4, "'nobody' is not a registered user"),
     (["--within", "24"], "root", 2, "invalid duration '24'"),
     (["--within", "soon"], "root", 2, "invalid duration 'soon'"),

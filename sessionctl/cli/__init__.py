@@ -5,12 +5,13 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from typer._click import exceptions as click_exc
 from typer.core import TyperGroup
 
 from sessionctl import __version__, render
-from sessionctl.cli.app import App
+from sessionctl.cli._typer import exceptions as click_exc
+from sessionctl.cli.common import App
 from sessionctl.errors import SessionctlError
+from sessionctl.settings import Settings
 
 
 def run_mapped(call) -> int:
@@ -38,10 +39,10 @@ def run_mapped(call) -> int:
         _quiet_stdout()
         return 0
     except Exception as exc:  # the store layer knows what a database error means to a user
-        from sessionctl.store import lock_timeout, translate
+        from sessionctl.store import translate
 
         _debug()
-        mapped = translate(exc, _safe(lock_timeout))
+        mapped = translate(exc, _safe(lambda: Settings().lock_timeout))
         if mapped is not None:
             render.error(mapped.message, mapped.hint)
             return mapped.code
@@ -60,7 +61,7 @@ def _safe(fn):
 
 
 def _debug() -> None:
-    if os.environ.get("SESSIONCTL_DEBUG") == "1":
+    if Settings().debug:
         import traceback
 
         traceback.print_exc()
@@ -129,7 +130,7 @@ def root(
         from sessionctl.timeparse import zone
 
         zone(tz)  # an unknown zone is exit 2 for every command, init included
-    state = App(db, tz)
+    state = App(Settings({"db": db, "tz": tz}))
     ctx.obj = state
     ctx.call_on_close(state.close)
 

@@ -6,7 +6,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.app import Json
+from sessionctl.cli.common import Json
 from sessionctl.domain import courses
 from sessionctl.errors import UsageError
 

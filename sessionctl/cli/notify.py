@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.app import Json
+from sessionctl.cli.common import Json
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 

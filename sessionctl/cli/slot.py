@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.app import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
+from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
 from sessionctl.domain import series, slots
 from sessionctl.errors import UsageError
 

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.app import Json
+from sessionctl.cli.common import Json
 from sessionctl.domain import inbox as inbox_domain
 from sessionctl.domain import reminders, requests, users
 from sessionctl.domain.views import UserView

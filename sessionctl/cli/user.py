@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.app import Json
+from sessionctl.cli.common import Json
 from sessionctl.domain import users
 
 app = typer.Typer(help="Register users and change their details (admins).", no_args_is_help=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
-from typing import Callable
+from typing import Callable, Iterator
 
 from sessionctl.errors import NotAllowed, UsageError
 from sessionctl.store import Store
@@ -19,11 +20,17 @@ MAX_TEXT = 2000
 MAX_LINK = 2048
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CODE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 
 
 @dataclass
 class Context:
-    """The open store, the acting user, the display zone and the clock."""
+    """The open store, the acting user, the display zone and the clock.
+
+    ``actor`` is reloaded inside every transaction opened through ``write``/``read``, so each
+    role and ownership check sees the actor as the store holds them under the lock, never a
+    copy loaded before another writer changed them.
+    """
 
     store: Store
     actor: User
@@ -37,10 +44,25 @@ class Context:
     def role(self) -> str:
         return self.actor.role
 
-    def require(self, *roles: str, doing: str) -> None:
-        if self.actor.role not in roles:
-            allowed = " or ".join(f"{r}s" for r in roles)
-            raise NotAllowed(f"only {allowed} can {doing}; {self.actor.name} is a {self.actor.role}")
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction (the write lock first), with the actor read inside it."""
+        with self.store.write():
+            self._reload()
+            yield
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        """One consistent snapshot, with the actor read inside it."""
+        with self.store.read():
+            self._reload()
+            yield
+
+    def _reload(self) -> None:
+        fresh = User.get_or_none(User.id == self.actor.id)
+        if fresh is None:
+            raise NotAllowed(f"{self.actor.name!r} is no longer a registered user of this store")
+        self.actor = fresh
 
 
 def find_actor(name: str) -> User:
@@ -152,6 +174,14 @@ def check_email(value: str | None) -> str | None:
     if len(value) > 254 or not _EMAIL.match(value) or not value.isprintable():
         raise UsageError(f"invalid e-mail address {value!r}")
     return value
+
+
+def check_code(code: str) -> str:
+    if not _CODE.match(code):
+        raise UsageError(
+            f"invalid course code {code!r}", hint="use 1 to 32 letters, digits, '.', '_' or '-'"
+        )
+    return code
 
 
 def check_role(value: str) -> str:

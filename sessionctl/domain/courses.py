@@ -4,63 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 
 import peewee as pw
 
-from sessionctl.domain import queries
-from sessionctl.domain.context import Context, check_email, check_name, check_text, check_title, to_db
+from sessionctl.domain import access, queries
+from sessionctl.domain.context import (
+    Context, check_code, check_email, check_name, check_text, check_title, to_db,
+)
 from sessionctl.domain.views import CourseView, UserView
 from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
-
-_CODE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
-
-
-def check_code(code: str) -> str:
-    if not _CODE.match(code):
-        raise UsageError(
-            f"invalid course code {code!r}", hint="use 1 to 32 letters, digits, '.', '_' or '-'"
-        )
-    return code
-
-
-def is_enrolled(course_id: int, student: User) -> bool:
-    return (
-        Enrollment.select()
-        .where(Enrollment.course == course_id, Enrollment.student == student)
-        .exists()
-    )
-
-
-def manages(ctx: Context, educator_id: int) -> bool:
-    """SPEC §2: an admin, or the educator who owns the course (and so its slots)."""
-    return ctx.role == "admin" or educator_id == ctx.actor.id
-
-
-def sees(ctx: Context, course_id: int, educator_id: int) -> bool:
-    """SPEC §2: who may see a course and its slots: its managers and its enrolled students."""
-    return manages(ctx, educator_id) or (
-        ctx.role == "student" and is_enrolled(course_id, ctx.actor)
-    )
-
-
-def visible_course(ctx: Context, code: str) -> Course:
-    """The course if the actor may see it, else not found (exit 3), so codes do not leak."""
-    check_code(code)
-    course = queries.courses().where(Course.code == code).first()
-    if course is None or not sees(ctx, course.id, course.educator_id):
-        raise NotFound(f"no course {code!r}", hint="see 'sessionctl course list'")
-    return course
-
-
-def managed_course(ctx: Context, code: str) -> Course:
-    """The course if the actor owns it or is admin; exit 4 for an enrolled student."""
-    course = visible_course(ctx, code)
-    if not manages(ctx, course.educator_id):
-        raise NotAllowed(f"only the educator of {code} or an admin can do that")
-    return course
-
 
 def _enrolled_count(course_ids: list[int]) -> dict[int, int]:
     rows = (
@@ -79,20 +32,8 @@ def _view(course: Course) -> CourseView:
 def add_course(ctx: Context, code: str, title: str, educator: str | None) -> CourseView:
     check_code(code)
     title = check_title("title", title)
-    with ctx.store.write():
-        ctx.require("admin", "educator", doing="create courses")
-        if ctx.role == "educator":
-            if educator not in (None, ctx.actor.name):
-                raise NotAllowed("educators create courses for themselves only")
-            owner = ctx.actor
-        else:
-            if educator is None:
-                raise UsageError("an admin must name the course's educator with --educator NAME")
-            owner = User.get_or_none(User.name == educator)
-            if owner is None:
-                raise NotFound(f"no user named {educator!r}")
-            if owner.role != "educator":
-                raise Conflict(f"{educator} is a {owner.role}, not an educator")
+    with ctx.write():
+        owner = access.course_owner(ctx, educator)
         if Course.select().where(Course.code == code).exists():
             raise Conflict(f"course {code} already exists")
         course = Course.create(code=code, title=title, educator=owner, created_at=to_db(ctx.now()))
@@ -100,26 +41,21 @@ def add_course(ctx: Context, code: str, title: str, educator: str | None) -> Cou
 
 
 def list_courses(ctx: Context) -> list[CourseView]:
-    with ctx.store.read():
-        query = queries.courses().order_by(Course.code)
-        if ctx.role == "educator":
-            query = query.where(Course.educator == ctx.actor)
-        elif ctx.role == "student":
-            mine = Enrollment.select(Enrollment.course).where(Enrollment.student == ctx.actor)
-            query = query.where(Course.id.in_(mine))
+    with ctx.read():
+        query = access.scope(ctx, queries.courses().order_by(Course.code), "course")
         courses = list(query)
         counts = _enrolled_count([c.id for c in courses])
         return [CourseView.of(c, counts.get(c.id, 0)) for c in courses]
 
 
 def show_course(ctx: Context, code: str) -> CourseView:
-    with ctx.store.read():
-        return _view(visible_course(ctx, code))
+    with ctx.read():
+        return _view(access.course(ctx, check_code(code)))
 
 
 def roster(ctx: Context, code: str) -> list[UserView]:
-    with ctx.store.read():
-        return _roster(managed_course(ctx, code))
+    with ctx.read():
+        return _roster(access.course(ctx, check_code(code), manage=True))
 
 
 def _roster(course: Course) -> list[UserView]:
@@ -156,12 +92,13 @@ def read_roster_csv(text: str) -> list[dict]:
 
 def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> list[UserView]:
     """Enrol named students and CSV rows; unknown CSV names become students. Idempotent."""
+    check_code(code)
     for name in names:
         check_name(name)
     if not names and not csv_rows:
         raise UsageError("name at least one student, or give --from-csv FILE")
-    with ctx.store.write():
-        course = managed_course(ctx, code)
+    with ctx.write():
+        course = access.course(ctx, code, manage=True)
         wanted: list[User] = []
         for name in names:
             user = User.get_or_none(User.name == name)
@@ -182,7 +119,7 @@ def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> l
         for user in wanted:
             if user.role != "student":
                 raise Conflict(f"{user.name} is a {user.role}; only students can be enrolled")
-            if not is_enrolled(course.id, user):
+            if not access.is_enrolled(course.id, user):
                 Enrollment.create(course=course, student=user, created_at=to_db(ctx.now()))
         return _roster(course)
 
@@ -191,10 +128,11 @@ def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
     """Remove students; their pending requests in the course become cancelled."""
     from sessionctl.domain.requests import transition
 
+    check_code(code)
     for name in names:
         check_name(name)
-    with ctx.store.write():
-        course = managed_course(ctx, code)
+    with ctx.write():
+        course = access.course(ctx, code, manage=True)
         for name in names:
             user = User.get_or_none(User.name == name)
             if user is None:

@@ -40,7 +40,7 @@ class EventView:
 
 
 def sessions(ctx: Context) -> list[EventView]:
-    with ctx.store.read():
+    with ctx.read():
         query = listed(ctx).where(Request.status.in_(EXPORTED)).order_by(Slot.starts_at, Request.id)
         changes = dict(
             History.select(History.request, pw.fn.COUNT(History.id))

@@ -9,7 +9,7 @@ from sessionctl.store.models import Notification
 
 def inbox(ctx: Context, *, everything: bool = False, peek: bool = False) -> list[NotificationView]:
     """Newest first; unread only unless ``everything``; shown unread ones become read unless ``peek``."""
-    with (ctx.store.read() if peek else ctx.store.write()):
+    with (ctx.read() if peek else ctx.write()):
         query = (
             Notification.select()
             .where(Notification.user == ctx.actor)

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import peewee as pw
 
+from sessionctl.domain import access
 from sessionctl.domain.context import (
     Context, check_email, check_text, from_db, shown_name, store_id, to_db, user_zone,
 )
@@ -264,20 +265,20 @@ def send(ctx: Context, target: SmtpTarget, from_: tuple[str, str]) -> Outcome:
     """E-mail every queued notification whose user has an address; see the module's notes."""
     import smtplib
 
-    ctx.require("admin", doing="send notifications by e-mail")
-    with ctx.store.read():
+    with ctx.read():
+        access.require_role(ctx, "admin", doing="run notify send")
         if not _still_queued():
             return Outcome()  # nothing to do: no lease, no connection
     outcome = Outcome()
     with _lease(ctx, timedelta(seconds=max(300.0, 10 * target.timeout))) as renew:
-        with ctx.store.read():
+        with ctx.read():
             batch, store = list(_queued()), store_id()
         mail = [n for n in batch if n.user.email]
         nowhere = [n.id for n in batch if not n.user.email]
         server = _connect(target) if mail else None
         try:
             if nowhere:
-                with ctx.store.write():
+                with ctx.write():
                     Notification.update(mail_state="undeliverable").where(
                         Notification.id.in_(nowhere), Notification.mail_state == "queued"
                     ).execute()
@@ -299,7 +300,7 @@ def send(ctx: Context, target: SmtpTarget, from_: tuple[str, str]) -> Outcome:
         finally:
             if server is not None:
                 _close(server)
-    with ctx.store.read():
+    with ctx.read():
         outcome.queued = _still_queued()
     outcome.failed = len(outcome.refusals)
     return outcome
@@ -307,7 +308,7 @@ def send(ctx: Context, target: SmtpTarget, from_: tuple[str, str]) -> Outcome:
 
 def _mark_sent(ctx: Context, notification_id: int, renew) -> None:
     """Mark one accepted message sent (compare-and-swap) and extend the lease in one write."""
-    with ctx.store.write():
+    with ctx.write():
         Notification.update(mail_state="sent", sent_at=to_db(ctx.now())).where(
             Notification.id == notification_id, Notification.mail_state == "queued"
         ).execute()
@@ -325,7 +326,7 @@ def _lease(ctx: Context, length: timedelta) -> Iterator:
     owner = uuid.uuid4().hex
     deadline = time.monotonic() + ctx.store.timeout
     while True:
-        with ctx.store.write():
+        with ctx.write():
             now = ctx.now()
             Lease.delete().where(Lease.name == LEASE, Lease.expires_at <= to_db(now)).execute()
             taken = (
@@ -350,7 +351,7 @@ def _lease(ctx: Context, length: timedelta) -> Iterator:
         ).execute() == 1
 
     def release() -> None:
-        with ctx.store.write():
+        with ctx.write():
             Lease.delete().where(Lease.name == LEASE, Lease.owner == owner).execute()
 
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sessionctl.domain import access
 from sessionctl.domain.context import Context, describe_time, from_db, notify, shown_name, to_db
 from sessionctl.domain.requests import listed
 from sessionctl.store.models import Request, Slot, User
@@ -16,8 +17,8 @@ def remind(ctx: Context, within: timedelta) -> dict[str, int]:
     inserts with ON CONFLICT DO NOTHING, so the database, not this loop, is what makes a
     second run (or a racing one) add nothing. Returns how many sessions got a new reminder.
     """
-    ctx.require("admin", "educator", doing="send reminders")
-    with ctx.store.write():
+    with ctx.write():
+        access.require_role(ctx, "admin", "educator", doing="run remind")
         now = ctx.now()
         due = listed(ctx).where(
             Request.status == "approved",

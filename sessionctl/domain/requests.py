@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sessionctl.domain import queries
+from sessionctl.domain import access, queries
 from sessionctl.domain.context import (
-    Context, check_choice, check_link, check_text, describe_time, from_db, notify, shown_name,
-    to_db,
+    Context, check_choice, check_code, check_link, check_text, describe_time, from_db, notify,
+    shown_name, to_db,
 )
-from sessionctl.domain.courses import is_enrolled, manages, visible_course
 from sessionctl.domain.views import HistoryView, RequestView
 from sessionctl.errors import Conflict, NotAllowed, NotFound
 from sessionctl.store.models import Course, History, Request, Slot, User
@@ -120,31 +119,9 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User) -> str:
 # -- lookups -------------------------------------------------------------------------------------
 
 
-def visible_request(ctx: Context, request_id: int) -> Request:
-    request = queries.requests().where(Request.id == request_id).first()
-    if request is not None and (
-        request.student_id == ctx.actor.id or manages(ctx, request.slot.educator_id)
-    ):
-        return request
-    raise NotFound(f"no request {request_id}", hint="see 'sessionctl request list'")
-
-
-def _educator_request(ctx: Context, request_id: int, verb: str) -> Request:
-    request = visible_request(ctx, request_id)
-    if not manages(ctx, request.slot.educator_id):
-        raise NotAllowed(f"only the educator of slot {request.slot.id} or an admin can {verb} it")
-    return request
-
-
 def listed(ctx: Context):
-    """The requests ``request list`` shows: a student's own, those for an educator's slots,
-    all for an admin (slot, course and people joined)."""
-    query = queries.requests()
-    if ctx.role == "student":
-        return query.where(Request.student == ctx.actor)
-    if ctx.role == "educator":
-        return query.where(Slot.educator == ctx.actor)
-    return query
+    """The requests ``request list`` shows the actor (slot, course and people joined)."""
+    return access.scope(ctx, queries.requests(), "request")
 
 
 def overlapping_session(student: User, start: datetime, end: datetime):
@@ -162,17 +139,11 @@ def overlapping_session(student: User, start: datetime, end: datetime):
 
 def send(ctx: Context, slot_id: int, message: str | None) -> RequestView:
     message = check_text("message", message) or None
-    with ctx.store.write():
+    with ctx.write():
         slot = queries.slots().where(Slot.id == slot_id).first()
         if slot is None:
             raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
-        if ctx.role != "student":
-            raise NotAllowed(f"only students can request slots; {ctx.actor.name} is a {ctx.role}")
-        if not is_enrolled(slot.course_id, ctx.actor):
-            raise NotAllowed(
-                f"you are not enrolled in {slot.course.code}",
-                hint=f"ask {slot.educator.name} to enrol you",
-            )
+        access.check_student_of(ctx, slot)
         start, end = from_db(slot.starts_at), from_db(slot.ends_at)
         if slot.cancelled_at is not None:
             raise Conflict(f"slot {slot_id} is cancelled")
@@ -207,8 +178,8 @@ def send(ctx: Context, slot_id: int, message: str | None) -> RequestView:
 def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) -> RequestView:
     link = check_link(link)
     notes = check_text("notes", notes) or None
-    with ctx.store.write():
-        request = _educator_request(ctx, request_id, "approve")
+    with ctx.write():
+        request = access.request(ctx, request_id, manage="approve")
         slot = request.slot
         check_next(request, "approved")
         start, end = from_db(slot.starts_at), from_db(slot.ends_at)
@@ -238,23 +209,23 @@ def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) 
 
 def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:
     reason = check_text("reason", reason) or None
-    with ctx.store.write():
-        request = _educator_request(ctx, request_id, "reject")
+    with ctx.write():
+        request = access.request(ctx, request_id, manage="reject")
         transition(ctx, request, "rejected", reason=reason)
         return RequestView.of(request)
 
 
 def cancel(ctx: Context, request_id: int, reason: str | None) -> RequestView:
     reason = check_text("reason", reason) or None
-    with ctx.store.write():
-        request = visible_request(ctx, request_id)
+    with ctx.write():
+        request = access.request(ctx, request_id)
         transition(ctx, request, "cancelled", reason=reason)
         return RequestView.of(request)
 
 
 def complete(ctx: Context, request_id: int) -> RequestView:
-    with ctx.store.write():
-        request = _educator_request(ctx, request_id, "complete")
+    with ctx.write():
+        request = access.request(ctx, request_id, manage="complete")
         if request.status == "approved" and from_db(request.slot.ends_at) > ctx.now():
             raise Conflict(
                 f"session {request_id} has not ended yet; it can be completed after "
@@ -265,8 +236,8 @@ def complete(ctx: Context, request_id: int) -> RequestView:
 
 
 def show(ctx: Context, request_id: int) -> RequestView:
-    with ctx.store.read():
-        request = visible_request(ctx, request_id)
+    with ctx.read():
+        request = access.request(ctx, request_id)
         view = RequestView.of(request)
         actor = User.alias()
         rows = (
@@ -290,12 +261,12 @@ def list_requests(
     end: datetime | None,
 ) -> list[RequestView]:
     check_choice("status", status, STATUSES + ("all",))
-    with ctx.store.read():
+    with ctx.read():
         query = listed(ctx).order_by(Request.created_at.desc(), Request.id.desc())
         if status and status != "all":
             query = query.where(Request.status == status)
         if course is not None:
-            query = query.where(Course.id == visible_course(ctx, course).id)
+            query = query.where(Course.id == access.course(ctx, check_code(course)).id)
         if start:
             query = query.where(Slot.starts_at >= to_db(start))
         if end:
@@ -305,8 +276,8 @@ def list_requests(
 
 def sweep(ctx: Context) -> dict[str, int]:
     """Complete ended approved sessions, expire pending requests whose slot started."""
-    ctx.require("admin", "educator", doing="sweep")
-    with ctx.store.write():
+    with ctx.write():
+        access.require_role(ctx, "admin", "educator", doing="run sweep")
         now = to_db(ctx.now())
         mine = listed(ctx)  # an admin's: all; an educator's: their slots'
         ended = list(mine.where(Request.status == "approved", Slot.ends_at <= now))

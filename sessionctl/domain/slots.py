@@ -6,15 +6,14 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 
-from sessionctl.domain import queries
+from sessionctl.domain import access, queries
 from sessionctl.domain.context import (
-    KEEP, Context, check_choice, check_link, check_text, from_db, to_db,
+    KEEP, Context, check_choice, check_code, check_link, check_text, from_db, to_db,
 )
-from sessionctl.domain.courses import managed_course, manages, sees, visible_course
 from sessionctl.domain.requests import ACTIVE, transition
 from sessionctl.domain.views import RequestView, SlotView
-from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
-from sessionctl.store.models import Enrollment, Request, Slot, User
+from sessionctl.errors import Conflict, UsageError
+from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
 
 MAX_LENGTH = timedelta(hours=12)
@@ -132,8 +131,8 @@ def add_slots(
         raise UsageError("the series has no slots")
     if len(windows) > MAX_SERIES:
         raise UsageError(f"the series has {len(windows)} slots; the limit is {MAX_SERIES}")
-    with ctx.store.write():
-        owner_course = managed_course(ctx, course)
+    with ctx.write():
+        owner_course = access.course(ctx, check_code(course), manage=True)
         educator = owner_course.educator
         now = ctx.now()
         _check_future(windows, now, ctx.tz)
@@ -162,20 +161,6 @@ def add_slots(
         return [SlotView.of(slot, now) for slot in made]
 
 
-def visible_slot(ctx: Context, slot_id: int) -> Slot:
-    slot = queries.slots().where(Slot.id == slot_id).first()
-    if slot is None or not sees(ctx, slot.course_id, slot.educator_id):
-        raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
-    return slot
-
-
-def managed_slot(ctx: Context, slot_id: int) -> Slot:
-    slot = visible_slot(ctx, slot_id)
-    if not manages(ctx, slot.educator_id):
-        raise NotAllowed(f"only the educator of slot {slot_id} or an admin can change it")
-    return slot
-
-
 def list_slots(
     ctx: Context,
     course: str | None = None,
@@ -185,21 +170,13 @@ def list_slots(
     educator: str | None = None,
 ) -> list[SlotView]:
     check_choice("status", status, STATUSES)
-    with ctx.store.read():
+    with ctx.read():
         now = ctx.now()
-        query = queries.slots().order_by(Slot.starts_at, Slot.id)
-        if ctx.role == "educator":
-            query = query.where(Slot.educator == ctx.actor)
-        elif ctx.role == "student":
-            mine = Enrollment.select(Enrollment.course).where(Enrollment.student == ctx.actor)
-            query = query.where(Slot.course.in_(mine))
+        query = access.scope(ctx, queries.slots().order_by(Slot.starts_at, Slot.id), "slot")
         if course is not None:
-            query = query.where(Slot.course == visible_course(ctx, course).id)
+            query = query.where(Slot.course == access.course(ctx, check_code(course)).id)
         if educator is not None:
-            person = User.get_or_none(User.name == educator)
-            if person is None:
-                raise NotFound(f"no user named {educator!r}")
-            query = query.where(Slot.educator == person)
+            query = query.where(Slot.educator == access.educator(ctx, educator))
         if start:
             query = query.where(Slot.starts_at >= to_db(start))
         if end:
@@ -240,12 +217,11 @@ def week(ctx: Context, when: datetime | None = None, course: str | None = None) 
 
 
 def show_slot(ctx: Context, slot_id: int) -> SlotView:
-    with ctx.store.read():
-        slot = visible_slot(ctx, slot_id)
+    with ctx.read():
+        slot = access.slot(ctx, slot_id)
         view = SlotView.of(slot, ctx.now())
-        requests = queries.requests().where(Request.slot == slot).order_by(Request.id)
-        if ctx.role == "student":
-            requests = requests.where(Request.student == ctx.actor)
+        requests = access.scope(ctx, queries.requests(), "request")
+        requests = requests.where(Request.slot == slot).order_by(Request.id)
         view.requests = [RequestView.of(r) for r in requests]
         return view
 
@@ -270,8 +246,8 @@ def update_slot(
         changes["notes"] = check_text("notes", notes) or None
     if link is not KEEP:
         changes["link"] = check_link(link)
-    with ctx.store.write():
-        slot = managed_slot(ctx, slot_id)
+    with ctx.write():
+        slot = access.slot(ctx, slot_id, manage=True)
         if slot.cancelled_at is not None:
             raise Conflict(f"slot {slot_id} is cancelled")
         old = Window(from_db(slot.starts_at), from_db(slot.ends_at))
@@ -312,8 +288,8 @@ def update_slot(
 
 def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
     reason = check_text("reason", reason) or None
-    with ctx.store.write():
-        slot = managed_slot(ctx, slot_id)
+    with ctx.write():
+        slot = access.slot(ctx, slot_id, manage=True)
         if slot.cancelled_at is not None:
             raise Conflict(f"slot {slot_id} is already cancelled")
         if from_db(slot.ends_at) <= ctx.now():
@@ -331,8 +307,8 @@ def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
 
 
 def delete_slot(ctx: Context, slot_id: int) -> SlotView:
-    with ctx.store.write():
-        slot = managed_slot(ctx, slot_id)
+    with ctx.write():
+        slot = access.slot(ctx, slot_id, manage=True)
         view = SlotView.of(slot, ctx.now())
         if Request.select().where(Request.slot == slot).exists():
             raise Conflict(

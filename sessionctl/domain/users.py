@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from sessionctl.domain import access
 from sessionctl.domain.context import (
     KEEP, ROLES, Context, check_choice, check_email, check_name, check_role, check_text, check_tz,
     to_db,
 )
 from sessionctl.domain.views import UserView
-from sessionctl.errors import Conflict, NotAllowed, NotFound
+from sessionctl.errors import Conflict
 from sessionctl.store import Store
 from sessionctl.store.models import Course, Enrollment, User
 from sessionctl.timeparse import utcnow
-
 
 
 def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
@@ -23,8 +23,8 @@ def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
         if has_admin:
             return (UserView.of(existing) if existing else None), False
         if existing:
+            User.update(role="admin").where(User.id == existing.id).execute()
             existing.role = "admin"
-            existing.save()
             return UserView.of(existing), True
         user = User.create(name=name, role="admin", created_at=to_db(utcnow()))
         return UserView.of(user), True
@@ -38,8 +38,8 @@ def add_user(
     display = check_text("display name", display)
     email = check_email(email)
     tz = check_tz(tz)
-    with ctx.store.write():
-        ctx.require("admin", doing="add users")
+    with ctx.write():
+        access.require_role(ctx, "admin", doing="add users")
         if User.select().where(User.name == name).exists():
             raise Conflict(f"user {name!r} already exists", hint=f"see 'sessionctl user show {name}'")
         user = User.create(
@@ -51,28 +51,17 @@ def add_user(
 
 def list_users(ctx: Context, role: str | None) -> list[UserView]:
     check_choice("role", role, ROLES)
-    with ctx.store.read():
-        ctx.require("admin", "educator", doing="list users")
+    with ctx.read():
+        access.require_role(ctx, "admin", "educator", doing="list users")
         query = User.select().order_by(User.name)
         if role:
             query = query.where(User.role == role)
         return [UserView.of(u) for u in query]
 
 
-def _target(ctx: Context, name: str | None) -> User:
-    if name is None or name == ctx.actor.name:
-        return ctx.actor
-    if ctx.role != "admin":
-        raise NotAllowed(f"only admins can see or change other users; you are {ctx.actor.name}")
-    user = User.get_or_none(User.name == name)
-    if user is None:
-        raise NotFound(f"no user named {name!r}", hint="see 'sessionctl user list'")
-    return user
-
-
 def show_user(ctx: Context, name: str | None) -> UserView:
-    with ctx.store.read():
-        return UserView.of(_target(ctx, name))
+    with ctx.read():
+        return UserView.of(access.user(ctx, name))
 
 
 def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEEP, role=KEEP) -> UserView:
@@ -85,16 +74,16 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
         changes["tz"] = check_tz(tz)
     if role is not KEEP:
         changes["role"] = check_role(role)
-    with ctx.store.write():
-        user = _target(ctx, name)
+    with ctx.write():
+        user = access.user(ctx, name)
         if "role" in changes and changes["role"] != user.role:
-            if ctx.role != "admin":
-                raise NotAllowed("only admins can change roles")
+            access.require_role(ctx, "admin", doing="change roles")
             _check_role_change(user)
-        for key, value in changes.items():
-            setattr(user, key, value)
-        if changes:
-            user.save()
+        changes = {k: v for k, v in changes.items() if getattr(user, k) != v}
+        if changes:  # only the columns that change: a concurrent change to another stays
+            User.update(**changes).where(User.id == user.id).execute()
+            for key, value in changes.items():
+                setattr(user, key, value)
         return UserView.of(user)
 
 

@@ -6,7 +6,6 @@ domain's queries run unchanged on PostgreSQL.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,30 +18,7 @@ from sessionctl.store._peewee import pg_adapter
 
 from sessionctl.errors import Conflict, SessionctlError, Unavailable, UsageError
 from sessionctl.store import migrations
-from sessionctl.store.models import database_proxy
-
-DEFAULT_LOCK_TIMEOUT = 10.0
-
-
-def default_location() -> str:
-    from platformdirs import user_data_dir
-
-    return str(Path(user_data_dir("sessionctl")) / "sessionctl.db")
-
-
-def lock_timeout() -> float:
-    raw = os.environ.get("SESSIONCTL_LOCK_TIMEOUT", "")
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 3600:
-        raise UsageError(
-            f"SESSIONCTL_LOCK_TIMEOUT must be a number of seconds from 0 to 3600, not {raw!r}"
-        )
-    return value
+from sessionctl.store.models import MODELS
 
 
 def sqlite_path(location: str) -> Path | None:
@@ -74,10 +50,16 @@ class Store:
         self.timeout = timeout
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
 
+    def bind(self) -> None:
+        """Point the models at this store's database (once; again only if a second store
+        opened in the same process took them over, as tests do)."""
+        if MODELS[0]._meta.database is not self.db:
+            self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
+
     @contextmanager
     def write(self) -> Iterator[None]:
         """One write transaction that holds the write lock before its first read."""
-        database_proxy.initialize(self.db)
+        self.bind()
         if self.dialect == "sqlite":
             with self.db.atomic("IMMEDIATE"):
                 yield
@@ -89,7 +71,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[None]:
         """A consistent snapshot for a read-only command."""
-        database_proxy.initialize(self.db)
+        self.bind()
         with self.db.atomic():
             yield
 
@@ -99,7 +81,10 @@ class Store:
                 raise Unavailable(f"{self.location} is not a sessionctl store")
             return 0
         row = self.db.execute_sql("SELECT MAX(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
+        if row[0] is None:  # every sessionctl store records its first migration with it
+            raise Unavailable(f"{self.location} is not a sessionctl store "
+                              "(it has an empty schema_migrations table)")
+        return int(row[0])
 
     def migrate(self, upto: int = migrations.LATEST) -> int:
         """Apply pending migrations, each with its record in one transaction."""
@@ -167,15 +152,19 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def open_store(location: str, *, create: bool = False) -> Store:
+def open_store(location: str, *, create: bool = False, timeout: float | None = None) -> Store:
     """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
 
     Without ``create`` a missing store is an error, never an empty new file (or schema).
+    ``timeout``: seconds a writer waits for the lock (default: the settings').
     """
-    timeout = lock_timeout()
+    if timeout is None:
+        from sessionctl.settings import Settings
+
+        timeout = Settings().lock_timeout
     path = sqlite_path(location)
     store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
-    database_proxy.initialize(store.db)
+    store.bind()
     try:
         store.db.connect()
         current = store.version()

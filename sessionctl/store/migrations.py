@@ -148,6 +148,17 @@ LATEST = MIGRATIONS[-1][0]
 
 
 def statements(sql: str, dialect: str) -> list[str]:
-    """Split one migration into statements for ``dialect``."""
+    """One migration as statements for ``dialect``, split where SQLite's own tokenizer says a
+    statement is complete (never inside a string, a comment or a trigger body)."""
+    import sqlite3
+
     text = sql.format(**DIALECT[dialect])
-    return [s.strip() for s in text.split(";") if s.strip()]
+    found, current = [], ""
+    for line in text.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            found.append(current.strip().rstrip(";").rstrip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"a migration ends inside a statement: {current.strip()[:60]!r}")
+    return found

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from sessionctl.store._peewee import peewee as pw
 
-database_proxy = pw.DatabaseProxy()
-
-
 class BaseModel(pw.Model):
+    """Models are bound to a store's database when it is opened (``Store.bind``)."""
+
     class Meta:
-        database = database_proxy
         legacy_table_names = False
 
 
@@ -125,3 +123,6 @@ class Lease(BaseModel):
 
     class Meta:
         table_name = "leases"
+
+
+MODELS = [User, Course, Enrollment, Slot, Request, History, Notification, StoreInfo, Lease]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from datetime import datetime, timedelta
 from typing import Annotated, Optional
 
@@ -11,7 +9,8 @@ import typer
 
 from sessionctl import timeparse
 from sessionctl.domain.context import Context, find_actor
-from sessionctl.store import Store, default_location, open_store
+from sessionctl.settings import Settings
+from sessionctl.store import Store, open_store
 
 # Options used by many commands, declared once.
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
@@ -25,23 +24,21 @@ ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", he
 class App:
     """Built by the root callback and handed to every command as ``ctx.obj``."""
 
-    def __init__(self, db: str | None = None, tz: str | None = None):
-        self.db_option = db
-        self.tz_option = tz
+    def __init__(self, settings: Settings):
+        self.settings = settings
         self._store: Store | None = None
         self._context: Context | None = None
 
     @property
     def location(self) -> str:
-        return self.db_option or os.environ.get("SESSIONCTL_DB") or default_location()
+        return self.settings.db
 
-    @staticmethod
-    def actor_name() -> str:
-        return os.environ.get("SESSIONCTL_USER") or getpass.getuser()
+    def actor_name(self) -> str:
+        return self.settings.user
 
     def store(self, *, create: bool = False) -> Store:
         if self._store is None:
-            self._store = open_store(self.location, create=create)
+            self._store = open_store(self.location, create=create, timeout=self.settings.lock_timeout)
         return self._store
 
     def context(self) -> Context:
@@ -54,7 +51,7 @@ class App:
 
     def display_zone(self, user_tz: str | None = None):
         """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""
-        name = self.tz_option or os.environ.get("SESSIONCTL_TZ") or user_tz
+        name = self.settings.tz or user_tz
         return timeparse.zone(name) if name else timeparse.system_zone()
 
     @staticmethod

@@ -1,0 +1,13 @@
+"""The one place that reaches past Typer's public API.
+
+typer 0.28 vendors click as ``typer._click`` (earlier and later releases use the ``click``
+package); its exception classes are what a failed parse raises. ``tests/test_cli.py`` pins
+this: a bad option must raise these very classes.
+"""
+
+try:
+    from typer._click import exceptions
+except ImportError:  # pragma: no cover - a Typer built on the click package
+    from click import exceptions
+
+__all__ = ["exceptions"]
