@@ -314,7 +314,7 @@ def test_a_run_whose_lease_was_taken_over_stops(world, booked):
     (["--smtp", "smtp://mailer@127.0.0.1:25"], {}, "root", 2, "names user 'mailer' but no password"),
     (["--smtp", "smtps://127.0.0.1?starttls=1"], {}, "root", 2, "starttls=1 is for smtp:// only"),
     (["--smtp", "smtp://127.0.0.1:25", "--from", "not an address"], {}, "root", 2, "invalid e-mail address"),
-    (["--smtp", "smtp://127.0.0.1:25", "--from", "a@b.c\nBcc: x@y.z"], {}, "root", 2, "invalid sender address"),
+    (["--smtp", "smtp://127.0.0.1:25", "--from", "a@b.c\nBcc: x@y.z"], {}, "root", 2, "sender address contains a line break"),
     (["--smtp", "smtp://127.0.0.1:25"], {"SESSIONCTL_SMTP_TIMEOUT": "soon"}, "root", 2, "SESSIONCTL_SMTP_TIMEOUT"),
 ])
 def test_refusals_change_nothing(world, booked, args, env, user, code, says):

@@ -1,6 +1,5 @@
 """sessionctl notify …"""
 
-import os
 from typing import Annotated, Optional
 
 import typer
@@ -15,22 +14,25 @@ app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 def send(
     ctx: typer.Context,
     smtp: Annotated[Optional[str], typer.Option(
-        "--smtp", metavar="URL", envvar="SESSIONCTL_SMTP", show_envvar=False,
+        "--smtp", metavar="URL",
         help="smtp://[USER@]HOST[:PORT][?starttls=1] or smtps://… (default: SESSIONCTL_SMTP).",
     )] = None,
     sender: Annotated[Optional[str], typer.Option(
-        "--from", metavar="ADDR", envvar="SESSIONCTL_MAIL_FROM", show_envvar=False,
+        "--from", metavar="ADDR",
         help="From address, 'addr' or 'Name <addr>' (default: SESSIONCTL_MAIL_FROM, else sessionctl@this host).",
     )] = None,
     as_json: Json = False,
 ) -> None:
     """For cron: e-mail every queued notification through SMTP (admins); marked sent once accepted."""
-    from sessionctl.domain import mail  # only this command pays for it
+    from sessionctl import smtp as transport  # only this command pays for mail
+    from sessionctl.domain import mail
 
-    target = mail.smtp_target(smtp, password=os.environ.get("SESSIONCTL_SMTP_PASSWORD"),
-                              timeout=os.environ.get("SESSIONCTL_SMTP_TIMEOUT"))
-    outcome = mail.send(ctx.obj.context(), target, mail.sender(sender))
-    for refused in outcome.refusals:
-        render.warning(f"the mail server refused notification {refused.notification} for "
-                       f"{refused.address}: {refused.reply}; it stays queued")
+    settings = ctx.obj.settings
+    timeout = settings.smtp_timeout
+    target = transport.target(smtp or settings.smtp, password=settings.smtp_password,
+                              timeout=timeout)
+    outcome = mail.send(ctx.obj.context(), transport.Transport(target),
+                        mail.sender(sender or settings.mail_from), patience=timeout)
+    for refusal in outcome.refusals:
+        render.warning(refusal.text())
     render.counts(outcome.counts(), as_json)

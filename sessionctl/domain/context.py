@@ -18,9 +18,12 @@ ROLES = ("admin", "educator", "student")
 KEEP = object()  # an update's "option not given"; None or "" clears the field
 MAX_TEXT = 2000
 MAX_LINK = 2048
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_CODE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+)
+_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 @dataclass
@@ -115,24 +118,64 @@ def describe_time(value: datetime, user: User) -> str:
 # -- input checks (SPEC §4): each lives here once ---------------------------------------------
 
 
-def check_text(label: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
-    """Free text: at most ``limit`` characters, no control characters but newline and tab."""
+# Characters that reorder or hide text (Trojan Source, CVE-2021-42574): refused in all free
+# text like control characters, because what a reader sees would not be what is stored.
+INVISIBLE = frozenset(
+    [chr(c) for c in range(0x200B, 0x2010)]  # zero-width space/joiners, LRM, RLM
+    + [chr(c) for c in range(0x202A, 0x202F)]  # bidi embeddings and overrides
+    + [chr(c) for c in range(0x2066, 0x206A)]  # bidi isolates
+    + ["\u061c", "\u2060", "\ufeff"]  # Arabic letter mark, word joiner, zero-width no-break space
+)
+# Everything str.splitlines() breaks on: none of it may enter a one-line field.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _refused(ch: str, multiline: bool) -> str | None:
+    """Why ``ch`` may not appear in free text, or None."""
+    if ch in LINE_BREAKS:
+        if ch == "\n" and multiline:
+            return None
+        return f"a line break (U+{ord(ch):04X})"
+    if ch in INVISIBLE:
+        return f"the invisible or text-reordering character U+{ord(ch):04X}"
+    category = unicodedata.category(ch)
+    if category == "Cc" and not (ch == "\t" and multiline):
+        return f"the control character U+{ord(ch):04X}"
+    if category == "Cs":
+        return "bytes that are not valid UTF-8"
+    return None
+
+
+def check_text(label: str, value: str | None, limit: int = MAX_TEXT, *,
+               multiline: bool = True) -> str | None:
+    """Free text (SPEC §4): at most ``limit`` characters; no control characters but newline
+    and tab, no bidi or zero-width characters; a one-line field (``multiline=False``) not even
+    newline or tab."""
     if value is None:
         return None
     if len(value) > limit:
         raise UsageError(f"{label} is {len(value)} characters long; the limit is {limit}")
-    for ch in value:
-        if ch not in "\n\t" and unicodedata.category(ch) == "Cc":
-            raise UsageError(
-                f"{label} contains the control character U+{ord(ch):04X}",
-                hint="only newline and tab are allowed",
-            )
+    if not value.isprintable():  # the common case is decided in C
+        for ch in value:
+            why = _refused(ch, multiline)
+            if why is not None:
+                hint = "only newline and tab are allowed" if multiline else f"{label} is one line"
+                raise UsageError(f"{label} contains {why}", hint=hint)
+    elif not INVISIBLE.isdisjoint(value):
+        ch = next(ch for ch in value if ch in INVISIBLE)
+        raise UsageError(f"{label} contains {_refused(ch, multiline)}",
+                         hint="type the text without it")
     return value
 
 
+def check_line(label: str, value: str | None, limit: int = MAX_TEXT) -> str | None:
+    """A one-line field (display name, title, address): no line breaks of any kind, no tab."""
+    return check_text(label, value, limit, multiline=False)
+
+
 def check_title(label: str, value: str, limit: int = 200) -> str:
-    check_text(label, value, limit)
-    if not value.strip() or "\n" in value or "\t" in value:
+    check_line(label, value, limit)
+    if not value.strip():
         raise UsageError(f"{label} must be one non-empty line")
     return value.strip()
 
@@ -160,7 +203,7 @@ def check_link(value: str | None) -> str | None:
 
 
 def check_name(value: str) -> str:
-    if not _NAME.match(value):
+    if not _NAME.fullmatch(value):
         raise UsageError(
             f"invalid user name {value!r}",
             hint="use up to 64 letters, digits and . _ @ + - (starting with a letter or digit)",
@@ -169,15 +212,18 @@ def check_name(value: str) -> str:
 
 
 def check_email(value: str | None) -> str | None:
+    """A plain ASCII addr-spec (``local@domain.tld``): what every mail server accepts and no
+    header can be built wrong from."""
     if not value:
         return None
-    if len(value) > 254 or not _EMAIL.match(value) or not value.isprintable():
-        raise UsageError(f"invalid e-mail address {value!r}")
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise UsageError(f"invalid e-mail address {value!r}",
+                         hint="use a plain ASCII address like name@example.edu")
     return value
 
 
 def check_code(code: str) -> str:
-    if not _CODE.match(code):
+    if not _CODE.fullmatch(code):
         raise UsageError(
             f"invalid course code {code!r}", hint="use 1 to 32 letters, digits, '.', '_' or '-'"
         )

@@ -9,11 +9,12 @@ import peewee as pw
 
 from sessionctl.domain import access, queries
 from sessionctl.domain.context import (
-    Context, check_code, check_email, check_name, check_text, check_title, to_db,
+    Context, check_code, check_email, check_line, check_name, check_title, to_db,
 )
 from sessionctl.domain.views import CourseView, UserView
-from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
+from sessionctl.errors import Conflict, NotFound, UsageError
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
+
 
 def _enrolled_count(course_ids: list[int]) -> dict[int, int]:
     rows = (
@@ -83,7 +84,7 @@ def read_roster_csv(text: str) -> list[dict]:
         try:
             check_name(name)
             email = check_email((row.get("email") or "").strip() or None)
-            display = check_text("display name", (row.get("display") or "").strip() or None)
+            display = check_line("display name", (row.get("display") or "").strip() or None)
         except UsageError as exc:
             raise UsageError(f"CSV line {lineno}: {exc.message}", exc.hint) from None
         rows.append({"name": name, "email": email, "display": display})

@@ -8,32 +8,30 @@ sent, and each accepted one is marked in its own short write. A crash between th
 the receiving side can drop the duplicate. A lease (one ``mail`` row in ``leases``) keeps
 two overlapping runs from sending the same batch twice; a crashed run's lease expires.
 
-smtplib, ssl and email are imported only here, when mail is really sent.
+One message that cannot be built (an address or a name an old store let in) or that the
+server refuses is reported and stays queued; the rest go out. The SMTP transport lives at
+the edge (``sessionctl/smtp.py``); this module only composes and hands over bytes.
 """
 
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import peewee as pw
 
 from sessionctl.domain import access
 from sessionctl.domain.context import (
-    Context, check_email, check_text, from_db, shown_name, store_id, to_db, user_zone,
+    Context, check_email, check_line, from_db, shown_name, store_id, to_db, user_zone,
 )
 from sessionctl.errors import Unavailable, UsageError
 from sessionctl.store.models import Course, Lease, Notification, Request, Slot, User
 from sessionctl.timeparse import zone_name
 
-PORTS = {"smtp": 25, "smtps": 465}
-DEFAULT_TIMEOUT = 30.0
 LEASE = "mail"
-_YES, _NO = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-URL_HINT = "use smtp://[USER@]HOST[:PORT][?starttls=1] or smtps://[USER@]HOST[:PORT]"
 
 # The subject's first words, per notification kind.
 EVENTS = {
@@ -48,86 +46,30 @@ EVENTS = {
 }
 
 
-# -- configuration ---------------------------------------------------------------------------
+# -- what the transport reports ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SmtpTarget:
-    """Where and how to deliver: parsed from the ``--smtp`` URL."""
+class MessageRefused(Exception):
+    """The server refused one message (4xx/5xx): it stays queued; the run goes on."""
 
-    scheme: str
-    host: str
-    port: int
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    starttls: bool = False
-    timeout: float = DEFAULT_TIMEOUT
-
-    @property
-    def where(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme == "smtps" or self.starttls
+    def __init__(self, reply: str):
+        super().__init__(reply)
+        self.reply = reply
 
 
-def smtp_target(url: str | None, *, password: str | None = None,
-                timeout: str | None = None) -> SmtpTarget:
-    """Parse ``smtp://[user[:password]@]host[:port][?starttls=1]`` or ``smtps://…``.
+class ConnectionLost(Exception):
+    """The connection to the server at ``where`` is gone (dropped, timed out, 421): the run
+    ends."""
 
-    ``password`` (SESSIONCTL_SMTP_PASSWORD) is used when the URL names a user but no password.
-    Malformed input is exit 2; the password never appears in a message.
-    """
-    from urllib.parse import parse_qsl, unquote, urlsplit
-
-    if not url or not url.strip():
-        raise UsageError("no mail server given",
-                         hint="pass --smtp smtp://HOST:PORT or set SESSIONCTL_SMTP")
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        raise UsageError("malformed SMTP URL (bad host or port)", hint=URL_HINT) from None
-    scheme = parts.scheme.lower()
-    if scheme not in PORTS:
-        raise UsageError(f"unknown SMTP URL scheme {scheme + ':' if scheme else '(none)'}",
-                         hint=URL_HINT)
-    if not parts.hostname or parts.path not in ("", "/") or parts.fragment:
-        raise UsageError("malformed SMTP URL: it needs a host and nothing after it but "
-                         "?starttls=1", hint=URL_HINT)
-    starttls = False
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key != "starttls":
-            raise UsageError(f"unknown SMTP URL parameter {key}={value}",
-                             hint="the only parameter is starttls=1")
-        if value.lower() not in _YES + _NO:
-            raise UsageError(f"starttls={value} in the SMTP URL: use starttls=1 or starttls=0")
-        starttls = value.lower() in _YES
-    if starttls and scheme == "smtps":
-        raise UsageError("smtps:// is TLS from the start; starttls=1 is for smtp:// only")
-    user = unquote(parts.username) if parts.username else None
-    secret = unquote(parts.password) if parts.password else password
-    if user and not secret:
-        raise UsageError(f"the SMTP URL names user {user!r} but no password",
-                         hint="set SESSIONCTL_SMTP_PASSWORD (or put it in the URL)")
-    return SmtpTarget(scheme, parts.hostname, port or PORTS[scheme], user,
-                      secret if user else None, starttls, _timeout(timeout))
+    def __init__(self, where: str, reply: str):
+        super().__init__(reply)
+        self.where, self.reply = where, reply
 
 
-def _timeout(raw: str | None) -> float:
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 600:
-        raise UsageError(
-            f"SESSIONCTL_SMTP_TIMEOUT must be a number of seconds above 0 and up to 600, not {raw!r}"
-        )
-    return value
+class Transport(Protocol):
+    def __enter__(self) -> "Transport": ...
+    def __exit__(self, *exc) -> None: ...
+    def send(self, data: bytes, sender: str, recipient: str) -> None: ...
 
 
 def sender(value: str | None) -> tuple[str, str]:
@@ -140,9 +82,9 @@ def sender(value: str | None) -> tuple[str, str]:
 
         address = f"sessionctl@{socket.getfqdn()}"
         return address, address
-    check_text("sender address", value, 320)
+    check_line("sender address", value, 320)
     name, address = parseaddr(value)
-    if "\n" in value or "\t" in value or not address:
+    if not address:
         raise UsageError(f"invalid sender address {value!r}",
                          hint="use --from addr@example.edu or --from 'Name <addr@example.edu>'")
     check_email(address)
@@ -245,9 +187,20 @@ def compose(note: Notification, from_header: str, store: str):
 
 @dataclass
 class Refusal:
+    """One message that did not go out this run and stays queued."""
+
     notification: int
     address: str
     reply: str
+    built: bool = True  # False: the message could not even be built from the stored data
+
+    def text(self) -> str:
+        if not self.built:
+            return (f"cannot build the e-mail of notification {self.notification} for "
+                    f"{self.address!r}: {self.reply}; it stays queued (fix the user with "
+                    "'sessionctl user set')")
+        return (f"the mail server refused notification {self.notification} for "
+                f"{self.address}: {self.reply}; it stays queued")
 
 
 @dataclass
@@ -261,22 +214,30 @@ class Outcome:
         return {"sent": self.sent, "failed": self.failed, "queued": self.queued}
 
 
-def send(ctx: Context, target: SmtpTarget, from_: tuple[str, str]) -> Outcome:
-    """E-mail every queued notification whose user has an address; see the module's notes."""
-    import smtplib
+def message_bytes(note: Notification, from_header: str, store: str) -> tuple[str, bytes]:
+    """The recipient and the finished message (CRLF lines, RFC 2047 headers), or UsageError /
+    ValueError when the stored data cannot make a valid one."""
+    from email import policy
 
+    address = check_email(note.user.email)
+    message = compose(note, from_header, store)
+    return address, message.as_bytes(policy=policy.SMTP)
+
+
+def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience: float) -> Outcome:
+    """E-mail every queued notification whose user has an address; see the module's notes.
+    ``patience``: the transport's timeout in seconds (a dead run's lease outlives it)."""
     with ctx.read():
         access.require_role(ctx, "admin", doing="run notify send")
         if not _still_queued():
             return Outcome()  # nothing to do: no lease, no connection
     outcome = Outcome()
-    with _lease(ctx, timedelta(seconds=max(300.0, 10 * target.timeout))) as renew:
+    with _lease(ctx, timedelta(seconds=max(300.0, 10 * patience))) as renew:
         with ctx.read():
             batch, store = list(_queued()), store_id()
         mail = [n for n in batch if n.user.email]
         nowhere = [n.id for n in batch if not n.user.email]
-        server = _connect(target) if mail else None
-        try:
+        with transport if mail else nullcontext():  # nothing is marked if it cannot connect
             if nowhere:
                 with ctx.write():
                     Notification.update(mail_state="undeliverable").where(
@@ -284,22 +245,26 @@ def send(ctx: Context, target: SmtpTarget, from_: tuple[str, str]) -> Outcome:
                     ).execute()
             for note in mail:
                 try:
-                    server.send_message(compose(note, from_[0], store), from_addr=from_[1],
-                                        to_addrs=[note.user.email])
-                except smtplib.SMTPServerDisconnected as exc:
-                    raise _lost(target, outcome.sent, len(mail), exc) from None
-                except smtplib.SMTPException as exc:  # refused: this one stays queued
-                    if _code(exc) == 421:  # "closing the channel": the server is going away
-                        raise _lost(target, outcome.sent, len(mail), exc) from None
-                    outcome.refusals.append(Refusal(note.id, note.user.email, _reply(exc)))
+                    address, data = message_bytes(note, from_[0], store)
+                except (UsageError, ValueError, TypeError, LookupError) as exc:
+                    reason = exc.message if isinstance(exc, UsageError) else str(exc)
+                    outcome.refusals.append(
+                        Refusal(note.id, note.user.email, " ".join(reason.split()), built=False))
                     continue
-                except OSError as exc:
-                    raise _lost(target, outcome.sent, len(mail), exc) from None
+                try:
+                    transport.send(data, from_[1], address)
+                except MessageRefused as exc:
+                    outcome.refusals.append(Refusal(note.id, address, exc.reply))
+                    continue
+                except ConnectionLost as exc:
+                    raise Unavailable(
+                        f"lost the mail server {exc.where} after {outcome.sent} of "
+                        f"{len(mail)} messages: {exc.reply}",
+                        hint="the messages it accepted are marked sent; the rest stay "
+                        "queued for the next run",
+                    ) from None
                 _mark_sent(ctx, note.id, renew)
                 outcome.sent += 1
-        finally:
-            if server is not None:
-                _close(server)
     with ctx.read():
         outcome.queued = _still_queued()
     outcome.failed = len(outcome.refusals)
@@ -363,91 +328,3 @@ def _lease(ctx: Context, length: timedelta) -> Iterator:
             pass
         raise
     release()
-
-
-def _connect(target: SmtpTarget):
-    import smtplib
-    import ssl
-
-    try:
-        if target.scheme == "smtps":
-            server = smtplib.SMTP_SSL(target.host, target.port, timeout=target.timeout,
-                                      context=ssl.create_default_context())
-        else:
-            server = smtplib.SMTP(target.host, target.port, timeout=target.timeout)
-        try:
-            if target.starttls:
-                server.starttls(context=ssl.create_default_context())
-            if target.user:
-                server.login(target.user, target.password)
-        except BaseException:
-            server.close()
-            raise
-    except smtplib.SMTPAuthenticationError as exc:
-        raise Unavailable(
-            f"the mail server {target.where} refused the login of {target.user!r}: {_reply(exc)}",
-            hint="check the user in the URL and the password (SESSIONCTL_SMTP_PASSWORD)",
-        ) from None
-    except smtplib.SMTPNotSupportedError as exc:
-        hint = None if target.tls else "servers offer login only over TLS: add ?starttls=1 or use smtps://"
-        raise Unavailable(f"cannot use the mail server {target.where}: {_reply(exc)}", hint=hint) from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise Unavailable(
-            f"cannot reach the mail server {target.where}: {_reply(exc, target)}",
-            hint="check --smtp / SESSIONCTL_SMTP; every notification stays queued for the next run",
-        ) from None
-    return server
-
-
-def _lost(target: SmtpTarget, sent: int, total: int, exc: BaseException) -> Unavailable:
-    return Unavailable(
-        f"lost the mail server {target.where} after {sent} of {total} messages: "
-        f"{_reply(exc, target)}",
-        hint="the messages it accepted are marked sent; the rest stay queued for the next run",
-    )
-
-
-def _close(server) -> None:
-    import smtplib
-
-    try:
-        server.quit()
-    except (smtplib.SMTPException, OSError):
-        server.close()
-
-
-def _code(exc: BaseException) -> int | None:
-    import smtplib
-
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
-        return next(iter(exc.recipients.values()))[0]
-    return getattr(exc, "smtp_code", None)
-
-
-def _reply(exc: BaseException, target: SmtpTarget | None = None) -> str:
-    """One line saying what the server or the network said."""
-    import smtplib
-    import socket
-    import ssl
-
-    def text(raw) -> str:
-        return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
-        code, said = next(iter(exc.recipients.values()))
-        said = f"{code} {text(said)}"
-    elif isinstance(exc, smtplib.SMTPResponseException):
-        said = f"{exc.smtp_code} {text(exc.smtp_error)}"
-    elif isinstance(exc, ssl.SSLCertVerificationError):
-        said = f"TLS certificate check failed ({exc.verify_message})"
-    elif isinstance(exc, ssl.SSLError):
-        said = f"TLS failed ({exc.reason or exc})"
-    elif isinstance(exc, (socket.timeout, TimeoutError)):
-        said = f"no answer within {target.timeout:g} s" if target else "timed out"
-    elif isinstance(exc, socket.gaierror):
-        said = f"unknown host ({exc.strerror})"
-    elif isinstance(exc, OSError) and exc.strerror:
-        said = exc.strerror.lower()
-    else:
-        said = str(exc) or type(exc).__name__
-    return " ".join(said.split())

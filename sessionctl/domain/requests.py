@@ -10,7 +10,7 @@ from sessionctl.domain.context import (
     shown_name, to_db,
 )
 from sessionctl.domain.views import HistoryView, RequestView
-from sessionctl.errors import Conflict, NotAllowed, NotFound
+from sessionctl.errors import Conflict, NotFound
 from sessionctl.store.models import Course, History, Request, Slot, User
 
 STATUSES = ("pending", "approved", "rejected", "cancelled", "completed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sessionctl.domain import access
 from sessionctl.domain.context import (
-    KEEP, ROLES, Context, check_choice, check_email, check_name, check_role, check_text, check_tz,
+    KEEP, ROLES, Context, check_choice, check_email, check_line, check_name, check_role, check_tz,
     to_db,
 )
 from sessionctl.domain.views import UserView
@@ -35,7 +35,7 @@ def add_user(
 ) -> UserView:
     check_name(name)
     check_role(role)
-    display = check_text("display name", display)
+    display = check_line("display name", display)
     email = check_email(email)
     tz = check_tz(tz)
     with ctx.write():
@@ -67,7 +67,7 @@ def show_user(ctx: Context, name: str | None) -> UserView:
 def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEEP, role=KEEP) -> UserView:
     changes = {}
     if display is not KEEP:
-        changes["display"] = check_text("display name", display) or None
+        changes["display"] = check_line("display name", display) or None
     if email is not KEEP:
         changes["email"] = check_email(email)
     if tz is not KEEP:
