@@ -380,8 +380,12 @@ def document(data: bytes, out: str | None) -> None:
 
 def write_atomic(out: str, data: bytes) -> None:
     """Write ``out`` so that a reader sees the old file or the new one, never part of one:
-    a temp file in the same directory, flushed and fsynced, then renamed over it. An existing
-    file keeps its permissions; a symlink keeps pointing at the (replaced) file."""
+    a temp file in the same directory, flushed and fsynced, then renamed over it.
+
+    Only regular files are written: a device, FIFO, socket or directory is refused (exit 2),
+    so ``--out /dev/null`` never replaces /dev/null. A file that is replaced keeps its mode and,
+    where the user may set them, its owner and group. A symlink keeps pointing at the
+    (replaced) file."""
     import errno
     import stat
     import tempfile
@@ -389,22 +393,35 @@ def write_atomic(out: str, data: bytes) -> None:
 
     from sessionctl.errors import Unavailable, UsageError
 
-    path = Path(out).expanduser().resolve()
-    if path.is_dir():
-        raise UsageError(f"cannot write {out}: it is a directory", hint="give --out a file name")
     tmp = None
     try:
-        if path.exists():
-            mode = stat.S_IMODE(path.stat().st_mode)
+        path = Path(os.path.realpath(Path(out).expanduser()))
+        try:
+            old = os.stat(path)
+        except FileNotFoundError:
+            old = None
+        if old is not None and not stat.S_ISREG(old.st_mode):
+            what = "a directory" if stat.S_ISDIR(old.st_mode) else "not a regular file"
+            raise UsageError(f"cannot write {out}: it is {what}", hint="give --out a file name")
+        if old is not None:
+            mode = stat.S_IMODE(old.st_mode)
         else:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if old is not None and (old.st_uid, old.st_gid) != (os.getuid(), os.getgid()):
+            try:
+                os.chown(tmp, old.st_uid, old.st_gid)
+            except PermissionError:  # only root may give a file away; keep what we can
+                try:
+                    os.chown(tmp, -1, old.st_gid)
+                except PermissionError:
+                    pass
         os.chmod(tmp, mode)
         os.replace(tmp, path)
         tmp = None

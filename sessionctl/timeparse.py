@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sessionctl.errors import UsageError
@@ -294,17 +296,32 @@ def rrule_parts(body: str) -> dict[str, str]:
     return parts
 
 
+SERIES_YEARS = 10  # a series is searched, and may reach, this many years past its first start
+RRULE_HINT = "e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8"
+
+
 def recurrence(body: str, first: datetime, tz: tzinfo, limit: int) -> list[datetime]:
     """The wall-clock starts of an RRULE body from the naive local ``first``: at most ``limit``+1.
 
     The rule runs on naive local times, so 10:00 stays 10:00 across DST changes; an
     ``UNTIL=…Z`` in UTC is turned into the same instant's local wall-clock time first.
+    Every rule is bounded twice, whatever it says: by ``limit`` occurrences, and by a search
+    horizon of SERIES_YEARS years (no clock involved), which is what stops a rule that never
+    matches (``BYMONTH=2;BYMONTHDAY=30``) from being searched until the year 9999.
     """
     from itertools import islice
 
     from dateutil import rrule
+    from dateutil.relativedelta import relativedelta
 
     parts = rrule_parts(body)
+    if parts["FREQ"].upper() == "SECONDLY" or "BYSECOND" in parts:
+        raise UsageError(f"invalid RRULE {body!r}: slots repeat at most every minute "
+                         "(FREQ=SECONDLY and BYSECOND are not supported)", hint=RRULE_HINT)
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        raise UsageError(f"the RRULE {body!r} never ends",
+                         hint="add COUNT=N or UNTIL=…, or give --count or --until")
+    horizon = first + relativedelta(years=SERIES_YEARS)
     until = parts.get("UNTIL", "")
     if until[-1:] in ("Z", "z"):
         try:
@@ -315,10 +332,47 @@ def recurrence(body: str, first: datetime, tz: tzinfo, limit: int) -> list[datet
     text = ";".join(f"{k}={v}" for k, v in parts.items())
     try:
         rule = rrule.rrulestr(text, dtstart=first.replace(microsecond=0))
-        return list(islice(rule, limit + 1))
-    except (ValueError, TypeError, OverflowError) as exc:
+        with _searched_until(horizon.year):
+            found = list(islice(rule, limit + 1))
+    except (ValueError, TypeError, OverflowError, IndexError, KeyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UsageError(f"invalid RRULE {body!r}: {reason}", hint="e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8") from None
+        raise UsageError(f"invalid RRULE {body!r}: {reason}", hint=RRULE_HINT) from None
+    beyond = [wall for wall in found if wall > horizon]
+    wanted = int(parts["COUNT"]) if parts.get("COUNT", "").isdigit() else None
+    if len(found) <= limit and (beyond or (wanted is not None and 0 < len(found) < wanted)):
+        raise UsageError(
+            f"the series reaches past {SERIES_YEARS} years from its first start "
+            f"({horizon:%Y-%m-%d})",
+            hint="use a smaller COUNT/--count or an earlier UNTIL/--until",
+        )
+    return found
+
+
+@contextmanager
+def _searched_until(last_year: int) -> Iterator[None]:
+    """Make dateutil's rrule stop searching after ``last_year``.
+
+    rrule walks a rule period by period and stops only when the rule is exhausted or the year
+    passes ``datetime.MAXYEAR``, which it reads from its module global ``datetime``. A rule
+    that no period matches is therefore searched up to the year 9999 (seconds to minutes of
+    CPU). A stand-in module with a nearer MAXYEAR bounds that walk; nothing else changes
+    (tests/test_time.py pins this to the installed dateutil).
+    """
+    import datetime as real
+
+    from dateutil import rrule
+
+    class Bounded:
+        MAXYEAR = last_year
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    rrule.datetime = Bounded()
+    try:
+        yield
+    finally:
+        rrule.datetime = real
 
 
 def format_utc(value: datetime) -> str:

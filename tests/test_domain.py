@@ -415,15 +415,17 @@ def test_a_capacity_two_slot_takes_two_approvals(b):
     assert (b.slot_view(s.id).status, b.slot_view(s.id).booked) == ("booked", 2)
 
 
-def test_approve_needs_a_free_seat(b):
+def test_lowering_capacity_to_the_approved_seats_rejects_the_pending_as_a_filling_approval_does(b):
     s = b.slot(capacity=1)
     b.approve(b.send("alan", s.id).id)
     slots.update_slot(b.ctx("ada"), s.id, capacity=2)
     waiting = b.send("kat", s.id)
-    slots.update_slot(b.ctx("ada"), s.id, capacity=1)  # full again, kat still pending
+    before = b.inboxes()
+    slots.update_slot(b.ctx("ada"), s.id, capacity=1)  # full again: kat can never be approved
+    assert b.status(waiting.id) == "rejected" and b.request(waiting.id).reason == "slot is full"
+    assert b.new_notes(before) == {"kat": [("rejected", waiting.id, s.id)]}
     err = b.refused(Conflict, b.approve, waiting.id)
-    assert "full" in err.message
-    assert b.status(waiting.id) == "pending"
+    assert "rejected" in err.message
 
 
 def test_approve_link_defaults_to_the_slot_link_and_may_be_overridden(b):

@@ -53,18 +53,34 @@ def enroll(
 ) -> None:
     """Enrol students (idempotent); CSV names not yet known are registered as students. Prints the roster."""
     rows = courses.read_roster_csv(_read(from_csv)) if from_csv is not None else []
-    render.users(courses.enroll(ctx.obj.context(), code, students or [], rows), as_json)
+    done = courses.enroll(ctx.obj.context(), code, students or [], rows)
+    if not as_json:
+        render.counts(done.counts(), False)
+    render.users(done.roster, as_json)
+
+
+MAX_CSV_BYTES = 10 * 2**20
 
 
 def _read(path: Path) -> str:
+    """The CSV's text: a file, or stdin for '-'; UTF-8 with or without a BOM; at most 10 MiB."""
     import sys
 
     try:
         if str(path) == "-":
-            return sys.stdin.read()
-        return path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+            data = sys.stdin.buffer.read(MAX_CSV_BYTES + 1)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read(MAX_CSV_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_CSV_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_CSV_BYTES // 2**20} MiB",
+                         hint="split it into several files")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {path}: it is not UTF-8 text") from None
 
 
 @app.command("unenroll")

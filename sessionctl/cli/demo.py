@@ -48,22 +48,25 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
 
 def run_demo(db: str | None, tz) -> int:
     """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow."""
+    if db is None:
+        db = str(Path(tempfile.mkdtemp(prefix="sessionctl-demo-")) / "demo.db")
+    else:
+        if "://" in db:
+            raise UsageError("the demo builds a SQLite store: give --db a file path")
+        if os.path.lexists(Path(db).expanduser()):  # a dangling symlink counts: sqlite would follow it
+            raise Conflict(f"{db} already exists; the demo builds a new store", hint="pick a new path")
+    # The demo's own inputs live in a private folder of their own, never beside the store.
+    with tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
+        roster = Path(inputs) / "roster.csv"
+        roster.write_text(ROSTER, encoding="utf-8")
+        return _walk(db, tz, str(roster))
+
+
+def _walk(db: str, tz, roster: str) -> int:
     from typer.main import get_command
 
     from sessionctl.cli import app
 
-    if db is None:
-        folder = Path(tempfile.mkdtemp(prefix="sessionctl-demo-"))
-        db = str(folder / "demo.db")
-    else:
-        if "://" in db:
-            raise UsageError("the demo builds a SQLite store: give --db a file path")
-        if Path(db).expanduser().exists():
-            raise Conflict(f"{db} already exists; the demo builds a new store", hint="pick a new path")
-        folder = Path(db).expanduser().resolve().parent
-        folder.mkdir(parents=True, exist_ok=True)
-    roster = folder / "roster.csv"
-    roster.write_text(ROSTER, encoding="utf-8")
     day = (timeparse.utcnow().astimezone(tz) + timedelta(days=1)).strftime("%Y-%m-%d")
 
     command = get_command(app)
@@ -73,7 +76,7 @@ def run_demo(db: str | None, tz) -> int:
     render.line("# a throwaway store and a display zone; every command below uses both")
     render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
     try:
-        for user, args in _steps(day, str(roster)):
+        for user, args in _steps(day, roster):
             os.environ["SESSIONCTL_USER"] = user
             render.line("")
             render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")

@@ -7,7 +7,6 @@ import typer
 from sessionctl import render
 from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
 from sessionctl.domain import series, slots
-from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
@@ -38,17 +37,15 @@ def add(
 ) -> None:
     """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
     app_ = ctx.obj
-    if (end is None) == (duration is None):
-        raise UsageError("give exactly one of --end and --duration")
-    begin = app_.when(start)
-    finish = app_.when(end) if end is not None else begin + app_.duration(duration)
     c = app_.context()
     plan = series.Series(
         repeat=repeat, rrule=rrule, count=count, split=app_.duration(split),
         until=app_.when(until, until=True),
     )
-    windows = series.windows(begin, finish, c.tz, plan)
-    created = slots.add_slots(c, course, windows, capacity=capacity, notes=notes, link=link)
+    created = slots.add(
+        c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
+        plan=plan, capacity=capacity, notes=notes, link=link,
+    )
     render.slots(created, c.tz, as_json)
 
 

@@ -50,6 +50,11 @@ def transition(
     """
     current = request.status
     check_next(request, to)
+    if current == "approved" and to == "cancelled" and from_db(request.slot.ends_at) <= ctx.now():
+        raise Conflict(
+            f"session {request.id} has ended; it can no longer be cancelled",
+            hint=f"complete it: sessionctl request complete {request.id}",
+        )
     now = to_db(ctx.now())
     changes = {"status": to, "updated_at": now, **fields}
     if reason is not None:
@@ -199,12 +204,18 @@ def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) 
         if taken != 1:
             raise Conflict(f"slot {slot.id} is full")
         transition(ctx, request, "approved", link=link or slot.link, notes=notes, note=notes)
-        slot = Slot.get_by_id(slot.id)
-        if slot.booked >= slot.capacity:
-            others = queries.requests().where(Request.slot == slot, Request.status == "pending")
-            for other in others:
-                transition(ctx, other, "rejected", reason="slot is full")
+        settle_full(ctx, slot.id)
         return RequestView.of(request)
+
+
+def settle_full(ctx: Context, slot_id: int) -> None:
+    """SPEC §4: once a slot is full (an approval took the last seat, or its capacity dropped to
+    its approved seats), every pending request for it is rejected with ``slot is full``."""
+    slot = Slot.get_by_id(slot_id)
+    if slot.booked >= slot.capacity:
+        others = queries.requests().where(Request.slot == slot_id, Request.status == "pending")
+        for other in others:
+            transition(ctx, other, "rejected", reason="slot is full")
 
 
 def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from sessionctl.domain.slots import MAX_SERIES, Window, check_order
+from sessionctl.domain.window import MAX_SERIES, Window, check_order
 from sessionctl.errors import UsageError
 from sessionctl.timeparse import (
     REPEATS, UTC, LocalTimeError, localize, recurrence, rrule_parts, zone_name,

@@ -4,45 +4,21 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
-from sessionctl.domain import access, queries
+from sessionctl.domain import access, queries, series
 from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_code, check_link, check_text, from_db, to_db,
 )
-from sessionctl.domain.requests import ACTIVE, transition
+from sessionctl.domain.requests import ACTIVE, settle_full, transition
+from sessionctl.domain.series import Series
 from sessionctl.domain.views import RequestView, SlotView
+from sessionctl.domain.window import MAX_LENGTH, MAX_SERIES, Window, check_window
 from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
 
-MAX_LENGTH = timedelta(hours=12)
-MAX_SERIES = 1000
 STATUSES = ("available", "booked", "cancelled", "all")
-
-
-@dataclass(frozen=True)
-class Window:
-    start: datetime
-    end: datetime
-
-    def label(self, tz: tzinfo = timezone.utc) -> str:
-        start, end = self.start.astimezone(tz), self.end.astimezone(tz)
-        return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
-
-
-def check_order(start: datetime, end: datetime) -> None:
-    if end <= start:
-        raise UsageError(
-            f"the slot must end after it starts ({start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M} UTC)"
-        )
-
-
-def check_window(start: datetime, end: datetime) -> Window:
-    check_order(start, end)
-    if end - start > MAX_LENGTH:
-        raise UsageError(f"a slot lasts at most 12 hours, not {end - start}")
-    return Window(start, end)
 
 
 def _check_future(windows: list[Window], now: datetime, tz: tzinfo) -> None:
@@ -111,6 +87,34 @@ def raise_conflicts(found: list[tuple[Window, str]], single: bool, tz: tzinfo) -
         raise Conflict(f"the slot overlaps {found[0][1]}")
     lines = "\n".join(f"  {w.label(tz)} overlaps {what}" for w, what in found)
     raise Conflict(f"{len(found)} slot(s) of the series overlap; nothing was created:\n{lines}")
+
+
+def add(
+    ctx: Context,
+    course: str,
+    start: datetime,
+    *,
+    end: datetime | None = None,
+    duration: timedelta | None = None,
+    plan: Series = Series(),
+    capacity: int = 1,
+    notes: str | None = None,
+    link: str | None = None,
+) -> list[SlotView]:
+    """``slot add``: one slot or a series from [start, end or start + duration).
+
+    Who may add to the course is settled before the series is expanded, so a student or a
+    course that does not exist never costs an expansion; ``add_slots`` checks it again under
+    the write lock.
+    """
+    if (end is None) == (duration is None):
+        raise UsageError("give exactly one of --end and --duration")
+    check_capacity(capacity)
+    check_code(course)
+    with ctx.read():
+        access.course(ctx, course, manage=True)
+    windows = series.windows(start, end if end is not None else start + duration, ctx.tz, plan)
+    return add_slots(ctx, course, windows, capacity=capacity, notes=notes, link=link)
 
 
 def add_slots(
@@ -259,6 +263,9 @@ def update_slot(
         else:
             new_end = new_start + (old.end - old.start)
         window = check_window(new_start, new_end)
+        ended = old.end <= ctx.now()
+        if ended and (window != old or capacity is not None):
+            raise Conflict(f"slot {slot_id} has ended; its time and seats can no longer change")
         if window != old:
             active = Request.select().where(
                 Request.slot == slot, Request.status.in_(ACTIVE)
@@ -283,6 +290,7 @@ def update_slot(
         if changes:
             changes["updated_at"] = to_db(ctx.now())
             Slot.update(**changes).where(Slot.id == slot.id).execute()
+            settle_full(ctx, slot.id)
         return _reload(slot.id, ctx.now())
 
 
