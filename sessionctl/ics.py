@@ -7,7 +7,29 @@ or its slot), so exporting an unchanged store twice gives the same bytes.
 
 from __future__ import annotations
 
+import unicodedata
+
 from sessionctl import __version__
+
+
+def _text(value: str | None, *, one_line: bool = True) -> str | None:
+    """User text made safe for a content line. icalendar escapes newlines and quotes, but a
+    store written before input checks may hold other line breaks (U+2028, NEL, CR…) that a
+    liberal reader splits lines on, or control and invisible characters: every line break
+    becomes a newline (escaped as \\n) or, in a one-line value, a space, and the rest goes."""
+    if value is None:
+        return None
+    from sessionctl.domain.context import INVISIBLE, LINE_BREAKS
+
+    out = []
+    for ch in value.replace("\r\n", "\n"):
+        if ch in LINE_BREAKS:
+            out.append(" " if one_line else "\n")
+        elif ch == "\t":
+            out.append(" ")
+        elif ch not in INVISIBLE and unicodedata.category(ch) not in ("Cc", "Cs"):
+            out.append(ch)
+    return "".join(out)
 
 
 def calendar(events, *, name: str) -> bytes:
@@ -15,8 +37,8 @@ def calendar(events, *, name: str) -> bytes:
 
     def address(person: tuple[str, str | None], **params: str):
         who, email = person
-        value = vCalAddress(f"mailto:{email}")
-        value.params["cn"] = vText(who)
+        value = vCalAddress(f"mailto:{_text(email)}")
+        value.params["cn"] = vText(_text(who))
         for key, param in params.items():
             value.params[key] = param
         return value
@@ -25,7 +47,7 @@ def calendar(events, *, name: str) -> bytes:
     cal.add("prodid", f"-//sessionctl//sessionctl {__version__}//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", name)
+    cal.add("x-wr-calname", _text(name))
     for e in events:
         event = Event()
         event.add("uid", e.uid)
@@ -36,8 +58,8 @@ def calendar(events, *, name: str) -> bytes:
         event.add("status", e.status)
         event.add("dtstart", e.start)
         event.add("dtend", e.end)
-        event.add("summary", e.summary)
-        event.add("description", e.description)
+        event.add("summary", _text(e.summary))
+        event.add("description", _text(e.description, one_line=False))
         if e.link:
             event.add("url", e.link)
             event.add("location", e.link)

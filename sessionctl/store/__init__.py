@@ -6,7 +6,9 @@ domain's queries run unchanged on PostgreSQL.
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -167,23 +169,46 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     store.bind()
     try:
         store.db.connect()
-        current = store.version()
-        if current > migrations.LATEST:
-            raise Unavailable(
-                f"{store.location} has schema version {current}, newer than this sessionctl"
-                f" understands ({migrations.LATEST})",
-                hint="upgrade sessionctl",
-            )
-        if current == 0 and not create:
-            raise Unavailable(f"{store.location} is an empty store", hint="run 'sessionctl init'")
-        if create and current == 0 and store.dialect == "sqlite":
-            store.db.execute_sql("PRAGMA journal_mode=WAL")
-        if current < migrations.LATEST:
-            store.migrate()
+        _prepare(store, create)
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _prepare(store: Store, create: bool) -> None:
+    """Check the schema version and bring the store up to date.
+
+    Several processes may do this at once on a new or older store (four ``init`` racing).
+    Every step is idempotent, and SQLite sometimes turns a racer away with "busy" at once,
+    without waiting (its deadlock avoidance, e.g. while another racer switches the file to
+    WAL), so such a racer tries again until the lock timeout."""
+    deadline = time.monotonic() + store.timeout
+    while True:
+        try:
+            return _prepare_once(store, create)
+        except pw.OperationalError as exc:
+            said = str(exc).lower()
+            if not ("locked" in said or "busy" in said) or time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.01, 0.05))
+
+
+def _prepare_once(store: Store, create: bool) -> None:
+    with store.db.atomic():  # one snapshot: another racer may be creating the schema right now
+        current = store.version()
+    if current > migrations.LATEST:
+        raise Unavailable(
+            f"{store.location} has schema version {current}, newer than this sessionctl"
+            f" understands ({migrations.LATEST})",
+            hint="upgrade sessionctl",
+        )
+    if current == 0 and not create:
+        raise Unavailable(f"{store.location} is an empty store", hint="run 'sessionctl init'")
+    if create and current == 0 and store.dialect == "sqlite":
+        store.db.execute_sql("PRAGMA journal_mode=WAL")
+    if current < migrations.LATEST:
+        store.migrate()
 
 
 def translate(exc: BaseException, timeout: float | None = None) -> SessionctlError | None:
