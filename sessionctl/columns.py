@@ -109,13 +109,14 @@ def measure(text: str, cap: int) -> int:
 
 def cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells: whole if it fits, else cut with ``…`` (never in the
-    middle of a wide character, nor between a character and its combining marks)."""
+    middle of a wide character, nor between a character and its combining marks; no space
+    before the ``…``)."""
     from rich.cells import cell_len, chop_cells
 
     if width <= 0:
         return ""
     if text.isascii() and text.isprintable():
-        return text if len(text) <= width else text[: width - 1] + ELLIPSIS
+        return text if len(text) <= width else text[: width - 1].rstrip() + ELLIPSIS
     head = text[: 2 * width + 8]  # holds the cut unless zero-width characters abound
     if len(head) < len(text) and cell_len(head) <= width:
         head = text
@@ -127,7 +128,7 @@ def cut(text: str, width: int) -> str:
     kept = kept[0] if kept else ""
     while kept and cell_len(kept) > width - 1:  # odd joiner sequences Rich measures two ways
         kept = kept[:-1]
-    return kept + ELLIPSIS
+    return kept.rstrip() + ELLIPSIS
 
 
 def fit_line(text: str, width: int) -> str:
