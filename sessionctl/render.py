@@ -419,6 +419,9 @@ def kind_name(kind: str) -> str:
 
 
 # -- the column model of each list -----------------------------------------------------------------
+# Column(header, cell, priority, cut, min_width, max_width, style=, viewer=): see columns.Column.
+
+PERSON = 40  # names and addresses take at most this much, leaving room for notes and messages
 
 
 def _educator(view) -> str:
@@ -433,8 +436,8 @@ def user_columns() -> tuple[Column, ...]:
     return (
         Column("Name", lambda v: v.name, 100),
         Column("Role", lambda v: v.role, 90),
-        Column("Display", lambda v: v.display, 70, TEXT, 12),
-        Column("E-mail", lambda v: v.email, 80, TEXT, 16),
+        Column("Display", lambda v: v.display, 70, TEXT, 12, PERSON),
+        Column("E-mail", lambda v: v.email, 80, TEXT, 16, PERSON),
         Column("Zone", lambda v: v.tz, 60),
     )
 
@@ -442,9 +445,9 @@ def user_columns() -> tuple[Column, ...]:
 def course_columns() -> tuple[Column, ...]:
     return (
         Column("Code", lambda v: v.code, 100),
-        Column("Title", lambda v: v.title, 80, TEXT, 12),
+        Column("Title", lambda v: v.title, 80, TEXT, 12, 60),
         Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
-               viewer=_educator),
+               PERSON, viewer=_educator),
         Column("Enrolled", lambda v: v.enrolled, 90),
     )
 
@@ -458,8 +461,8 @@ def slot_columns(t: Times) -> tuple[Column, ...]:
         Column("Seats", lambda v: f"{v.booked}/{v.capacity}", 35),
         Column("Status", _slot_status, 80, style=_status_style),
         Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
-               viewer=_educator),
-        Column("E-mail", lambda v: v.educator_email, 50, TEXT, 16, viewer=_educator),
+               PERSON, viewer=_educator),
+        Column("E-mail", lambda v: v.educator_email, 50, TEXT, 16, PERSON, viewer=_educator),
         Column("Notes", lambda v: v.notes, 40, TEXT, 12),
         Column("Link", lambda v: v.link, 30, LINK, 20),
     )

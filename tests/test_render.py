@@ -182,3 +182,11 @@ def test_compact_times_drop_the_current_year_and_the_date_of_a_same_day_end():
     start = datetime(2027, 3, 1, 9, 0, tzinfo=utc)
     assert times.end(start, datetime(2027, 3, 1, 10, 0, tzinfo=utc)) == "11:00"
     assert times.end(start, datetime(2027, 3, 1, 23, 30, tzinfo=utc)) == "Tue 03-02 00:30"
+
+
+def test_max_width_caps_a_column_except_with_wide():
+    columns = [Column("Name", lambda r: r[0], cut=TEXT, max_width=10),
+               Column("Notes", lambda r: r[1], cut=TEXT)]
+    rows = [["n" * 30, "short"]]
+    assert model.draw(columns, rows, Look(200))[2] == "n" * 9 + "…   short"
+    assert model.draw_wide(columns, rows, Look(200))[2] == "n" * 30 + "   short"
