@@ -1,17 +1,27 @@
-"""The only place that prints data: Rich tables for people, JSON for scripts.
+"""The only place that prints data: tables for people, JSON for scripts.
 
-Rich is imported only when a table is drawn, so ``--json`` runs stay cheap. User text
-always goes in as ``rich.text.Text`` on a console with markup off, and any control
+Lists are drawn from one column model each (``sessionctl/columns.py``), fitted to the width
+with one line per row; ``show`` commands print every field whole. The terminal settings
+(width, colour, pager) are resolved here from the global options and the environment; on a
+terminal, output taller than the screen goes through a pager.
+
+Rich is imported only when a table must wrap (``--wide``, show commands, the calendar), so
+``--json`` runs stay cheap. User text never goes through Rich markup, and any control
 character that reached the store before input checks existed is shown escaped.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
+from sessionctl import timeparse
+from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean
+from sessionctl.errors import UsageError
 from sessionctl.timeparse import format_utc, zone_name
 
 USER = ("name", "role", "display", "email", "tz")
@@ -56,30 +66,203 @@ def slot_json(view) -> dict:
 
 
 def emit_json(document) -> None:
-    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    _write(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+# -- the terminal: options, environment, width, colour, pager -------------------------------------
+
+COLOR_CHOICES = ("auto", "always", "never")
+MAX_COLUMNS = 10_000  # a larger COLUMNS is taken for a mistake and ignored
+NOT_A_TERMINAL_WIDTH = 200  # tables written to a file or a pipe, unless COLUMNS says otherwise
+DEFAULT_PAGER = "less -FRX"
+
+
+@dataclass
+class Options:
+    """The global ``--color`` and ``--no-pager`` options of the command being run."""
+
+    color: str = "auto"
+    pager: bool = True
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Where output goes: a terminal or not, its width and height, colour, the pager."""
+
+    tty: bool
+    width: int
+    height: int | None
+    colour: bool
+    pager: list[str] | None
+
+    @property
+    def links(self) -> bool:
+        """OSC 8 hyperlinks on cut links: only on a terminal."""
+        return self.tty
+
+
+_options = Options()
+_depth = 0  # commands running (the demo runs commands inside one)
+_held: io.StringIO | None = None  # output kept back to see whether it needs the pager
+
+
+def configure(*, color: str | None = None, pager: bool | None = None) -> None:
+    """Take the global options (None: not given)."""
+    if color is not None:
+        if color not in COLOR_CHOICES:
+            raise UsageError(f"unknown --color {color!r}", hint="use auto, always or never")
+        _options.color = color
+    if pager is not None:
+        _options.pager = pager
+
+
+def environment() -> dict[str, str | None]:
+    """Every environment variable output depends on, read here and nowhere else."""
+    names = ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "SESSIONCTL_PAGER", "PAGER")
+    return {name: os.environ.get(name) for name in names}
+
+
+def _columns(text: str | None) -> int | None:
+    """COLUMNS when it is a usable width (a whole number from 1 to 10,000), else None."""
+    text = (text or "").strip()
+    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_COLUMNS:
+        return int(text)
+    return None
+
+
+def _pager(env: dict) -> list[str] | None:
+    """SESSIONCTL_PAGER, else PAGER, else ``less -FRX``; set but empty (or ``cat``): none."""
+    command = env["SESSIONCTL_PAGER"]
+    if command is None:
+        command = env["PAGER"]
+    if command is None:
+        command = DEFAULT_PAGER
+    import shlex
+
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        return None
+    return argv if argv and argv != ["cat"] else None
+
+
+def _isatty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def screen() -> Screen:
+    """The width, colour and pager for what is printed now."""
+    env = environment()
+    tty = _isatty()
+    size = None
+    if tty:
+        try:
+            size = os.get_terminal_size(sys.stdout.fileno())
+        except (OSError, ValueError):
+            size = None
+    width = _columns(env["COLUMNS"]) or (size.columns if size and size.columns > 0 else None)
+    if _options.color == "never":
+        colour = False
+    elif _options.color == "always":
+        colour = True
+    else:
+        colour = not env["NO_COLOR"] and (bool(env["FORCE_COLOR"]) or tty)
+    return Screen(
+        tty=tty, width=width or (80 if tty else NOT_A_TERMINAL_WIDTH),
+        height=size.lines if size and size.lines > 0 else None, colour=colour,
+        pager=_pager(env) if tty and _options.pager else None,
+    )
+
+
+def _out():
+    """Where stdout goes: on a terminal (pager on), a buffer that ``session`` pages or prints."""
+    global _held
+    if _held is not None:
+        return _held
+    if _depth and _options.pager and _isatty() and screen().pager:
+        _held = io.StringIO()
+        return _held
+    return sys.stdout
+
+
+def _write(text: str) -> None:
+    out = _out()
+    out.write(text)
+    out.flush()
+
+
+def session(call):
+    """Run one whole command: fresh options, and on a terminal its stdout held back, then
+    paged if taller than the screen, else printed. Errors (stderr) are never held."""
+    global _depth, _held, _options
+    if _depth:
+        return call()
+    _depth, _held, _options = 1, None, Options()
+    try:
+        return call()
+    finally:
+        _depth = 0
+        held, _held = _held, None
+        if held is not None and held.tell():
+            _show(held.getvalue())
+
+
+def _rows(text: str, width: int) -> int:
+    """Screen rows ``text`` takes, long lines wrapping."""
+    import re
+
+    from rich.cells import cell_len
+
+    plain = re.sub(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\", "", text)
+    return sum(max(1, -(-cell_len(line) // width)) for line in plain.rstrip("\n").split("\n"))
+
+
+def _show(text: str) -> None:
+    now = screen()
+    tall = now.height is not None and (
+        text.count("\n") > now.height or _rows(text, now.width) > now.height
+    )
+    if not (tall and now.pager and _page(text, now.pager)):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _page(text: str, command: list[str]) -> bool:
+    """Send ``text`` through the pager; False when it cannot be started (print directly).
+    A pager quit before the end (``q`` in less) is a normal end."""
+    import subprocess
+
     sys.stdout.flush()
+    try:
+        pager = subprocess.Popen(command, stdin=subprocess.PIPE)
+    except (OSError, ValueError):
+        return False
+    try:
+        pager.stdin.write(text.encode(sys.stdout.encoding or "utf-8", "replace"))
+        pager.stdin.close()
+    except OSError:  # the reader went away early
+        pass
+    while True:
+        try:
+            pager.wait()
+            return True
+        except KeyboardInterrupt:  # Ctrl-C belongs to the pager while it runs
+            continue
 
 
 # -- text ------------------------------------------------------------------------------------------
 
 
-def clean(value) -> str:
-    """User text made safe for a terminal: control characters shown as escapes."""
-    text = "" if value is None else str(value)
-    if text.isprintable():
-        return text
-    import unicodedata
-
-    return "".join(
-        ch if ch in "\n\t" or unicodedata.category(ch) != "Cc" else f"\\x{ord(ch):02x}"
-        for ch in text
-    )
-
-
 def line(text: str) -> None:
     """A plain line of output (confirmations, empty results)."""
-    sys.stdout.write(clean(text) + "\n")
-    sys.stdout.flush()
+    _write(clean(text) + "\n")
+
+
+def _lines(lines: list[str]) -> None:
+    _write("".join(text + "\n" for text in lines))
 
 
 def error(message: str, hint: str | None = None) -> None:
@@ -95,92 +278,97 @@ def warning(message: str) -> None:
     sys.stderr.flush()
 
 
-def _console():
+def _look():
+    from sessionctl.columns import Look
+
+    now = screen()
+    return Look(now.width, now.colour, now.links)
+
+
+def _console(width: int | None = None):
     from rich.console import Console
 
-    width = None
-    if not sys.stdout.isatty():
-        width = int(os.environ.get("COLUMNS") or 200)
-    return Console(markup=False, highlight=False, emoji=False, width=width, soft_wrap=False)
+    look = _look()
+    return Console(
+        file=_out(), markup=False, highlight=False, emoji=False, width=width or look.width,
+        soft_wrap=False, force_terminal=look.colour, no_color=not look.colour,
+        color_system="standard" if look.colour else None,
+    )
 
 
-def _table(
-    title: str | None, columns: list[str], rows: list[list], caption: str | None = None,
-    show_lines: bool = False,
-):
-    """A Rich table. When every cell fits on one line, Rich draws the frame around one sample
-    row and the rows are written the way Rich would write them: the same text, ~20× faster
-    for long tables (Rich spends ~1 ms per row measuring and wrapping cells)."""
+def _table(title: str | None, columns: list[str], rows: list[list], caption: str | None = None):
+    """A Rich table with a line between rows (the calendar): cells wrap, whole."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    def build(body: list[list[str]]) -> Table:
-        table = Table(
-            title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-            title_justify="left", caption_justify="left", show_lines=show_lines,
-        )
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in body:
-            table.add_row(*(Text(cell) for cell in row))
-        return table
-
-    cells = [[clean(cell) for cell in row] for row in rows]
-    console = _console()
-    widths = None if show_lines else _one_line_widths(columns, cells, console.width)
-    if widths:
-        sample = ["x" * width for width in widths]
-        with console.capture() as captured:
-            console.print(build([sample]))
-        lines = captured.get().split("\n")
-        if (frame_row := _one_line_row(sample, widths)) in lines:
-            at = len(lines) - 1 - lines[::-1].index(frame_row)  # below a header that looks alike
-            body = [_one_line_row(row, widths) for row in cells]
-            sys.stdout.write("\n".join(lines[:at] + body + lines[at + 1:]))
-            sys.stdout.flush()
-            return
-    console.print(build(cells))
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+        title_justify="left", caption_justify="left", show_lines=True,
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(clean(cell)) for cell in row))
+    _console().print(table)
 
 
-def _one_line_widths(columns: list[str], cells: list[list[str]], room: int) -> list[int] | None:
-    """Column widths when no cell needs wrapping (Rich would then not wrap either), else None."""
-    from rich.cells import cell_len
+def _list(columns, rows, *, viewer=None, wide=False, title=None, caption=None, notes=()) -> None:
+    """A list: fitted to the width, one line per row; ``wide``: every cell whole, wrapping."""
+    from sessionctl import columns as model
 
-    if any("\n" in column for column in columns):
-        return None
-    widths = [cell_len(column) for column in columns]
-    for row in cells:
-        for index, cell in enumerate(row):
-            if "\n" in cell or "\t" in cell:
-                return None
-            widths[index] = max(widths[index], cell_len(cell))
-    if not cells or sum(widths) + 3 * (len(widths) - 1) > room:
-        return None
-    return widths
-
-
-def _one_line_row(row: list[str], widths: list[int]) -> str:
-    """One table row as Rich's SIMPLE_HEAD box without edges writes it: cells padded, 3 spaces apart."""
-    from rich.cells import cell_len
-
-    return "   ".join(cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths))
+    look = _look()
+    if not wide:
+        return _lines(model.draw(columns, rows, look, viewer=viewer, title=title, caption=caption,
+                                 notes=notes))
+    drawn = model.draw_wide(columns, rows, look, viewer=viewer, title=title, caption=caption)
+    if isinstance(drawn, list):
+        return _lines(drawn)
+    _lines(drawn.head)
+    _console(drawn.width).print(drawn.table)
+    _lines(drawn.tail)
 
 
 def _pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
-    from rich.table import Table
+    """A show command: one field a line, every value whole. Long text wraps under its value
+    column; a link stays on one line however long (so a terminal finds it and copies it
+    whole), and on a terminal it is a hyperlink too."""
+    from rich.cells import cell_len
+
+    from sessionctl.columns import _hyperlink, _styled
+
+    look = _look()
+    shown = [(key, value) for key, value in pairs if value is not None and value != ""]
+    keys = max(cell_len(key) for key, _ in shown)
+    room = max(look.width - keys - 2, 20)
+    out = [clean(title)] if title else []
+    for key, value in shown:
+        text = clean(value)
+        label = _styled(key + " " * (keys - cell_len(key)), "bold", look.colour)
+        if isinstance(value, Link):
+            body = [_hyperlink(text, text) if look.links else text]
+        else:
+            style = _status_style(text) if key == "status" else None
+            body = [_styled(part, style, look.colour) for part in _wrap(text, room)]
+        out.append(f"{label}  {body[0]}")
+        out.extend(" " * (keys + 2) + part for part in body[1:])
+    _lines(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Text wrapped at words (long words folded) to ``width`` cells, as Rich wraps it."""
+    from rich.cells import cell_len
+
+    if "\n" not in text and "\t" not in text and cell_len(text) <= width:
+        return [text]
     from rich.text import Text
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    for key, value in pairs:
-        if value is not None and value != "":
-            grid.add_row(Text(key), Text(clean(value)))
-    console = _console()
-    if title:
-        console.print(Text(clean(title)))
-    console.print(grid)
+    return [part.plain.rstrip() for part in Text(text).wrap(_console(), width, overflow="fold")]
+
+
+def _person(name: str, display: str | None = None, email: str | None = None) -> str:
+    text = f"{display} ({name})" if display else name
+    return f"{text} <{email}>" if email else text
 
 
 def _local(value: datetime | None, tz: tzinfo) -> str:
@@ -195,25 +383,136 @@ def _span(start: datetime, end: datetime, tz: tzinfo) -> tuple[str, str]:
     return _local(start, tz), end.astimezone(tz).strftime("%H:%M") if same_day else _local(end, tz)
 
 
-def _person(name: str, display: str | None = None, email: str | None = None) -> str:
-    text = f"{display} ({name})" if display else name
-    return f"{text} <{email}>" if email else text
-
-
 def _zone_caption(tz: tzinfo) -> str:
     return f"times in {zone_name(tz)}"
+
+
+def _times(tz: tzinfo) -> Times:
+    return Times(tz, timeparse.utcnow())
+
+
+# -- statuses --------------------------------------------------------------------------------------
+
+STATUS_COLOURS = {
+    "available": "green", "approved": "green", "pending": "yellow", "waiting": "yellow",
+    "booked": "blue", "rejected": "red", "cancelled": "red",
+}
+
+
+def _status_style(text: str) -> str | None:
+    """The colour of a status: ``available · ended`` is dimmed, ``waiting, 2 of 3`` yellow."""
+    if text.endswith("ended"):
+        return "dim"
+    return STATUS_COLOURS.get(text.split(",")[0].split(" ")[0])
+
+
+def _slot_status(view) -> str:
+    return f"{view.status} · ended" if view.ended else view.status
+
+
+# Notification kinds as people say them (the stored kind is a word for scripts).
+KINDS = {"request": "new request", "slot_cancelled": "slot cancelled"}
+
+
+def kind_name(kind: str) -> str:
+    return KINDS.get(kind, kind.replace("_", " "))
+
+
+# -- the column model of each list -----------------------------------------------------------------
+# Column(header, cell, priority, cut, min_width, max_width, style=, viewer=): see columns.Column.
+
+PERSON = 40  # names and addresses take at most this much, leaving room for notes and messages
+
+
+def _educator(view) -> str:
+    return view.educator
+
+
+def _student(view) -> str:
+    return view.student
+
+
+def user_columns() -> tuple[Column, ...]:
+    return (
+        Column("Name", lambda v: v.name, 100),
+        Column("Role", lambda v: v.role, 90),
+        Column("Display", lambda v: v.display, 70, TEXT, 12, PERSON),
+        Column("E-mail", lambda v: v.email, 80, TEXT, 16, PERSON),
+        Column("Zone", lambda v: v.tz, 60),
+    )
+
+
+def course_columns() -> tuple[Column, ...]:
+    return (
+        Column("Code", lambda v: v.code, 100),
+        Column("Title", lambda v: v.title, 80, TEXT, 12, 60),
+        Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
+               PERSON, viewer=_educator),
+        Column("Enrolled", lambda v: v.enrolled, 90),
+    )
+
+
+def slot_columns(t: Times) -> tuple[Column, ...]:
+    return (
+        Column("ID", lambda v: v.id, 100),
+        Column("Course", lambda v: v.course, 90),
+        Column("Start", lambda v: t.at(v.start), 95),
+        Column("End", lambda v: t.end(v.start, v.end), 85),
+        Column("Seats", lambda v: f"{v.booked}/{v.capacity}", 35),
+        Column("Status", _slot_status, 80, style=_status_style),
+        Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
+               PERSON, viewer=_educator),
+        Column("E-mail", lambda v: v.educator_email, 50, TEXT, 16, PERSON, viewer=_educator),
+        Column("Notes", lambda v: v.notes, 40, TEXT, 12),
+        Column("Link", lambda v: v.link, 30, LINK, 20),
+    )
+
+
+def request_columns(t: Times) -> tuple[Column, ...]:
+    return (
+        Column("ID", lambda v: v.id, 100),
+        Column("Slot", lambda v: v.slot, 60),
+        Column("Course", lambda v: v.course, 90),
+        Column("Start", lambda v: t.at(v.start), 95),
+        Column("Student", lambda v: v.student, 75, viewer=_student),
+        Column("Educator", lambda v: v.educator, 55, viewer=_educator),
+        Column("Status", lambda v: v.status, 85, style=_status_style),
+        Column("Message", lambda v: v.message, 40, TEXT, 12),
+        Column("Reason / link", lambda v: v.reason or (Link(v.link) if v.link else None), 70,
+               TEXT, 20),
+    )
+
+
+def notification_columns(t: Times) -> tuple[Column, ...]:
+    return (
+        Column("ID", lambda v: v.id, 100),
+        Column("When", lambda v: t.at(v.created), 90),
+        Column("Kind", lambda v: kind_name(v.kind), 85),
+        Column("Request", lambda v: v.request, 55),
+        Column("Text", lambda v: v.text, 80, TEXT, 30),
+        Column("State", lambda v: "read" if v.read else "new", 70),
+    )
+
+
+def history_columns(tz: tzinfo) -> tuple[Column, ...]:
+    return (
+        Column("When", lambda h: _local(h.at, tz), 100),
+        Column("Who", lambda h: h.actor, 90),
+        Column("From", lambda h: h.from_, 80, style=_status_style),
+        Column("To", lambda h: h.to, 85, style=_status_style),
+        Column("Note", lambda h: h.note, 50, TEXT, 10),
+    )
 
 
 # -- per kind --------------------------------------------------------------------------------------
 
 
-def users(views, as_json: bool) -> None:
+def users(views, as_json: bool, *, wide: bool = False) -> None:
     if as_json:
         return emit_json([pick(v, USER) for v in views])
     if not views:
         return line("no users")
-    _table(None, ["Name", "Role", "Display", "E-mail", "Zone"],
-           [[v.name, v.role, v.display, v.email, v.tz] for v in views])
+    _list(user_columns(), views, wide=wide)
 
 
 def user(view, as_json: bool, store: str | None = None) -> None:
@@ -229,13 +528,12 @@ def user(view, as_json: bool, store: str | None = None) -> None:
     _pairs(None, pairs)
 
 
-def courses(views, as_json: bool) -> None:
+def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = False) -> None:
     if as_json:
         return emit_json([pick(v, COURSE) for v in views])
     if not views:
         return line("no courses")
-    _table(None, ["Code", "Title", "Educator", "Enrolled"],
-           [[v.code, v.title, _person(v.educator, v.educator_display), v.enrolled] for v in views])
+    _list(course_columns(), views, viewer=viewer, wide=wide)
 
 
 def course(view, as_json: bool) -> None:
@@ -246,25 +544,28 @@ def course(view, as_json: bool) -> None:
                   ("enrolled", view.enrolled)])
 
 
-def _slot_status(view) -> str:
-    return f"{view.status} · ended" if view.ended else view.status
+SERIES_ROWS, SERIES_HEAD = 20, 10  # a longer series shows its first 10 slots and a summary
 
 
-def slots(views, tz: tzinfo, as_json: bool) -> None:
+def slots(views, tz: tzinfo, as_json: bool, *, viewer: str | None = None, wide: bool = False,
+          created: bool = False) -> None:
+    """``slot list``; with ``created`` (``slot add``), a series over 20 slots shows the first
+    10, ``… N more`` and a summary (``--json`` prints them all)."""
     if as_json:
         return emit_json([slot_json(v) for v in views])
     if not views:
         return line("no slots")
-    rows = []
-    for v in views:
-        start, end = _span(v.start, v.end, tz)
-        rows.append([v.id, v.course, start, end, f"{v.booked}/{v.capacity}", _slot_status(v),
-                     _person(v.educator, v.educator_display, v.educator_email), v.notes, v.link])
-    _table(None, ["ID", "Course", "Start", "End", "Seats", "Status", "Educator", "Notes", "Link"],
-           rows, _zone_caption(tz))
+    t = _times(tz)
+    notes = ()
+    if created and len(views) > SERIES_ROWS:
+        starts = [v.start for v in views]
+        notes = (f"… {len(views) - SERIES_HEAD} more",
+                 f"{len(views)} slots, first {t.at(min(starts))}, last {t.at(max(starts))}")
+        views = views[:SERIES_HEAD]
+    _list(slot_columns(t), views, viewer=viewer, wide=wide, caption=_zone_caption(tz), notes=notes)
 
 
-def slot(view, tz: tzinfo, as_json: bool) -> None:
+def slot(view, tz: tzinfo, as_json: bool, *, viewer: str | None = None) -> None:
     if as_json:
         return emit_json(slot_json(view))
     start, end = _span(view.start, view.end, tz)
@@ -273,25 +574,20 @@ def slot(view, tz: tzinfo, as_json: bool) -> None:
         ("educator", _person(view.educator, view.educator_display, view.educator_email)),
         ("start", f"{start} ({zone_name(tz)})"), ("end", end),
         ("seats", f"{view.booked} of {view.capacity} booked"), ("status", _slot_status(view)),
-        ("notes", view.notes), ("link", view.link),
+        ("notes", view.notes), ("link", Link(view.link) if view.link else None),
     ])
     if view.requests:
-        requests(view.requests, tz, False, title="requests")
+        requests(view.requests, tz, False, title="requests", viewer=viewer, wide=True)
 
 
-def requests(views, tz: tzinfo, as_json: bool, title: str | None = None) -> None:
+def requests(views, tz: tzinfo, as_json: bool, title: str | None = None, *,
+             viewer: str | None = None, wide: bool = False) -> None:
     if as_json:
         return emit_json([request_json(v) for v in views])
     if not views:
         return line("no requests")
-    rows = []
-    for v in views:
-        start, _ = _span(v.start, v.end, tz)
-        rows.append([v.id, v.slot, v.course, start, v.student, v.educator, v.status,
-                     v.message, v.reason or v.link])
-    _table(title, ["ID", "Slot", "Course", "Start", "Student", "Educator", "Status",
-                   "Message", "Reason / link"], rows, _zone_caption(tz))
-
+    _list(request_columns(_times(tz)), views, viewer=viewer, wide=wide, title=title,
+          caption=_zone_caption(tz))
 
 def calendar(week, tz: tzinfo, as_json: bool) -> None:
     """``slot calendar``: hours as rows, Monday to Sunday as columns, each slot at its local start."""
@@ -312,7 +608,7 @@ def calendar(week, tz: tzinfo, as_json: bool) -> None:
     ]
     title = f"week of {week.days[0]:%a %Y-%m-%d}" + ("" if rows else ": no slots")
     _table(title, [""] + [f"{day:%a}\n{day:%m-%d}" for day in week.days], rows,
-           _zone_caption(tz), show_lines=True)
+           _zone_caption(tz))
 
 
 def request(view, tz: tzinfo, as_json: bool) -> None:
@@ -323,23 +619,21 @@ def request(view, tz: tzinfo, as_json: bool) -> None:
         ("slot", view.slot), ("course", view.course), ("student", view.student),
         ("educator", view.educator), ("status", view.status),
         ("start", f"{start} ({zone_name(tz)})"), ("end", end),
-        ("message", view.message), ("reason", view.reason), ("link", view.link),
+        ("message", view.message), ("reason", view.reason),
+        ("link", Link(view.link) if view.link else None),
         ("notes", view.notes), ("created", _local(view.created, tz)),
         ("updated", _local(view.updated, tz)),
     ])
     if view.history:
-        _table("history", ["When", "Who", "From", "To", "Note"],
-               [[_local(h.at, tz), h.actor, h.from_ or "", h.to, h.note] for h in view.history])
+        _list(history_columns(tz), view.history, wide=True, title="history")
 
 
-def notifications(views, tz: tzinfo, as_json: bool) -> None:
+def notifications(views, tz: tzinfo, as_json: bool, *, wide: bool = False) -> None:
     if as_json:
         return emit_json([pick(v, NOTIFICATION) for v in views])
     if not views:
         return line("no new notifications")
-    _table(None, ["ID", "When", "Kind", "Request", "Text", ""],
-           [[v.id, _local(v.created, tz), v.kind, v.request or "", v.text, "" if v.read else "new"]
-            for v in views], _zone_caption(tz))
+    _list(notification_columns(_times(tz)), views, wide=wide, caption=_zone_caption(tz))
 
 
 def slot_deleted(view, as_json: bool) -> None:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from test_processes import BIN, _HeldLock, ok
 

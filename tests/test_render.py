@@ -1,86 +1,192 @@
-"""Tables: the one-line fast path writes exactly what Rich writes, colour or not."""
+"""The column model (sessionctl/columns.py): choosing columns and widths, cutting text, and
+drawing a list exactly as Rich draws the same table when nothing has to be cut."""
 
 from __future__ import annotations
 
 import io
-import sys
+import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sessionctl import render
+from sessionctl import columns as model
+from sessionctl.columns import LINK, NEVER, TEXT, Column, Link, Look
 
-WIDTH = 100
-
-
-def _console(out, terminal: bool) -> Console:
-    return Console(
-        file=out, markup=False, highlight=False, emoji=False, width=WIDTH, soft_wrap=False,
-        force_terminal=terminal, color_system="standard" if terminal else None,
-    )
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+OSC8 = re.compile(r"\x1b\]8;;([^\x1b]*)\x1b\\")
 
 
-def rich_alone(title, columns, rows, caption, terminal) -> str:
-    """The table as Rich itself draws it (what ``render._table`` did before the fast path)."""
+def plain(text: str) -> str:
+    return OSC8.sub("", SGR.sub("", text))
+
+
+def rich_alone(headers, rows, width, terminal) -> list[str]:
+    """The table as Rich itself draws it, each line without its trailing padding."""
     out = io.StringIO()
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False,
-                  pad_edge=False, title_justify="left", caption_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    console = Console(file=out, markup=False, highlight=False, emoji=False, width=width,
+                      soft_wrap=False, force_terminal=terminal,
+                      color_system="standard" if terminal else None)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for header in headers:
+        table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*(Text(render.clean(cell)) for cell in row))
-    _console(out, terminal).print(table)
-    return out.getvalue()
+        table.add_row(*(Text(model.clean(cell)) for cell in row))
+    console.print(table)
+    return [plain(line).rstrip() for line in out.getvalue().split("\n")[:-1]]
 
 
-def through_render(monkeypatch, title, columns, rows, caption, terminal) -> tuple[str, int]:
-    """``render._table``'s output, and how many rows it wrote itself."""
-    out = io.StringIO()
-    written = []
-    one_line_row = render._one_line_row
-    monkeypatch.setattr(render, "_console", lambda: _console(out, terminal))
-    monkeypatch.setattr(sys, "stdout", out)
-    monkeypatch.setattr(render, "_one_line_row", lambda *a: written.append(a) or one_line_row(*a))
-    render._table(title, columns, rows, caption)
-    return out.getvalue(), len(written)
+def by_index(headers, cut=NEVER):
+    return [Column(h, (lambda i: lambda row: row[i])(i), cut=cut) for i, h in enumerate(headers)]
 
 
 cell = st.lists(
-    st.sampled_from(list("ab xyz09-:·") + ["日本", "é", "ß", "👍", "e\u0301", "\x1b", "[b]", "\t"]),
+    st.sampled_from(list("ab xyz09-:·") + ["日本", "é", "ß", "👍", "e\u0301", "\x1b", "[b]", "\u202e"]),
     max_size=8,
 ).map("".join)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    columns=st.lists(st.sampled_from(["ID", "Course", "Start", "日本語", "x"]), min_size=1, max_size=6),
+    headers=st.lists(st.sampled_from(["ID", "Course", "Start", "日本語", "x"]), min_size=1, max_size=6),
     data=st.data(),
-    title=st.sampled_from([None, "requests", "a title much wider than the narrowest tables here"]),
-    caption=st.sampled_from([None, "times in America/Argentina/Buenos_Aires"]),
-    terminal=st.booleans(),
+    colour=st.booleans(),
 )
-def test_fast_path_matches_rich(columns, data, title, caption, terminal):
-    rows = data.draw(st.lists(st.lists(cell, min_size=len(columns), max_size=len(columns)),
+def test_a_list_that_fits_is_drawn_as_rich_draws_it(headers, data, colour):
+    rows = data.draw(st.lists(st.lists(cell, min_size=len(headers), max_size=len(headers)),
                               min_size=1, max_size=5))
-    with pytest.MonkeyPatch.context() as patch:
-        mine, _ = through_render(patch, title, columns, rows, caption, terminal)
-    assert mine == rich_alone(title, columns, rows, caption, terminal)
+    drawn = model.draw_wide(by_index(headers), rows, Look(100, colour=colour))
+    assume(isinstance(drawn, list))  # it fits on one line a row (else Rich wraps it)
+    assert [plain(line) for line in drawn] == rich_alone(headers, rows, 100, colour)
+    assert model.draw(by_index(headers, TEXT), rows, Look(100, colour=colour)) == drawn
 
 
-@pytest.mark.parametrize("terminal", [False, True])
-def test_long_tables_take_the_fast_path_and_wrapping_ones_do_not(monkeypatch, terminal):
-    rows = [[str(i), "MATH101", "Mon 2027-03-01 10:00", "available"] for i in range(300)]
-    columns = ["ID", "Course", "Start", "Status"]
-    mine, written = through_render(monkeypatch, None, columns, rows, "times in UTC", terminal)
-    assert written == 301  # the sample row that Rich framed, then every row
-    assert mine == rich_alone(None, columns, rows, "times in UTC", terminal)
+@settings(max_examples=300, deadline=None)
+@given(
+    widths=st.lists(st.integers(0, 60), min_size=1, max_size=8),
+    cuts=st.data(),
+    width=st.integers(1, 220),
+    data=st.data(),
+)
+def test_every_row_is_one_line_no_wider_than_the_width(widths, cuts, width, data):
+    text = st.lists(st.sampled_from(list("ab c\n\t日👍\u00e9") + ["e\u0301", "\u200b", "\u200d"]),
+                    max_size=90).map("".join)
+    columns = [Column(f"H{i}", (lambda i: lambda row: row[i])(i), priority=data.draw(st.integers(0, 9)),
+                      cut=cuts.draw(st.sampled_from([NEVER, TEXT, LINK])), min_width=w)
+               for i, w in enumerate(widths)]
+    rows = data.draw(st.lists(st.lists(text, min_size=len(columns), max_size=len(columns)),
+                              min_size=1, max_size=6))
+    lines = model.draw(columns, rows, Look(width), caption="times in America/Argentina/Buenos_Aires")
+    assert len(lines) == 2 + len(rows) + 1  # header, rule, one line per row, caption
+    assert all(cell_len(line) <= width for line in lines), (width, lines)
 
-    wide = [["1", "x" * (WIDTH + 20), "a", "b"]]  # must wrap: Rich draws it all
-    mine, written = through_render(monkeypatch, None, columns, wide, None, terminal)
-    assert written == 0
-    assert mine == rich_alone(None, columns, wide, None, terminal)
+
+def test_columns_go_by_priority_then_cut_columns_shrink_widest_first():
+    columns = [
+        Column("ID", lambda r: r[0], 100),
+        Column("Start", lambda r: r[1], 90),
+        Column("Notes", lambda r: r[2], 40, TEXT, 10),
+        Column("Message", lambda r: r[3], 50, TEXT, 10),
+        Column("Seats", lambda r: r[4], 30),
+    ]
+    rows = [["1", "Sat 11-28 10:00", "n" * 40, "m" * 60, "0/1"]]
+    assert model.draw(columns, rows, Look(200))[2] == (
+        "1    Sat 11-28 10:00   " + "n" * 40 + "   " + "m" * 60 + "   0/1")
+    # 80: everything at its minimum still fits, so nothing goes; the widest text shrinks first
+    assert model.draw(columns, rows, Look(80))[2] == (
+        "1    Sat 11-28 10:00   " + "n" * 22 + "…   " + "m" * 22 + "…   0/1")
+    # 50: at their minimum the five are 54 wide: Seats (the lowest priority) goes
+    assert model.draw(columns, rows, Look(50))[2] == (
+        "1    Sat 11-28 10:00   " + "n" * 11 + "…   " + "m" * 11 + "…")
+    # 40: Notes goes too; Message keeps what is left
+    assert model.draw(columns, rows, Look(40))[0] == "ID   Start             Message"
+    assert model.draw(columns, rows, Look(40))[2] == "1    Sat 11-28 10:00   " + "m" * 16 + "…"
+
+
+def test_empty_columns_go_first_when_anything_must_be_cut():
+    columns = [Column("ID", lambda r: r[0], 100), Column("Notes", lambda r: r[1], 90, TEXT, 5),
+               Column("Text", lambda r: r[2], 10, TEXT, 10)]
+    rows = [["1", None, "t" * 30]]
+    assert model.draw(columns, rows, Look(80))[0] == "ID   Notes   Text"  # all fits: all shown
+    assert model.draw(columns, rows, Look(25))[:3] == ["ID   Text", "─" * 25, "1    " + "t" * 19 + "…"]
+
+
+def test_columns_that_only_repeat_the_viewer_are_left_out():
+    columns = [Column("ID", lambda r: r["id"]),
+               Column("Educator", lambda r: r["educator"], viewer=lambda r: r["educator"])]
+    mine = [{"id": 1, "educator": "ada"}, {"id": 2, "educator": "ada"}]
+    assert model.draw(columns, mine, Look(80), viewer="ada")[0] == "ID"
+    assert model.draw(columns, mine, Look(80), viewer="root")[0] == "ID   Educator"
+    mixed = mine + [{"id": 3, "educator": "bob"}]
+    assert model.draw(columns, mixed, Look(80), viewer="ada")[0] == "ID   Educator"
+
+
+@pytest.mark.parametrize("text,width,expected", [
+    ("hello world", 11, "hello world"),
+    ("hello world", 8, "hello w…"),
+    ("日本語のテキスト", 7, "日本語…"),      # a wide character is never split
+    ("日本語のテキスト", 8, "日本語…"),      # 7 cells, padded by the table
+    ("👍👍👍👍", 6, "👍👍…"),
+    ("e\u0301e\u0301e\u0301e\u0301", 3, "e\u0301e\u0301…"),  # marks stay with their letter
+    ("abc", 1, "…"),
+    ("abc", 0, ""),
+])
+def test_cut_counts_cells_and_ends_with_an_ellipsis(text, width, expected):
+    assert model.cut(text, width) == expected
+    assert cell_len(model.cut(text, width)) <= width
+
+
+def test_clean_escapes_control_and_reordering_characters_and_keeps_the_rest():
+    assert model.clean("a\x1bb\x07c\u009b") == "a\\x1bb\\x07c\\x9b"
+    assert model.clean("abc\u202edef\u2066") == "abc\\u202edef\\u2066"
+    assert model.clean("zero\u200bwidth 👨\u200d👩\u200d👧 日本\nline\ttab") == (
+        "zero\u200bwidth 👨\u200d👩\u200d👧 日本\nline\ttab")
+    assert model.one_line("two\nlines\tand a tab") == "two⏎lines and a tab"
+
+
+def test_a_cut_link_is_a_hyperlink_to_the_whole_url_on_a_terminal_only():
+    url = "https://meet.example.edu/" + "x" * 100
+    columns = [Column("ID", lambda r: r[0]), Column("Link", lambda r: r[1], cut=LINK, min_width=20)]
+    rows = [["1", url], ["2", "https://e.du/a"]]
+    tty = model.draw(columns, rows, Look(40, links=True))
+    assert tty[2] == f"1    \x1b]8;;{url}\x1b\\https://meet.example.edu/xxxxxxxxx…\x1b]8;;\x1b\\"
+    assert tty[3] == "2    https://e.du/a"  # whole: a terminal finds it itself
+    assert model.draw(columns, rows, Look(40))[2] == "1    https://meet.example.edu/xxxxxxxxx…"
+    # a cell marked as a link in a mixed column (request list's "Reason / link")
+    mixed = [Column("Reason / link", lambda r: r, cut=TEXT, min_width=10)]
+    drawn = model.draw(mixed, [Link(url), "a reason " * 10], Look(20, links=True))
+    assert drawn[2].startswith("\x1b]8;;https://") and "\x1b]8" not in drawn[3]
+
+
+def test_statuses_are_coloured_only_with_colour():
+    columns = [Column("Status", lambda r: r, style=lambda t: {"approved": "green"}.get(t))]
+    assert model.draw(columns, ["approved", "other"], Look(80, colour=True))[2:4] == [
+        "\x1b[32mapproved\x1b[0m", "other"]
+    assert model.draw(columns, ["approved"], Look(80))[2] == "approved"
+
+
+def test_compact_times_drop_the_current_year_and_the_date_of_a_same_day_end():
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    utc = timezone.utc
+    times = model.Times(ZoneInfo("Europe/Berlin"), datetime(2026, 12, 31, 23, 30, tzinfo=utc))
+    # 23:30 UTC on new year's eve is already 2027 in Berlin: "this year" is the display zone's
+    assert times.at(datetime(2027, 3, 1, 9, 0, tzinfo=utc)) == "Mon 03-01 10:00"
+    assert times.at(datetime(2026, 11, 28, 9, 0, tzinfo=utc)) == "Sat 2026-11-28 10:00"
+    start = datetime(2027, 3, 1, 9, 0, tzinfo=utc)
+    assert times.end(start, datetime(2027, 3, 1, 10, 0, tzinfo=utc)) == "11:00"
+    assert times.end(start, datetime(2027, 3, 1, 23, 30, tzinfo=utc)) == "Tue 03-02 00:30"
+
+
+def test_max_width_caps_a_column_except_with_wide():
+    columns = [Column("Name", lambda r: r[0], cut=TEXT, max_width=10),
+               Column("Notes", lambda r: r[1], cut=TEXT)]
+    rows = [["n" * 30, "short"]]
+    assert model.draw(columns, rows, Look(200))[2] == "n" * 9 + "…   short"
+    assert model.draw_wide(columns, rows, Look(200))[2] == "n" * 30 + "   short"

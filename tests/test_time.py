@@ -338,7 +338,7 @@ def test_either_offset_named_for_an_ambiguous_time_is_accepted(w):
     assert starts(add(w, "--start", "2027-11-07 01:30-05:00", "--duration", "30m", tz=ny)) == [
         "2027-11-07T06:30:00Z"]
     table = w("--tz", ny, "slot", "list", user="ada").stdout
-    assert table.count("Sun 2027-11-07 01:30") == 2 and "times in America/New_York" in table
+    assert table.count("Sun 11-07 01:30") == 2  # lists drop the current year and "times in America/New_York" in table
 
 
 def test_ambiguous_2026_new_york_time_names_both_offsets():
@@ -381,7 +381,7 @@ def test_weekly_series_across_a_dst_change_keeps_the_local_time(w, zone, first, 
     table = w("--tz", zone, "slot", "list", user="ada").stdout
     for s in expected:
         local = datetime.fromisoformat(s.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
-        assert f"{local:%a %Y-%m-%d} 10:00" in table, table
+        assert f"{local:%a %m-%d} 10:00" in table, table  # 2027 is the clock's year
     assert f"times in {zone}" in table
 
 
@@ -882,12 +882,12 @@ def test_tables_say_which_zone_their_times_are_in(w):
         stored = w(*args, user="alan", env={"SESSIONCTL_TZ": None}).stdout
         assert "times in Australia/Sydney" in stored, (args, stored)
     # and the times in them are in that zone (10:00 UTC)
-    assert "Mon 2027-01-11 19:00" in w("--tz", "Asia/Tokyo", "slot", "list", user="ada").stdout
-    assert "Mon 2027-01-11 21:00" in w("slot", "list", user="alan", env={"SESSIONCTL_TZ": None}).stdout
-    assert "Mon 2027-01-11 11:00" in w("request", "list", user="ada",
+    assert "Mon 01-11 19:00" in w("--tz", "Asia/Tokyo", "slot", "list", user="ada").stdout
+    assert "Mon 01-11 21:00" in w("slot", "list", user="alan", env={"SESSIONCTL_TZ": None}).stdout
+    assert "Mon 01-11 11:00" in w("request", "list", user="ada",
                                        env={"SESSIONCTL_TZ": "Europe/Berlin"}).stdout
     added = add(w, "--start", "2027-01-12 10:00", "--duration", "1h", tz="Asia/Tokyo", as_json=False)
-    assert "times in Asia/Tokyo" in added.stdout and "Tue 2027-01-12 10:00" in added.stdout
+    assert "times in Asia/Tokyo" in added.stdout and "Tue 01-12 10:00" in added.stdout
 
 
 # ==================================================================================================

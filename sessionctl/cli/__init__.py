@@ -80,12 +80,12 @@ class Root(TyperGroup):
     """Typer's group with our error handling around every invocation (CLI and CliRunner)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        code = run_mapped(
+        code = run_mapped(lambda: render.session(
             lambda: super(Root, self).main(
                 args=args, prog_name=prog_name or "sessionctl", complete_var=complete_var,
                 standalone_mode=False, **extra,
             )
-        )
+        ))
         if standalone_mode:
             try:
                 sys.stdout.flush()
@@ -121,11 +121,19 @@ def root(
     tz: Annotated[Optional[str], typer.Option(
         "--tz", metavar="ZONE", help="Display zone, an IANA name (default: SESSIONCTL_TZ, your stored zone, the system zone)."
     )] = None,
+    color: Annotated[Optional[str], typer.Option(
+        "--color", metavar="auto|always|never",
+        help="Colour statuses: on a terminal (auto, the default; NO_COLOR turns it off, FORCE_COLOR on), always or never.",
+    )] = None,
+    no_pager: Annotated[bool, typer.Option(
+        "--no-pager", help="Never page output taller than the terminal."
+    )] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit."
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""
+    render.configure(color=color, pager=False if no_pager else None)
     if tz is not None:
         from sessionctl.timeparse import zone
 

@@ -18,6 +18,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) inste
 CourseOpt = Annotated[Optional[str], typer.Option("--course", metavar="CODE", help="Only this course.")]
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Starting before WHEN.")]
+Wide = Annotated[bool, typer.Option(
+    "--wide", help="Print every column whole, wrapping long text, instead of one line per row."
+)]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 
@@ -57,6 +60,10 @@ class App:
     @staticmethod
     def now() -> datetime:
         return timeparse.utcnow()
+
+    def viewer(self) -> str:
+        """The acting user's name: lists leave out columns that would only repeat it."""
+        return self.context().actor.name
 
     def when(self, text: str | None, *, until: bool = False) -> datetime | None:
         """WHEN in the display zone; ``until``: a bare date means the end of that day."""

@@ -6,7 +6,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import Json
+from sessionctl.cli.common import Json, Wide
 from sessionctl.domain import courses
 from sessionctl.errors import UsageError
 
@@ -30,9 +30,9 @@ def add(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, as_json: Json = False) -> None:
+def list_(ctx: typer.Context, wide: Wide = False, as_json: Json = False) -> None:
     """List courses: all (admin), your own (educator) or your enrolled ones (student)."""
-    render.courses(courses.list_courses(ctx.obj.context()), as_json)
+    render.courses(courses.list_courses(ctx.obj.context()), as_json, viewer=ctx.obj.viewer(), wide=wide)
 
 
 @app.command("show")
@@ -95,6 +95,6 @@ def unenroll(
 
 
 @app.command("roster")
-def roster(ctx: typer.Context, code: Code, as_json: Json = False) -> None:
+def roster(ctx: typer.Context, code: Code, wide: Wide = False, as_json: Json = False) -> None:
     """List the students enrolled in a course."""
-    render.users(courses.roster(ctx.obj.context(), code), as_json)
+    render.users(courses.roster(ctx.obj.context(), code), as_json, wide=wide)

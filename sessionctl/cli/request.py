@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
+from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide
 from sessionctl.domain import requests
 from sessionctl.domain.context import shown_name
 from sessionctl.errors import UsageError
@@ -39,13 +39,14 @@ def list_(
     course: CourseOpt = None,
     from_: FromOpt = None,
     to: ToOpt = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List requests, newest first: your own (student), for your slots (educator), all (admin)."""
     app_ = ctx.obj
     c = app_.context()
     views = requests.list_requests(c, status, course, app_.when(from_), app_.when(to))
-    render.requests(views, c.tz, as_json)
+    render.requests(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
 @app.command("show")

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt
+from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide
 from sessionctl.domain import series, slots
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
@@ -46,7 +46,7 @@ def add(
         c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
         plan=plan, capacity=capacity, notes=notes, link=link,
     )
-    render.slots(created, c.tz, as_json)
+    render.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
 
 
 @app.command("list")
@@ -60,20 +60,21 @@ def list_(
         help="Default: students see available future slots; others, live slots not yet ended.",
     )] = None,
     educator: Annotated[Optional[str], typer.Option("--educator", metavar="NAME", help="Only this educator's slots.")] = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List the slots you can see."""
     app_ = ctx.obj
     c = app_.context()
     views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator)
-    render.slots(views, c.tz, as_json)
+    render.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
 @app.command("show")
 def show(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
     """Show a slot with its requests (students see only their own)."""
     c = ctx.obj.context()
-    render.slot(slots.show_slot(c, slot_id), c.tz, as_json)
+    render.slot(slots.show_slot(c, slot_id), c.tz, as_json, viewer=ctx.obj.viewer())
 
 
 @app.command("update")
@@ -96,14 +97,14 @@ def update(
         c, slot_id, start=app_.when(start), end=app_.when(end), duration=app_.duration(duration),
         capacity=capacity, **given,
     )
-    render.slot(view, c.tz, as_json)
+    render.slot(view, c.tz, as_json, viewer=app_.viewer())
 
 
 @app.command("cancel")
 def cancel(ctx: typer.Context, slot_id: SlotId, reason: ReasonOpt = None, as_json: Json = False) -> None:
     """Cancel a slot; its pending and approved requests are cancelled and the students told."""
     c = ctx.obj.context()
-    render.slot(slots.cancel_slot(c, slot_id, reason), c.tz, as_json)
+    render.slot(slots.cancel_slot(c, slot_id, reason), c.tz, as_json, viewer=ctx.obj.viewer())
 
 
 @app.command("delete")

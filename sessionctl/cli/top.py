@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import Json
+from sessionctl.cli.common import Json, Wide
 from sessionctl.domain import inbox as inbox_domain
 from sessionctl.domain import reminders, requests, users
 from sessionctl.domain.views import UserView
@@ -47,11 +47,12 @@ def inbox(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include notifications already read.")] = False,
     peek: Annotated[bool, typer.Option("--peek", help="Do not mark shown notifications read.")] = False,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """Your notifications, newest first; shown unread ones become read unless --peek."""
     c = ctx.obj.context()
-    render.notifications(inbox_domain.inbox(c, everything=all_, peek=peek), c.tz, as_json)
+    render.notifications(inbox_domain.inbox(c, everything=all_, peek=peek), c.tz, as_json, wide=wide)
 
 
 def demo(

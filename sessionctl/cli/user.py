@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import Json
+from sessionctl.cli.common import Json, Wide
 from sessionctl.domain import users
 
 app = typer.Typer(help="Register users and change their details (admins).", no_args_is_help=True)
@@ -34,10 +34,11 @@ def add(
 def list_(
     ctx: typer.Context,
     role: Annotated[Optional[str], typer.Option("--role", metavar="ROLE", help="Only this role.")] = None,
+    wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List users (admins and educators)."""
-    render.users(users.list_users(ctx.obj.context(), role), as_json)
+    render.users(users.list_users(ctx.obj.context(), role), as_json, wide=wide)
 
 
 @app.command("show")

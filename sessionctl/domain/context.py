@@ -159,7 +159,10 @@ def check_text(label: str, value: str | None, limit: int = MAX_TEXT, *,
         for ch in value:
             why = _refused(ch, multiline)
             if why is not None:
-                hint = "only newline and tab are allowed" if multiline else f"{label} is one line"
+                if ch in INVISIBLE:
+                    hint = "type the text without it"
+                else:
+                    hint = "only newline and tab are allowed" if multiline else f"{label} is one line"
                 raise UsageError(f"{label} contains {why}", hint=hint)
     elif not INVISIBLE.isdisjoint(value):
         ch = next(ch for ch in value if ch in INVISIBLE)

@@ -1,0 +1,521 @@
+"""SPEC §8, the terminal: lists fit the width one line a row, colour, the pager.
+
+The lists are drawn over a store full of what breaks tables: display names, notes, messages
+and reasons hundreds of characters long, links over 300 characters, CJK and emoji, line
+breaks, tabs, bidi and zero-width characters, Rich markup. Colour and the pager are checked
+on the installed command with a pseudo-terminal of a fixed size as its stdout.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import re
+import shlex
+import sqlite3
+import struct
+import subprocess
+import sys
+import termios
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from rich.cells import cell_len
+
+from conftest import Cli, future, iso
+
+BIN = Path(sys.executable).with_name("sessionctl")
+WIDTHS = (80, 100, 120, 200)
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+OSC8 = re.compile(r"\x1b\]8;;[^\x1b]*\x1b\\")
+
+LINK = "https://meet.example.edu/" + "room-" * 64 + "end"  # 348 characters
+ADA = "エイダ・ラブレス Augusta Ada King, Countess of Lovelace 👩 💻 " * 5
+ALAN = "Alan Mathison Turing 🧠 of Bletchley Park " * 8
+NOTES = "Bring question 3 and your notes on Bernoulli numbers. " * 9 + "\nsecond line\tend"
+MESSAGE = "Could we go over the proof of the halting problem, 停止問題, step by step? " * 5
+REASON = "Please book the 10:00 office hour next week instead; this one is for the exam. " * 4
+MARKUP = "[bold]x[/bold] [link=https://evil.example]z[/link]"
+# input checks refuse bidi and zero-width characters; an old store may still hold them
+HOSTILE = MARKUP + " rtl\u202eevil\u202c zero\u200bwidth"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Cli:
+    """A store whose every list has long, wide and odd text in it."""
+    cli = Cli(tmp_path_factory.mktemp("terminal") / "store.db")
+
+    def ok(*args, user="root"):
+        result = cli(*args, user=user)
+        assert result.exit_code == 0, (args, result.stderr)
+        return json.loads(result.stdout) if "--json" in args else result.stdout
+
+    ok("init")
+    for name, role, display in [("ada", "educator", ADA), ("bob", "educator", "Bob"),
+                                ("alan", "student", ALAN), ("kat", "student", "Katherine 🌟 Johnson"),
+                                ("eve", "student", MARKUP)]:
+        ok("user", "add", name, "--role", role, "--email", f"{name}@example.edu", "--display", display)
+    ok("course", "add", "MATH101", "--title", "Analytical Engines, 解析機関 " * 7, user="ada")
+    ok("course", "add", "PHYS1", "--title", "Physics", user="bob")
+    ok("course", "add", "CS2", "--title", "Programming", user="ada")
+    ok("course", "enroll", "MATH101", "alan", "kat", "eve", user="ada")
+    ok("course", "enroll", "CS2", "alan", user="ada")
+    ok("course", "enroll", "PHYS1", "kat", user="bob")
+    slots = [ok("slot", "add", "--course", "MATH101", "--start", iso(future(48 + 2 * i)),
+                "--duration", "1h", "--capacity", "1", "--notes", NOTES, "--link", LINK, "--json",
+                user="ada")[0]["id"] for i in range(4)]
+    ok("slot", "add", "--course", "PHYS1", "--start", iso(future(60)), "--duration", "1h",
+       "--notes", MARKUP, user="bob")
+    first = ok("request", "send", str(slots[0]), "--message", MESSAGE, "--json", user="alan")
+    ok("request", "send", str(slots[0]), "--message", "Katherine 🌟 here\nline two", user="kat")
+    ok("request", "approve", str(first["id"]), "--link", LINK + "/alan", user="ada")
+    second = ok("request", "send", str(slots[1]), "--message", MESSAGE, "--json", user="kat")
+    ok("request", "reject", str(second["id"]), "--reason", REASON, user="ada")
+    ok("request", "send", str(slots[2]), "--message", MARKUP, user="eve")
+    third = ok("request", "send", str(slots[3]), "--message", "短い", "--json", user="alan")
+    ok("request", "cancel", str(third["id"]), "--reason", REASON, user="ada")
+    # an old store may hold what input checks now refuse: an escape sequence and a bell
+    con = sqlite3.connect(cli.db)
+    with con:
+        con.execute("UPDATE slots SET notes = ? WHERE id = ?", ("old \x1b[31mred\x1b[0m\x07", slots[3]))
+        con.execute("UPDATE users SET display = ? WHERE name = 'eve'", (HOSTILE,))
+        con.execute("UPDATE slots SET notes = ? WHERE notes = ?", (HOSTILE, MARKUP))
+        con.execute("UPDATE requests SET message = ? WHERE message = ?", (HOSTILE, MARKUP))
+    con.close()
+    return cli
+
+
+def listing(out: str, width: int, count: int, caption: bool) -> tuple[str, list[str]]:
+    """The header and rows of a list, checking its frame: a header, a rule, exactly one
+    line per row, the caption; no line wider than ``width``."""
+    lines = out.split("\n")
+    assert lines[-1] == "", out
+    lines = lines[:-1]
+    assert all(cell_len(line) <= width for line in lines), (width, [cell_len(x) for x in lines], out)
+    assert set(lines[1]) == {"─"}, out
+    assert len(lines) == 2 + count + (1 if caption else 0), (count, out)
+    if caption:
+        assert lines[-1].startswith("times in "), out
+    return lines[0], lines[2:2 + count]
+
+
+LISTS = [
+    # command, viewer, key of the first column, whether it has a time caption
+    (("slot", "list"), "ada", "id", True),
+    (("slot", "list"), "alan", "id", True),
+    (("slot", "list", "--status", "all"), "root", "id", True),
+    (("request", "list"), "alan", "id", True),
+    (("request", "list", "--status", "all"), "ada", "id", True),
+    (("request", "list", "--status", "all"), "root", "id", True),
+    (("inbox", "--all", "--peek"), "ada", "id", True),
+    (("inbox", "--all", "--peek"), "alan", "id", True),
+    (("course", "list"), "ada", "code", False),
+    (("course", "list"), "alan", "code", False),
+    (("course", "roster", "MATH101"), "ada", "name", False),
+    (("user", "list"), "root", "name", False),
+]
+
+
+@pytest.mark.parametrize("args,user,key,caption", LISTS, ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+def test_every_list_is_one_line_a_row_at_every_width(store, args, user, key, caption):
+    items = json.loads(store(*args, "--json", user=user).stdout)
+    assert len(items) >= 2
+    for width in WIDTHS:
+        result = store(*args, user=user, env={"COLUMNS": str(width)})
+        assert result.exit_code == 0, result.stderr
+        header, rows = listing(result.stdout, width, len(items), caption)
+        assert [row.split()[0] for row in rows] == [str(item[key]) for item in items]
+        assert "…" in result.stdout, (width, result.stdout)  # long text was cut, not wrapped
+        assert "\x1b" not in result.stdout  # not a terminal: plain; an old ESC shows as text
+
+
+def test_columns_that_repeat_the_viewer_are_left_out(store):
+    def header(*args, user):
+        return store(*args, user=user, env={"COLUMNS": "200"}).stdout.split("\n")[0].split()
+
+    assert header("slot", "list", user="ada") == ["ID", "Course", "Start", "End", "Seats", "Status",
+                                                  "Notes", "Link"]
+    own = store("slot", "list", user="ada", env={"COLUMNS": "200"}).stdout
+    assert "ada@example.edu" not in own and "エイダ" not in own
+    student = store("slot", "list", user="alan", env={"COLUMNS": "200"}).stdout
+    assert "ada@example.edu" in student and "エイダ" in student  # a student needs to know who
+    assert "Student" not in header("request", "list", user="alan")
+    assert "alan" not in store("request", "list", user="alan", env={"COLUMNS": "200"}).stdout
+    assert "Educator" not in header("request", "list", "--status", "all", user="ada")
+    assert {"Student", "Educator"} <= set(header("request", "list", "--status", "all", user="root"))
+    assert "Educator" not in header("course", "list", user="ada")
+    assert "Educator" in header("course", "list", user="alan")
+
+
+def test_narrow_lists_keep_ids_times_and_statuses_whole(store):
+    now = datetime.now(timezone.utc)
+    items = json.loads(store("request", "list", "--status", "all", "--json", user="root").stdout)
+    out = store("request", "list", "--status", "all", user="root", env={"COLUMNS": "80"}).stdout
+    _, rows = listing(out, 80, len(items), True)
+    for item, row in zip(items, rows):
+        start = datetime.fromisoformat(item["start"].replace("Z", "+00:00"))
+        compact = start.strftime("%a %m-%d %H:%M" if start.year == now.year else "%a %Y-%m-%d %H:%M")
+        assert re.match(rf"{item['id']}\s", row), row
+        assert compact in row and f"   {item['status']}" in row, (compact, row)
+
+
+def test_long_links_are_whole_with_wide_and_in_show_commands(store):
+    slot = json.loads(store("slot", "list", "--json", user="ada").stdout)[0]
+    narrow = store("slot", "list", user="ada", env={"COLUMNS": "200"}).stdout
+    assert LINK not in narrow and "https://meet.example.edu/room-room" in narrow
+    wide = store("slot", "list", "--wide", user="ada", env={"COLUMNS": "80"}).stdout
+    assert NOTES.split("\n")[0].split()[-1] in wide and "Link" in wide.split("\n")[0]
+    # the link column is last: its pieces, read down the table, are the whole link
+    start = wide.split("\n")[0].index("Link")
+    pieces = "".join(cells_from(line, start).strip() for line in wide.split("\n")[2:])
+    assert LINK in pieces
+    for args in (("slot", "show", str(slot["id"])), ("request", "show", "1")):
+        shown = store(*args, user="ada", env={"COLUMNS": "80"}).stdout
+        assert re.search(rf"^link\s+{re.escape(LINK)}(/alan)?$", shown, re.M), shown
+    assert MESSAGE.strip() in store("request", "show", "1", user="ada", env={"COLUMNS": "500"}).stdout
+
+
+def cells_from(line: str, start: int) -> str:
+    """What a line holds from its ``start``-th cell on."""
+    taken = 0
+    for index, ch in enumerate(line):
+        if taken >= start:
+            return line[index:]
+        taken += cell_len(ch)
+    return ""
+
+
+def test_wide_wraps_every_cell_whole_and_keeps_the_frame(store):
+    out = store("request", "list", "--status", "all", "--wide", user="root", env={"COLUMNS": "100"}).stdout
+    assert "…" not in out
+    text = " ".join(out.split())
+    for word in ("halting", "停止問題,", "exam."):
+        assert word in text
+    start = out.split("\n")[0].index("Reason / link")  # the last column: read it down the table
+    assert LINK + "/alan" in "".join(cells_from(line, start).strip() for line in out.split("\n")[2:])
+    assert out.split("\n")[0].split() == ["ID", "Slot", "Course", "Start", "Student", "Educator",
+                                          "Status", "Message", "Reason", "/", "link"]
+    assert out.rstrip("\n").split("\n")[-1] == "times in UTC"
+
+
+def test_user_text_stays_literal_and_on_its_row(store):
+    out = store("slot", "list", "--status", "all", user="root", env={"COLUMNS": "250"}).stdout
+    assert "[bold]x[/bold] [link=https://evil.example]z[/link]" in out
+    assert "old \\x1b[31mred\\x1b[0m\\x07" in out  # an escape sequence from an old store, as text
+    eve = store("request", "list", user="eve", env={"COLUMNS": "250"}).stdout
+    assert ("   [bold]x[/bold] [link=https://evil.example]z[/link] rtl\\u202eevil\\u202c "
+            "zero\u200bwidth") in eve  # markup as typed
+    assert "\u202e" not in eve  # the bidi override cannot reorder the row; zero-width is harmless
+    kat = store("request", "list", "--status", "all", user="kat", env={"COLUMNS": "200"}).stdout
+    assert "Katherine 🌟 here⏎line two" in kat  # a line break in a cell keeps the row one line
+
+
+def test_inbox_says_kinds_in_words_and_heads_every_column(store):
+    out = store("inbox", "--all", "--peek", user="ada", env={"COLUMNS": "200"}).stdout
+    assert out.split("\n")[0].split() == ["ID", "When", "Kind", "Request", "Text", "State"]
+    kinds = [n["kind"] for n in json.loads(store("inbox", "--all", "--peek", "--json", user="ada").stdout)]
+    assert kinds.count("request") == out.count("   new request   ") > 0
+    alan = store("inbox", "--all", "--peek", user="alan", env={"COLUMNS": "200"}).stdout
+    assert re.search(r"^\d+\s+\w{3} [\d-]+ \d\d:\d\d\s+approved\s+\d+\s+", alan, re.M), alan
+    kat = store("inbox", "--all", "--peek", user="kat", env={"COLUMNS": "200"}).stdout
+    assert "   rejected   " in kat
+
+
+def test_a_slot_cancelled_notification_reads_slot_cancelled(cli):
+    from conftest import future as ahead
+
+    assert cli("init").exit_code == 0
+    for name, role in (("ada", "educator"), ("alan", "student")):
+        cli("user", "add", name, "--role", role)
+    cli("course", "add", "M", "--title", "M", user="ada")
+    cli("course", "enroll", "M", "alan", user="ada")
+    [slot] = json.loads(cli("slot", "add", "--course", "M", "--start", iso(ahead(30)),
+                            "--duration", "1h", "--json", user="ada").stdout)
+    cli("request", "send", str(slot["id"]), user="alan")
+    cli("slot", "cancel", str(slot["id"]), user="ada")
+    assert json.loads(cli("inbox", "--peek", "--json", user="alan").stdout)[0]["kind"] == "slot_cancelled"
+    out = cli("inbox", user="alan").stdout
+    assert re.search(r"\s+slot cancelled\s+", out), out
+
+
+def test_a_long_series_prints_ten_rows_and_a_summary_but_json_prints_all(cli):
+    assert cli("init").exit_code == 0
+    cli("user", "add", "ada", "--role", "educator")
+    cli("course", "add", "M", "--title", "M", user="ada")
+    args = ("slot", "add", "--course", "M", "--start", "2035-01-01T10:00Z", "--duration", "1h",
+            "--repeat", "daily", "--count", "25")
+    out = cli(*args, user="ada").stdout
+    lines = out.rstrip("\n").split("\n")
+    assert len(lines) == 2 + 10 + 3, out
+    assert [line.split()[0] for line in lines[2:12]] == [str(i) for i in range(1, 11)]
+    assert lines[12:] == ["… 15 more", "25 slots, first Mon 2035-01-01 10:00, last Thu 2035-01-25 10:00",
+                          "times in UTC"]
+    again = cli(*args[:5], "2036-01-01T10:00Z", *args[6:], "--json", user="ada")
+    assert len(json.loads(again.stdout)) == 25
+    few = cli(*args[:5], "2037-01-01T10:00Z", *args[6:10], "--count", "20", user="ada").stdout
+    assert len(few.rstrip("\n").split("\n")) == 2 + 20 + 1 and "more" not in few
+
+
+@pytest.mark.parametrize("columns", ["abc", "-1", "0", "99999999999999999999", "", " ", "1e3", "٣٠"])
+def test_an_unusable_columns_is_ignored(store, columns):
+    for args, user in ((("slot", "list"), "alan"), (("user", "list"), "root"), (("whoami",), "ada")):
+        result = store(*args, user=user, env={"COLUMNS": columns})
+        assert result.exit_code == 0, (columns, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert max(cell_len(line) for line in result.stdout.split("\n")) <= 200  # the default
+
+
+def test_a_tiny_columns_still_gives_one_line_a_row(store):
+    items = json.loads(store("slot", "list", "--json", user="alan").stdout)
+    out = store("slot", "list", user="alan", env={"COLUMNS": "12"}).stdout
+    _, rows = listing(out, 12, len(items), True)
+    assert [row.split()[0] for row in rows] == [str(i["id"]) for i in items]
+
+
+# -- colour and the pager, on the installed command ------------------------------------------------
+
+
+def environment(store, user, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "PAGER", "SESSIONCTL_PAGER",
+                        "SESSIONCTL_DEBUG")}
+    env.update(SESSIONCTL_DB=str(store.db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", TERM="xterm")
+    env.update({k: v for k, v in extra.items() if v is not None})
+    return env
+
+
+def on_tty(args, env, columns=100, lines=50) -> tuple[int, str, str]:
+    """Run the installed command with a pseudo-terminal of ``columns`` x ``lines`` as stdout."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen([str(BIN), *args], stdin=subprocess.DEVNULL, stdout=slave,
+                               stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: every writer has closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=60)
+    return process.returncode, b"".join(chunks).decode().replace("\r\n", "\n"), stderr
+
+
+def plain(text: str) -> str:
+    """What a terminal shows: without colour codes and hyperlink targets."""
+    return OSC8.sub("", SGR.sub("", text))
+
+
+def piped(args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def recorder(tmp_path):
+    """A pager that records what it is given; ``recorder.seen()`` is that, or None."""
+    script = tmp_path / "pager.py"
+    record = tmp_path / "paged.txt"
+    script.write_text("import sys\nopen(sys.argv[1], 'ab').write(sys.stdin.buffer.read())\n")
+
+    class Recorder:
+        command = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} {shlex.quote(str(record))}"
+
+        @staticmethod
+        def seen():
+            return record.read_text() if record.exists() else None
+
+    return Recorder
+
+
+GREEN = "\x1b[32mavailable\x1b[0m"
+
+
+def test_statuses_are_coloured_on_a_terminal(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
+    code, out, err = on_tty(["slot", "list"], env)
+    assert (code, err) == (0, "")
+    assert GREEN in out
+    assert "\x1b[1mID" in out  # the header is bold
+    assert all(cell_len(plain(line)) <= 100 for line in out.split("\n"))  # the window's width
+    code, out, _ = on_tty(["request", "list", "--status", "all"], env)
+    assert "\x1b[32mapproved\x1b[0m" in out and "\x1b[31mrejected\x1b[0m" in out
+    assert "\x1b[33mpending\x1b[0m" in out
+    assert recorder.seen() is None  # short enough: not paged
+
+
+@pytest.mark.parametrize("how", ["NO_COLOR", "--color never", "both"])
+def test_no_color_and_color_never_give_none_on_a_terminal(store, recorder, how):
+    extra = {"NO_COLOR": "1"} if how != "--color never" else {}
+    args = ["--color", "never"] if how != "NO_COLOR" else []
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command, **extra)
+    code, out, _ = on_tty([*args, "slot", "list"], env)
+    assert code == 0 and "available" in out
+    assert not SGR.search(out), out
+
+
+def test_an_empty_no_color_is_not_set(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command, NO_COLOR="")
+    assert GREEN in on_tty(["slot", "list"], env)[1]
+
+
+def test_color_always_and_force_color_colour_a_pipe_but_never_json(store):
+    plain = piped(["slot", "list"], environment(store, "ada"))
+    assert plain.returncode == 0 and "\x1b" not in plain.stdout
+    forced = piped(["--color", "always", "slot", "list"], environment(store, "ada", NO_COLOR="1"))
+    assert GREEN in forced.stdout  # the flag beats the environment
+    assert GREEN in piped(["slot", "list"], environment(store, "ada", FORCE_COLOR="1")).stdout
+    never = piped(["--color", "never", "slot", "list"], environment(store, "ada", FORCE_COLOR="1"))
+    assert "\x1b" not in never.stdout
+    for args in (["--color", "always", "slot", "list", "--json"], ["slot", "show", "1", "--json"]):
+        result = piped(args, environment(store, "ada", FORCE_COLOR="1"))
+        assert result.returncode == 0 and "\x1b" not in result.stdout
+        json.loads(result.stdout)
+
+
+def test_json_on_a_terminal_has_no_colour(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command, FORCE_COLOR="1")
+    code, out, _ = on_tty(["--color", "always", "request", "list", "--json"], env, lines=500)
+    assert code == 0 and "\x1b" not in out
+    json.loads(out)
+
+
+def test_an_unknown_color_is_a_usage_error(store):
+    result = piped(["--color", "sometimes", "slot", "list"], environment(store, "ada"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: unknown --color 'sometimes'")
+
+
+def test_a_cut_link_is_a_hyperlink_to_the_whole_url_on_a_terminal(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
+    _, out, _ = on_tty(["slot", "list"], env, columns=120)
+    assert f"\x1b]8;;{LINK}\x1b\\https://meet.example.edu/ro" in out
+    assert "…\x1b]8;;\x1b\\" in out
+    assert "\x1b]8" not in piped(["slot", "list"], environment(store, "ada", COLUMNS="120")).stdout
+
+
+def test_taller_than_the_screen_goes_through_the_pager(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
+    code, out, err = on_tty(["request", "list", "--status", "all", "--wide"], env, lines=8)
+    assert (code, err) == (0, "")
+    paged = recorder.seen()
+    assert paged is not None and "halting" in paged and "times in UTC" in paged
+    assert "\x1b[32mapproved" in paged  # the pager gets the colours (less -R shows them)
+    assert out == ""  # everything went to the pager, which printed nothing itself
+
+
+def test_pager_from_pager_and_the_default_order(store, recorder, tmp_path):
+    env = environment(store, "ada", PAGER=recorder.command)
+    on_tty(["slot", "list", "--status", "all", "--wide"], env, lines=5)
+    assert "Link" in (recorder.seen() or "")
+    # SESSIONCTL_PAGER wins over PAGER; set but empty, it turns paging off
+    env = environment(store, "ada", PAGER=recorder.command, SESSIONCTL_PAGER="")
+    (tmp_path / "paged.txt").unlink()
+    code, out, _ = on_tty(["slot", "list", "--status", "all", "--wide"], env, lines=5)
+    assert code == 0 and "Link" in out and recorder.seen() is None
+
+
+def test_no_pager_and_a_pipe_are_never_paged(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
+    code, out, _ = on_tty(["--no-pager", "request", "list", "--status", "all", "--wide"], env, lines=5)
+    assert code == 0 and "halting" in out and recorder.seen() is None
+    result = piped(["request", "list", "--status", "all", "--wide"], env)
+    assert result.returncode == 0 and "halting" in result.stdout and recorder.seen() is None
+
+
+def test_a_missing_pager_prints_directly(store):
+    env = environment(store, "ada", SESSIONCTL_PAGER="/nonexistent/pager -R")
+    code, out, err = on_tty(["request", "list", "--status", "all", "--wide"], env, lines=5)
+    assert (code, err) == (0, "")
+    assert "halting" in out and plain(out).rstrip("\n").endswith("times in UTC")
+
+
+def test_a_pager_quit_early_is_a_normal_exit(cli):
+    assert cli("init").exit_code == 0
+    cli("user", "add", "ada", "--role", "educator")
+    cli("course", "add", "M", "--title", "M", user="ada")
+    added = cli("slot", "add", "--course", "M", "--start", "2036-01-01T10:00Z", "--duration", "30m",
+                "--repeat", "daily", "--count", "400", user="ada")
+    assert added.exit_code == 0, added.stderr
+    quitter = f"{shlex.quote(sys.executable)} -c 'import sys; sys.stdin.buffer.read(10)'"
+    env = environment(cli, "ada", SESSIONCTL_PAGER=quitter)
+    # some 100 kB of JSON: more than a pipe holds, so the pager's end cuts our writing short
+    code, out, err = on_tty(["slot", "list", "--json"], env, lines=20)
+    assert (code, out, err) == (0, "", "")  # the pager took it (and quit); no traceback
+
+
+def test_errors_are_never_paged(store, recorder):
+    env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
+    code, out, err = on_tty(["slot", "show", "999999"], env, lines=1)
+    assert code == 3 and out == "" and err.startswith("error: no slot 999999")
+    assert recorder.seen() is None
+
+
+def test_the_terminal_width_is_the_windows_unless_columns_says_otherwise(store, recorder):
+    env = environment(store, "alan", SESSIONCTL_PAGER=recorder.command)
+    for columns, expected in ((None, 90), ("abc", 90), ("130", 130)):
+        env_now = {**env, **({"COLUMNS": columns} if columns else {})}
+        code, out, _ = on_tty(["--color", "never", "request", "list", "--status", "all"], env_now, columns=90)
+        lines = out.rstrip("\n").split("\n")
+        assert code == 0 and max(cell_len(plain(line)) for line in lines) == expected, (columns, out)
+
+
+# -- what 80 columns look like ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def office_hours(world, monkeypatch):
+    """ada's week on a fixed clock (Sunday 2027-01-10 09:00 UTC): two slots, one booked by alan."""
+    monkeypatch.setattr("sessionctl.timeparse.utcnow",
+                        lambda: datetime(2027, 1, 10, 9, 0, tzinfo=timezone.utc))
+
+    def ok(*args, user):
+        result = world(*args, user=user, env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.stderr
+        return result.stdout
+
+    ok("user", "set", "--display", "Ada Lovelace", user="ada")
+    ok("slot", "add", "--course", "MATH101", "--start", "2027-01-11 10:00", "--duration", "1h",
+       "--notes", "Office hour: bring your questions about loops and recursion",
+       "--link", "https://meet.example.edu/ada/office-hours", user="ada")
+    ok("slot", "add", "--course", "MATH101", "--start", "2028-01-12 14:00", "--duration", "30m",
+       "--capacity", "2", user="ada")
+    ok("request", "send", "1", "--message", "Can we go over question 3 of the worksheet?", user="alan")
+    ok("request", "approve", "1", "--link", "https://meet.example.edu/ada/alan-2027-01-11", user="ada")
+    return ok
+
+
+def test_eighty_columns_for_an_educator_and_a_student(office_hours):
+    # ada's own name is not repeated on her slots; the notes are cut, the link column goes
+    assert office_hours("slot", "list", "--status", "all", user="ada").split("\n") == [
+        "ID   Course    Start                  End     Seats   Status      Notes",
+        "─" * 80,
+        "1    MATH101   Mon 01-11 10:00        11:00   1/1     booked      Office hour:…",
+        "2    MATH101   Wed 2028-01-12 14:00   14:30   0/2     available",
+        "times in UTC",
+        "",
+    ]
+    # a student sees who: the educator first (the e-mail and seats go at 80 columns)
+    assert office_hours("slot", "list", "--status", "all", user="alan").split("\n") == [
+        "ID   Course    Start                  End     Status      Educator",
+        "─" * 76,
+        "1    MATH101   Mon 01-11 10:00        11:00   booked      Ada Lovelace (ada)",
+        "2    MATH101   Wed 2028-01-12 14:00   14:30   available   Ada Lovelace (ada)",
+        "times in UTC",
+        "",
+    ]
+    # and not themselves on their requests; the link is cut (on a terminal it stays clickable)
+    assert office_hours("request", "list", user="alan").split("\n") == [
+        "ID   Slot   Course    Start             Status     Reason / link",
+        "─" * 80,
+        "1    1      MATH101   Mon 01-11 10:00   approved   https://meet.example.edu/ada…",
+        "times in UTC",
+        "",
+    ]
