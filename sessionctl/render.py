@@ -29,7 +29,7 @@ COURSE = ("code", "title", "educator", "enrolled")
 SLOT = ("id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link")
 REQUEST = (
     "id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
-    "notes", "start", "end", "created", "updated",
+    "notes", "start", "end", "created", "updated", "replaces", "replaced_by", "waitlist_position",
 )
 NOTIFICATION = ("id", "kind", "request", "slot", "text", "created", "read")
 HISTORY = ("at", "actor", "from", "to", "note")
@@ -410,8 +410,18 @@ def _slot_status(view) -> str:
     return f"{view.status} · ended" if view.ended else view.status
 
 
+def _request_status(view) -> str:
+    """``waiting, 2 of 3`` for a request on a waitlist, else its status."""
+    if view.waitlist_position is not None:
+        return f"{view.status}, {view.waitlist_position} of {view.waitlist_length}"
+    return view.status
+
+
 # Notification kinds as people say them (the stored kind is a word for scripts).
-KINDS = {"request": "new request", "slot_cancelled": "slot cancelled"}
+KINDS = {
+    "request": "new request", "slot_cancelled": "slot cancelled", "joined": "joined waitlist",
+    "waiting": "on waitlist", "promoted": "seat free", "move": "move request",
+}
 
 
 def kind_name(kind: str) -> str:
@@ -476,7 +486,7 @@ def request_columns(t: Times) -> tuple[Column, ...]:
         Column("Start", lambda v: t.at(v.start), 95),
         Column("Student", lambda v: v.student, 75, viewer=_student),
         Column("Educator", lambda v: v.educator, 55, viewer=_educator),
-        Column("Status", lambda v: v.status, 85, style=_status_style),
+        Column("Status", _request_status, 85, style=_status_style),
         Column("Message", lambda v: v.message, 40, TEXT, 12),
         Column("Reason / link", lambda v: v.reason or (Link(v.link) if v.link else None), 70,
                TEXT, 20),
@@ -617,7 +627,9 @@ def request(view, tz: tzinfo, as_json: bool) -> None:
     start, end = _span(view.start, view.end, tz)
     _pairs(f"request {view.id}", [
         ("slot", view.slot), ("course", view.course), ("student", view.student),
-        ("educator", view.educator), ("status", view.status),
+        ("educator", view.educator), ("status", _request_status(view)),
+        ("replaces", view.replaces and f"request {view.replaces}"),
+        ("replaced by", view.replaced_by and f"request {view.replaced_by}"),
         ("start", f"{start} ({zone_name(tz)})"), ("end", end),
         ("message", view.message), ("reason", view.reason),
         ("link", Link(view.link) if view.link else None),
@@ -634,6 +646,30 @@ def notifications(views, tz: tzinfo, as_json: bool, *, wide: bool = False) -> No
     if not views:
         return line("no new notifications")
     _list(notification_columns(_times(tz)), views, wide=wide, caption=_zone_caption(tz))
+
+
+def outcomes(kind: str, results, tz: tzinfo, as_json: bool, *, deleted: bool = False) -> None:
+    """SPEC §7.7: one result per id, in the order given: the object (or, in JSON,
+    ``{id, error, exit}``); a refusal goes to stderr as ``error: slot 4: …``."""
+    from sessionctl.errors import SessionctlError
+
+    if as_json:
+        to_json = slot_json if kind == "slot" else request_json
+        return emit_json([
+            {"id": one, "error": r.message, "exit": r.code} if isinstance(r, SessionctlError)
+            else to_json(r)
+            for one, r in results
+        ])
+    t = _times(tz)
+    for one, r in results:
+        if isinstance(r, SessionctlError):
+            error(f"{kind} {one}: {r.message}", r.hint)
+        elif deleted:
+            line(f"deleted slot {r.id}")
+        elif kind == "slot":
+            line(f"slot {r.id}: {_slot_status(r)} ({r.course}, {t.at(r.start)})")
+        else:
+            line(f"request {r.id}: {_request_status(r)} ({r.course}, {t.at(r.start)}, {r.student})")
 
 
 def slot_deleted(view, as_json: bool) -> None:

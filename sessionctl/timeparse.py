@@ -159,6 +159,17 @@ def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
     return _in_range(value, text)
 
 
+def parse_date(text: str, *, tz: tzinfo, now: datetime) -> date:
+    """A local calendar day: ``2027-12-24``, ``Dec 24 2027``, ``tomorrow``, ``fri``; a WHEN with
+    a time of day means the day it falls on in ``tz``."""
+    value = _read(text, tz, now)
+    if isinstance(value, datetime):
+        value = _in_range(value, text).astimezone(tz).date()
+    elif not EARLIEST.date() < value < LATEST.date():
+        raise UsageError(f"{text.strip()!r} is out of range: use a date between 1970 and 9000")
+    return value
+
+
 def _in_range(value: datetime, text: str) -> datetime:
     if not EARLIEST < value < LATEST:
         raise UsageError(f"{text.strip()!r} is out of range: use a date between 1970 and 9000")

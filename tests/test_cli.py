@@ -22,7 +22,8 @@ USER = {"name", "role", "display", "email", "tz"}
 COURSE = {"code", "title", "educator", "enrolled"}
 SLOT = {"id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link"}
 REQUEST = {"id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
-           "notes", "start", "end", "created", "updated"}
+           "notes", "start", "end", "created", "updated", "replaces", "replaced_by",
+           "waitlist_position"}
 HISTORY = {"at", "actor", "from", "to", "note"}
 NOTIFICATION = {"id", "kind", "request", "slot", "text", "created", "read"}
 

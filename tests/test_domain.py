@@ -388,7 +388,7 @@ def test_approving_the_last_seat_rejects_the_other_pending_requests(b):
     loser = b.request(r2.id)
     assert (loser.status, loser.reason) == ("rejected", "slot is full")
     assert b.history(r1.id)[-1] == ("ada", "pending", "approved", "bring the worksheet")
-    assert b.history(r2.id)[-1] == ("ada", "pending", "rejected", "slot is full")
+    assert b.history(r2.id)[-1] == ("(system)", "pending", "rejected", "slot is full")
     assert b.history_rows() == rows + 2
     assert b.new_notes(before) == {
         "alan": [("approved", r1.id, s.id)],
@@ -862,8 +862,8 @@ def test_sweep_completes_ended_sessions_and_expires_started_pending_requests(b):
     assert b.status(session.id) == "completed"
     got = b.request(waiting.id)
     assert (got.status, got.reason) == ("rejected", "expired")
-    assert b.history(waiting.id)[-1] == ("ada", "pending", "rejected", "expired")
-    assert b.history(session.id)[-1][:3] == ("ada", "approved", "completed")
+    assert b.history(waiting.id)[-1] == ("(system)", "pending", "rejected", "expired")
+    assert b.history(session.id)[-1][:3] == ("(system)", "approved", "completed")
     assert b.status(untouched.id) == "pending"
     assert b.history_rows() == rows + 2
     notes = b.new_notes(before)

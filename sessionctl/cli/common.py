@@ -24,6 +24,31 @@ Wide = Annotated[bool, typer.Option(
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 
+def each(ids: list[int], call, show_one, show_many) -> int:
+    """SPEC §7.7: a command given several ids runs each in its own transaction, with one result
+    per id; a refused id changes nothing and the rest go on. One id keeps the one-object
+    output. Returns the exit code: 0, or the highest among the refusals."""
+    from sessionctl.errors import SessionctlError
+    from sessionctl.store import translate
+
+    if len(ids) == 1:
+        show_one(call(ids[0]))
+        return 0
+    results = []
+    for one in dict.fromkeys(ids):  # each id once, in the order given
+        try:
+            results.append((one, call(one)))
+        except SessionctlError as exc:
+            results.append((one, exc))
+        except Exception as exc:  # a database error is this id's (busy, full…); a bug is not
+            mapped = translate(exc)
+            if mapped is None:
+                raise
+            results.append((one, mapped))
+    show_many(results)
+    return max((r.code for _, r in results if isinstance(r, SessionctlError)), default=0)
+
+
 class App:
     """Built by the root callback and handed to every command as ``ctx.obj``."""
 
@@ -72,6 +97,11 @@ class App:
         ctx = self.context()
         parse = timeparse.parse_until if until else timeparse.parse_when
         return parse(text, tz=ctx.tz, now=ctx.now())
+
+    def day(self, text: str):
+        """A local calendar day in the display zone (``--except``)."""
+        ctx = self.context()
+        return timeparse.parse_date(text, tz=ctx.tz, now=ctx.now())
 
     @staticmethod
     def duration(text: str | None) -> timedelta | None:

@@ -1,11 +1,11 @@
 """sessionctl request …"""
 
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide
+from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide, each
 from sessionctl.domain import requests
 from sessionctl.domain.context import shown_name
 from sessionctl.errors import UsageError
@@ -13,10 +13,18 @@ from sessionctl.errors import UsageError
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
 
 RequestId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Request id.")]
+RequestIds = Annotated[List[int], typer.Argument(
+    metavar="ID...", min=1, max=MAX_ID, help="Request ids: each is done (or refused) on its own.")]
 
 
 def _show(ctx: typer.Context, view, as_json: bool) -> None:
     render.request(view, ctx.obj.context().tz, as_json)
+
+
+def _each(ctx: typer.Context, ids: list[int], call, as_json: bool) -> int:
+    tz = ctx.obj.context().tz
+    return each(ids, call, lambda view: render.request(view, tz, as_json),
+                lambda results: render.outcomes("request", results, tz, as_json))
 
 
 @app.command("send")
@@ -24,17 +32,20 @@ def send(
     ctx: typer.Context,
     slot_id: Annotated[int, typer.Argument(metavar="SLOT_ID", min=1, max=MAX_ID, help="The slot to request.")],
     message: Annotated[Optional[str], typer.Option("--message", "-m", metavar="TEXT", help="A note for the educator.")] = None,
+    waitlist: Annotated[bool, typer.Option(
+        "--waitlist", help="If the slot is (or becomes) full, wait in line for a seat instead.")] = False,
     as_json: Json = False,
 ) -> None:
     """Request a seat in an available future slot (enrolled students)."""
-    _show(ctx, requests.send(ctx.obj.context(), slot_id, message), as_json)
+    _show(ctx, requests.send(ctx.obj.context(), slot_id, message, waitlist=waitlist), as_json)
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(
-        "--status", metavar="pending|approved|rejected|cancelled|completed|all", help="Only this status."
+        "--status", metavar="pending|approved|waiting|rejected|cancelled|completed|all",
+        help="Only this status."
     )] = None,
     course: CourseOpt = None,
     from_: FromOpt = None,
@@ -58,25 +69,55 @@ def show(ctx: typer.Context, request_id: RequestId, as_json: Json = False) -> No
 @app.command("approve")
 def approve(
     ctx: typer.Context,
-    request_id: RequestId,
-    link: Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Meeting link (default: the slot's).")] = None,
+    request_ids: RequestIds,
+    link: Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Meeting link (default: the slot's, following its changes).")] = None,
     notes: Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="Notes for the student.")] = None,
     as_json: Json = False,
-) -> None:
-    """Approve a pending request (the slot's educator or an admin)."""
-    _show(ctx, requests.approve(ctx.obj.context(), request_id, link, notes), as_json)
+) -> int:
+    """Approve pending or waiting requests (the slot's educator or an admin)."""
+    c = ctx.obj.context()
+    return _each(ctx, request_ids, lambda i: requests.approve(c, i, link, notes), as_json)
 
 
 @app.command("reject")
-def reject(ctx: typer.Context, request_id: RequestId, reason: ReasonOpt = None, as_json: Json = False) -> None:
-    """Reject a pending request."""
-    _show(ctx, requests.reject(ctx.obj.context(), request_id, reason), as_json)
+def reject(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
+    """Reject pending or waiting requests."""
+    c = ctx.obj.context()
+    return _each(ctx, request_ids, lambda i: requests.reject(c, i, reason), as_json)
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, request_id: RequestId, reason: ReasonOpt = None, as_json: Json = False) -> None:
-    """Cancel a pending or approved request (its student, its educator, an admin)."""
-    _show(ctx, requests.cancel(ctx.obj.context(), request_id, reason), as_json)
+def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
+    """Cancel pending, waiting or approved requests (its student, its educator, an admin)."""
+    c = ctx.obj.context()
+    return _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
+
+
+@app.command("move")
+def move(
+    ctx: typer.Context,
+    request_id: RequestId,
+    to: Annotated[int, typer.Option("--to", metavar="SLOT_ID", min=1, max=MAX_ID, help="The slot to move to (same course).")],
+    message: Annotated[Optional[str], typer.Option("--message", "-m", metavar="TEXT", help="A new note for the educator (default: the old one).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Move a booking to another slot of its course; a student's move of an approved session waits for approval."""
+    from sessionctl.domain import moves
+
+    _show(ctx, moves.move(ctx.obj.context(), request_id, to, message), as_json)
+
+
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    request_id: RequestId,
+    link: Annotated[Optional[str], typer.Option("--link", metavar="URL", help="This request's own meeting link ('' follows the slot's again).")] = None,
+    notes: Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="Notes for the student ('' clears).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Change a pending or approved request's link or notes (its educator or an admin); the student is told."""
+    given = {k: v for k, v in dict(link=link, notes=notes).items() if v is not None}
+    _show(ctx, requests.update(ctx.obj.context(), request_id, **given), as_json)
 
 
 @app.command("complete")

@@ -1,16 +1,18 @@
 """sessionctl slot …"""
 
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide
+from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide, each
 from sessionctl.domain import series, slots
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
 SlotId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Slot id.")]
+SlotIds = Annotated[List[int], typer.Argument(
+    metavar="ID...", min=1, max=MAX_ID, help="Slot ids: each is done (or refused) on its own.")]
 Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")]
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
@@ -33,6 +35,8 @@ def add(
     count: Annotated[Optional[int], typer.Option("--count", metavar="N", help="Number of repetitions.")] = None,
     until: Annotated[Optional[str], typer.Option("--until", metavar="WHEN", help="Last repetition starts at or before WHEN (a bare date: that whole day).")] = None,
     rrule: Annotated[Optional[str], typer.Option("--rrule", metavar="RULE", help="Repeat by an RFC 5545 RRULE body, e.g. 'FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8'.")] = None,
+    except_: Annotated[Optional[List[str]], typer.Option(
+        "--except", metavar="DATE", help="Leave out a series' slots on this local date (repeatable, or comma-separated).")] = None,
     as_json: Json = False,
 ) -> None:
     """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
@@ -41,6 +45,7 @@ def add(
     plan = series.Series(
         repeat=repeat, rrule=rrule, count=count, split=app_.duration(split),
         until=app_.when(until, until=True),
+        skip=tuple(app_.day(d) for given in except_ or () for d in given.split(",") if d.strip()),
     )
     created = slots.add(
         c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
@@ -101,16 +106,21 @@ def update(
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, slot_id: SlotId, reason: ReasonOpt = None, as_json: Json = False) -> None:
-    """Cancel a slot; its pending and approved requests are cancelled and the students told."""
+def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
+    """Cancel slots; their pending, waiting and approved requests are cancelled and the students told."""
     c = ctx.obj.context()
-    render.slot(slots.cancel_slot(c, slot_id, reason), c.tz, as_json, viewer=ctx.obj.viewer())
+    return each(slot_ids, lambda i: slots.cancel_slot(c, i, reason),
+                lambda view: render.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()),
+                lambda results: render.outcomes("slot", results, c.tz, as_json))
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
-    """Delete a slot that never had a request (otherwise cancel it)."""
-    render.slot_deleted(slots.delete_slot(ctx.obj.context(), slot_id), as_json)
+def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
+    """Delete slots that never had a request (otherwise cancel them)."""
+    c = ctx.obj.context()
+    return each(slot_ids, lambda i: slots.delete_slot(c, i),
+                lambda view: render.slot_deleted(view, as_json),
+                lambda results: render.outcomes("slot", results, c.tz, as_json, deleted=True))
 
 
 @app.command("calendar")

@@ -43,6 +43,12 @@ EVENTS = {
     "slot_cancelled": "Slot cancelled",
     "completed": "Session completed",
     "reminder": "Reminder",
+    "joined": "Joined the waitlist",
+    "waiting": "On the waitlist",
+    "promoted": "A seat is free",
+    "changed": "Session changed",
+    "moved": "Session moved",
+    "move": "Move requested",
 }
 
 
@@ -163,8 +169,8 @@ def compose(note: Notification, from_header: str, store: str):
             facts.append(("", _span(start, end, timezone.utc)))
         facts += [("Educator", _person(slot.educator)), ("Student", _person(request.student))]
     if request is not None:
-        if request.link:
-            facts.append(("Link", request.link))
+        if request.link or slot.link:
+            facts.append(("Link", request.link or slot.link))
         facts.append(("Request", f"{request.id} (sessionctl request show {request.id})"))
     width = max((len(k) for k, _ in facts), default=0) + 2
     lines = [f"Hello {shown_name(user)},", "", note.text, ""]

@@ -40,7 +40,8 @@ def remind(ctx: Context, within: timedelta) -> dict[str, int]:
 def _text(request: Request, recipient: User, other: User) -> str:
     slot = request.slot
     when = describe_time(from_db(slot.starts_at), recipient)
-    link = f"; join at {request.link}" if request.link else ""
+    link = request.link or slot.link
+    link = f"; join at {link}" if link else ""
     return (
         f"reminder: your {slot.course.code} session with {shown_name(other)} "
         f"starts {when} (request {request.id}){link}"

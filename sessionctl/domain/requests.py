@@ -1,24 +1,48 @@
-"""Requests: the state machine of SPEC §4, seats, history and notifications."""
+"""Requests: the state machine of SPEC §4 and §7, seats, the waitlist, history and notifications.
+
+States (SPEC §7.2 adds ``waiting``)::
+
+    (send) ──► pending ──► approved ──► completed
+       │          │  ▲         │
+       │          ▼  │         └──► cancelled
+       └──────► waiting ──► approved | cancelled | rejected
+    pending ──► rejected | cancelled        (rejected, cancelled, completed are final)
+
+Seats are counted in ``slots.booked`` (compare-and-swap, and a CHECK in the schema). Two rules
+keep a slot's seats and its line in step, and run inside the transaction that changes them:
+
+- **fill**: once a slot is full, each pending request for it waits (its student opted in with
+  ``--waitlist``) or is rejected (``slot is full``);
+- **offer**: while a slot has more free seats than pending requests, the oldest waiting
+  request becomes pending (the educator decides, as for any request).
+
+Changes nobody asked for in person (a filling slot, the waitlist, expiry, completion by
+``sweep``) are the system's: their history rows have no actor and show as ``(system)``.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import peewee as pw
+
 from sessionctl.domain import access, queries
 from sessionctl.domain.context import (
-    Context, check_choice, check_code, check_link, check_text, describe_time, from_db, notify,
-    shown_name, to_db,
+    KEEP, Context, check_choice, check_code, check_link, check_text, describe_time, from_db,
+    notify, shown_name, to_db,
 )
 from sessionctl.domain.views import HistoryView, RequestView
 from sessionctl.errors import Conflict, NotFound
 from sessionctl.store.models import Course, History, Request, Slot, User
 
-STATUSES = ("pending", "approved", "rejected", "cancelled", "completed")
-ACTIVE = ("pending", "approved")  # the states that hold (or wait for) a seat
+STATUSES = ("pending", "approved", "waiting", "rejected", "cancelled", "completed")
+ACTIVE = ("pending", "approved", "waiting")  # at most one per slot and student (schema)
 NEXT = {
-    "pending": ("approved", "rejected", "cancelled"),
+    "pending": ("approved", "rejected", "cancelled", "waiting"),
     "approved": ("completed", "cancelled"),
+    "waiting": ("pending", "approved", "cancelled", "rejected"),
 }
+SYSTEM = "(system)"  # how an automatic change's actor is shown
 
 
 # -- the one place a request changes state -----------------------------------------------------
@@ -38,13 +62,17 @@ def transition(
     request: Request,
     to: str,
     *,
+    system: bool = False,
     reason: str | None = None,
     note: str | None = None,
     notify_kind: str | None = None,
     recipients: list[User] | None = None,
+    text: str | None = None,
     **fields,
 ) -> None:
-    """Move ``request`` to ``to`` by compare-and-swap, write its history row, notify.
+    """Move ``request`` to ``to`` by compare-and-swap, write its history row, notify, and
+    keep the slot's seats and line in step (a freed seat or a dropped pending request is
+    offered to the waitlist).
 
     ``request`` must come from ``queries.requests()`` (slot, course and people joined).
     """
@@ -53,10 +81,9 @@ def transition(
     if current == "approved" and to == "cancelled" and from_db(request.slot.ends_at) <= ctx.now():
         raise Conflict(
             f"session {request.id} has ended; it can no longer be cancelled",
-            hint=f"complete it: sessionctl request complete {request.id}",
+            hint=f"complete it (or mark it a no-show): sessionctl request complete {request.id}",
         )
-    now = to_db(ctx.now())
-    changes = {"status": to, "updated_at": now, **fields}
+    changes = {"status": to, "updated_at": to_db(ctx.now()), **fields}
     if reason is not None:
         changes["reason"] = reason
     swapped = (
@@ -74,51 +101,142 @@ def transition(
         )
         if freed != 1:  # pragma: no cover - the schema keeps booked in step
             raise Conflict(f"slot {request.slot.id} has no seat to free")
+        request.slot.booked -= 1
     for key, value in changes.items():
         setattr(request, key, value)
-    _record(
+    record(
         ctx, request, current, to, note if note is not None else reason, notify_kind or to,
-        recipients if recipients is not None else _other_parties(ctx, request, to),
+        recipients if recipients is not None else _other_parties(ctx, request, to, system),
+        system=system, text=text,
     )
+    if current in ("pending", "approved") and to in ("cancelled", "rejected"):
+        offer_free_seats(ctx, request.slot.id)
 
 
-def _record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
-            kind: str, recipients: list[User]) -> None:
-    """SPEC §4: every state change writes one history row and notifies the other party."""
+def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
+           kind: str | None, recipients: list[User], *, system: bool = False,
+           text: str | None = None) -> None:
+    """SPEC §4: every change writes one history row and notifies the other party (``kind``
+    names the notification; ``text`` overrides the standard wording)."""
     History.create(
-        request=request, at=to_db(ctx.now()), actor=ctx.actor, from_status=was, to_status=to,
-        note=note,
+        request=request, at=to_db(ctx.now()), actor=None if system else ctx.actor,
+        from_status=was, to_status=to, note=note,
     )
     for user in recipients:
-        notify(ctx, user, kind, _text(ctx, kind, request, user), request=request, slot=request.slot)
+        said = text or _text(ctx, kind, request, user, system)
+        notify(ctx, user, kind, said, request=request, slot=request.slot)
 
 
-def _other_parties(ctx: Context, request: Request, to: str) -> list[User]:
+def _other_parties(ctx: Context, request: Request, to: str, system: bool) -> list[User]:
     student, educator = request.student, request.slot.educator
-    if to == "cancelled":
+    if to == "cancelled" and not system:
         return [u for u in (student, educator) if u.id != ctx.actor.id]
     return [student]
 
 
-def _text(ctx: Context, kind: str, request: Request, recipient: User) -> str:
+def _text(ctx: Context, kind: str, request: Request, recipient: User, system: bool) -> str:
     slot = request.slot
     when = describe_time(from_db(slot.starts_at), recipient)
     what = f"{slot.course.code} on {when}"
-    who = shown_name(ctx.actor)
+    who = SYSTEM if system else shown_name(ctx.actor)
     reason = f": {request.reason}" if request.reason else ""
     if kind == "request":
         message = f': "{request.message}"' if request.message else ""
         return f"{who} requests slot {slot.id} ({what}), request {request.id}{message}"
+    if kind == "joined":
+        message = f': "{request.message}"' if request.message else ""
+        return (f"{who} joined the waitlist of slot {slot.id} ({what}), request "
+                f"{request.id}{message}")
     if kind == "approved":
-        link = f"; join at {request.link}" if request.link else ""
-        return f"{who} approved your request {request.id} for {what}{link}"
+        link = request.link or slot.link
+        return (f"{who} approved your request {request.id} for {what}"
+                + (f"; join at {link}" if link else ""))
     if kind == "expired":
         return f"your request {request.id} for {what} expired: the slot started before approval"
     if kind == "slot_cancelled":
         return f"{who} cancelled slot {slot.id} ({what}); request {request.id} is cancelled{reason}"
     if kind == "completed":
         return f"your session {request.id} for {what} is completed"
+    if kind == "waiting":
+        return (f"slot {slot.id} ({what}) is full: your request {request.id} is on its waitlist "
+                "and moves up when a seat frees")
+    if kind == "promoted":
+        if recipient.id == request.student_id:
+            return (f"a seat is free in slot {slot.id} ({what}): your request {request.id} "
+                    "left the waitlist and awaits approval")
+        return (f"a seat is free in slot {slot.id} ({what}): request {request.id} of "
+                f"{shown_name(request.student)} left the waitlist and awaits your decision")
+    if system and kind == "rejected":
+        return f"your request {request.id} for {what} was rejected{reason}"
     return f"{who} {kind} request {request.id} for {what}{reason}"
+
+
+# -- seats and the waitlist ----------------------------------------------------------------------
+
+
+def take_seat(slot_id: int) -> None:
+    """Take one seat of a live slot by compare-and-swap; exit 5 when it is full."""
+    taken = (
+        Slot.update(booked=Slot.booked + 1)
+        .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.cancelled_at.is_null())
+        .execute()
+    )
+    if taken != 1:
+        raise Conflict(f"slot {slot_id} is full")
+
+
+def settle_full(ctx: Context, slot_id: int) -> None:
+    """The fill rule: once a slot is full (an approval took the last seat, or its capacity
+    dropped to its approved seats), each pending request for it waits (opted in) or is
+    rejected with ``slot is full``, by the system."""
+    slot = Slot.get_by_id(slot_id)
+    if slot.booked < slot.capacity:
+        return
+    others = queries.requests().where(Request.slot == slot_id, Request.status == "pending")
+    for other in others.order_by(Request.created_at, Request.id):
+        if other.waitlist:
+            transition(ctx, other, "waiting", system=True)
+        else:
+            transition(ctx, other, "rejected", system=True, reason="slot is full")
+
+
+def offer_free_seats(ctx: Context, slot_id: int) -> None:
+    """The offer rule: while a live, future slot has more free seats than pending requests,
+    its oldest waiting request becomes pending; the student and the educator are told."""
+    slot = Slot.get_by_id(slot_id)
+    if slot.cancelled_at is not None or from_db(slot.starts_at) <= ctx.now():
+        return
+    pending = Request.select().where(Request.slot == slot_id, Request.status == "pending").count()
+    free = slot.capacity - slot.booked - pending
+    if free <= 0:
+        return
+    line = (
+        queries.requests()
+        .where(Request.slot == slot_id, Request.status == "waiting")
+        .order_by(Request.created_at, Request.id)
+        .limit(free)
+    )
+    for request in line:
+        transition(ctx, request, "pending", system=True, notify_kind="promoted",
+                   note="a seat is free", recipients=[request.student, request.slot.educator])
+
+
+def waitlist_positions(slot_ids) -> dict[int, tuple[int, int]]:
+    """Each waiting request's place in its slot's line: ``{request id: (position, length)}``."""
+    rows = (
+        Request.select(Request.id, Request.slot)
+        .where(Request.slot.in_(list(slot_ids)), Request.status == "waiting")
+        .order_by(Request.slot, Request.created_at, Request.id)
+        .tuples()
+    )
+    lines: dict[int, list[int]] = {}
+    for request_id, slot_id in rows:
+        lines.setdefault(slot_id, []).append(request_id)
+    return {rid: (i + 1, len(ids)) for ids in lines.values() for i, rid in enumerate(ids)}
+
+
+def waiting_count(slot_id: int) -> int:
+    return Request.select().where(Request.slot == slot_id, Request.status == "waiting").count()
 
 
 # -- lookups -------------------------------------------------------------------------------------
@@ -129,93 +247,142 @@ def listed(ctx: Context):
     return access.scope(ctx, queries.requests(), "request")
 
 
-def overlapping_session(student: User, start: datetime, end: datetime):
-    """The student's approved request whose slot overlaps [start, end), if any."""
-    return queries.requests().where(
+def overlapping_session(student: User, start: datetime, end: datetime, *, besides: int | None = None):
+    """The student's approved request whose slot overlaps [start, end), if any (not counting
+    request ``besides``, the one being moved)."""
+    query = queries.requests().where(
         Request.student == student,
         Request.status == "approved",
         Slot.starts_at < to_db(end),
         Slot.ends_at > to_db(start),
-    ).first()
+    )
+    if besides is not None:
+        query = query.where(Request.id != besides)
+    return query.first()
+
+
+def check_no_overlap(request_student: User, slot: Slot, *, mine: bool, besides: int | None = None) -> None:
+    clash = overlapping_session(request_student, from_db(slot.starts_at), from_db(slot.ends_at),
+                                besides=besides)
+    if clash is None:
+        return
+    if mine:
+        raise Conflict(f"slot {slot.id} overlaps your approved session {clash.id} "
+                       f"(slot {clash.slot.id}, {clash.slot.course.code})")
+    raise Conflict(f"{request_student.name} already has approved session {clash.id} "
+                   f"(slot {clash.slot.id}) at that time")
+
+
+def pending_move(request_id: int) -> Request | None:
+    """The pending proposal to move this (approved) request, if any."""
+    return Request.get_or_none(Request.replaces == request_id, Request.status == "pending")
+
+
+def views(requests) -> list[RequestView]:
+    """Views of joined request rows, with their waitlist places and successors looked up in
+    two queries for the whole list (not one per row)."""
+    requests = list(requests)
+    positions = waitlist_positions({r.slot_id for r in requests if r.status == "waiting"})
+    approved = [r.id for r in requests if r.status == "approved" and r.replaced_by_id is None]
+    proposals = dict(
+        Request.select(Request.replaces, Request.id)
+        .where(Request.replaces.in_(approved), Request.status == "pending")
+        .tuples()
+    ) if approved else {}
+    return [RequestView.of(r, positions.get(r.id), proposals.get(r.id)) for r in requests]
+
+
+def view(request: Request) -> RequestView:
+    return views([request])[0]
 
 
 # -- commands ------------------------------------------------------------------------------------
 
 
-def send(ctx: Context, slot_id: int, message: str | None) -> RequestView:
+def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = False) -> RequestView:
+    """A student asks for a seat; on a full slot with ``waitlist`` they join its line."""
     message = check_text("message", message) or None
     with ctx.write():
         slot = queries.slots().where(Slot.id == slot_id).first()
         if slot is None:
             raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
         access.check_student_of(ctx, slot)
-        start, end = from_db(slot.starts_at), from_db(slot.ends_at)
         if slot.cancelled_at is not None:
             raise Conflict(f"slot {slot_id} is cancelled")
-        if start <= ctx.now():
+        if from_db(slot.starts_at) <= ctx.now():
             raise Conflict(f"slot {slot_id} has already started")
-        if slot.booked >= slot.capacity:
-            raise Conflict(f"slot {slot_id} is full")
+        full = slot.booked >= slot.capacity
+        if full and not waitlist:
+            waiting = waiting_count(slot_id)
+            raise Conflict(
+                f"slot {slot_id} is full",
+                hint=f"join its waitlist ({waiting} waiting): "
+                f"sessionctl request send {slot_id} --waitlist",
+            )
         mine = Request.get_or_none(
-            Request.slot == slot, Request.student == ctx.actor,
-            Request.status.in_(ACTIVE),
+            Request.slot == slot, Request.student == ctx.actor, Request.status.in_(ACTIVE),
         )
         if mine is not None:
-            raise Conflict(
-                f"you already have {mine.status} request {mine.id} for slot {slot_id}"
-            )
-        clash = overlapping_session(ctx.actor, start, end)
-        if clash is not None:
-            raise Conflict(
-                f"slot {slot_id} overlaps your approved session {clash.id} "
-                f"(slot {clash.slot.id}, {clash.slot.course.code})"
-            )
-        now = to_db(ctx.now())
-        request = Request.create(
-            slot=slot, student=ctx.actor, status="pending", message=message,
-            created_at=now, updated_at=now,
-        )
-        request = queries.requests().where(Request.id == request.id).get()
-        _record(ctx, request, None, "pending", None, "request", [slot.educator])
-        return RequestView.of(request)
+            raise Conflict(f"you already have {mine.status} request {mine.id} for slot {slot_id}")
+        check_no_overlap(ctx.actor, slot, mine=True)
+        status = "waiting" if full else "pending"
+        request = create(ctx, slot, ctx.actor, status, message=message, waitlist=int(waitlist))
+        record(ctx, request, None, status, None, "joined" if full else "request", [slot.educator])
+        return view(request)
+
+
+def create(ctx: Context, slot: Slot, student: User, status: str, **fields) -> Request:
+    """A new request row, read back joined (slot, course, people) for views and texts."""
+    now = to_db(ctx.now())
+    request = Request.create(slot=slot.id, student=student, status=status, created_at=now,
+                             updated_at=now, **fields)
+    return queries.requests().where(Request.id == request.id).get()
 
 
 def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) -> RequestView:
+    """Approve a pending (or waiting) request: a seat is taken and the fill rule runs. A move
+    proposal's approval cancels the booking it replaces in the same transaction."""
     link = check_link(link)
     notes = check_text("notes", notes) or None
     with ctx.write():
         request = access.request(ctx, request_id, manage="approve")
         slot = request.slot
         check_next(request, "approved")
-        start, end = from_db(slot.starts_at), from_db(slot.ends_at)
-        if start <= ctx.now():
+        if from_db(slot.starts_at) <= ctx.now():
             raise Conflict(f"slot {slot.id} has already started; the request can no longer be approved")
-        clash = overlapping_session(request.student, start, end)
-        if clash is not None:
-            raise Conflict(
-                f"{request.student.name} already has approved session {clash.id} "
-                f"(slot {clash.slot.id}) at that time"
-            )
-        taken = (
-            Slot.update(booked=Slot.booked + 1)
-            .where(Slot.id == slot.id, Slot.booked < Slot.capacity, Slot.cancelled_at.is_null())
-            .execute()
-        )
-        if taken != 1:
-            raise Conflict(f"slot {slot.id} is full")
-        transition(ctx, request, "approved", link=link or slot.link, notes=notes, note=notes)
+        replaced = proposal_target(request)
+        if replaced is not None:  # the approved booking this proposal moves: it gives way now
+            transition(ctx, replaced, "cancelled", note=f"moved to request {request.id}",
+                       recipients=[], replaced_by=request.id)
+        check_no_overlap(request.student, slot, mine=False)
+        take_seat(slot.id)
+        slot.booked += 1
+        own = link or request.link
+        text = None if replaced is None else moved_text(ctx, replaced, request, own)
+        transition(ctx, request, "approved", link=own, notes=notes, note=notes,
+                   recipients=[request.student], text=text)
         settle_full(ctx, slot.id)
-        return RequestView.of(request)
+        return view(request)
 
 
-def settle_full(ctx: Context, slot_id: int) -> None:
-    """SPEC §4: once a slot is full (an approval took the last seat, or its capacity dropped to
-    its approved seats), every pending request for it is rejected with ``slot is full``."""
-    slot = Slot.get_by_id(slot_id)
-    if slot.booked >= slot.capacity:
-        others = queries.requests().where(Request.slot == slot_id, Request.status == "pending")
-        for other in others:
-            transition(ctx, other, "rejected", reason="slot is full")
+def proposal_target(request: Request) -> Request | None:
+    """The approved booking a pending move proposal would replace, or None."""
+    if request.replaces_id is None:
+        return None
+    replaced = queries.requests().where(Request.id == request.replaces_id).first()
+    if replaced is None or replaced.status != "approved":
+        return None
+    return replaced
+
+
+def moved_text(ctx: Context, old: Request, new: Request, link: str | None) -> str:
+    """The student's one notification of a move that took effect, naming both times."""
+    old_when = describe_time(from_db(old.slot.starts_at), new.student)
+    new_when = describe_time(from_db(new.slot.starts_at), new.student)
+    link = link or new.slot.link
+    return (f"{shown_name(ctx.actor)} moved your {new.slot.course.code} session from {old_when} "
+            f"to {new_when} (request {new.id} replaces request {old.id})"
+            + (f"; join at {link}" if link else ""))
 
 
 def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:
@@ -223,15 +390,21 @@ def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:
     with ctx.write():
         request = access.request(ctx, request_id, manage="reject")
         transition(ctx, request, "rejected", reason=reason)
-        return RequestView.of(request)
+        return view(request)
 
 
 def cancel(ctx: Context, request_id: int, reason: str | None) -> RequestView:
+    """Cancel a request; a pending proposal to move it goes with it."""
     reason = check_text("reason", reason) or None
     with ctx.write():
         request = access.request(ctx, request_id)
+        proposal = pending_move(request.id) if request.status == "approved" else None
         transition(ctx, request, "cancelled", reason=reason)
-        return RequestView.of(request)
+        if proposal is not None:
+            proposal = queries.requests().where(Request.id == proposal.id).get()
+            transition(ctx, proposal, "cancelled", reason=f"request {request.id} was cancelled",
+                       recipients=[])
+        return view(request)
 
 
 def complete(ctx: Context, request_id: int) -> RequestView:
@@ -243,25 +416,69 @@ def complete(ctx: Context, request_id: int) -> RequestView:
                 f"{from_db(request.slot.ends_at):%Y-%m-%d %H:%M} UTC"
             )
         transition(ctx, request, "completed")
-        return RequestView.of(request)
+        return view(request)
+
+
+def update(ctx: Context, request_id: int, *, link=KEEP, notes=KEEP) -> RequestView:
+    """SPEC §7.4: the educator changes one pending or approved request's own link or notes
+    ('' clears: the request follows its slot's link again); the student is told."""
+    changes = {}
+    if link is not KEEP:
+        changes["link"] = check_link(link)
+    if notes is not KEEP:
+        changes["notes"] = check_text("notes", notes) or None
+    with ctx.write():
+        request = access.request(ctx, request_id, manage="update")
+        if request.status not in ("pending", "approved"):
+            raise Conflict(f"request {request_id} is {request.status}; only pending or approved "
+                           "requests can be updated")
+        changes = {k: v for k, v in changes.items() if getattr(request, k) != v}
+        if changes:
+            Request.update(**changes, updated_at=to_db(ctx.now())).where(
+                Request.id == request.id).execute()
+            for key, value in changes.items():
+                setattr(request, key, value)
+            told = {"link": request.link or request.slot.link} if "link" in changes else {}
+            if "notes" in changes:
+                told["notes"] = request.notes
+            tell_changed(ctx, [request], told)
+        return view(request)
+
+
+def tell_changed(ctx: Context, requests, changed: dict[str, str | None]) -> None:
+    """A booked session's link or notes changed: its student is told the new details. A new
+    link also writes a history row, so the calendar event is a new version (SEQUENCE up, as
+    RFC 5546 wants for a new location); new notes change only its description."""
+    what = " and ".join(changed)
+    details = "; ".join(f"{k}: {v}" if v else f"no {k} any more" for k, v in changed.items())
+    for request in requests:
+        when = describe_time(from_db(request.slot.starts_at), request.student)
+        text = (f"{shown_name(ctx.actor)} changed the {what} of request {request.id} "
+                f"({request.slot.course.code} on {when}): {details}")
+        if "link" in changed:
+            record(ctx, request, request.status, request.status, f"{what} changed", "changed",
+                   [request.student], text=text)
+        else:
+            notify(ctx, request.student, "changed", text, request=request, slot=request.slot)
 
 
 def show(ctx: Context, request_id: int) -> RequestView:
     with ctx.read():
         request = access.request(ctx, request_id)
-        view = RequestView.of(request)
+        result = view(request)
         actor = User.alias()
         rows = (
             History.select(History, actor)
-            .join(actor, on=History.actor)
+            .join(actor, pw.JOIN.LEFT_OUTER, on=History.actor)
             .where(History.request == request)
             .order_by(History.id)
         )
-        view.history = [
-            HistoryView(from_db(h.at), h.actor.name, h.from_status, h.to_status, h.note)
+        result.history = [
+            HistoryView(from_db(h.at), h.actor.name if h.actor_id else SYSTEM, h.from_status,
+                        h.to_status, h.note)
             for h in rows
         ]
-        return view
+        return result
 
 
 def list_requests(
@@ -282,19 +499,21 @@ def list_requests(
             query = query.where(Slot.starts_at >= to_db(start))
         if end:
             query = query.where(Slot.starts_at < to_db(end))
-        return [RequestView.of(r) for r in query]
+        return views(query)
 
 
 def sweep(ctx: Context) -> dict[str, int]:
-    """Complete ended approved sessions, expire pending requests whose slot started."""
+    """Complete ended approved sessions; expire pending and waiting requests whose slot started."""
     with ctx.write():
         access.require_role(ctx, "admin", "educator", doing="run sweep")
         now = to_db(ctx.now())
         mine = listed(ctx)  # an admin's: all; an educator's: their slots'
         ended = list(mine.where(Request.status == "approved", Slot.ends_at <= now))
-        started = list(mine.where(Request.status == "pending", Slot.starts_at <= now))
+        started = list(mine.where(Request.status.in_(("pending", "waiting")),
+                                  Slot.starts_at <= now))
         for request in ended:
-            transition(ctx, request, "completed", note="session ended")
+            transition(ctx, request, "completed", system=True, note="session ended")
         for request in started:
-            transition(ctx, request, "rejected", reason="expired", notify_kind="expired")
+            transition(ctx, request, "rejected", system=True, reason="expired",
+                       notify_kind="expired")
         return {"completed": len(ended), "expired": len(started)}

@@ -8,7 +8,7 @@ keeps the first slot's length in elapsed time.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from sessionctl.domain.window import MAX_SERIES, Window, check_order
 from sessionctl.errors import UsageError
@@ -26,6 +26,7 @@ class Series:
     count: int | None = None
     until: datetime | None = None
     split: timedelta | None = None
+    skip: tuple[date, ...] = ()  # --except: local dates whose occurrences are left out
 
     def rule(self) -> str | None:
         """The RRULE body this series repeats by (None: no repetition); checks the options."""
@@ -69,7 +70,11 @@ def windows(start: datetime, end: datetime, tz: tzinfo, series: Series = Series(
         if pieces > MAX_SERIES:
             raise UsageError(f"the series has {pieces} slots; the limit is {MAX_SERIES}")
     body = series.rule()
+    if series.skip and body is None:
+        raise UsageError("--except goes with --repeat or --rrule")
     starts = [start] if body is None else _occurrences(start, tz, series, body, MAX_SERIES // pieces)
+    if series.skip and len(starts) <= MAX_SERIES // pieces:
+        starts = _skipping(starts, series.skip, tz)
     if len(starts) * pieces > MAX_SERIES:
         raise UsageError(
             f"the series has more than {MAX_SERIES} slots",
@@ -105,6 +110,17 @@ def _occurrences(start: datetime, tz: tzinfo, series: Series, body: str, limit: 
             hint="start the series at another time of day, or end it before the change",
         )
     return starts
+
+
+def _skipping(starts: list[datetime], skip: tuple[date, ...], tz: tzinfo) -> list[datetime]:
+    """The starts not on a skipped local date; a skipped date with no occurrence is refused."""
+    days = {s.astimezone(tz).date() for s in starts}
+    unmatched = sorted(set(skip) - days)
+    if unmatched:
+        listed = ", ".join(f"{d:%a %Y-%m-%d}" for d in unmatched)
+        raise UsageError(f"--except {listed}: the series has no slot on that day",
+                         hint="check the dates against the series' days")
+    return [s for s in starts if s.astimezone(tz).date() not in skip]
 
 
 def _span(value: timedelta) -> str:

@@ -10,9 +10,12 @@ from sessionctl.domain import access, queries, series
 from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_code, check_link, check_text, from_db, to_db,
 )
-from sessionctl.domain.requests import ACTIVE, settle_full, transition
+from sessionctl.domain.requests import (
+    ACTIVE, offer_free_seats, settle_full, tell_changed, transition,
+)
+from sessionctl.domain.requests import views as request_views
 from sessionctl.domain.series import Series
-from sessionctl.domain.views import RequestView, SlotView
+from sessionctl.domain.views import SlotView
 from sessionctl.domain.window import MAX_LENGTH, MAX_SERIES, Window, check_window
 from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Request, Slot, User
@@ -225,8 +228,7 @@ def show_slot(ctx: Context, slot_id: int) -> SlotView:
         slot = access.slot(ctx, slot_id)
         view = SlotView.of(slot, ctx.now())
         requests = access.scope(ctx, queries.requests(), "request")
-        requests = requests.where(Request.slot == slot).order_by(Request.id)
-        view.requests = [RequestView.of(r) for r in requests]
+        view.requests = request_views(requests.where(Request.slot == slot).order_by(Request.id))
         return view
 
 
@@ -272,9 +274,10 @@ def update_slot(
             ).count()
             if active:
                 raise Conflict(
-                    f"slot {slot_id} has {active} pending or approved request(s); "
+                    f"slot {slot_id} has {active} pending, approved or waiting request(s); "
                     "its time cannot move",
-                    hint="cancel the slot and add a new one instead",
+                    hint="move the requests to another slot first: "
+                    "sessionctl request move ID --to SLOT_ID",
                 )
             _check_future([window], ctx.now(), ctx.tz)
             raise_conflicts(
@@ -287,11 +290,25 @@ def update_slot(
                     f"slot {slot_id} has {slot.booked} approved seat(s); capacity cannot drop to {capacity}"
                 )
             changes["capacity"] = capacity
+        changes = {k: v for k, v in changes.items() if getattr(slot, k) != v}
         if changes:
             changes["updated_at"] = to_db(ctx.now())
             Slot.update(**changes).where(Slot.id == slot.id).execute()
             settle_full(ctx, slot.id)
+            offer_free_seats(ctx, slot.id)
+            _tell_booked(ctx, slot.id, changes)
         return _reload(slot.id, ctx.now())
+
+
+def _tell_booked(ctx: Context, slot_id: int, changes: dict) -> None:
+    """SPEC §7.4: a new link reaches the approved sessions that follow the slot's link, and new
+    notes every approved session of the slot; each student is told."""
+    booked = queries.requests().where(Request.slot == slot_id, Request.status == "approved")
+    if "link" in changes:
+        following = [r for r in booked.where(Request.link.is_null())]
+        tell_changed(ctx, following, {"link": changes["link"]})
+    if "notes" in changes:
+        tell_changed(ctx, list(booked), {"slot notes": changes["notes"]})
 
 
 def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
@@ -302,15 +319,15 @@ def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
             raise Conflict(f"slot {slot_id} is already cancelled")
         if from_db(slot.ends_at) <= ctx.now():
             raise Conflict(f"slot {slot_id} has already ended")
+        Slot.update(cancelled_at=to_db(ctx.now()), updated_at=to_db(ctx.now())).where(
+            Slot.id == slot.id
+        ).execute()  # first: nobody on its waitlist is offered a seat of a cancelled slot
         affected = queries.requests().where(Request.slot == slot, Request.status.in_(ACTIVE))
-        for request in affected:
+        for request in list(affected):
             transition(
                 ctx, request, "cancelled", reason=reason or "slot cancelled",
                 notify_kind="slot_cancelled", recipients=[request.student],
             )
-        Slot.update(cancelled_at=to_db(ctx.now()), updated_at=to_db(ctx.now())).where(
-            Slot.id == slot.id
-        ).execute()
         return _reload(slot.id, ctx.now())
 
 

@@ -64,15 +64,25 @@ class RequestView:
     end: datetime
     created: datetime
     updated: datetime
+    replaces: int | None = None
+    replaced_by: int | None = None
+    waitlist_position: int | None = None
+    waitlist_length: int | None = None
     history: list[HistoryView] | None = None
 
     @classmethod
-    def of(cls, r: Request) -> "RequestView":
+    def of(cls, r: Request, place: tuple[int, int] | None = None,
+           proposal: int | None = None) -> "RequestView":
+        """``place``: (position, length) on the slot's waitlist; ``proposal``: a pending
+        request that would replace this one. A request without a link of its own shows its
+        slot's (SPEC §7.4: it follows the slot's link)."""
         s = r.slot
+        position, length = place or (None, None)
         return cls(
             r.id, s.id, s.course.code, r.student.name, s.educator.name, r.status,
-            r.message, r.reason, r.link, r.notes, from_db(s.starts_at), from_db(s.ends_at),
-            from_db(r.created_at), from_db(r.updated_at),
+            r.message, r.reason, r.link or s.link, r.notes, from_db(s.starts_at),
+            from_db(s.ends_at), from_db(r.created_at), from_db(r.updated_at),
+            r.replaces_id, r.replaced_by_id or proposal, position, length,
         )
 
 

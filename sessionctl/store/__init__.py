@@ -89,21 +89,42 @@ class Store:
         return int(row[0])
 
     def migrate(self, upto: int = migrations.LATEST) -> int:
-        """Apply pending migrations, each with its record in one transaction."""
+        """Apply pending migrations, each with its record in one transaction.
+
+        On SQLite foreign keys are not enforced while a migration runs (it may rebuild a table
+        that others refer to, which SQLite's own procedure requires), and every key is checked
+        before the migration commits: a dangling one rolls it back."""
         for number, name, sql in migrations.MIGRATIONS:
             if number > upto:
                 break
-            with self.write():
-                if self.version() >= number:
-                    continue
-                for statement in migrations.statements(sql, self.dialect):
-                    self.db.execute_sql(statement)
-                self.db.execute_sql(
-                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
-                    .replace("?", self.db.param),
-                    (number, name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)),
-                )
+            with self._keys_checked_at_the_end():
+                with self.write():
+                    if self.version() >= number:
+                        continue
+                    for statement in migrations.statements(sql, self.dialect):
+                        self.db.execute_sql(statement)
+                    if self.dialect == "sqlite":
+                        dangling = self.db.execute_sql("PRAGMA foreign_key_check").fetchall()
+                        if dangling:
+                            raise Unavailable(f"migration {number} would leave dangling "
+                                              f"references ({dangling[:3]}); nothing changed")
+                    self.db.execute_sql(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
+                        .replace("?", self.db.param),
+                        (number, name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)),
+                    )
         return self.version()
+
+    @contextmanager
+    def _keys_checked_at_the_end(self) -> Iterator[None]:
+        if self.dialect != "sqlite":
+            yield
+            return
+        self.db.execute_sql("PRAGMA foreign_keys = OFF")  # a no-op inside a transaction
+        try:
+            yield
+        finally:
+            self.db.execute_sql("PRAGMA foreign_keys = ON")
 
     def close(self) -> None:
         if not self.db.is_closed():

@@ -138,21 +138,99 @@ CREATE TABLE leases (
 );
 """
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+# The booking lifecycle (issue 10):
+# - a new request state, `waiting` (a waitlist), in the status CHECK and in the one-active
+#   index (pending, approved and waiting now hold or wait for a seat: one per slot and student);
+# - `waitlist`: the student opted in, so a filling slot makes the request wait, not fail;
+# - `replaces_id`/`replaced_by_id`: a moved booking and its successor; one pending move
+#   (proposal) per request is the database's rule;
+# - history rows may have no actor: automatic changes are the system's, `(system)`;
+# - a request approved without a link of its own follows its slot's link (resolved when
+#   read): requests that stored a copy of the slot's link are made to follow it.
+# SQLite cannot alter a CHECK or a NOT NULL in place: those two tables are rebuilt (the
+# migration runner turns foreign key enforcement off around it and checks every key before
+# it commits). PostgreSQL alters them.
+_M004_REQUESTS_COLUMNS = (
+    "id, slot_id, student_id, status, message, reason, link, notes, created_at, updated_at"
+)
+_STATUSES = "'pending', 'approved', 'waiting', 'rejected', 'cancelled', 'completed'"
+_M004_COMMON = """
+CREATE UNIQUE INDEX requests_one_active ON requests (slot_id, student_id)
+    WHERE status IN ('pending', 'approved', 'waiting');
+CREATE UNIQUE INDEX requests_one_move ON requests (replaces_id) WHERE status = 'pending';
+UPDATE requests SET link = NULL
+    WHERE link = (SELECT slots.link FROM slots WHERE slots.id = requests.slot_id);
+"""
+M004_LIFECYCLE = {
+    "sqlite": f"""
+CREATE TABLE requests_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slot_id INTEGER NOT NULL REFERENCES slots (id),
+    student_id INTEGER NOT NULL REFERENCES users (id),
+    status VARCHAR(16) NOT NULL CHECK (status IN ({_STATUSES})),
+    message TEXT,
+    reason TEXT,
+    link TEXT,
+    notes TEXT,
+    created_at DATETIME NOT NULL,
+    updated_at DATETIME NOT NULL,
+    waitlist INTEGER NOT NULL DEFAULT 0 CHECK (waitlist IN (0, 1)),
+    replaces_id INTEGER REFERENCES requests (id),
+    replaced_by_id INTEGER REFERENCES requests (id)
+);
+INSERT INTO requests_new ({_M004_REQUESTS_COLUMNS})
+    SELECT {_M004_REQUESTS_COLUMNS} FROM requests;
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'requests_new', seq FROM sqlite_sequence WHERE name = 'requests';
+DROP TABLE requests;
+ALTER TABLE requests_new RENAME TO requests;
+CREATE INDEX requests_slot_status ON requests (slot_id, status);
+CREATE INDEX requests_student_status ON requests (student_id, status);
+CREATE TABLE history_new (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id INTEGER NOT NULL REFERENCES requests (id),
+    at DATETIME NOT NULL,
+    actor_id INTEGER REFERENCES users (id),
+    from_status VARCHAR(16),
+    to_status VARCHAR(16) NOT NULL,
+    note TEXT
+);
+INSERT INTO history_new SELECT id, request_id, at, actor_id, from_status, to_status, note
+    FROM history;
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'history_new', seq FROM sqlite_sequence WHERE name = 'history';
+DROP TABLE history;
+ALTER TABLE history_new RENAME TO history;
+CREATE INDEX history_request ON history (request_id, id);
+""" + _M004_COMMON,
+    "postgresql": f"""
+ALTER TABLE requests DROP CONSTRAINT requests_status_check;
+ALTER TABLE requests ADD CONSTRAINT requests_status_check CHECK (status IN ({_STATUSES}));
+ALTER TABLE requests ADD COLUMN waitlist INTEGER NOT NULL DEFAULT 0 CHECK (waitlist IN (0, 1));
+ALTER TABLE requests ADD COLUMN replaces_id INTEGER REFERENCES requests (id);
+ALTER TABLE requests ADD COLUMN replaced_by_id INTEGER REFERENCES requests (id);
+DROP INDEX requests_one_active;
+ALTER TABLE history ALTER COLUMN actor_id DROP NOT NULL;
+""" + _M004_COMMON,
+}
+
+MIGRATIONS: list[tuple[int, str, str | dict[str, str]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
     (3, "cron", M003_CRON),
+    (4, "lifecycle", M004_LIFECYCLE),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
 
-def statements(sql: str, dialect: str) -> list[str]:
+def statements(sql: str | dict[str, str], dialect: str) -> list[str]:
     """One migration as statements for ``dialect``, split where SQLite's own tokenizer says a
-    statement is complete (never inside a string, a comment or a trigger body)."""
+    statement is complete (never inside a string, a comment or a trigger body). ``sql`` is
+    portable DDL with ``{pk}``-style holes, or one text per dialect."""
     import sqlite3
 
-    text = sql.format(**DIALECT[dialect])
+    text = sql[dialect] if isinstance(sql, dict) else sql.format(**DIALECT[dialect])
     found, current = [], ""
     for line in text.splitlines(keepends=True):
         current += line

@@ -73,6 +73,9 @@ class Request(BaseModel):
     notes = pw.TextField(null=True)
     created_at = pw.DateTimeField()
     updated_at = pw.DateTimeField()
+    waitlist = pw.IntegerField(default=0)  # 1: the student opted in to wait for a seat
+    replaces = pw.ForeignKeyField("self", column_name="replaces_id", null=True, backref="+")
+    replaced_by = pw.ForeignKeyField("self", column_name="replaced_by_id", null=True, backref="+")
 
     class Meta:
         table_name = "requests"
@@ -81,7 +84,7 @@ class Request(BaseModel):
 class History(BaseModel):
     request = pw.ForeignKeyField(Request, column_name="request_id")
     at = pw.DateTimeField()
-    actor = pw.ForeignKeyField(User, column_name="actor_id")
+    actor = pw.ForeignKeyField(User, column_name="actor_id", null=True)  # None: the system
     from_status = pw.CharField(null=True)
     to_status = pw.CharField()
     note = pw.TextField(null=True)

@@ -1,0 +1,126 @@
+"""``request move`` (SPEC §7.1): a booking moves to another slot of its course.
+
+- A pending (or waiting) request moves at once: it is cancelled (``moved to request N``) and
+  N is created pending on the target, ``replaces`` the old one.
+- An approved request moved by the educator or an admin moves at once too: the old seat is
+  freed, a seat of the target taken, N created approved, in one transaction; the student is
+  told once, with both times.
+- An approved request moved by its student is a proposal: N is created pending and the old
+  booking keeps its seat until N is approved (``requests.approve`` then cancels it in the same
+  transaction); one pending proposal per request, which the schema enforces too.
+
+The target is a slot the student could request now: same course, not the current one, not
+cancelled or started, with a free seat, and no active request of theirs on it.
+"""
+
+from __future__ import annotations
+
+from sessionctl.domain import access, queries
+from sessionctl.domain.context import (
+    Context, check_text, describe_time, from_db, notify, shown_name,
+)
+from sessionctl.domain.requests import (
+    ACTIVE, check_no_overlap, create, moved_text, pending_move, proposal_target, record,
+    settle_full, take_seat, transition, view,
+)
+from sessionctl.domain.views import RequestView
+from sessionctl.errors import Conflict
+from sessionctl.store.models import Request, Slot
+
+
+def move(ctx: Context, request_id: int, slot_id: int, message: str | None) -> RequestView:
+    message = check_text("message", message) or None
+    with ctx.write():
+        old = access.request(ctx, request_id)
+        if old.status not in ACTIVE:
+            raise Conflict(f"request {request_id} is {old.status}; only pending, waiting or "
+                           "approved requests can be moved")
+        target = access.slot(ctx, slot_id)
+        booked = proposal_target(old)
+        if booked is not None:  # moving a pending proposal: a new proposal for the booking
+            _check_target(ctx, booked, target, besides=old.slot_id)
+            transition(ctx, old, "cancelled", note=f"replaced by a move to slot {target.id}",
+                       recipients=[])
+            return _propose(ctx, booked, target, message or old.message)
+        _check_target(ctx, old, target)
+        if old.status == "approved" and old.student_id == ctx.actor.id:
+            return _propose(ctx, old, target, message)
+        if old.status == "approved":
+            return _move_booked(ctx, old, target, message)
+        return _move_pending(ctx, old, target, message)
+
+
+def _check_target(ctx: Context, old: Request, target: Slot, besides: int | None = None) -> None:
+    if target.id in (old.slot_id, besides):
+        raise Conflict(f"request {old.id} is already for slot {target.id}")
+    if target.course_id != old.slot.course_id:
+        raise Conflict(f"slot {target.id} is in {target.course.code}, not {old.slot.course.code}; "
+                       "a booking moves within its course")
+    if target.cancelled_at is not None:
+        raise Conflict(f"slot {target.id} is cancelled")
+    if from_db(target.starts_at) <= ctx.now():
+        raise Conflict(f"slot {target.id} has already started")
+    if not access.is_enrolled(target.course_id, old.student):
+        raise Conflict(f"{old.student.name} is no longer enrolled in {target.course.code}")
+    mine = Request.get_or_none(Request.slot == target.id, Request.student == old.student_id,
+                               Request.status.in_(ACTIVE))
+    if mine is not None:
+        raise Conflict(f"{old.student.name} already has {mine.status} request {mine.id} for "
+                       f"slot {target.id}")
+    if target.booked >= target.capacity:
+        raise Conflict(f"slot {target.id} is full",
+                       hint="a booking moves only to a slot with a free seat")
+    check_no_overlap(old.student, target, mine=old.student_id == ctx.actor.id,
+                     besides=old.id if old.status == "approved" else None)
+
+
+def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
+    """The student asks to move their approved session: N waits for the educator."""
+    proposal = pending_move(old.id)
+    if proposal is not None:
+        raise Conflict(f"request {old.id} already has a pending move (request {proposal.id})",
+                       hint=f"cancel it first: sessionctl request cancel {proposal.id}")
+    new = create(ctx, target, old.student, "pending", message=message or old.message,
+                 replaces=old.id)
+    educator = target.educator
+    text = (f"{shown_name(ctx.actor)} asks to move request {old.id} "
+            f"({describe_time(from_db(old.slot.starts_at), educator)}) to slot {target.id} "
+            f"({describe_time(from_db(target.starts_at), educator)}): request {new.id}; "
+            f"approving it cancels request {old.id}")
+    record(ctx, new, None, "pending", f"proposes to replace request {old.id}", "move",
+           [educator], text=text)
+    return view(new)
+
+
+def _move_booked(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
+    """The educator (or an admin) moves an approved session: seats change hands at once."""
+    take_seat(target.id)
+    new = create(ctx, target, old.student, "approved", message=message or old.message,
+                 link=old.link, notes=old.notes, replaces=old.id)
+    proposal = pending_move(old.id)
+    transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
+               replaced_by=new.id)
+    if proposal is not None:  # the student's own proposal is overtaken by this move
+        proposal = queries.requests().where(Request.id == proposal.id).get()
+        transition(ctx, proposal, "cancelled", system=True,
+                   reason=f"request {old.id} was moved to request {new.id}", recipients=[])
+    record(ctx, new, None, "approved", f"moved from request {old.id}", "moved", [new.student],
+           text=moved_text(ctx, old, new, new.link))
+    settle_full(ctx, target.id)
+    return view(new)
+
+
+def _move_pending(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
+    """A request not yet approved moves at once and waits for a decision on the new slot."""
+    new = create(ctx, target, old.student, "pending", message=message or old.message,
+                 waitlist=old.waitlist, replaces=old.id)
+    transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
+               replaced_by=new.id)
+    record(ctx, new, None, "pending", f"moved from request {old.id}", None, [])
+    for other in (new.student, target.educator):
+        if other.id != ctx.actor.id:
+            when = describe_time(from_db(target.starts_at), other)
+            notify(ctx, other, "moved", f"{shown_name(ctx.actor)} moved request {old.id} to slot "
+                   f"{target.id} ({target.course.code} on {when}): request {new.id}, pending",
+                   request=new, slot=target)
+    return view(new)
