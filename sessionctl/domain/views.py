@@ -48,6 +48,9 @@ class HistoryView:
     note: str | None
 
 
+BOOKED = ("approved", "completed")  # sessions that happen(ed): they show their meeting link
+
+
 @dataclass
 class RequestView:
     id: int
@@ -74,13 +77,14 @@ class RequestView:
     def of(cls, r: Request, place: tuple[int, int] | None = None,
            proposal: int | None = None) -> "RequestView":
         """``place``: (position, length) on the slot's waitlist; ``proposal``: a pending
-        request that would replace this one. A request without a link of its own shows its
-        slot's (SPEC §7.4: it follows the slot's link)."""
+        request that would replace this one. A booked session without a link of its own
+        shows its slot's (SPEC §7.4: it follows the slot's link)."""
         s = r.slot
         position, length = place or (None, None)
+        link = r.link or (s.link if r.status in BOOKED else None)
         return cls(
             r.id, s.id, s.course.code, r.student.name, s.educator.name, r.status,
-            r.message, r.reason, r.link or s.link, r.notes, from_db(s.starts_at),
+            r.message, r.reason, link, r.notes, from_db(s.starts_at),
             from_db(s.ends_at), from_db(r.created_at), from_db(r.updated_at),
             r.replaces_id, r.replaced_by_id or proposal, position, length,
         )
