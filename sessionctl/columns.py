@@ -82,7 +82,8 @@ def clean(value) -> str:
     if text.isprintable():
         return text
     return "".join(
-        ch if ch in "\n\t" or (unicodedata.category(ch) != "Cc" and ch not in _INVISIBLE)
+        ch if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in _INVISIBLE)
+        else f"\\x{ord(ch) & 0xFF:02x}" if 0xDC80 <= ord(ch) <= 0xDCFF  # a byte not UTF-8
         else f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
         for ch in text
     )

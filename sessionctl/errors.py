@@ -4,14 +4,18 @@ from __future__ import annotations
 
 
 class SessionctlError(Exception):
-    """Base of every error a user may see. ``code`` is the process exit code."""
+    """Base of every error a user may see. ``code`` is the process exit code.
+
+    ``message`` and ``hint`` are one line each (user text in them can never start a line of
+    its own); ``details`` are the indented lines of a list (every conflict of a series)."""
 
     code = 1
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, details: tuple[str, ...] = ()):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = tuple(details)
 
 
 class UsageError(SessionctlError):

@@ -122,7 +122,7 @@ def environment() -> dict[str, str | None]:
     return {name: os.environ.get(name) for name in names}
 
 
-def _columns(text: str | None) -> int | None:
+def usable_columns(text: str | None) -> int | None:
     """COLUMNS when it is a usable width (a whole number from 1 to 10,000), else None."""
     text = (text or "").strip()
     if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_COLUMNS:
@@ -163,7 +163,7 @@ def screen() -> Screen:
             size = os.get_terminal_size(sys.stdout.fileno())
         except (OSError, ValueError):
             size = None
-    width = _columns(env["COLUMNS"]) or (size.columns if size and size.columns > 0 else None)
+    width = usable_columns(env["COLUMNS"]) or (size.columns if size and size.columns > 0 else None)
     if _options.color == "never":
         colour = False
     elif _options.color == "always":
@@ -265,16 +265,23 @@ def _lines(lines: list[str]) -> None:
     _write("".join(text + "\n" for text in lines))
 
 
-def error(message: str, hint: str | None = None) -> None:
-    sys.stderr.write(f"error: {clean(message)}\n")
+def _one_line(text: str) -> str:
+    """A message line: user text in it can break no line (a line break shows as \\n)."""
+    return clean(text).replace("\n", "\\n").replace("\t", " ")
+
+
+def error(message: str, hint: str | None = None, details=()) -> None:
+    """``error: …``, the indented lines of a list if any, then ``hint: …`` (stderr)."""
+    lines = [f"error: {_one_line(message)}"] + [f"  {_one_line(d)}" for d in details]
     if hint:
-        sys.stderr.write(f"hint: {clean(hint)}\n")
+        lines.append(f"hint: {_one_line(hint)}")
+    sys.stderr.write("\n".join(lines) + "\n")
     sys.stderr.flush()
 
 
 def warning(message: str) -> None:
     """Something the user should know although the command succeeded (stderr)."""
-    sys.stderr.write(f"warning: {clean(message)}\n")
+    sys.stderr.write(f"warning: {_one_line(message)}\n")
     sys.stderr.flush()
 
 
@@ -663,7 +670,7 @@ def outcomes(kind: str, results, tz: tzinfo, as_json: bool, *, deleted: bool = F
     t = _times(tz)
     for one, r in results:
         if isinstance(r, SessionctlError):
-            error(f"{kind} {one}: {r.message}", r.hint)
+            error(f"{kind} {one}: {r.message}", r.hint, r.details)
         elif deleted:
             line(f"deleted slot {r.id}")
         elif kind == "slot":

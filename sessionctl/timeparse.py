@@ -142,6 +142,22 @@ def localize(wall: datetime, tz: tzinfo) -> datetime:
     raise LocalTimeError(wall, tz, (before, after), gap=round_trip != wall)
 
 
+def _readable(parse):
+    """Whatever the calendar arithmetic of a parse raises (an offset of 24 h or more, a year
+    past 9999) is a malformed WHEN: exit 2, never a crash."""
+    def checked(text: str, *, tz: tzinfo, now: datetime):
+        try:
+            return parse(text, tz=tz, now=now)
+        except (ValueError, OverflowError) as exc:
+            reason = str(exc).split("\n")[0] or type(exc).__name__
+            raise UsageError(f"cannot read {text.strip()!r} as a date/time: {reason}",
+                             hint=WHEN_HINT) from None
+
+    checked.__doc__ = parse.__doc__
+    return checked
+
+
+@_readable
 def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
     """An instant from WHEN (SPEC §1). No offset means a wall-clock time in ``tz``; a date
     without a time of day means its first instant."""
@@ -151,6 +167,7 @@ def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
     return _in_range(value, text)
 
 
+@_readable
 def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
     """``--until``: like WHEN, but a date without a time of day includes the whole day."""
     value = _read(text, tz, now)
@@ -159,6 +176,7 @@ def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
     return _in_range(value, text)
 
 
+@_readable
 def parse_date(text: str, *, tz: tzinfo, now: datetime) -> date:
     """A local calendar day: ``2027-12-24``, ``Dec 24 2027``, ``tomorrow``, ``fri``; a WHEN with
     a time of day means the day it falls on in ``tz``."""
@@ -304,7 +322,23 @@ def rrule_parts(body: str) -> dict[str, str]:
         raise UsageError(f"invalid RRULE {body!r}: INTERVAL must be a whole number above 0")
     if "DTSTART" in parts:
         raise UsageError("put the first occurrence in --start, not DTSTART in the RRULE")
+    for name, (low, high, signed) in BY_RANGES.items():
+        for item in filter(None, parts.get(name, "").split(",")):
+            number = item.strip().lstrip("+-")
+            value = int(number) if number.isascii() and number.isdigit() else None
+            if value is None or not (low <= value <= high) or (item.strip()[0] == "-" and not signed):
+                sign = "±" if signed else ""
+                raise UsageError(f"invalid RRULE {body!r}: {name}={item.strip()} is out of range "
+                                 f"(RFC 5545: {sign}{low} to {sign}{high})", hint=RRULE_HINT)
     return parts
+
+
+# RFC 5545 §3.3.10: the numeric BY parts, their magnitudes, and whether they may be negative.
+BY_RANGES = {
+    "BYMONTH": (1, 12, False), "BYMONTHDAY": (1, 31, True), "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True), "BYHOUR": (0, 23, False), "BYMINUTE": (0, 59, False),
+    "BYSETPOS": (1, 366, True),
+}
 
 
 SERIES_YEARS = 10  # a series is searched, and may reach, this many years past its first start

@@ -21,7 +21,7 @@ def run_mapped(call) -> int:
         return result if isinstance(result, int) else 0
     except SessionctlError as exc:
         _debug()
-        render.error(exc.message, exc.hint)
+        render.error(exc.message, exc.hint, exc.details)
         return exc.code
     except click_exc.NoArgsIsHelpError:
         return 2  # the help text is already on the screen
@@ -76,16 +76,35 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _check_arguments(args) -> None:
+    """Every argument is text: bytes that are not UTF-8 are refused (exit 2) before anything
+    reads them, whatever the command."""
+    from sessionctl.settings import checked_text
+
+    for index, arg in enumerate(args, 1):
+        checked_text(f"argument {index} ({render.clean(arg)!r})", arg)
+
+
+def _tame_columns() -> None:
+    """A COLUMNS that is no usable width is ignored by everything we print, Typer's help
+    included (which would otherwise crash on COLUMNS=abc or allocate COLUMNS=99999999999)."""
+    if render.usable_columns(os.environ.get("COLUMNS")) is None:
+        os.environ.pop("COLUMNS", None)
+
+
 class Root(TyperGroup):
     """Typer's group with our error handling around every invocation (CLI and CliRunner)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        code = run_mapped(lambda: render.session(
-            lambda: super(Root, self).main(
+        def run():
+            _check_arguments(sys.argv[1:] if args is None else args)
+            _tame_columns()
+            return render.session(lambda: super(Root, self).main(
                 args=args, prog_name=prog_name or "sessionctl", complete_var=complete_var,
                 standalone_mode=False, **extra,
-            )
-        ))
+            ))
+
+        code = run_mapped(run)
         if standalone_mode:
             try:
                 sys.stdout.flush()

@@ -48,18 +48,37 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
 
 def run_demo(db: str | None, tz) -> int:
     """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow."""
+    from sessionctl.settings import Settings
+
+    Settings().lock_timeout  # a malformed setting is refused before the transcript starts
     if db is None:
         db = str(Path(tempfile.mkdtemp(prefix="sessionctl-demo-")) / "demo.db")
     else:
         if "://" in db:
             raise UsageError("the demo builds a SQLite store: give --db a file path")
-        if os.path.lexists(Path(db).expanduser()):  # a dangling symlink counts: sqlite would follow it
-            raise Conflict(f"{db} already exists; the demo builds a new store", hint="pick a new path")
+        db = str(Path(db).expanduser())
+        _claim(db)
     # The demo's own inputs live in a private folder of their own, never beside the store.
     with tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
         roster = Path(inputs) / "roster.csv"
         roster.write_text(ROSTER, encoding="utf-8")
         return _walk(db, tz, str(roster))
+
+
+def _claim(db: str) -> None:
+    """Create the new store's (empty) file, or refuse: O_EXCL never follows a symlink and never
+    opens what exists, so the demo cannot touch any file but the one it makes."""
+    import errno
+
+    try:
+        os.makedirs(os.path.dirname(db) or ".", exist_ok=True)
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            raise Conflict(f"{db!r} already exists; the demo builds a new store",
+                           hint="pick a new path") from None
+        raise UsageError(f"cannot create the demo store {db!r}: {exc.strerror}",
+                         hint="pick a path in a folder you can write") from None
 
 
 def _walk(db: str, tz, roster: str) -> int:

@@ -100,14 +100,12 @@ def _occurrences(start: datetime, tz: tzinfo, series: Series, body: str, limit: 
         except LocalTimeError as exc:
             refused.append(exc)
     if refused:
-        lines = "\n".join(
-            f"  {e.wall:%Y-%m-%d %H:%M} " + ("does not exist" if e.gap else "is ambiguous")
-            for e in refused
-        )
         raise UsageError(
             f"{len(refused)} occurrence(s) fall into a daylight saving change in {zone_name(tz)}; "
-            f"nothing was created:\n{lines}",
+            "nothing was created:",
             hint="start the series at another time of day, or end it before the change",
+            details=[f"{e.wall:%Y-%m-%d %H:%M} " + ("does not exist" if e.gap else "is ambiguous")
+                     for e in refused],
         )
     return starts
 

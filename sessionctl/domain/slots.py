@@ -88,8 +88,8 @@ def raise_conflicts(found: list[tuple[Window, str]], single: bool, tz: tzinfo) -
         return
     if single:
         raise Conflict(f"the slot overlaps {found[0][1]}")
-    lines = "\n".join(f"  {w.label(tz)} overlaps {what}" for w, what in found)
-    raise Conflict(f"{len(found)} slot(s) of the series overlap; nothing was created:\n{lines}")
+    raise Conflict(f"{len(found)} slot(s) of the series overlap; nothing was created:",
+                   details=[f"{w.label(tz)} overlaps {what}" for w, what in found])
 
 
 def add(

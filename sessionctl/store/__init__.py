@@ -6,6 +6,7 @@ domain's queries run unchanged on PostgreSQL.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -132,13 +133,14 @@ class Store:
 
 
 def _sqlite(path: Path, create: bool, timeout: float) -> Store:
-    if not create and not path.exists():
-        raise Unavailable(f"no store at {path}", hint="run 'sessionctl init' to create it")
-    if create:
-        try:
+    try:
+        exists = os.path.exists(path)  # False for a path that cannot exist (too long, a loop)
+        if create:
             path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise Unavailable(f"cannot create {path.parent}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise Unavailable(f"cannot create {str(path.parent)!r}: {exc.strerror}") from exc
+    if not create and not exists:
+        raise Unavailable(f"no store at {str(path)!r}", hint="run 'sessionctl init' to create it")
     db = pw.SqliteDatabase(
         f"file:{quote(str(path))}?mode={'rwc' if create else 'rw'}",
         uri=True,
