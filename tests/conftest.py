@@ -22,6 +22,25 @@ from sessionctl.store import open_store
 UTC = timezone.utc
 
 
+# -- config files: no test reads the user's or the machine's ---------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_dirs(tmp_path_factory):
+    """Every test, and every sessionctl it starts, finds its config files in empty temp dirs
+    (XDG_CONFIG_HOME, XDG_CONFIG_DIRS), never the user's or the machine's."""
+    base = tmp_path_factory.mktemp("config-dirs")
+    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")}
+    os.environ["XDG_CONFIG_HOME"] = str(base / "user")
+    os.environ["XDG_CONFIG_DIRS"] = str(base / "site")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
 class Clock:
     """A clock tests can move. Starts at a fixed instant."""
 
