@@ -11,16 +11,19 @@ The config files are TOML: the site file (``platformdirs.site_config_dir``, on L
 (``platformdirs.user_config_dir``). A command that finds neither pays one failed ``open`` for
 each and never imports the TOML parser.
 
+The shared mode (``identity = "sudo"``) is decided by one fixed file only, ``SITE_FILE``,
+whatever ``XDG_*`` say; its rules live in ``sessionctl/shared.py``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
-from sessionctl.errors import UsageError
+from sessionctl.errors import NotAllowed, UsageError
 
 APP = "sessionctl"
 
@@ -38,8 +41,11 @@ ENV = {
     "debug": "SESSIONCTL_DEBUG",
 }
 
-# The keys a config file may hold.
-FILE_KEYS = ("db", "tz", "lock_timeout", "smtp", "mail_from", "smtp_timeout", "color", "pager")
+# The keys a config file may hold. The last three belong to the site file alone: they set up
+# the shared mode (``account`` and ``command`` are additions to SPEC §10's list, see README).
+FILE_KEYS = ("db", "tz", "lock_timeout", "smtp", "mail_from", "smtp_timeout", "color", "pager",
+             "identity", "account", "command")
+SITE_ONLY = ("identity", "account", "command")
 
 # What a setting that nobody set means (``config show``).
 DEFAULTS = {
@@ -51,10 +57,12 @@ DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_SMTP_TIMEOUT = 30.0
 DEFAULT_PAGER = "less -FRX"
 COLOR_CHOICES = ("auto", "always", "never")
+IDENTITIES = ("login", "sudo")
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; a larger one is a mistake
 MAX_VALUE_CHARS = 4096
 
-# The site file when XDG_CONFIG_DIRS does not name another.
+# The one site file that may turn on the shared mode (SPEC §10). Fixed: in the shared mode the
+# caller's XDG_CONFIG_DIRS must not choose it.
 if sys.platform == "darwin":
     SITE_FILE = f"/Library/Application Support/{APP}/config.toml"
 else:
@@ -98,6 +106,10 @@ def mask_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def has_password(url: str) -> bool:
+    return mask_url(url) != url
 
 
 # -- config files ----------------------------------------------------------------------------------
@@ -192,6 +204,8 @@ def _parse(config: ConfigFile, data: bytes) -> None:
         where = config.origin(key)
         if key not in FILE_KEYS:
             raise UsageError(f"{where}: unknown key {key!r}", hint=f"the keys are {', '.join(FILE_KEYS)}")
+        if key in SITE_ONLY and config.layer != "site":
+            raise UsageError(f"{where}: {key} may be set only in the site file ({SITE_FILE})")
         config.values[key] = _checked(key, value, where)
 
 
@@ -241,6 +255,8 @@ def _checked(key: str, value, where: str):
         raise UsageError(f"{where}: {key} is empty or has spaces around it")
     if key == "color" and value not in COLOR_CHOICES:
         raise UsageError(f"{where}: color must be auto, always or never, not {value!r}")
+    if key == "identity" and value not in IDENTITIES:
+        raise UsageError(f"{where}: identity must be \"login\" or \"sudo\", not {value!r}")
     if key == "tz":
         from sessionctl.timeparse import zone
 
@@ -253,6 +269,8 @@ def _checked(key: str, value, where: str):
     if key == "db" and not _absolute_store(value):
         raise UsageError(f"{where}: db must be an absolute path (or ~/…), sqlite:////PATH or "
                          f"postgresql://…, not {value!r}")
+    if key == "command" and not os.path.isabs(value):
+        raise UsageError(f"{where}: command must be an absolute path, not {value!r}")
     return value
 
 
@@ -282,7 +300,7 @@ def _split(command: str, where: str) -> list[str]:
 
 
 def personal_files(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """The site and user config files (platformdirs; XDG_CONFIG_DIRS, XDG_CONFIG_HOME honoured).
+    """The site and user config files outside the shared mode (platformdirs, XDG_* honoured).
     Without XDG_CONFIG_* and with an absolute HOME, on Linux, every platformdirs 4 says the
     same, known without importing it (3 ms a command)."""
     environ = os.environ if environ is None else environ
@@ -296,10 +314,26 @@ def personal_files(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
             os.path.join(user_config_dir(APP), "config.toml"))
 
 
+_isolated = 0  # > 0 while the demo runs its own commands on its own throwaway store
+
+
+@contextmanager
+def isolated() -> Iterator[None]:
+    """Settings made inside read neither config file and are never in the shared mode: the
+    demo's steps, which name their own store and actors (in-process only, never from outside)."""
+    global _isolated
+    _isolated += 1
+    try:
+        yield
+    finally:
+        _isolated -= 1
+
+
 @dataclass
 class Layers:
     site: ConfigFile | None
     user: ConfigFile | None
+    shared: object | None = None  # a shared.Shared in the shared mode
 
 
 class Settings:
@@ -315,18 +349,45 @@ class Settings:
     # -- where values come from ----------------------------------------------------------------
 
     def layers(self) -> Layers:
-        """The config files (read once per Settings)."""
+        """The config files (read once per Settings) and, in the shared mode, its state."""
         if self._layers is None:
             self._layers = self._read_layers()
         return self._layers
 
     def _read_layers(self) -> Layers:
+        if _isolated:
+            return Layers(None, None)
+        fixed = read_config(SITE_FILE, "site")
+        if fixed.values.get("identity") == "sudo":
+            from sessionctl import shared
+
+            state = shared.establish(fixed, self.environ)
+            return Layers(fixed, state.user_file(), state)
         site_path, user_path = personal_files(self.environ)
-        return Layers(read_config(site_path, "site"), read_config(user_path, "user"))
+        site = fixed if os.path.abspath(site_path) == SITE_FILE else read_config(site_path, "site")
+        if site.values.get("identity") == "sudo":
+            raise NotAllowed(f"{site.origin('identity')}: identity = \"sudo\" is honoured only in "
+                             f"{SITE_FILE}, owned by root", hint="move the line to that file")
+        return Layers(site, read_config(user_path, "user"))
+
+    @property
+    def shared(self):
+        """The shared mode's state (``shared.Shared``), or None outside it."""
+        return self.layers().shared
+
+    @property
+    def for_caller(self) -> bool:
+        """True when this process is the service account acting for someone who came through
+        sudo: nothing that caller names may choose a file, a store or a server."""
+        state = self.shared
+        return state is not None and state.caller is not None
 
     def check(self) -> None:
-        """Read the config files now: a bad one is exit 2 before anything else happens."""
-        self.layers()
+        """Read the config files and settle the shared mode now (exit 2 or 4 before anything
+        else happens), and refuse a caller's --db or SESSIONCTL_USER that do not match."""
+        if self.shared is not None:
+            self.user  # noqa: B018 - each refuses what it must
+            self.db  # noqa: B018
 
     def file_value(self, key: str) -> tuple[object | None, str]:
         """A key's value from the user file, else the site file."""
@@ -355,15 +416,46 @@ class Settings:
         value, origin = self.raw(key)
         return default if value is None else parse(value, origin)
 
+    def _service_store(self) -> tuple[str, str]:
+        """The shared store: the files' ``db`` (``~`` being the service account's home), else
+        the service account's data directory."""
+        value, origin = self.file_value("db")
+        if value is None:
+            return self.shared.default_store(), "default (the service account's data directory)"
+        return self.shared.expand(value), origin
+
+    def _service_owned(self, key: str, given: str | None, origin: str) -> str | None:
+        """In the shared mode, ``key`` (the store, the mail server) is the service account's:
+        a caller's flag or variable is refused unless it says the same as the config files."""
+        configured = self._service_store()[0] if key == "db" else self.file_value(key)[0]
+        if given is None or self.shared.same(key, given, configured):
+            return configured
+        shown = mask_url(given)
+        option = f"{origin} {shown}" if origin.startswith("--") else f"{origin}={shown}"
+        raise NotAllowed(
+            f"{option} is refused: in the shared mode the {self.shared.owned_label(key)} belongs to "
+            f"the service account {self.shared.account.pw_name}",
+            hint=f"leave out {origin}; 'sessionctl config show' shows the {key} in use",
+        )
+
     def flagged(self, key: str, flag: str | None) -> str | None:
-        """A command's option that overrides a setting (``notify send --smtp``)."""
-        return flag if flag is not None else getattr(self, key)
+        """A command's option that overrides a setting (``notify send --smtp``): for a caller
+        in the shared mode, refused unless it matches."""
+        if flag is None:
+            return getattr(self, key)
+        return self._service_owned(key, flag, f"--{key}") if self.for_caller else flag
 
     # -- the settings ------------------------------------------------------------------------
 
     @property
     def db(self) -> str:
-        value, _ = self.raw("db")
+        value, origin = self.raw("db")
+        state = self.shared
+        if state is not None:
+            if self.for_caller:
+                given = value if origin in ("--db", ENV["db"]) else None
+                return self._service_owned("db", given, origin)
+            return state.expand(value) if value is not None else state.default_store()
         if value is not None:
             return value
         from pathlib import Path
@@ -374,7 +466,10 @@ class Settings:
 
     @property
     def user(self) -> str:
+        state = self.shared
         value, _ = self.raw("user")
+        if state is not None:
+            return state.acting(value)
         if value is not None:
             return value
         import getpass
@@ -386,6 +481,8 @@ class Settings:
 
     @property
     def user_origin(self) -> str:
+        if self.shared is not None:
+            return self.shared.acting_origin(self.raw("user")[0])
         return self.raw("user")[1] if self.raw("user")[0] is not None else "login name"
 
     @property
@@ -399,11 +496,19 @@ class Settings:
 
     @property
     def smtp(self) -> str | None:
-        return self.raw("smtp")[0]
+        value, origin = self.raw("smtp")
+        if self.for_caller and origin == ENV["smtp"]:
+            return self._service_owned("smtp", value, origin)
+        return value
 
     @property
     def smtp_password(self) -> str | None:
-        return self.raw("smtp_password")[0]
+        value, origin = self.raw("smtp_password")
+        if value is not None and self.for_caller:
+            raise NotAllowed(f"{origin} is refused: in the shared mode the mail server's "
+                             "credentials belong to the service account",
+                             hint=f"unset {origin}")
+        return value
 
     @property
     def smtp_timeout(self) -> float:
@@ -457,9 +562,12 @@ class Settings:
     def pager_setting(self) -> tuple[str | None, str]:
         """The pager command and its origin: ``--no-pager`` (none), ``SESSIONCTL_PAGER`` (set,
         even empty), the files, ``PAGER`` (set, even empty), ``less -FRX``. Like git, the config
-        files win over the generic ``PAGER``."""
+        files win over the generic ``PAGER``. None in the shared mode for a caller: a pager run
+        as the service account could open any of its files (``:e`` and ``!`` in less)."""
         if self.flags.get("pager") is False:
             return None, "--no-pager"
+        if self.for_caller:
+            return None, "shared mode"
         name = ENV["pager"]
         if name in self.environ:
             return checked_text(name, self.environ[name]), name
@@ -484,12 +592,26 @@ class Settings:
             return None
         return argv if argv and argv != ["cat"] else None
 
+    # -- paths a caller names (the confused deputy) --------------------------------------------
+
+    def caller_path(self, option: str, path: str, hint: str) -> None:
+        """Refuse a file the caller names when this process acts for a caller (exit 4): the
+        service account would read or write it with its own rights, the store included."""
+        if self.for_caller:
+            raise NotAllowed(
+                f"{option} {path} is refused: in the shared mode sessionctl runs as the service "
+                f"account {self.shared.account.pw_name} and opens no file you name", hint=hint)
+
     # -- sessionctl config show ----------------------------------------------------------------
 
     def explain(self) -> dict:
         """Every effective setting with where it came from, passwords masked."""
         rows: dict[str, tuple[object, str]] = {}
-        rows["db"] = (mask_url(self.db), self.raw("db")[1])
+        state = self.shared
+        db, db_origin = self.db, self.raw("db")[1]
+        if state is not None and (self.for_caller or db_origin == "default"):
+            db_origin = self._service_store()[1]
+        rows["db"] = (mask_url(db), db_origin)
         rows["user"] = (self.user, self.user_origin)
         for key in ("tz", "lock_timeout", "smtp", "smtp_password", "smtp_timeout", "mail_from"):
             value, origin = self.raw(key)
@@ -502,11 +624,16 @@ class Settings:
         rows["smtp_timeout"] = (self.smtp_timeout, rows["smtp_timeout"][1])
         rows["color"] = self.color_setting()
         rows["pager"] = self.pager_setting()
+        for key, default in (("identity", "login"), ("account", None), ("command", None)):
+            value, origin = self.file_value(key)
+            rows[key] = (value if value is not None else default, origin)
+        if state is not None:
+            rows["command"] = (state.command(), rows["command"][1])
         rows["debug"] = (self.debug, ENV["debug"] if self.debug else "default")
         layers = self.layers()
         files = [{"layer": c.layer, "path": c.path, "found": c.found}
                  for c in (layers.site, layers.user) if c is not None]
-        return {"mode": "personal", "files": files,
+        return {"mode": "shared" if state is not None else "personal", "files": files,
                 "settings": {k: {"value": v, "origin": o} for k, (v, o) in rows.items()}}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sessionctl import settings
 from sessionctl.cli import app
 from sessionctl.domain.context import Context, find_actor
 from sessionctl.store import open_store
@@ -24,11 +25,25 @@ UTC = timezone.utc
 
 # -- config files: no test reads the user's or the machine's ---------------------------------------
 
+SITE_FILE = settings.SITE_FILE  # the real one, whatever a test monkeypatches
+
+
+def _claims_sudo() -> bool:
+    try:
+        return settings.read_config(SITE_FILE, "site").values.get("identity") == "sudo"
+    except Exception:  # unreadable or malformed: it may say anything
+        return True
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_config_dirs(tmp_path_factory):
     """Every test, and every sessionctl it starts, finds its config files in empty temp dirs
-    (XDG_CONFIG_HOME, XDG_CONFIG_DIRS), never the user's or the machine's."""
+    (XDG_CONFIG_HOME, XDG_CONFIG_DIRS), never the user's or the machine's. The one file that
+    turns the shared mode on is fixed (/etc/xdg/sessionctl/config.toml): on a machine where it
+    does, the tests cannot run, and they say so rather than fail one by one."""
+    if os.path.lexists(SITE_FILE) and _claims_sudo():
+        pytest.exit(f"{SITE_FILE} exists and may turn on the shared mode; run the tests on a "
+                    "machine without it", returncode=3)
     base = tmp_path_factory.mktemp("config-dirs")
     saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")}
     os.environ["XDG_CONFIG_HOME"] = str(base / "user")

@@ -1,7 +1,8 @@
 """SPEC §10, config files: the site and user files, their precedence, ``config show``.
 
 Each test points the site and user config directories at temp dirs of its own (platformdirs
-honours XDG_CONFIG_DIRS and XDG_CONFIG_HOME).
+honours XDG_CONFIG_DIRS and XDG_CONFIG_HOME). The shared mode has tests of its own
+(test_shared.py, test_shared_e2e.py).
 """
 
 from __future__ import annotations
@@ -156,7 +157,7 @@ def test_config_show_needs_no_store(cli, tmp_path):
     result = cli("config", "show")
     assert result.exit_code == 0, result.stderr
     assert not cli.db.exists()
-    for needle in ("db", "lock_timeout", "site file:", "user file:", "mode: personal"):
+    for needle in ("db", "lock_timeout", "identity", "site file:", "user file:", "mode: personal"):
         assert needle in result.stdout
 
 
@@ -196,6 +197,23 @@ def test_a_malformed_user_file_is_a_usage_error_naming_file_and_line(world, file
 def test_invalid_utf8_names_its_line(cli, files):
     path = files.write("site", b'tz = "UTC"\n# caf\xe9\n')
     refused(cli("config", "show"), 2, f"{path}, line 2", "UTF-8")
+
+
+def test_site_only_keys_in_the_user_file_are_refused(cli, files):
+    for key in ("identity = \"sudo\"", "account = \"svc\"", "command = \"/usr/bin/sessionctl\""):
+        path = files.write("user", key + "\n")
+        refused(cli("config", "show"), 2, f"{path}, line 1", "only in the site file")
+
+
+def test_sudo_mode_in_a_site_file_that_is_not_the_fixed_one_is_refused(cli, files):
+    path = files.write("site", 'identity = "sudo"\naccount = "nobody"\n')
+    refused(cli("whoami"), 4, f"{path}, line 1", "/etc/xdg/sessionctl/config.toml")
+
+
+def test_identity_login_is_the_personal_mode(cli, files):
+    files.write("site", 'identity = "login"\n')
+    assert shown(cli)["identity"][0] == "login"
+    assert cli("init").exit_code == 0
 
 
 def test_a_bom_and_comments_are_fine(cli, files):
