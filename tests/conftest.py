@@ -35,13 +35,25 @@ def _claims_sudo() -> bool:
         return True
 
 
+
+def _site_file_state():
+    try:
+        with open(SITE_FILE, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"unreadable: {exc}"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_config_dirs(tmp_path_factory):
     """Every test, and every sessionctl it starts, finds its config files in empty temp dirs
     (XDG_CONFIG_HOME, XDG_CONFIG_DIRS), never the user's or the machine's. The one file that
     turns the shared mode on is fixed (/etc/xdg/sessionctl/config.toml): on a machine where it
     does, the tests cannot run, and they say so rather than fail one by one."""
-    if os.path.lexists(SITE_FILE) and _claims_sudo():
+    state = _site_file_state()
+    if state is not None and _claims_sudo():
         pytest.exit(f"{SITE_FILE} exists and may turn on the shared mode; run the tests on a "
                     "machine without it", returncode=3)
     base = tmp_path_factory.mktemp("config-dirs")
@@ -54,6 +66,22 @@ def _private_config_dirs(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_site_file():
+    """A test that writes the real site file (the shared mode's end-to-end test) removes it
+    itself; should one ever leave it behind, it is put back as it was, and the test fails."""
+    before = _site_file_state()
+    yield
+    after = _site_file_state()
+    if after != before:
+        if before is None:
+            os.unlink(SITE_FILE)
+        elif isinstance(before, bytes):
+            with open(SITE_FILE, "wb") as fh:
+                fh.write(before)
+        pytest.fail(f"the test left {SITE_FILE} changed; it has been restored")
 
 
 class Clock:
