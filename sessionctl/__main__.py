@@ -1,3 +1,3 @@
-from sessionctl.cli import main
+from sessionctl.launch import main
 
 main()

@@ -2,8 +2,8 @@
 
 Lists are drawn from one column model each (``sessionctl/columns.py``), fitted to the width
 with one line per row; ``show`` commands print every field whole. The terminal settings
-(width, colour, pager) are resolved here from the global options and the environment; on a
-terminal, output taller than the screen goes through a pager.
+(width, colour, pager) come from ``sessionctl/settings.py`` (global options, environment, config
+files) and are applied here; on a terminal, output taller than the screen goes through a pager.
 
 Rich is imported only when a table must wrap (``--wide``, show commands, the calendar), so
 ``--json`` runs stay cheap. User text never goes through Rich markup, and any control
@@ -21,7 +21,6 @@ from datetime import datetime, timedelta, tzinfo
 
 from sessionctl import timeparse
 from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean
-from sessionctl.errors import UsageError
 from sessionctl.timeparse import format_utc, zone_name
 
 USER = ("name", "role", "display", "email", "tz")
@@ -71,18 +70,16 @@ def emit_json(document) -> None:
 
 # -- the terminal: options, environment, width, colour, pager -------------------------------------
 
-COLOR_CHOICES = ("auto", "always", "never")
 MAX_COLUMNS = 10_000  # a larger COLUMNS is taken for a mistake and ignored
 NOT_A_TERMINAL_WIDTH = 200  # tables written to a file or a pipe, unless COLUMNS says otherwise
-DEFAULT_PAGER = "less -FRX"
 
 
 @dataclass
 class Options:
-    """The global ``--color`` and ``--no-pager`` options of the command being run."""
+    """The settings of the command being run (its global options, the environment and the
+    config files: ``sessionctl/settings.py``); None until the root command has them."""
 
-    color: str = "auto"
-    pager: bool = True
+    settings: object | None = None
 
 
 @dataclass(frozen=True)
@@ -106,20 +103,20 @@ _depth = 0  # commands running (the demo runs commands inside one)
 _held: io.StringIO | None = None  # output kept back to see whether it needs the pager
 
 
-def configure(*, color: str | None = None, pager: bool | None = None) -> None:
-    """Take the global options (None: not given)."""
-    if color is not None:
-        if color not in COLOR_CHOICES:
-            raise UsageError(f"unknown --color {color!r}", hint="use auto, always or never")
-        _options.color = color
-    if pager is not None:
-        _options.pager = pager
+def configure(settings) -> None:
+    """Take the command's settings, once per command: the demo's own steps keep its terminal.
+    A malformed ``--color`` is exit 2 here."""
+    if _options.settings is None:
+        settings.color_setting()
+        _options.settings = settings
 
 
-def environment() -> dict[str, str | None]:
-    """Every environment variable output depends on, read here and nowhere else."""
-    names = ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "SESSIONCTL_PAGER", "PAGER")
-    return {name: os.environ.get(name) for name in names}
+def _settings():
+    if _options.settings is not None:
+        return _options.settings
+    from sessionctl.settings import Settings
+
+    return Settings()
 
 
 def usable_columns(text: str | None) -> int | None:
@@ -128,22 +125,6 @@ def usable_columns(text: str | None) -> int | None:
     if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_COLUMNS:
         return int(text)
     return None
-
-
-def _pager(env: dict) -> list[str] | None:
-    """SESSIONCTL_PAGER, else PAGER, else ``less -FRX``; set but empty (or ``cat``): none."""
-    command = env["SESSIONCTL_PAGER"]
-    if command is None:
-        command = env["PAGER"]
-    if command is None:
-        command = DEFAULT_PAGER
-    import shlex
-
-    try:
-        argv = shlex.split(command)
-    except ValueError:
-        return None
-    return argv if argv and argv != ["cat"] else None
 
 
 def _isatty() -> bool:
@@ -155,7 +136,7 @@ def _isatty() -> bool:
 
 def screen() -> Screen:
     """The width, colour and pager for what is printed now."""
-    env = environment()
+    settings = _settings()
     tty = _isatty()
     size = None
     if tty:
@@ -163,17 +144,16 @@ def screen() -> Screen:
             size = os.get_terminal_size(sys.stdout.fileno())
         except (OSError, ValueError):
             size = None
-    width = usable_columns(env["COLUMNS"]) or (size.columns if size and size.columns > 0 else None)
-    if _options.color == "never":
-        colour = False
-    elif _options.color == "always":
-        colour = True
+    width = usable_columns(settings.columns) or (size.columns if size and size.columns > 0 else None)
+    mode = settings.color
+    if mode == "auto":
+        colour = not settings.no_color and (settings.force_color or tty)
     else:
-        colour = not env["NO_COLOR"] and (bool(env["FORCE_COLOR"]) or tty)
+        colour = mode == "always"
     return Screen(
         tty=tty, width=width or (80 if tty else NOT_A_TERMINAL_WIDTH),
         height=size.lines if size and size.lines > 0 else None, colour=colour,
-        pager=_pager(env) if tty and _options.pager else None,
+        pager=settings.pager if tty else None,
     )
 
 
@@ -182,7 +162,7 @@ def _out():
     global _held
     if _held is not None:
         return _held
-    if _depth and _options.pager and _isatty() and screen().pager:
+    if _depth and _isatty() and screen().pager:
         _held = io.StringIO()
         return _held
     return sys.stdout
@@ -692,6 +672,31 @@ def initialized(data: dict, as_json: bool) -> None:
     line(f"store ready at {data['store']} (schema version {data['schema']})")
     if data["admin"]:
         line(f"{data['admin']} is the admin")
+
+
+def config(data: dict, as_json: bool) -> None:
+    """``config show``: each setting, its value and where it came from; then the files read."""
+    if as_json:
+        return emit_json(data)
+
+    def shown(value) -> str:
+        if value is None:
+            return "(none)"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return f"{value:g}" if isinstance(value, float) else clean(str(value))
+
+    rows = [("setting", "value", "from")] + [
+        (key, shown(item["value"]), clean(item["origin"])) for key, item in data["settings"].items()
+    ]
+    wide = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{k:<{wide[0]}}   {v:<{wide[1]}}   {o}".rstrip() for k, v, o in rows]
+    lines.append("")
+    for found in data["files"]:
+        state = "read" if found["found"] else "not found"
+        lines.append(f"{found['layer']} file: {clean(found['path'])} ({state})")
+    lines.append(f"mode: {data['mode']}")
+    _lines(lines)
 
 
 def counts(data: dict, as_json: bool) -> None:

@@ -6,7 +6,6 @@ dateutil is imported only when an input needs it, to keep start-up cheap.
 
 from __future__ import annotations
 
-import os
 import re
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -40,21 +39,9 @@ def zone(name: str) -> ZoneInfo:
 
 def system_zone() -> tzinfo:
     """The machine's zone, by IANA name where it can be found."""
-    candidates = []
-    if os.environ.get("TZ"):
-        candidates.append(os.environ["TZ"].lstrip(":"))
-    try:
-        link = os.readlink("/etc/localtime")
-        if "zoneinfo/" in link:
-            candidates.append(link.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    try:
-        with open("/etc/timezone", encoding="utf-8") as fh:
-            candidates.append(fh.read().strip())
-    except OSError:
-        pass
-    for name in candidates:
+    from sessionctl.settings import system_tz_candidates
+
+    for name in system_tz_candidates():
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -15,11 +15,73 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sessionctl import settings
 from sessionctl.cli import app
 from sessionctl.domain.context import Context, find_actor
 from sessionctl.store import open_store
 
 UTC = timezone.utc
+
+
+# -- config files: no test reads the user's or the machine's ---------------------------------------
+
+SITE_FILE = settings.SITE_FILE  # the real one, whatever a test monkeypatches
+
+
+def _claims_sudo() -> bool:
+    try:
+        return settings.read_config(SITE_FILE, "site").values.get("identity") == "sudo"
+    except Exception:  # unreadable or malformed: it may say anything
+        return True
+
+
+
+def _site_file_state():
+    try:
+        with open(SITE_FILE, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"unreadable: {exc}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_config_dirs(tmp_path_factory):
+    """Every test, and every sessionctl it starts, finds its config files in empty temp dirs
+    (XDG_CONFIG_HOME, XDG_CONFIG_DIRS), never the user's or the machine's. The one file that
+    turns the shared mode on is fixed (/etc/xdg/sessionctl/config.toml): on a machine where it
+    does, the tests cannot run, and they say so rather than fail one by one."""
+    state = _site_file_state()
+    if state is not None and _claims_sudo():
+        pytest.exit(f"{SITE_FILE} exists and may turn on the shared mode; run the tests on a "
+                    "machine without it", returncode=3)
+    base = tmp_path_factory.mktemp("config-dirs")
+    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")}
+    os.environ["XDG_CONFIG_HOME"] = str(base / "user")
+    os.environ["XDG_CONFIG_DIRS"] = str(base / "site")
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_site_file():
+    """A test that writes the real site file (the shared mode's end-to-end test) removes it
+    itself; should one ever leave it behind, it is put back as it was, and the test fails."""
+    before = _site_file_state()
+    yield
+    after = _site_file_state()
+    if after != before:
+        if before is None:
+            os.unlink(SITE_FILE)
+        elif isinstance(before, bytes):
+            with open(SITE_FILE, "wb") as fh:
+                fh.write(before)
+        pytest.fail(f"the test left {SITE_FILE} changed; it has been restored")
 
 
 class Clock:

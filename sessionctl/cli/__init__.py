@@ -88,7 +88,7 @@ def _check_arguments(args) -> None:
 def _tame_columns() -> None:
     """A COLUMNS that is no usable width is ignored by everything we print, Typer's help
     included (which would otherwise crash on COLUMNS=abc or allocate COLUMNS=99999999999)."""
-    if render.usable_columns(os.environ.get("COLUMNS")) is None:
+    if render.usable_columns(Settings().columns) is None:
         os.environ.pop("COLUMNS", None)
 
 
@@ -135,7 +135,7 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     db: Annotated[Optional[str], typer.Option(
-        "--db", metavar="PATH_OR_URL", help="The store (default: SESSIONCTL_DB, else the user data dir)."
+        "--db", metavar="PATH_OR_URL", help="The store (default: SESSIONCTL_DB, the config files, else the user data dir)."
     )] = None,
     tz: Annotated[Optional[str], typer.Option(
         "--tz", metavar="ZONE", help="Display zone, an IANA name (default: SESSIONCTL_TZ, your stored zone, the system zone)."
@@ -152,18 +152,20 @@ def root(
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""
-    render.configure(color=color, pager=False if no_pager else None)
+    settings = Settings({"db": db, "tz": tz, "color": color, "pager": False if no_pager else None})
+    render.configure(settings)
     if tz is not None:
         from sessionctl.timeparse import zone
 
         zone(tz)  # an unknown zone is exit 2 for every command, init included
-    state = App(Settings({"db": db, "tz": tz}))
+    settings.check()  # the config files, and in the shared mode who may act on which store
+    state = App(settings)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
 
 def _register() -> None:
-    from sessionctl.cli import course, notify, request, slot, top, user
+    from sessionctl.cli import config, course, notify, request, slot, top, user
 
     top.register(app)
     app.add_typer(user.app, name="user")
@@ -171,6 +173,7 @@ def _register() -> None:
     app.add_typer(slot.app, name="slot")
     app.add_typer(request.app, name="request")
     app.add_typer(notify.app, name="notify")
+    app.add_typer(config.app, name="config")
 
 
 _register()

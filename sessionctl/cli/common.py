@@ -66,7 +66,10 @@ class App:
 
     def store(self, *, create: bool = False) -> Store:
         if self._store is None:
-            self._store = open_store(self.location, create=create, timeout=self.settings.lock_timeout)
+            location, shared = self.location, self.settings.shared
+            if shared is not None:  # the service account's store: private files, made by it alone
+                create = shared.secure_store(location, create)
+            self._store = open_store(location, create=create, timeout=self.settings.lock_timeout)
         return self._store
 
     def context(self) -> Context:

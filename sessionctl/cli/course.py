@@ -1,6 +1,5 @@
 """sessionctl course …"""
 
-from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
@@ -46,12 +45,17 @@ def enroll(
     ctx: typer.Context,
     code: Code,
     students: Annotated[Optional[List[str]], typer.Argument(metavar="[STUDENT]...", help="Students to enrol.")] = None,
-    from_csv: Annotated[Optional[Path], typer.Option(
+    # a plain string, not click's Path: its existence and access checks would run before the
+    # shared mode's refusal, as the service account, on a path the caller names
+    from_csv: Annotated[Optional[str], typer.Option(
         "--from-csv", metavar="FILE", help="CSV with a name column, optional email and display; '-' reads stdin."
     )] = None,
     as_json: Json = False,
 ) -> None:
     """Enrol students (idempotent); CSV names not yet known are registered as students. Prints the roster."""
+    if from_csv is not None and from_csv != "-":
+        ctx.obj.settings.caller_path("--from-csv", from_csv,
+                                     hint=f"let your shell open it: --from-csv - < {from_csv}")
     rows = courses.read_roster_csv(_read(from_csv)) if from_csv is not None else []
     done = courses.enroll(ctx.obj.context(), code, students or [], rows)
     if not as_json:
@@ -62,12 +66,12 @@ def enroll(
 MAX_CSV_BYTES = 10 * 2**20
 
 
-def _read(path: Path) -> str:
+def _read(path: str) -> str:
     """The CSV's text: a file, or stdin for '-'; UTF-8 with or without a BOM; at most 10 MiB."""
     import sys
 
     try:
-        if str(path) == "-":
+        if path == "-":
             data = sys.stdin.buffer.read(MAX_CSV_BYTES + 1)
         else:
             with open(path, "rb") as fh:

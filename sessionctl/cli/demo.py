@@ -8,7 +8,7 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from sessionctl import render, timeparse
+from sessionctl import render, settings, timeparse
 from sessionctl.errors import Conflict, UsageError
 
 ROSTER = "name,email,display\nalan,alan@example.edu,Alan Turing\nkat,kat@example.edu,Katherine Johnson\n"
@@ -95,13 +95,14 @@ def _walk(db: str, tz, roster: str) -> int:
     render.line("# a throwaway store and a display zone; every command below uses both")
     render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
     try:
-        for user, args in _steps(day, roster):
-            os.environ["SESSIONCTL_USER"] = user
-            render.line("")
-            render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
-            code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
-            if code:
-                return code
+        with settings.isolated():  # its own store and actors: no config file, no shared mode
+            for user, args in _steps(day, roster):
+                os.environ["SESSIONCTL_USER"] = user
+                render.line("")
+                render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
+                code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
+                if code:
+                    return code
     finally:
         for key, value in saved.items():
             if value is None:

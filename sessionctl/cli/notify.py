@@ -29,7 +29,7 @@ def send(
 
     settings = ctx.obj.settings
     timeout = settings.smtp_timeout
-    target = transport.target(smtp or settings.smtp, password=settings.smtp_password,
+    target = transport.target(settings.flagged("smtp", smtp), password=settings.smtp_password,
                               timeout=timeout)
     outcome = mail.send(ctx.obj.context(), transport.Transport(target),
                         mail.sender(sender or settings.mail_from), patience=timeout)

@@ -137,6 +137,9 @@ def export(
     """Your approved, completed and cancelled sessions as an iCalendar file (stdout unless --out)."""
     if not ics:
         raise UsageError("say which format to export", hint="sessionctl request export --ics [--out FILE]")
+    if out is not None:
+        ctx.obj.settings.caller_path("--out", out, hint="let your shell write it: "
+                                     "sessionctl request export --ics > FILE")
     from sessionctl import ics as ical
     from sessionctl.domain import export as export_domain
 

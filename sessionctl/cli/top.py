@@ -64,6 +64,9 @@ def demo(
     """Build a throwaway store and walk through the whole educator/student workflow."""
     from sessionctl.cli.demo import run_demo
 
+    if db is not None:
+        ctx.obj.settings.caller_path("--db", db, hint="leave out --db: the demo builds its store "
+                                     "in a new temp dir")
     return run_demo(db, ctx.obj.display_zone())
 
 

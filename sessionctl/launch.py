@@ -1,0 +1,24 @@
+"""The ``sessionctl`` command's entry point: the shared mode's sudo hop, then the CLI.
+
+Kept apart from ``sessionctl.cli`` so that a caller in the shared mode is handed to sudo before
+Typer is imported, and the service account's process is hardened before anything else runs.
+"""
+
+import sys
+
+
+def main() -> None:
+    from sessionctl.errors import SessionctlError
+
+    try:
+        from sessionctl import shared
+
+        shared.launch(sys.argv)
+    except SessionctlError as exc:
+        from sessionctl import render
+
+        render.error(exc.message, exc.hint)
+        sys.exit(exc.code)
+    from sessionctl.cli import main as cli
+
+    cli()
