@@ -1,0 +1,96 @@
+"""SPEC §8, messages: bad ids, a time spilled into an extra argument, "did you mean" for a
+course code in another case, numeric dates whose day and month could be swapped, and
+``whoami`` for a name that is not registered.
+
+Every refusal is checked for its exact text (one ``error:`` line, at most one ``hint:`` line),
+its exit code, an empty stdout and an unchanged store; hostile values (line breaks, bidi
+characters, huge numbers, bytes that are not UTF-8) go through the installed command too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import future, iso, snapshot
+
+UTC = timezone.utc
+BIN = Path(sys.executable).with_name("sessionctl")
+YEAR = datetime.now(UTC).year + 2
+MAX_ID = 2**63 - 1
+ADD = ("slot", "add", "--course", "MATH101", "--duration", "1h")
+
+
+def refused(world, args, user, code, stderr, env=None):
+    """``args`` is refused with exactly ``stderr`` and exit ``code``; the store is unchanged."""
+    before = snapshot(world.db)
+    result = world(*args, user=user, env=env)
+    assert (result.exit_code, result.stdout) == (code, ""), (args, result.stdout, result.stderr)
+    assert result.stderr == stderr, (args, result.stderr)
+    assert snapshot(world.db) == before
+
+
+@pytest.fixture
+def scene(world):
+    """world plus one MATH101 slot (ada) with alan's pending request."""
+    slot = json.loads(world("slot", "add", "--course", "MATH101", "--start", iso(future(48)),
+                            "--duration", "1h", "--json", user="ada").stdout)[0]
+    request = json.loads(world("request", "send", str(slot["id"]), "--json", user="alan").stdout)
+    return {"world": world, "slot": slot["id"], "request": request["id"]}
+
+
+# -- dates whose day and month could be swapped ---------------------------------------------------
+
+
+@pytest.mark.parametrize("typed, said, iso_forms", [
+    (f"12/03/{YEAR}", f"12 March or 3 December {YEAR}", f"{YEAR}-03-12 or {YEAR}-12-03"),
+    (f"03/12/{YEAR}", f"3 December or 12 March {YEAR}", f"{YEAR}-12-03 or {YEAR}-03-12"),
+    (f"12-03-{YEAR}", f"12 March or 3 December {YEAR}", f"{YEAR}-03-12 or {YEAR}-12-03"),
+    (f"12.03.{YEAR}", f"12 March or 3 December {YEAR}", f"{YEAR}-03-12 or {YEAR}-12-03"),
+    (f"1/2/{YEAR}", f"1 February or 2 January {YEAR}", f"{YEAR}-02-01 or {YEAR}-01-02"),
+    (f"12/03/{YEAR} 10:00", f"12 March or 3 December {YEAR}", f"{YEAR}-03-12 10:00 or {YEAR}-12-03 10:00"),
+    (f"12/03/{YEAR % 100}", f"12 March or 3 December {YEAR}", f"{YEAR}-03-12 or {YEAR}-12-03"),
+])
+def test_a_date_whose_day_and_month_could_be_swapped_is_refused(world, typed, said, iso_forms):
+    refused(world, (*ADD, "--start", typed), "ada", 2, f"error: {typed!r} could be {said}\nhint: write {iso_forms}\n")
+
+
+def test_a_swappable_date_with_a_line_break_is_named_but_not_repeated(world):
+    refused(world, (*ADD, "--start", f"12/03/{YEAR}\n10:00"), "ada", 2,
+            f"error: '12/03/{YEAR}\\n10:00' could be 12 March or 3 December {YEAR}\n"
+            f"hint: write {YEAR}-03-12 or {YEAR}-12-03\n")
+    refused(world, ("slot", "list", "--from", f"05/04/{YEAR}\u202e"), "ada", 2,
+            f"error: '05/04/{YEAR}\\u202e' could be 5 April or 4 May {YEAR}\n"
+            f"hint: write {YEAR}-04-05 or {YEAR}-05-04\n")
+
+
+@pytest.mark.parametrize("typed, day", [
+    (f"25/12/{YEAR} 10:00", f"{YEAR}-12-25"), (f"12/25/{YEAR} 10:00", f"{YEAR}-12-25"),
+    (f"05/05/{YEAR} 10:00", f"{YEAR}-05-05"), (f"13.01.{YEAR} 10:00", f"{YEAR}-01-13"),
+    (f"{YEAR}/03/12 10:00", f"{YEAR}-03-12"), (f"Mar 12 {YEAR} 10:00", f"{YEAR}-03-12"),
+])
+def test_an_unambiguous_numeric_date_is_accepted(world, typed, day):
+    result = world(*ADD, "--start", typed, "--json", user="ada")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)[0]["start"] == f"{day}T10:00:00Z"
+
+
+def test_day_month_order_in_timeparse_directly():
+    from sessionctl.errors import UsageError
+    from sessionctl.timeparse import check_day_month_order, parse_when, parse_until
+
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    with pytest.raises(UsageError) as refused_:
+        parse_until("12/03/2026", tz=UTC, now=now)
+    assert (refused_.value.message, refused_.value.hint) == (
+        "'12/03/2026' could be 12 March or 3 December 2026", "write 2026-03-12 or 2026-12-03")
+    assert parse_when("31/12/2026", tz=UTC, now=now) == datetime(2026, 12, 31, tzinfo=UTC)
+    for fine in ("2026-03-12", "12/03", "12/03/2026/1", "112/03/2026", "12/13/2026", "0/0/2026",
+                 "12/3-2026", "+12/03/2026", ""):
+        check_day_month_order(fine)  # not a swappable day and month: no refusal here
