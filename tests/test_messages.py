@@ -94,3 +94,57 @@ def test_day_month_order_in_timeparse_directly():
     for fine in ("2026-03-12", "12/03", "12/03/2026/1", "112/03/2026", "12/13/2026", "0/0/2026",
                  "12/3-2026", "+12/03/2026", ""):
         check_day_month_order(fine)  # not a swappable day and month: no refusal here
+
+
+# -- whoami for anyone ----------------------------------------------------------------------------
+
+
+def test_whoami_for_a_name_that_is_not_registered(world):
+    before = snapshot(world.db)
+    table = world("whoami", user="zed")
+    assert (table.exit_code, table.stderr) == (0, "")
+    assert table.stdout == f"name        zed\nregistered  no\nstore       {world.db}\n"
+    data = world("whoami", "--json", user="zed")
+    assert json.loads(data.stdout) == {"name": "zed", "registered": False, "store": str(world.db)}
+    assert snapshot(world.db) == before
+
+
+def test_whoami_for_a_registered_user_says_so(world):
+    out = world("whoami", user="kat").stdout
+    assert out.splitlines() == ["name        kat", "role        student", "display     Kat",
+                                "email       kat@example.edu", "registered  yes",
+                                f"store       {world.db}"]
+    assert json.loads(world("whoami", "--json", user="kat").stdout)["registered"] is True
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("zed\nregistered  yes", "zed⏎registered  yes"),
+    ("\u202ezed", "\\u202ezed"),
+    ("z" * 300, "z" * 300),
+])
+def test_whoami_shows_any_name_on_one_line_and_literally(world, name, shown):
+    result = world("whoami", user=name, env={"COLUMNS": "1000"})
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[0] == f"name        {shown}"
+    assert result.stdout.splitlines()[1] == "registered  no"
+    assert json.loads(world("whoami", "--json", user=name).stdout)["name"] == name
+
+
+def test_whoami_still_needs_a_store(cli):
+    result = cli("whoami", user="zed")
+    assert (result.exit_code, result.stdout) == (6, "")
+    assert result.stderr == f"error: no store at {cli.db}\nhint: run 'sessionctl init' to create it\n"
+    assert not cli.db.exists()
+
+
+def test_whoami_through_the_installed_command(world):
+    env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_TZ": "UTC"}
+    done = subprocess.run([str(BIN), "whoami", "--json"], env={**env, "SESSIONCTL_USER": "nobody"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == ""
+    assert json.loads(done.stdout) == {"name": "nobody", "registered": False, "store": str(world.db)}
+    done = subprocess.run([str(BIN).encode(), b"whoami"],
+                          env={**{k.encode(): v.encode() for k, v in env.items()},
+                               b"SESSIONCTL_USER": b"n\xffbody"}, capture_output=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == b"error: SESSIONCTL_USER is not valid UTF-8\n"
