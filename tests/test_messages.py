@@ -45,6 +45,50 @@ def scene(world):
     return {"world": world, "slot": slot["id"], "request": request["id"]}
 
 
+# -- did you mean ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [("course", "show", "math101"), ("slot", "list", "--course", "Math101"),
+                                  ("request", "list", "--course", "mATH101"),
+                                  ("slot", "calendar", "--course", "math101")])
+def test_a_course_code_in_another_case_gets_did_you_mean(world, args):
+    typed = args[-1]
+    refused(world, args, "alan", 3, f"error: no course {typed!r}\nhint: did you mean 'MATH101'?\n")
+
+
+def test_did_you_mean_when_adding_a_slot(world):
+    refused(world, ("slot", "add", "--course", "math101", "--start", iso(future(48)), "--duration", "1h"),
+            "ada", 3, "error: no course 'math101'\nhint: did you mean 'MATH101'?\n")
+
+
+def test_did_you_mean_names_only_courses_the_actor_can_see(world):
+    # PHYS1 is bob's and alan is not enrolled: the same answer as for a course nobody has
+    nobody = "error: no course 'nope1'\nhint: see 'sessionctl course list'\n"
+    refused(world, ("course", "show", "nope1"), "alan", 3, nobody)
+    refused(world, ("course", "show", "phys1"), "alan", 3, nobody.replace("nope1", "phys1"))
+    refused(world, ("course", "show", "PHYS1"), "alan", 3, nobody.replace("nope1", "PHYS1"))
+    refused(world, ("course", "show", "phys1"), "ada", 3, nobody.replace("nope1", "phys1"))
+    refused(world, ("course", "show", "phys1"), "root", 3,
+            "error: no course 'phys1'\nhint: did you mean 'PHYS1'?\n")
+    refused(world, ("course", "show", "phys1"), "bob", 3,
+            "error: no course 'phys1'\nhint: did you mean 'PHYS1'?\n")
+
+
+def test_did_you_mean_every_visible_course_in_another_case(world):
+    assert world("course", "add", "math101", "--title", "Lower", user="bob").exit_code == 0
+    refused(world, ("course", "show", "Math101"), "root", 3,
+            "error: no course 'Math101'\nhint: did you mean 'MATH101' or 'math101'?\n")
+    refused(world, ("course", "show", "Math101"), "ada", 3,
+            "error: no course 'Math101'\nhint: did you mean 'MATH101'?\n")
+
+
+@pytest.mark.parametrize("code, shown", [("math101\n", "'math101\\n'"), ("\u202emath101", "'\\u202emath101'"),
+                                         ("M" * 40, "'" + "M" * 40 + "'")])
+def test_hostile_codes_are_refused_as_malformed(world, code, shown):
+    refused(world, ("course", "show", code), "alan", 2,
+            f"error: invalid course code {shown}\nhint: use 1 to 32 letters, digits, '.', '_' or '-'\n")
+
+
 # -- dates whose day and month could be swapped ---------------------------------------------------
 
 
