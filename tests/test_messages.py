@@ -45,6 +45,154 @@ def scene(world):
     return {"world": world, "slot": slot["id"], "request": request["id"]}
 
 
+# -- ids ------------------------------------------------------------------------------------------
+
+SLOT_ID_COMMANDS = [("slot", "show"), ("slot", "update"), ("slot", "cancel"), ("slot", "delete"),
+                    ("request", "send")]
+REQUEST_ID_COMMANDS = [("request", "show"), ("request", "approve"), ("request", "reject"),
+                       ("request", "cancel"), ("request", "complete")]
+BAD_IDS = [
+    ("abc", "'abc'", None),
+    ("0", "'0'", None),
+    ("-1", "'-1'", None),
+    ("-0", "'-0'", None),
+    ("1.5", "'1.5'", None),
+    ("-1.5", "'-1.5'", None),
+    ("", "''", None),
+    ("١٢", "'١٢'", None),  # Arabic-Indic digits: int() would read 12
+    ("１２", "'１２'", None),  # full-width digits
+    ("²", "'²'", None),
+    (" 12", "' 12'", None),
+    ("12 ", "'12 '", None),
+    ("1_2", "'1_2'", None),
+    ("+1", "'+1'", None),
+    ("0x1f", "'0x1f'", None),
+    ("1e3", "'1e3'", None),
+    ("1\n2", "'1\\n2'", None),
+    ("\u202e21", "'\\u202e21'", None),
+    ("1\u200b", "'1\\u200b'", None),
+    (str(MAX_ID + 1), f"'{MAX_ID + 1}'", f"ids go up to {MAX_ID}"),
+    ("9" * 5000, "'" + "9" * 39 + "…'", f"ids go up to {MAX_ID}"),
+    ("x" * 100, "'" + "x" * 39 + "…'", None),
+]
+
+
+@pytest.mark.parametrize("command", SLOT_ID_COMMANDS + REQUEST_ID_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("text, shown, hint", BAD_IDS, ids=[repr(b[0])[:12] for b in BAD_IDS])
+def test_a_bad_id_names_what_an_id_is(scene, command, text, shown, hint):
+    kind = "slot" if command in SLOT_ID_COMMANDS else "request"
+    expected = f"error: {shown} is not a {kind} id (a positive whole number)\n"
+    if hint:
+        expected += f"hint: {hint}\n"
+    user = "alan" if command == ("request", "send") else "ada"
+    refused(scene["world"], (*command, text), user, 2, expected)
+
+
+def test_a_negative_id_after_the_other_options_too(scene):
+    refused(scene["world"], ("slot", "cancel", "--reason", "ill", "-7"), "ada", 2,
+            "error: '-7' is not a slot id (a positive whole number)\n")
+    # an option that really is unknown stays one
+    refused(scene["world"], ("slot", "show", "-x"), "ada", 2,
+            "error: No such option: -x\nhint: see 'sessionctl slot show --help'\n")
+
+
+def test_the_largest_id_is_well_formed_and_simply_not_found(scene):
+    refused(scene["world"], ("slot", "show", str(MAX_ID)), "ada", 3,
+            f"error: no slot {MAX_ID}\nhint: see 'sessionctl slot list'\n")
+    refused(scene["world"], ("request", "show", "007"), "ada", 3,
+            "error: no request 7\nhint: see 'sessionctl request list'\n")
+    assert scene["world"]("slot", "show", f"000{scene['slot']}", user="ada").exit_code == 0
+
+
+@pytest.mark.parametrize("command, metavar", [(("slot", "show"), "ID"), (("slot", "update"), "ID"),
+                                              (("request", "send"), "SLOT_ID"),
+                                              (("request", "approve"), "ID")])
+def test_help_shows_the_id_metavar_never_an_int_range(cli, command, metavar):
+    out = cli(*command, "--help", env={"COLUMNS": "120"}).stdout
+    assert f"[OPTIONS] {{{metavar}}}" in out or f"[OPTIONS] {metavar}" in out
+    assert f" {metavar} " in out and "<integer>" in out
+    assert "range" not in out and "x<=" not in out
+
+
+def test_bad_ids_as_bytes_that_are_not_utf8(scene):
+    env = {**os.environ, "SESSIONCTL_DB": str(scene["world"].db), "SESSIONCTL_USER": "ada",
+           "SESSIONCTL_TZ": "UTC"}
+    before = snapshot(scene["world"].db)
+    for args, kind in (([b"slot", b"show", b"\xff1"], "slot"),
+                       ([b"request", b"approve", b"1\xc3"], "request"),
+                       ([b"request", b"send", b"\xed\xa0\x80"], "slot")):
+        done = subprocess.run([str(BIN).encode(), *args], env=env, capture_output=True, timeout=60)
+        shown = repr(args[-1].decode("utf-8", "surrogateescape")).encode()
+        assert (done.returncode, done.stdout) == (2, b"")
+        assert done.stderr == b"error: " + shown + f" is not a {kind} id (a positive whole number)\n".encode()
+    assert snapshot(scene["world"].db) == before
+
+
+# -- an unquoted WHEN -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, hint", [
+    ((*ADD, "--start", f"{YEAR}-01-11", "10:00"), f'quote the WHEN: --start "{YEAR}-01-11 10:00"'),
+    (("slot", "add", "--course", "MATH101", "--start", f"{YEAR}-01-11", "10:00", "--duration", "1h"),
+     f'quote the WHEN: --start "{YEAR}-01-11 10:00"'),
+    ((*ADD, f"--start={YEAR}-01-11", "10:00"), f'quote the WHEN: --start "{YEAR}-01-11 10:00"'),
+    ((*ADD, "--start", "Jan", "11", str(YEAR), "10am"), f'quote the WHEN: --start "Jan 11 {YEAR} 10am"'),
+    ((*ADD, "--start", "tomorrow", "9:30"), 'quote the WHEN: --start "tomorrow 9:30"'),
+    ((*ADD, "--start", f"{YEAR}-01-11", "10:00+01:00"), f'quote the WHEN: --start "{YEAR}-01-11 10:00+01:00"'),
+    (("slot", "list", "--from", "mon", "10:00", "--to", "fri"), 'quote the WHEN: --from "mon 10:00"'),
+    (("request", "list", "--to", f"{YEAR}-02-01", "2pm"), f'quote the WHEN: --to "{YEAR}-02-01 2pm"'),
+    (("slot", "update", "1", "--start", f"{YEAR}-01-11", "10:00"), f'quote the WHEN: --start "{YEAR}-01-11 10:00"'),
+])
+def test_a_time_spilled_into_an_extra_argument_gets_a_quoting_hint(world, args, hint):
+    result = world(*args, user="ada")
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: Got unexpected extra argument(s) (")
+    assert lines[1:] == [f"hint: {hint}"]
+
+
+def test_the_quoting_hint_in_full(world):
+    refused(world, (*ADD, "--start", f"{YEAR}-01-11", "10:00"), "ada", 2,
+            f"error: Got unexpected extra argument(s) (10:00)\n"
+            f'hint: quote the WHEN: --start "{YEAR}-01-11 10:00"\n')
+
+
+@pytest.mark.parametrize("args", [
+    ("slot", "list", "--json", "10:00"),  # a flag takes no value
+    ("slot", "add", "--course", "MATH101", "--notes", "bring", "10:00", "--start", "mon 9:00",
+     "--duration", "1h"),  # not a WHEN option
+    ("slot", "show", "1", "10:00"),
+    ("slot", "list", "--from", "mon\n", "10:00"),  # a line break is never repeated in a hint
+    ("slot", "list", "--from", "mon\u202e", "10:00"),
+])
+def test_a_spilled_time_without_a_when_option_before_it_gets_the_general_hint(world, args):
+    result = world(*args, user="ada")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines()[1] == 'hint: quote a date and time that has a space in it, e.g. "2027-01-11 10:00"'
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_other_extra_arguments_keep_the_help_hint(world):
+    refused(world, ("slot", "list", "MATH101"), "ada", 2,
+            "error: Got unexpected extra argument(s) (MATH101)\nhint: see 'sessionctl slot list --help'\n")
+    refused(world, ("slot", "list", "--from", "mon", "10:00:00:00"), "ada", 2,
+            "error: Got unexpected extra argument(s) (10:00:00:00)\nhint: see 'sessionctl slot list --help'\n")
+
+
+def test_a_spilled_time_through_the_installed_command(world):
+    env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": "ada", "SESSIONCTL_TZ": "UTC"}
+    before = snapshot(world.db)
+    done = subprocess.run([str(BIN), *ADD, "--start", f"{YEAR}-01-11", "10:00"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"error: Got unexpected extra argument(s) (10:00)\n"
+                           f'hint: quote the WHEN: --start "{YEAR}-01-11 10:00"\n')
+    done = subprocess.run([str(BIN).encode(), b"slot", b"list", b"--from", b"mon\xff", b"10:00"],
+                          env=env, capture_output=True, timeout=60)
+    assert done.returncode == 2 and done.stdout == b""
+    assert done.stderr.splitlines()[1] == b'hint: quote a date and time that has a space in it, e.g. "2027-01-11 10:00"'
+    assert snapshot(world.db) == before
+
+
 # -- did you mean ---------------------------------------------------------------------------------
 
 

@@ -14,8 +14,9 @@ from sessionctl.errors import SessionctlError
 from sessionctl.settings import Settings
 
 
-def run_mapped(call) -> int:
-    """Run ``call`` and turn every outcome into an exit code (SPEC §6), printing errors once."""
+def run_mapped(call, argv: list[str] | tuple = ()) -> int:
+    """Run ``call`` (the command line ``argv``) and turn every outcome into an exit code
+    (SPEC §6), printing errors once."""
     try:
         result = call()
         return result if isinstance(result, int) else 0
@@ -26,8 +27,16 @@ def run_mapped(call) -> int:
     except click_exc.NoArgsIsHelpError:
         return 2  # the help text is already on the screen
     except click_exc.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "sessionctl"
-        render.error(exc.format_message(), f"see '{command} --help'")
+        from sessionctl.cli import hints
+
+        command = exc.ctx.command if exc.ctx else None
+        bad_id = hints.negative_id(exc, list(argv), command)
+        if bad_id is not None:
+            render.error(bad_id.message, bad_id.hint)
+            return bad_id.code
+        hint = hints.quote_when(exc.format_message(), list(argv), command)
+        path = exc.ctx.command_path if exc.ctx else "sessionctl"
+        render.error(exc.format_message(), hint or f"see '{path} --help'")
         return 2
     except click_exc.ClickException as exc:
         render.error(exc.format_message())
@@ -85,7 +94,7 @@ class Root(TyperGroup):
                 args=args, prog_name=prog_name or "sessionctl", complete_var=complete_var,
                 standalone_mode=False, **extra,
             )
-        ))
+        ), sys.argv[1:] if args is None else args)
         if standalone_mode:
             try:
                 sys.stdout.flush()

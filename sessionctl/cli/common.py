@@ -8,12 +8,42 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import timeparse
+from sessionctl.cli._typer import ParamType
 from sessionctl.domain.context import Context, find_actor
+from sessionctl.errors import UsageError
 from sessionctl.settings import Settings
 from sessionctl.store import Store, open_store
 
-# Options used by many commands, declared once.
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
+
+
+class Id(ParamType):
+    """A slot or request id on the command line: ASCII digits naming 1 to MAX_ID, else exit 2
+    with ``'abc' is not a slot id (a positive whole number)`` (``int()`` alone would take
+    ``١٢``, `` 12``, ``1_2`` and ``+1``)."""
+
+    name = "integer"  # what Typer's help shows: <integer>
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text, number = str(value), None
+        if text.isascii() and text.isdigit():
+            number = int(text) if len(text.lstrip("0")) <= len(str(MAX_ID)) else MAX_ID + 1
+            if 1 <= number <= MAX_ID:
+                return number
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise UsageError(f"{shown!r} is not a {self.kind} id (a positive whole number)",
+                         hint=f"ids go up to {MAX_ID}" if number and number > MAX_ID else None)
+
+
+# Options and arguments used by many commands, declared once.
+SLOT_ID, REQUEST_ID = Id("slot"), Id("request")
+SlotId = Annotated[int, typer.Argument(metavar="ID", click_type=SLOT_ID, help="Slot id.")]
+RequestId = Annotated[int, typer.Argument(metavar="ID", click_type=REQUEST_ID, help="Request id.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) instead of a table.")]
 CourseOpt = Annotated[Optional[str], typer.Option("--course", metavar="CODE", help="Only this course.")]
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]

@@ -5,14 +5,14 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide
+from sessionctl.cli.common import (
+    SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, ToOpt, Wide,
+)
 from sessionctl.domain import requests
 from sessionctl.domain.context import shown_name
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
-
-RequestId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Request id.")]
 
 
 def _show(ctx: typer.Context, view, as_json: bool) -> None:
@@ -22,7 +22,7 @@ def _show(ctx: typer.Context, view, as_json: bool) -> None:
 @app.command("send")
 def send(
     ctx: typer.Context,
-    slot_id: Annotated[int, typer.Argument(metavar="SLOT_ID", min=1, max=MAX_ID, help="The slot to request.")],
+    slot_id: Annotated[int, typer.Argument(metavar="SLOT_ID", click_type=SLOT_ID, help="The slot to request.")],
     message: Annotated[Optional[str], typer.Option("--message", "-m", metavar="TEXT", help="A note for the educator.")] = None,
     as_json: Json = False,
 ) -> None:

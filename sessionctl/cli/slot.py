@@ -5,12 +5,11 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide
+from sessionctl.cli.common import CourseOpt, FromOpt, Json, ReasonOpt, SlotId, ToOpt, Wide
 from sessionctl.domain import series, slots
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
-SlotId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Slot id.")]
 Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")]
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
