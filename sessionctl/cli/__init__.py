@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from sessionctl import __version__, render
 from sessionctl.cli._typer import exceptions as click_exc
+from sessionctl.cli._typer import operands
 from sessionctl.cli.common import App
 from sessionctl.errors import SessionctlError
 from sessionctl.settings import Settings
@@ -85,8 +86,37 @@ def _quiet_stdout() -> None:
         pass
 
 
+COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
+COMPLETION_ASKED = "sessionctl.completion"  # ctx.meta: "show" or "install", from the root options
+
+
+def _completion_asked(action: str):
+    def callback(ctx: typer.Context, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            ctx.meta[COMPLETION_ASKED] = action
+
+    return callback
+
+
 class Root(TyperGroup):
-    """Typer's group with our error handling around every invocation (CLI and CliRunner)."""
+    """Typer's group with our error handling around every invocation (CLI and CliRunner), and
+    shell completion (``cli/completion.py``): the ``_SESSIONCTL_COMPLETE`` protocol, and the
+    ``--show-completion``/``--install-completion`` options with an optional SHELL operand."""
+
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
+        if os.environ.get(COMPLETE_VAR):  # a shell asks for candidates: only then load completion
+            from sessionctl.cli import completion
+
+            completion.respond(lambda: super(Root, self)._main_shell_completion(
+                ctx_args, prog_name, complete_var))
+
+    def invoke(self, ctx):
+        action = ctx.meta.get(COMPLETION_ASKED)
+        if action is not None:
+            from sessionctl.cli import completion
+
+            return completion.perform(action, operands(ctx))
+        return super().invoke(ctx)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         code = run_mapped(lambda: render.session(
@@ -108,15 +138,15 @@ app = typer.Typer(
     cls=Root,
     name="sessionctl",
     help="Book one-on-one live sessions between educators and students.",
-    add_completion=False,
+    add_completion=False,  # Typer's options take no shell name; ours do (Root, cli/completion.py)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
-def _version(value: bool) -> None:
-    if value:
+def _version(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:  # not while a shell asks for completions
         render.line(f"sessionctl {__version__}")
         raise typer.Exit()
 
@@ -139,6 +169,14 @@ def root(
     )] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    )] = False,
+    install_completion: Annotated[bool, typer.Option(
+        "--install-completion", callback=_completion_asked("install"), expose_value=False,
+        help="Install completion for bash, zsh or fish (name it after the option; default: your shell).",
+    )] = False,
+    show_completion: Annotated[bool, typer.Option(
+        "--show-completion", callback=_completion_asked("show"), expose_value=False,
+        help="Print the completion script for bash, zsh or fish, to install it by hand.",
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""

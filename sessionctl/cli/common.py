@@ -20,7 +20,7 @@ MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a
 class Id(ParamType):
     """A slot or request id on the command line: ASCII digits naming 1 to MAX_ID, else exit 2
     with ``'abc' is not a slot id (a positive whole number)`` (``int()`` alone would take
-    ``١٢``, `` 12``, ``1_2`` and ``+1``)."""
+    ``١٢``, `` 12``, ``1_2`` and ``+1``). A shell completes it with the ids the actor can list."""
 
     name = "integer"  # what Typer's help shows: <integer>
 
@@ -39,13 +39,35 @@ class Id(ParamType):
         raise UsageError(f"{shown!r} is not a {self.kind} id (a positive whole number)",
                          hint=f"ids go up to {MAX_ID}" if number and number > MAX_ID else None)
 
+    def shell_complete(self, ctx, param, incomplete):
+        from sessionctl.cli import completion
 
-# Options and arguments used by many commands, declared once.
-SLOT_ID, REQUEST_ID = Id("slot"), Id("request")
+        return completion.ids(self.kind, ctx, incomplete)
+
+
+class CourseCode(ParamType):
+    """A course code (the domain checks it); a shell completes it with the actor's courses."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx) -> str:
+        return value
+
+    def shell_complete(self, ctx, param, incomplete):
+        from sessionctl.cli import completion
+
+        return completion.course_codes(ctx, incomplete)
+
+
+# Options and arguments used by many commands, declared once. The completers sit on the
+# types, loaded only while a shell asks: an ordinary command pays nothing for them.
+SLOT_ID, REQUEST_ID, COURSE_CODE = Id("slot"), Id("request"), CourseCode()
 SlotId = Annotated[int, typer.Argument(metavar="ID", click_type=SLOT_ID, help="Slot id.")]
 RequestId = Annotated[int, typer.Argument(metavar="ID", click_type=REQUEST_ID, help="Request id.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) instead of a table.")]
-CourseOpt = Annotated[Optional[str], typer.Option("--course", metavar="CODE", help="Only this course.")]
+CourseOpt = Annotated[Optional[str], typer.Option(
+    "--course", metavar="CODE", click_type=COURSE_CODE, help="Only this course.",
+)]
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Starting before WHEN.")]
 Wide = Annotated[bool, typer.Option(

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import CourseOpt, FromOpt, Json, ReasonOpt, SlotId, ToOpt, Wide
+from sessionctl.cli.common import COURSE_CODE, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, ToOpt, Wide
 from sessionctl.domain import series, slots
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
@@ -20,7 +20,9 @@ Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Defa
 @app.command("add")
 def add(
     ctx: typer.Context,
-    course: Annotated[str, typer.Option("--course", metavar="CODE", help="The course.")],
+    course: Annotated[str, typer.Option(
+        "--course", metavar="CODE", click_type=COURSE_CODE, help="The course.",
+    )],
     start: Annotated[str, typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")],
     end: End = None,
     duration: Duration = None,
