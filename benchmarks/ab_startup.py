@@ -6,8 +6,8 @@ Each VENV is a virtualenv with sessionctl installed (not editable: an editable i
 its own finder to every import). For each, N times round-robin: the import time of
 ``sessionctl.cli`` (``python -X importtime``, sessionctl's own figure, free of process start)
 and whole-process runs of ``sessionctl --version``, ``--help`` and ``slot list --json`` on a
-20-slot store, by wall clock and by the CPU time the process used (user + system: less
-disturbed by other work on a shared machine). Prints medians and the new/old ratios. Used to show that shell completion costs
+20-slot store, by wall clock and by the CPU time the process used. Prints medians, the
+fastest run (the least disturbed, on a shared machine) and the new/old ratios. Used to show that shell completion costs
 an ordinary command nothing measurable (benchmarks/README.md).
 """
 
@@ -63,16 +63,25 @@ def main() -> None:
                                    check=True, stdout=subprocess.DEVNULL, cwd=tmp)
                     results[venv][" ".join(command)].append((time.perf_counter() - began) * 1000)
                     cpu[venv][" ".join(command)].append((_children_cpu() - used) * 1000)
-    print(f"medians of {n} interleaved runs (ms)")
-    print(f"{'':<28}{'old':>9}{'new':>9}{'new/old':>9}   {'CPU old':>9}{'CPU new':>9}{'new/old':>9}")
+    print(f"{n} interleaved runs each (ms): median, and the fastest run (least disturbed by")
+    print("other work on a shared machine; CPU = user + system time of the process)")
+    head = ["old", "new", "new/old", "min old", "min new", "new/old", "CPU old", "CPU new", "new/old"]
+    print(f"{'':<28}" + "".join(f"{h:>9}" for h in head))
     for name in results[old]:
-        a, b = statistics.median(results[old][name]), statistics.median(results[new][name])
-        label = "import sessionctl.cli" if name == "import" else f"sessionctl {name}"
-        line = f"{label:<28}{a:9.1f}{b:9.1f}{b / a:9.3f}"
+        a, b = results[old][name], results[new][name]
+        cells = [statistics.median(a), statistics.median(b), min(a), min(b)]
+        line = f"{_label(name):<28}" + _pair(cells[0], cells[1]) + _pair(cells[2], cells[3])
         if name in cpu[old]:
-            c, d = statistics.median(cpu[old][name]), statistics.median(cpu[new][name])
-            line += f"   {c:9.1f}{d:9.1f}{d / c:9.3f}"
+            line += _pair(statistics.median(cpu[old][name]), statistics.median(cpu[new][name]))
         print(line)
+
+
+def _label(name: str) -> str:
+    return "import sessionctl.cli" if name == "import" else f"sessionctl {name}"
+
+
+def _pair(a: float, b: float) -> str:
+    return f"{a:9.1f}{b:9.1f}{b / a:9.3f}"
 
 
 def _children_cpu() -> float:
