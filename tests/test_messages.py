@@ -51,23 +51,12 @@ SLOT_ID_COMMANDS = [("slot", "show"), ("slot", "update"), ("slot", "cancel"), ("
                     ("request", "send")]
 REQUEST_ID_COMMANDS = [("request", "show"), ("request", "approve"), ("request", "reject"),
                        ("request", "cancel"), ("request", "complete")]
-BAD_IDS = [
-    ("abc", "'abc'", None),
-    ("0", "'0'", None),
-    ("-1", "'-1'", None),
-    ("-0", "'-0'", None),
-    ("1.5", "'1.5'", None),
-    ("-1.5", "'-1.5'", None),
-    ("", "''", None),
-    ("١٢", "'١٢'", None),  # Arabic-Indic digits: int() would read 12
-    ("１２", "'１２'", None),  # full-width digits
-    ("²", "'²'", None),
-    (" 12", "' 12'", None),
-    ("12 ", "'12 '", None),
-    ("1_2", "'1_2'", None),
-    ("+1", "'+1'", None),
-    ("0x1f", "'0x1f'", None),
-    ("1e3", "'1e3'", None),
+PLAIN_BAD_IDS = [  # shown as typed, in quotes
+    "abc", "0", "-1", "-0", "1.5", "-1.5", "", " 12", "12 ", "1_2", "+1", "0x1f", "1e3",
+    "١٢",  # Arabic-Indic digits: int() would read 12
+    "１２", "²",  # full-width digits, a superscript
+]
+BAD_IDS = [(text, f"'{text}'", None) for text in PLAIN_BAD_IDS] + [
     ("1\n2", "'1\\n2'", None),
     ("\u202e21", "'\\u202e21'", None),
     ("1\u200b", "'1\\u200b'", None),
