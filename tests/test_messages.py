@@ -277,6 +277,24 @@ def test_day_month_order_in_timeparse_directly():
         check_day_month_order(fine)  # not a swappable day and month: no refusal here
 
 
+def test_codes_and_dates_as_bytes_that_are_not_utf8(world):
+    env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": "ada",
+           "SESSIONCTL_TZ": "UTC"}
+    before = snapshot(world.db)
+    cases = [
+        ([b"course", b"show", b"math\xff"],
+         b"error: invalid course code 'math\\udcff'\n"
+         b"hint: use 1 to 32 letters, digits, '.', '_' or '-'\n"),
+        ([*(a.encode() for a in ADD), b"--start", f"12/03/{YEAR} 1".encode() + b"\xff"],
+         f"error: '12/03/{YEAR} 1\\udcff' could be 12 March or 3 December {YEAR}\n"
+         f"hint: write {YEAR}-03-12 or {YEAR}-12-03\n".encode()),
+    ]
+    for args, stderr in cases:
+        done = subprocess.run([str(BIN).encode(), *args], env=env, capture_output=True, timeout=60)
+        assert (done.returncode, done.stdout, done.stderr) == (2, b"", stderr)
+    assert snapshot(world.db) == before
+
+
 # -- whoami for anyone ----------------------------------------------------------------------------
 
 
