@@ -1,4 +1,7 @@
-"""Start-up cost of `sessionctl slot list` on a 20-slot store, against `python -c pass`.
+"""Start-up cost of `sessionctl` on a 20-slot store, against `python -c pass`.
+
+Times `slot list` (table and --json), `--version`, `--help`, and one shell completion request
+(what a TAB after `sessionctl slot show ` costs in bash).
 
 Whole-process runs, median of N (default 10), all measured in this one run so the
 ratios compare like with like. Usage: python benchmarks/startup.py [N]
@@ -18,6 +21,13 @@ from pathlib import Path
 
 def run(cmd: list[str], env: dict) -> None:
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def bash_completion(env: dict, line: str) -> dict:
+    """The environment bash's completion function gives the program for ``line``."""
+    words = line.split(" ")
+    return {**env, "_SESSIONCTL_COMPLETE": "complete_bash", "COMP_WORDS": line,
+            "COMP_CWORD": str(len(words) - 1)}
 
 
 def medians_ms(commands: dict[str, tuple[list[str], dict]], n: int) -> dict[str, float]:
@@ -53,6 +63,9 @@ def main() -> None:
             "python -c pass": ([sys.executable, "-c", "pass"], env),
             "sessionctl slot list": ([exe, "slot", "list"], env_ada),
             "sessionctl slot list --json": ([exe, "slot", "list", "--json"], env_ada),
+            "sessionctl --version": ([exe, "--version"], env),
+            "sessionctl --help": ([exe, "--help"], env),
+            "TAB: slot show <ids>": ([exe], bash_completion(env_ada, "sessionctl slot show ")),
         }, n)
     floor = results["python -c pass"]
     print(f"median of {n} whole-process runs, interleaved; 20 slots in the store")

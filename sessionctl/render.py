@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from sessionctl import timeparse
-from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean
+from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, one_line
+from sessionctl.errors import UsageError
 from sessionctl.timeparse import format_utc, zone_name
 
 USER = ("name", "role", "display", "email", "tz")
@@ -512,17 +513,24 @@ def users(views, as_json: bool, *, wide: bool = False) -> None:
     _list(user_columns(), views, wide=wide)
 
 
-def user(view, as_json: bool, store: str | None = None) -> None:
+def user(view, as_json: bool) -> None:
     if as_json:
-        data = pick(view, USER)
-        if store is not None:
-            data["store"] = store
-        return emit_json(data)
-    pairs = [("name", view.name), ("role", view.role), ("display", view.display),
-             ("email", view.email), ("tz", view.tz)]
-    if store is not None:
-        pairs.append(("store", store))
-    _pairs(None, pairs)
+        return emit_json(pick(view, USER))
+    _pairs(None, _user_pairs(view))
+
+
+def _user_pairs(view) -> list[tuple[str, object]]:
+    return [("name", view.name), ("role", view.role), ("display", view.display),
+            ("email", view.email), ("tz", view.tz)]
+
+
+def whoami(name: str, view, store: str, as_json: bool) -> None:
+    """Who is acting (``view``: their user, or None when ``name`` is not registered) and where."""
+    if as_json:
+        known = {} if view is None else pick(view, USER)
+        return emit_json({"name": name, **known, "registered": view is not None, "store": store})
+    pairs = [("name", one_line(name))] if view is None else _user_pairs(view)  # any name: one line
+    _pairs(None, [*pairs, ("registered", "yes" if view else "no"), ("store", store)])
 
 
 def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = False) -> None:
@@ -733,7 +741,7 @@ def write_atomic(out: str, data: bytes) -> None:
     import tempfile
     from pathlib import Path
 
-    from sessionctl.errors import Unavailable, UsageError
+    from sessionctl.errors import Unavailable
 
     tmp = None
     try:

@@ -207,6 +207,7 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
     try:
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
     except ValueError:
+        check_day_month_order(raw)
         value = _dateutil_parse(raw, now.astimezone(tz))
     if isinstance(value, datetime) and value.tzinfo is None:
         value = localize(value.replace(fold=0), tz)
@@ -260,6 +261,35 @@ def _clock(text: str, raw: str) -> tuple[int, int, int]:
         if match and hour < 24 and minute < 60 and second < 60:
             return hour, minute, second
     raise UsageError(f"cannot read the time of day in {raw!r}", hint="write it like 14:00, 9:30 or 2pm")
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December")
+# day and month as numbers, then the year: 12/03/2026, 12-03-2026, 12.03.26 (and a time after);
+# compiled on first use (re caches it), as only text that is not ISO 8601 gets this far
+_NUMERIC_DATE = r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.-])(.*)"
+
+
+def check_day_month_order(raw: str) -> None:
+    """Refuse a numeric date whose day and month could be swapped (``12/03/2026``: 12 March or
+    3 December?), naming both readings and their ISO forms. One number above 12 (``25/12/2026``,
+    ``12/25/2026``) or both the same (``05/05/2026``) leaves one reading, which dateutil takes."""
+    match = re.fullmatch(_NUMERIC_DATE, raw, re.DOTALL)
+    if not match:
+        return
+    first, second, rest = int(match[1]), int(match[3]), match[5]
+    if not (1 <= first <= 12 and 1 <= second <= 12) or first == second:
+        return
+    year = int(match[4])
+    if len(match[4]) == 2:
+        from dateutil.parser import parserinfo
+
+        year = parserinfo().convertyear(year)  # the century dateutil would pick
+    readings = ((first, second), (second, first))  # (day, month): day first, then month first
+    said = " or ".join(f"{day} {MONTHS[month - 1]}" for day, month in readings)
+    rest = rest if rest.isprintable() else ""  # a line break or bidi mark is not repeated
+    iso = " or ".join(f"{year:04d}-{month:02d}-{day:02d}{rest}" for day, month in readings)
+    raise UsageError(f"{raw!r} could be {said} {year}", hint=f"write {iso}")
 
 
 def _dateutil_parse(raw: str, local_now: datetime) -> datetime | date:

@@ -121,7 +121,7 @@ def test_init_is_idempotent_and_never_makes_a_second_admin(c):
     assert other["admin"] is None
     assert snapshot(c.db) == before
     assert [u["name"] for u in c.json("user", "list", "--role", "admin")] == ["root"]
-    assert c("whoami", user="zed").exit_code == 4
+    assert c.json("whoami", user="zed")["registered"] is False  # init registered nobody
 
 
 def test_init_promotes_nobody_when_an_admin_exists_even_for_a_registered_user(w):
@@ -132,9 +132,9 @@ def test_init_promotes_nobody_when_an_admin_exists_even_for_a_registered_user(w)
 
 def test_whoami_shows_identity_and_store_location(w):
     me = w.json("whoami", user="alan")
-    assert set(me) == USER | {"store"}
+    assert set(me) == USER | {"registered", "store"}
     assert me == {"name": "alan", "role": "student", "display": "Alan", "email": "alan@example.edu",
-                  "tz": None, "store": str(w.db)}
+                  "tz": None, "registered": True, "store": str(w.db)}
     table = w.ok("whoami", user="alan")
     for text in ("alan", "student", "Alan", "alan@example.edu", str(w.db)):
         assert text in table

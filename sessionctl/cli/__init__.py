@@ -9,13 +9,15 @@ from typer.core import TyperGroup
 
 from sessionctl import __version__, render
 from sessionctl.cli._typer import exceptions as click_exc
+from sessionctl.cli._typer import operands
 from sessionctl.cli.common import App
 from sessionctl.errors import SessionctlError
 from sessionctl.settings import Settings
 
 
-def run_mapped(call) -> int:
-    """Run ``call`` and turn every outcome into an exit code (SPEC §6), printing errors once."""
+def run_mapped(call, argv: list[str] | tuple = ()) -> int:
+    """Run ``call`` (the command line ``argv``) and turn every outcome into an exit code
+    (SPEC §6), printing errors once."""
     try:
         result = call()
         return result if isinstance(result, int) else 0
@@ -26,8 +28,16 @@ def run_mapped(call) -> int:
     except click_exc.NoArgsIsHelpError:
         return 2  # the help text is already on the screen
     except click_exc.UsageError as exc:
-        command = exc.ctx.command_path if exc.ctx else "sessionctl"
-        render.error(exc.format_message(), f"see '{command} --help'")
+        from sessionctl.cli import hints
+
+        command = exc.ctx.command if exc.ctx else None
+        bad_id = hints.negative_id(exc, list(argv), command)
+        if bad_id is not None:
+            render.error(bad_id.message, bad_id.hint)
+            return bad_id.code
+        hint = hints.quote_when(exc.format_message(), list(argv), command)
+        path = exc.ctx.command_path if exc.ctx else "sessionctl"
+        render.error(exc.format_message(), hint or f"see '{path} --help'")
         return 2
     except click_exc.ClickException as exc:
         render.error(exc.format_message())
@@ -82,7 +92,7 @@ def _check_arguments(args) -> None:
     from sessionctl.settings import checked_text
 
     for index, arg in enumerate(args, 1):
-        checked_text(f"argument {index} ({render.clean(arg)!r})", arg)
+        checked_text(f"argument {index} ('{render.clean(arg)}')", arg)
 
 
 def _tame_columns() -> None:
@@ -92,8 +102,37 @@ def _tame_columns() -> None:
         os.environ.pop("COLUMNS", None)
 
 
+COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
+COMPLETION_ASKED = "sessionctl.completion"  # ctx.meta: "show" or "install", from the root options
+
+
+def _completion_asked(action: str):
+    def callback(ctx: typer.Context, value: bool) -> None:
+        if value and not ctx.resilient_parsing:
+            ctx.meta[COMPLETION_ASKED] = action
+
+    return callback
+
+
 class Root(TyperGroup):
-    """Typer's group with our error handling around every invocation (CLI and CliRunner)."""
+    """Typer's group with our error handling around every invocation (CLI and CliRunner), and
+    shell completion (``cli/completion.py``): the ``_SESSIONCTL_COMPLETE`` protocol, and the
+    ``--show-completion``/``--install-completion`` options with an optional SHELL operand."""
+
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
+        if os.environ.get(COMPLETE_VAR):  # a shell asks for candidates: only then load completion
+            from sessionctl.cli import completion
+
+            completion.respond(lambda: super(Root, self)._main_shell_completion(
+                ctx_args, prog_name, complete_var))
+
+    def invoke(self, ctx):
+        action = ctx.meta.get(COMPLETION_ASKED)
+        if action is not None:
+            from sessionctl.cli import completion
+
+            return completion.perform(action, operands(ctx))
+        return super().invoke(ctx)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         def run():
@@ -104,7 +143,7 @@ class Root(TyperGroup):
                 standalone_mode=False, **extra,
             ))
 
-        code = run_mapped(run)
+        code = run_mapped(run, sys.argv[1:] if args is None else args)
         if standalone_mode:
             try:
                 sys.stdout.flush()
@@ -118,15 +157,15 @@ app = typer.Typer(
     cls=Root,
     name="sessionctl",
     help="Book one-on-one live sessions between educators and students.",
-    add_completion=False,
+    add_completion=False,  # Typer's options take no shell name; ours do (Root, cli/completion.py)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
-def _version(value: bool) -> None:
-    if value:
+def _version(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:  # not while a shell asks for completions
         render.line(f"sessionctl {__version__}")
         raise typer.Exit()
 
@@ -149,6 +188,14 @@ def root(
     )] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    )] = False,
+    install_completion: Annotated[bool, typer.Option(
+        "--install-completion", callback=_completion_asked("install"), expose_value=False,
+        help="Install completion for bash, zsh or fish (name it after the option; default: your shell).",
+    )] = False,
+    show_completion: Annotated[bool, typer.Option(
+        "--show-completion", callback=_completion_asked("show"), expose_value=False,
+        help="Print the completion script for bash, zsh or fish, to install it by hand.",
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""

@@ -3,19 +3,75 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 from sessionctl import timeparse
+from sessionctl.cli._typer import ParamType
 from sessionctl.domain.context import Context, find_actor
+from sessionctl.errors import UsageError
 from sessionctl.settings import Settings
 from sessionctl.store import Store, open_store
 
-# Options used by many commands, declared once.
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
+
+
+class Id(ParamType):
+    """A slot or request id on the command line: ASCII digits naming 1 to MAX_ID, else exit 2
+    with ``'abc' is not a slot id (a positive whole number)`` (``int()`` alone would take
+    ``١٢``, `` 12``, ``1_2`` and ``+1``). A shell completes it with the ids the actor can list."""
+
+    name = "integer"  # what Typer's help shows: <integer>
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text, number = str(value), None
+        if text.isascii() and text.isdigit():
+            number = int(text) if len(text.lstrip("0")) <= len(str(MAX_ID)) else MAX_ID + 1
+            if 1 <= number <= MAX_ID:
+                return number
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        raise UsageError(f"{shown!r} is not a {self.kind} id (a positive whole number)",
+                         hint=f"ids go up to {MAX_ID}" if number and number > MAX_ID else None)
+
+    def shell_complete(self, ctx, param, incomplete):
+        from sessionctl.cli import completion
+
+        return completion.ids(self.kind, ctx, incomplete)
+
+
+class CourseCode(ParamType):
+    """A course code (the domain checks it); a shell completes it with the actor's courses."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx) -> str:
+        return value
+
+    def shell_complete(self, ctx, param, incomplete):
+        from sessionctl.cli import completion
+
+        return completion.course_codes(ctx, incomplete)
+
+
+# Options and arguments used by many commands, declared once. The completers sit on the
+# types, loaded only while a shell asks: an ordinary command pays nothing for them.
+SLOT_ID, REQUEST_ID, COURSE_CODE = Id("slot"), Id("request"), CourseCode()
+SlotId = Annotated[int, typer.Argument(metavar="ID", click_type=SLOT_ID, help="Slot id.")]
+RequestId = Annotated[int, typer.Argument(metavar="ID", click_type=REQUEST_ID, help="Request id.")]
+SlotIds = Annotated[List[int], typer.Argument(
+    metavar="ID...", click_type=SLOT_ID, help="Slot ids: each is done (or refused) on its own.")]
+RequestIds = Annotated[List[int], typer.Argument(
+    metavar="ID...", click_type=REQUEST_ID, help="Request ids: each is done (or refused) on its own.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) instead of a table.")]
-CourseOpt = Annotated[Optional[str], typer.Option("--course", metavar="CODE", help="Only this course.")]
+CourseOpt = Annotated[Optional[str], typer.Option(
+    "--course", metavar="CODE", click_type=COURSE_CODE, help="Only this course.",
+)]
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Starting before WHEN.")]
 Wide = Annotated[bool, typer.Option(
@@ -62,7 +118,10 @@ class App:
         return self.settings.db
 
     def actor_name(self) -> str:
-        return self.settings.user
+        """Who is acting: a well-formed user name (registered or not), else exit 2."""
+        from sessionctl.domain.context import check_name
+
+        return check_name(self.settings.user)
 
     def store(self, *, create: bool = False) -> Store:
         if self._store is None:

@@ -5,13 +5,13 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import Json, Wide
+from sessionctl.cli.common import COURSE_CODE, Json, Wide
 from sessionctl.domain import courses
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)
 
-Code = Annotated[str, typer.Argument(metavar="CODE", help="Course code.")]
+Code = Annotated[str, typer.Argument(metavar="CODE", click_type=COURSE_CODE, help="Course code.")]
 
 
 @app.command("add")

@@ -1,20 +1,18 @@
 """sessionctl request …"""
 
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide, each
+from sessionctl.cli.common import (
+    SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide, each,
+)
 from sessionctl.domain import requests
 from sessionctl.domain.context import shown_name
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
-
-RequestId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Request id.")]
-RequestIds = Annotated[List[int], typer.Argument(
-    metavar="ID...", min=1, max=MAX_ID, help="Request ids: each is done (or refused) on its own.")]
 
 
 def _show(ctx: typer.Context, view, as_json: bool) -> None:
@@ -30,7 +28,7 @@ def _each(ctx: typer.Context, ids: list[int], call, as_json: bool) -> int:
 @app.command("send")
 def send(
     ctx: typer.Context,
-    slot_id: Annotated[int, typer.Argument(metavar="SLOT_ID", min=1, max=MAX_ID, help="The slot to request.")],
+    slot_id: Annotated[int, typer.Argument(metavar="SLOT_ID", click_type=SLOT_ID, help="The slot to request.")],
     message: Annotated[Optional[str], typer.Option("--message", "-m", metavar="TEXT", help="A note for the educator.")] = None,
     waitlist: Annotated[bool, typer.Option(
         "--waitlist", help="If the slot is (or becomes) full, wait in line for a seat instead.")] = False,
@@ -97,7 +95,7 @@ def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None
 def move(
     ctx: typer.Context,
     request_id: RequestId,
-    to: Annotated[int, typer.Option("--to", metavar="SLOT_ID", min=1, max=MAX_ID, help="The slot to move to (same course).")],
+    to: Annotated[int, typer.Option("--to", metavar="SLOT_ID", click_type=SLOT_ID, help="The slot to move to (same course).")],
     message: Annotated[Optional[str], typer.Option("--message", "-m", metavar="TEXT", help="A new note for the educator (default: the old one).")] = None,
     as_json: Json = False,
 ) -> None:

@@ -5,14 +5,13 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import MAX_ID, CourseOpt, FromOpt, Json, ReasonOpt, ToOpt, Wide, each
+from sessionctl.cli.common import (
+    COURSE_CODE, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
+)
 from sessionctl.domain import series, slots
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
-SlotId = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID, help="Slot id.")]
-SlotIds = Annotated[List[int], typer.Argument(
-    metavar="ID...", min=1, max=MAX_ID, help="Slot ids: each is done (or refused) on its own.")]
 Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")]
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
@@ -23,7 +22,9 @@ Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Defa
 @app.command("add")
 def add(
     ctx: typer.Context,
-    course: Annotated[str, typer.Option("--course", metavar="CODE", help="The course.")],
+    course: Annotated[str, typer.Option(
+        "--course", metavar="CODE", click_type=COURSE_CODE, help="The course.",
+    )],
     start: Annotated[str, typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")],
     end: End = None,
     duration: Duration = None,

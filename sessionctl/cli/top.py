@@ -8,7 +8,6 @@ from sessionctl import render
 from sessionctl.cli.common import Json, Wide
 from sessionctl.domain import inbox as inbox_domain
 from sessionctl.domain import reminders, requests, users
-from sessionctl.domain.views import UserView
 
 
 def init(ctx: typer.Context, as_json: Json = False) -> None:
@@ -21,9 +20,10 @@ def init(ctx: typer.Context, as_json: Json = False) -> None:
 
 
 def whoami(ctx: typer.Context, as_json: Json = False) -> None:
-    """Show who you are acting as, and which store."""
-    c = ctx.obj.context()
-    render.user(UserView.of(c.actor), as_json, store=c.store.location)
+    """Show who you are acting as (registered or not), and which store."""
+    app_ = ctx.obj
+    store, name = app_.store(), app_.actor_name()
+    render.whoami(name, users.lookup(store, name), store.location, as_json)
 
 
 def sweep(ctx: typer.Context, as_json: Json = False) -> None:

@@ -14,6 +14,8 @@ Every check runs on the actor as loaded inside the command's transaction (``Cont
 
 from __future__ import annotations
 
+import peewee as pw
+
 from sessionctl.domain import queries
 from sessionctl.errors import NotAllowed, NotFound
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
@@ -83,10 +85,19 @@ def scope(ctx, query, kind: str):
 def course(ctx, code: str, *, manage: bool = False) -> Course:
     found = queries.courses().where(Course.code == code).first()
     if found is None or not can_see(ctx, found.id, found.educator_id):
-        raise NotFound(f"no course {code!r}", hint="see 'sessionctl course list'")
+        raise NotFound(f"no course {code!r}", hint=_did_you_mean(ctx, code))
     if manage and not can_manage(ctx, found.educator_id):
         raise NotAllowed(f"only the educator of {code} or an admin can do that")
     return found
+
+
+def _did_you_mean(ctx, code: str) -> str:
+    """The courses the actor can see whose code differs from ``code`` only in case."""
+    lowered = Course.select(Course.code).where(pw.fn.LOWER(Course.code) == code.lower())
+    near = sorted(c.code for c in scope(ctx, lowered, "course") if c.code != code)
+    if not near:
+        return "see 'sessionctl course list'"
+    return "did you mean " + " or ".join(repr(c) for c in near) + "?"
 
 
 def slot(ctx, slot_id: int, *, manage: bool = False) -> Slot:

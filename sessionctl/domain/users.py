@@ -30,6 +30,13 @@ def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
         return UserView.of(user), True
 
 
+def lookup(store: Store, name: str) -> UserView | None:
+    """``whoami``: the user registered as ``name``, or None; anyone may ask who they are."""
+    with store.read():
+        found = User.get_or_none(User.name == name)
+        return UserView.of(found) if found is not None else None
+
+
 def add_user(
     ctx: Context, name: str, role: str, display: str | None, email: str | None, tz: str | None
 ) -> UserView:

@@ -1,0 +1,156 @@
+"""Shell completion for bash, zsh and fish (SPEC §8), on Typer's scripts and protocol.
+
+- ``sessionctl --show-completion [SHELL]`` (a root option, ``cli/__init__.py``) prints Typer's
+  script for SHELL, and ``--install-completion [SHELL]`` installs it (Typer's files:
+  ``~/.bash_completions/``, ``~/.zfunc/``, ``~/.config/fish/completions/``); without SHELL,
+  the shell sessionctl runs under (Typer's detection, else ``$SHELL``).
+- The script runs ``sessionctl`` with ``_SESSIONCTL_COMPLETE`` set (``complete_bash``,
+  ``complete_zsh``, ``complete_fish``); ``Root`` hands that run to ``respond``, which answers
+  with Typer's completion classes: commands, options, and from the store the course codes and
+  the slot and request ids the actor's own lists show (``domain.choices``).
+
+An ordinary command pays nothing for this: this module is loaded only when a shell asks or a
+completion option is given, and the completers below are reached through the parameter types
+(``cli/common.py``: ``Id``, ``CourseCode``), which click asks only while completing.
+Completion is silent on every error (no store, an unknown actor, a busy or newer store): no
+candidates, nothing on stderr (``SESSIONCTL_DEBUG=1`` shows what went wrong).
+
+Candidates are text a shell evaluates (zsh's ``_arguments`` evals the descriptions), so only
+values of a known alphabet (course codes, ids) are offered, and descriptions keep letters,
+digits and a few safe marks: a course title can never become shell code.
+"""
+
+import os
+import sys
+
+from sessionctl.cli import COMPLETE_VAR
+from sessionctl.settings import Settings
+
+SHELLS = ("bash", "zsh", "fish")
+PROG = "sessionctl"
+READ_TIMEOUT = 0.5  # seconds completion waits for a busy store before offering nothing
+_SAFE_MARKS = frozenset(" .,:-_/()#+")
+
+
+# -- the root options: --show-completion, --install-completion ------------------------------------
+
+
+def perform(action: str, operands: list[str]) -> int:
+    """``--show-completion``/``--install-completion``, with at most one SHELL operand."""
+    from sessionctl import render
+    from sessionctl.errors import Unavailable, UsageError
+
+    option = f"--{action}-completion"
+    if len(operands) > 1:
+        raise UsageError(f"{option} takes at most one shell name, not {' '.join(operands)!r}",
+                         hint=f"sessionctl {option} bash|zsh|fish")
+    shell = operands[0] if operands else _detected(option)
+    if shell not in SHELLS:
+        raise UsageError(f"no completion for the shell {shell!r}",
+                         hint=f"name one of bash, zsh or fish: sessionctl {option} zsh")
+    from typer.completion import get_completion_script, install
+
+    if action == "show":
+        render.line(get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell))
+        return 0
+    try:
+        _, path = install(shell=shell, prog_name=PROG, complete_var=COMPLETE_VAR)
+    except OSError as exc:
+        raise Unavailable(f"cannot install {shell} completion: {exc.strerror or exc}"
+                          f"{f' ({exc.filename})' if exc.filename else ''}") from None
+    render.line(f"{shell} completion installed in {path}")
+    render.line(f"it takes effect in new {shell} sessions")
+    return 0
+
+
+def _detected(option: str) -> str:
+    """The shell sessionctl runs under (Typer's detection), else the login shell ``$SHELL``."""
+    from sessionctl.cli._typer import detected_shell
+    from sessionctl.errors import UsageError
+
+    found = detected_shell()
+    if found not in SHELLS:
+        login = os.path.basename(os.environ.get("SHELL", "")).lower()
+        found = login if login in SHELLS else found
+    if not found:
+        raise UsageError("cannot tell which shell you use",
+                         hint=f"name it: sessionctl {option} bash|zsh|fish")
+    return found
+
+
+# -- answering the shell ---------------------------------------------------------------------------
+
+
+def respond(complete) -> None:
+    """Run Typer's completion (``complete``) for a shell that asks (``_SESSIONCTL_COMPLETE``
+    set). It exits the process; stderr stays silent unless debugging."""
+    import io
+
+    from typer.completion import completion_init
+
+    completion_init()  # Typer's bash/zsh/fish classes: the protocol its scripts speak
+    if not _debugging():
+        sys.stderr = io.StringIO()
+    try:
+        complete()
+    except SystemExit:
+        raise
+    except BaseException:
+        if _debugging():
+            raise
+    sys.exit(0)
+
+
+def course_codes(ctx, incomplete: str) -> list:
+    """Codes of the courses the actor's ``course list`` shows, with their titles."""
+    from sessionctl.domain import choices
+
+    return _candidates(ctx, lambda c: choices.courses(c, incomplete))
+
+
+def ids(kind: str, ctx, incomplete: str) -> list:
+    """Ids of the slots or requests the actor could list, newest first, each described by its
+    course, local start and status (as the lists show it: ``booked, ended``)."""
+    from sessionctl.domain import choices
+
+    def pick(c):
+        if kind == "slot":
+            found = [(s, f"{s.status}, ended" if s.ended else s.status)
+                     for s in choices.slots(c, incomplete)]
+        else:
+            found = [(r, r.status) for r in choices.requests(c, incomplete)]
+        return [(str(v.id), f"{v.course} {v.start.astimezone(c.tz):%a %Y-%m-%d %H:%M} {status}")
+                for v, status in found]
+
+    return _candidates(ctx, pick)
+
+
+def _candidates(ctx, pick) -> list:
+    """``pick(context)``'s ``(value, description)`` pairs from the store the command line names,
+    as the acting user; nothing at all on any error."""
+    from sessionctl.cli._typer import CompletionItem
+    from sessionctl.cli.common import App
+
+    root = ctx.find_root().params
+    app_ = None
+    try:
+        timeout = min(Settings().lock_timeout, READ_TIMEOUT)
+        app_ = App(Settings({"db": root.get("db"), "tz": root.get("tz"), "lock_timeout": timeout}))
+        return [CompletionItem(value, help=_described(text)) for value, text in pick(app_.context())]
+    except Exception:
+        if _debugging():
+            raise
+        return []
+    finally:
+        if app_ is not None:
+            app_.close()
+
+
+def _debugging() -> bool:
+    return Settings().debug  # SESSIONCTL_DEBUG=1: errors show instead of completing nothing
+
+
+def _described(text: str) -> str:
+    """A description a shell may evaluate without harm: letters, digits and a few marks."""
+    kept = "".join(ch if ch.isalnum() or ch in _SAFE_MARKS else " " for ch in str(text))
+    return " ".join(kept.split())[:60]
