@@ -14,7 +14,8 @@ from sessionctl.errors import Conflict, UsageError
 ROSTER = "name,email,display\nalan,alan@example.edu,Alan Turing\nkat,kat@example.edu,Katherine Johnson\n"
 
 
-def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
+def _steps(day: str, roster: str) -> list[tuple[str, list[str] | str]]:
+    """(user, command) to run, or ("#", text) to say what comes next."""
     return [
         ("grace", ["init"]),
         ("grace", ["user", "add", "ada", "--role", "educator", "--display", "Ada Lovelace",
@@ -30,15 +31,21 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
                  "--end", f"{day} 15:00", "--split", "30m", "--repeat", "weekly", "--count", "3"]),
         ("alan", ["slot", "list"]),
         ("alan", ["request", "send", "1", "--message", "Can we go over question 3?"]),
-        ("kat", ["request", "send", "1", "--message", "I'd like to discuss loops."]),
+        ("kat", ["request", "send", "1", "--waitlist", "--message", "I'd like to discuss loops."]),
         ("ada", ["inbox"]),
-        ("ada", ["request", "approve", "1", "--link", "https://meet.example.edu/ada-alan"]),
-        ("alan", ["request", "list"]),
-        ("alan", ["inbox"]),
+        ("#", "approving alan fills slot 1: kat opted in, so she waits in line, not turned away"),
+        ("ada", ["request", "approve", "1"]),
+        ("kat", ["request", "list"]),
+        ("#", "alan asks to move to 11:00; he keeps his 10:00 seat until ada approves the move"),
+        ("alan", ["request", "move", "1", "--to", "2", "--message", "Could we do 11:00 instead?"]),
+        ("ada", ["request", "approve", "3"]),
+        ("#", "the 10:00 seat is free again: the first in line moves up, and ada decides"),
         ("kat", ["inbox"]),
-        ("kat", ["request", "send", "2", "--message", "Is this one free?"]),
-        ("ada", ["request", "reject", "3", "--reason", "Please book the 10:00 office hour next week."]),
-        ("alan", ["request", "show", "1"]),
+        ("ada", ["request", "approve", "2"]),
+        ("#", "a new link for slot 2 reaches alan's session, which follows the slot's link"),
+        ("ada", ["slot", "update", "2", "--link", "https://meet.example.edu/ada-room-2"]),
+        ("alan", ["inbox"]),
+        ("alan", ["request", "show", "3"]),
         ("ada", ["slot", "list", "--status", "all"]),
         ("alan", ["slot", "calendar", "--week", "tomorrow"]),
         ("grace", ["remind", "--within", "2d"]),
@@ -97,8 +104,11 @@ def _walk(db: str, tz, roster: str) -> int:
     try:
         with settings.isolated():  # its own store and actors: no config file, no shared mode
             for user, args in _steps(day, roster):
-                os.environ["SESSIONCTL_USER"] = user
                 render.line("")
+                if user == "#":  # what the next steps show
+                    render.line(f"# {args}")
+                    continue
+                os.environ["SESSIONCTL_USER"] = user
                 render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
                 code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
                 if code:
