@@ -248,6 +248,23 @@ path = {cache}
 """
 
 
+def khal_in(folder: Path):
+    """khal with a calendar and a config of its own in ``folder``: ``khal(*args)`` runs it."""
+    (folder / "calendar").mkdir()
+    config = folder / "khal.conf"
+    config.write_text(KHAL_CONFIG.format(calendar=folder / "calendar", cache=folder / "khal.db"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(folder), "XDG_DATA_HOME": str(folder),
+           "TZ": "UTC", "LC_ALL": "C.UTF-8"}
+
+    def khal(*args):
+        result = subprocess.run([str(KHAL), "-c", str(config), *args], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    return khal
+
+
 def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, clock, tmp_path):
     """The installed command writes the file; khal imports it and lists it in Berlin time."""
     summer = datetime(2027, 7, 1, 9, 0, tzinfo=UTC)  # 11:00 in Berlin (CEST)
@@ -260,18 +277,7 @@ def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, c
     exported = run("request", "export", "--ics", "--out", str(out), user="alan", db=world.db)
     assert (exported.returncode, exported.stdout, exported.stderr) == (0, "", "")
 
-    (tmp_path / "calendar").mkdir()
-    config = tmp_path / "khal.conf"
-    config.write_text(KHAL_CONFIG.format(calendar=tmp_path / "calendar", cache=tmp_path / "khal.db"))
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
-           "TZ": "UTC", "LC_ALL": "C.UTF-8"}
-
-    def khal(*args):
-        result = subprocess.run([str(KHAL), "-c", str(config), *args], env=env,
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
+    khal = khal_in(tmp_path)
     khal("import", "--batch", str(out))
     assert len(list((tmp_path / "calendar").iterdir())) == 3
     july = khal("list", "2027-07-01", "2027-07-01")
@@ -324,19 +330,7 @@ def test_khal_shows_a_moved_session_once_at_its_new_time(world, booked, clock, t
     from sessionctl.domain import moves
 
     first = booked.approved(datetime(2027, 1, 11, 9, 0, tzinfo=UTC), "alan")
-    calendar = tmp_path / "calendar"
-    calendar.mkdir()
-    config = tmp_path / "khal.conf"
-    config.write_text(KHAL_CONFIG.format(calendar=calendar, cache=tmp_path / "khal.db"))
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
-           "TZ": "UTC", "LC_ALL": "C.UTF-8"}
-
-    def khal(*args):
-        result = subprocess.run([str(KHAL), "-c", str(config), *args], env=env,
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
+    khal, calendar = khal_in(tmp_path), tmp_path / "calendar"
     out = tmp_path / "alan.ics"
     for step in ("before", "after"):
         if step == "after":
