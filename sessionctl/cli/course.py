@@ -94,7 +94,7 @@ def unenroll(
     students: Annotated[List[str], typer.Argument(metavar="STUDENT...", help="Students to remove.")],
     as_json: Json = False,
 ) -> None:
-    """Remove students; their pending requests in the course are cancelled. Prints the roster."""
+    """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster."""
     render.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
 
 

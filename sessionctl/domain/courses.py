@@ -184,7 +184,7 @@ def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> E
 
 
 def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
-    """Remove students; their pending requests in the course become cancelled."""
+    """Remove students; their pending and waiting requests in the course become cancelled."""
     from sessionctl.domain.requests import transition
 
     check_code(code)
@@ -199,10 +199,11 @@ def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
             Enrollment.delete().where(
                 Enrollment.course == course, Enrollment.student == user
             ).execute()
-            pending = queries.requests().where(
-                Slot.course == course, Request.student == user, Request.status == "pending"
+            waiting = queries.requests().where(  # not yet a session: pending or on a waitlist
+                Slot.course == course, Request.student == user,
+                Request.status.in_(("pending", "waiting")),
             )
-            for request in pending:
+            for request in list(waiting):
                 transition(
                     ctx, request, "cancelled", reason=f"unenrolled from {course.code}",
                     notify_kind="cancelled",
