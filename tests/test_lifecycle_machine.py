@@ -14,11 +14,13 @@ followed by the cron ``sweep``). After every step the whole store is read back a
   offered (booked + pending >= capacity); every waiting request opted in; positions are 1..n
   in (created, id) order; a request the system promoted is older than every request still
   waiting on its slot (FIFO);
+- enrolment: no pending request of a student who is not enrolled in its course;
 - moves: at most one pending proposal per request; a replaced request is cancelled, and the
   two ends of a chain name each other;
 - history: every request's status is the last row of its history, each row continues the
   previous one, final states never change again, every change of a step is one history row,
-  and automatic changes (fill, offer, expiry) are the system's;
+  and automatic changes (fill, offer, expiry) are the system's and told to the student (and a
+  promotion to the educator too);
 - a refused step (any ``SessionctlError``) changed nothing at all (``snapshot``).
 
 The CI budget is set in ``TestLifecycleMachine.settings``; ``SESSIONCTL_MACHINE_EXAMPLES``
@@ -113,6 +115,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.slots.append(view.id)
         self.requests: list[int] = []
         self.last_history = 0
+        self.last_notification = 0
         self.statuses: dict[int, str] = {}
         self.steps: list[str] = []
 
@@ -385,6 +388,15 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.check(all(mine < w for w in still),
                        f"request {rid} was promoted ahead of older waiting requests {still}")
 
+        # SPEC §3: unenrolling cancels a student's pending requests in the course, and only
+        # enrolled students may ask (§4): no pending request of someone not enrolled, not even
+        # one the waitlist brought back
+        enrolled = set(self.sql("SELECT course_id, student_id FROM enrollments"))
+        for r in reqs.values():
+            if r["status"] == "pending":
+                self.check((slot_rows[r["slot"]]["course"], r["student"]) in enrolled,
+                           f"request {r['id']} is pending for a student not enrolled")
+
         # moves: one pending proposal per request; a replaced request is cancelled
         proposals = Counter(r["replaces"] for r in reqs.values()
                             if r["status"] == "pending" and r["replaces"] is not None)
@@ -428,8 +440,27 @@ class LifecycleMachine(RuleBasedStateMachine):
                 self.check(actor is None, f"automatic change {was} -> {to} of request {rid} "
                            f"is recorded as user {actor}")
 
+        # ... and told (SPEC §4, §7.2): the student of each, and the educator of a promotion
+        told = {(rid, user, kind) for rid, user, kind in self.sql(
+            "SELECT request_id, user_id, kind FROM notifications WHERE id > ?",
+            self.last_notification)}
+        educator_of = dict(self.sql("SELECT id, educator_id FROM slots"))
+        for hid, rid, actor, was, to, note in history:
+            if hid <= self.last_history or actor is not None:
+                continue
+            if (was, to) not in (("pending", "waiting"), ("waiting", "pending")) and note not in (
+                    "slot is full", "expired"):
+                continue  # e.g. a proposal overtaken by a move: the move is told, once
+            student, educator = reqs[rid]["student"], educator_of[reqs[rid]["slot"]]
+            kinds = {kind for r, u, kind in told if r == rid and u == student}
+            self.check(kinds, f"the student of request {rid} was not told of {was} -> {to}")
+            if (was, to) == ("waiting", "pending"):
+                self.check(any(r == rid and u == educator for r, u, _ in told),
+                           f"the educator was not told that request {rid} left the waitlist")
+
         self.statuses = {rid: r["status"] for rid, r in reqs.items()}
         self.last_history = history[-1][0] if history else 0
+        self.last_notification = self.sql("SELECT COALESCE(MAX(id), 0) FROM notifications")[0][0]
 
     @invariant()
     def views_agree(self):
@@ -469,3 +500,29 @@ TestLifecycleMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+
+
+# -- walks the machine found: replayed on every run ------------------------------------------------
+
+
+def replay(*steps: dict) -> None:
+    """Run the machine through these ``step`` arguments after its seed (a failing case as
+    Hypothesis prints it), checking everything after each step."""
+    machine = LifecycleMachine()
+    try:
+        machine.seed()
+        for step in steps:
+            machine.step(**{"role": "educator", "pick": 0, "other": 0, "flag": False,
+                            "amount": 1, **step})
+            machine.views_agree()
+    finally:
+        machine.teardown()
+
+
+def test_an_unenrolled_students_place_on_the_waitlist_is_not_offered_a_seat():
+    """kat waits for slot 0 (seed); ada unenrols her from MATH101, which cancels her pending
+    requests (SPEC §3) but leaves the waiting one; a seat frees (capacity 1 -> 2) and the
+    system offers it to kat: a pending request of a student not enrolled, which ada can then
+    approve."""
+    replay(dict(action="unenroll", other=0, pick=89),  # MATH101, kat
+           dict(action="capacity", other=0, amount=2))  # slot 0
