@@ -15,7 +15,8 @@ followed by the cron ``sweep``). After every step the whole store is read back a
   in (created, id) order; a request the system promoted is older than every request still
   waiting on its slot (FIFO);
 - enrolment: no pending request of a student who is not enrolled in its course;
-- moves: at most one pending proposal per request; a replaced request is cancelled, and the
+- moves: at most one pending proposal per request, and none for a booking that is no longer
+  approved (no orphan proposal); a replaced request is cancelled, and the
   two ends of a chain name each other;
 - history: every request's status is the last row of its history, each row continues the
   previous one, final states never change again, every change of a step is one history row,
@@ -402,6 +403,13 @@ class LifecycleMachine(RuleBasedStateMachine):
                             if r["status"] == "pending" and r["replaces"] is not None)
         self.check(max(proposals.values(), default=0) <= 1, f"two pending moves: {proposals}")
         for r in reqs.values():
+            if r["status"] == "pending" and r["replaces"] is not None:
+                # a proposal lives only as long as the booking it would move (requests.cancel:
+                # "a pending proposal to move it goes with it"); or the move took effect
+                booking = reqs[r["replaces"]]
+                self.check(booking["status"] == "approved" or booking["replaced_by"] == r["id"],
+                           f"request {r['id']} proposes to move request {booking['id']}, "
+                           f"which is {booking['status']}: an orphan proposal")
             if r["replaced_by"] is not None:
                 self.check(r["status"] == "cancelled",
                            f"request {r['id']} was replaced by {r['replaced_by']} but is "
@@ -526,3 +534,22 @@ def test_an_unenrolled_students_place_on_the_waitlist_is_not_offered_a_seat():
     approve."""
     replay(dict(action="unenroll", other=0, pick=89),  # MATH101, kat
            dict(action="capacity", other=0, amount=2))  # slot 0
+
+
+def test_a_move_proposal_goes_with_a_booking_whose_slot_is_cancelled():
+    """eve's booking on slot 5 (PHYS1, bob) has a pending proposal to move to slot 7; bob
+    cancels slot 5. ``request cancel`` of the booking would cancel the proposal with it, but the
+    slot's cancellation leaves it pending: approving it later books eve as a plain new request
+    that still ``replaces`` a booking nothing replaced."""
+    replay(dict(action="approve", pick=16),  # bob approves eve's request 5 on slot 5
+           dict(action="move", role="student", pick=16, other=1),  # eve proposes slot 7
+           dict(action="cancel_slot", other=4))  # bob cancels slot 5
+
+
+def test_a_move_proposal_does_not_outlive_a_completed_session():
+    """The same proposal, but the booked session happens first and ``sweep`` completes it: the
+    proposal stays pending, and approving it gives eve a second session instead of moving the
+    one she already had."""
+    replay(dict(action="approve", pick=16),
+           dict(action="move", role="student", pick=16, other=1),
+           dict(action="tick", pick=4))  # 09:00 -> 14:00: slot 5 (12:30-13:30) has ended
