@@ -26,7 +26,8 @@ followed by the cron ``sweep``). After every step the whole store is read back a
 
 The CI budget is set in ``TestLifecycleMachine.settings``; ``SESSIONCTL_MACHINE_EXAMPLES``
 (and ``SESSIONCTL_MACHINE_STEPS``) run it longer to hunt for bugs, e.g.
-``SESSIONCTL_MACHINE_EXAMPLES=2000 pytest tests/test_lifecycle_machine.py``.
+``SESSIONCTL_MACHINE_EXAMPLES=2000 pytest tests/test_lifecycle_machine.py``; with
+``SESSIONCTL_MACHINE_PG=1`` (and SESSIONCTL_TEST_PG) it walks a PostgreSQL store instead.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from conftest import snapshot
+from conftest import PG_SERVER, snapshot
 from sessionctl.domain import courses, moves, requests, slots, users
 from sessionctl.domain.context import Context, find_actor
 from sessionctl.domain.slots import Window
@@ -98,6 +99,16 @@ class LifecycleMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = tempfile.mkdtemp(prefix="sessionctl-lifecycle-")
         self.path = os.path.join(self.dir, "store.db")
+        self.pg = None
+        if os.environ.get("SESSIONCTL_MACHINE_PG") and PG_SERVER:  # hunting on PostgreSQL
+            import uuid
+
+            import psycopg
+
+            self.pg = f"sessionctl_machine_{uuid.uuid4().hex[:12]}"
+            with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{self.pg}"')
+            self.path = f"{PG_SERVER.rpartition('/')[0]}/{self.pg}"
         self.store = open_store(self.path, create=True)
         self.now = T0
         self.contexts: dict[str, Context] = {}
@@ -132,8 +143,21 @@ class LifecycleMachine(RuleBasedStateMachine):
     def teardown(self):
         self.store.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.pg:
+            import psycopg
+
+            with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg}" WITH (FORCE)')
 
     def sql(self, query: str, *args):
+        """Rows of ``query`` (``?`` placeholders); instants as SQLite stores them (text)."""
+        if self.pg:
+            import psycopg
+
+            with psycopg.connect(self.path) as con:
+                rows = con.execute(query.replace("?", "%s"), args).fetchall()
+            return [tuple(_db_time(v.replace(tzinfo=UTC)) if isinstance(v, datetime) else v
+                          for v in row) for row in rows]
         con = sqlite3.connect(self.path)
         try:
             return con.execute(query, args).fetchall()
@@ -503,8 +527,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 TestLifecycleMachine = LifecycleMachine.TestCase
 TestLifecycleMachine.settings = settings(
-    max_examples=int(os.environ.get("SESSIONCTL_MACHINE_EXAMPLES", 25)),
-    stateful_step_count=int(os.environ.get("SESSIONCTL_MACHINE_STEPS", 30)),
+    max_examples=int(os.environ.get("SESSIONCTL_MACHINE_EXAMPLES", 50)),
+    stateful_step_count=int(os.environ.get("SESSIONCTL_MACHINE_STEPS", 40)),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

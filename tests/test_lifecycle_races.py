@@ -19,7 +19,6 @@ import sys
 import time
 from collections import Counter
 
-import pytest
 from typer.testing import CliRunner
 
 from conftest import future, iso

@@ -34,7 +34,7 @@ import pytest
 
 from cronkit import MailServer
 from sessionctl.store import migrations
-from conftest import PG_SERVER
+from conftest import PG_SERVER, iso
 from test_processes import BIN
 
 PREVIOUS = "1f8e469"
@@ -47,8 +47,8 @@ UTC = timezone.utc
 OLD_MAIN = """
 import os, sys
 import sessionctl
-root = os.environ["SESSIONCTL_OLD_ROOT"]
-if os.path.dirname(os.path.dirname(os.path.abspath(sessionctl.__file__))) != root:
+root = os.path.realpath(os.environ["SESSIONCTL_OLD_ROOT"])
+if os.path.dirname(os.path.dirname(os.path.realpath(sessionctl.__file__))) != root:
     sys.exit(f"not the previous release: {sessionctl.__file__}")
 now = os.environ.get("SESSIONCTL_OLD_NOW")
 if now:
@@ -78,11 +78,15 @@ def previous(tmp_path_factory) -> Path:
                              capture_output=True, check=True)
     root = tmp_path_factory.mktemp("previous-release")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(root)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(root, filter="data")
+        else:  # pragma: no cover - Pythons before 3.11.4
+            tar.extractall(root)
     where = subprocess.run([sys.executable, "-c", "import sessionctl; print(sessionctl.__file__)"],
                            env={**os.environ, "PYTHONPATH": str(root)}, cwd=root,
                            capture_output=True, text=True, check=True)
-    assert Path(where.stdout.strip()) == root / "sessionctl" / "__init__.py", where.stdout
+    assert Path(where.stdout.strip()).resolve() == (root / "sessionctl" / "__init__.py").resolve(), \
+        where.stdout
     text = (root / "sessionctl" / "store" / "migrations.py").read_text()
     assert f"({PREVIOUS_VERSION}, " in text and f"({PREVIOUS_VERSION + 1}, " not in text
     return root
@@ -163,10 +167,6 @@ def columns(db: str, table: str) -> list[str]:
         return [r[1] for r in con.execute(f"PRAGMA table_info({table})").fetchall()]
     finally:
         con.close()
-
-
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 L = "https://meet.example.edu/"
