@@ -427,6 +427,11 @@ class LifecycleMachine(RuleBasedStateMachine):
                             if r["status"] == "pending" and r["replaces"] is not None)
         self.check(max(proposals.values(), default=0) <= 1, f"two pending moves: {proposals}")
         for r in reqs.values():
+            if r["replaces"] is not None:  # a chain is one student's, within one course
+                booking = reqs[r["replaces"]]
+                self.check(booking["student"] == r["student"] and slot_rows[booking["slot"]][
+                    "course"] == slot_rows[r["slot"]]["course"] and booking["id"] < r["id"],
+                           f"request {r['id']} replaces request {booking['id']}: {booking}")
             if r["status"] == "pending" and r["replaces"] is not None:
                 # a proposal lives only as long as the booking it would move (requests.cancel:
                 # "a pending proposal to move it goes with it"); or the move took effect
