@@ -26,7 +26,7 @@ from sessionctl.cli import app
 from test_processes import BIN, _HeldLock
 
 WAITLIST_ROUNDS = 3
-MOVE_ROUNDS = 5
+MOVE_ROUNDS = 6
 
 RACER = """
 import os, sys, time
