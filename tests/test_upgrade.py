@@ -391,15 +391,17 @@ def test_the_schema_is_the_latest_and_every_old_row_and_value_is_kept(upgraded):
     for table, rows in before.items():
         kept = [{c: row[c] for c in old_columns[table]} for row in after[table]]
         if table == "requests":
-            # a copy of the slot's link becomes NULL: such a request follows its slot now
-            rows = [dict(row, link=None if row["link"] == slot_links[row["slot_id"]]
-                         else row["link"]) for row in rows]
+            # an approved session's copy of the slot's link becomes NULL: it follows its slot
+            # now; a finished request keeps the link it had
+            rows = [dict(row, link=None if row["status"] == "approved"
+                         and row["link"] == slot_links[row["slot_id"]] else row["link"])
+                    for row in rows]
         elif table == "schema_migrations":
             kept = kept[:len(rows)]
         assert kept == rows, table
     ids = upgraded["ids"]
     link = {r["id"]: r["link"] for r in after["requests"]}
-    assert link[ids["s1_alan"]] is None and link[ids["past1_alan"]] is None
+    assert link[ids["s1_alan"]] is None and link[ids["past1_alan"]] == L + "past1"
     assert link[ids["s2_kat"]] == L + "own-kat" and link[ids["past2_kat"]] == L + "kat"
     assert link[ids["b1_sue"]] == L + "b1"  # the slot's link changed after the approval
     assert all(r["waitlist"] == 0 and r["replaces_id"] is None and r["replaced_by_id"] is None

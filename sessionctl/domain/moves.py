@@ -15,7 +15,7 @@ cancelled or started, with a free seat, and no active request of theirs on it.
 
 from __future__ import annotations
 
-from sessionctl.domain import access, queries
+from sessionctl.domain import access
 from sessionctl.domain.context import (
     Context, check_text, describe_time, from_db, notify, shown_name,
 )
@@ -37,11 +37,14 @@ def move(ctx: Context, request_id: int, slot_id: int, message: str | None) -> Re
                            "approved requests can be moved")
         target = access.slot(ctx, slot_id)
         booked = proposal_target(old)
-        if booked is not None:  # moving a pending proposal: a new proposal for the booking
+        if booked is not None and old.student_id == ctx.actor.id:  # a new proposal instead
             _check_target(ctx, booked, target, besides=old.slot_id)
             transition(ctx, old, "cancelled", note=f"replaced by a move to slot {target.id}",
                        recipients=[])
             return _propose(ctx, booked, target, message or old.message)
+        if booked is not None:  # the educator moves the booking itself; the proposal goes
+            _check_target(ctx, booked, target, besides=old.slot_id)
+            return _move_booked(ctx, booked, target, message or old.message)
         _check_target(ctx, old, target)
         if old.status == "approved" and old.student_id == ctx.actor.id:
             return _propose(ctx, old, target, message)
@@ -97,13 +100,9 @@ def _move_booked(ctx: Context, old: Request, target: Slot, message: str | None) 
     take_seat(target.id)
     new = create(ctx, target, old.student, "approved", message=message or old.message,
                  link=old.link, notes=old.notes, replaces=old.id)
-    proposal = pending_move(old.id)
+    # a proposal the student made to move it is overtaken, and goes (``transition``)
     transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
                replaced_by=new.id)
-    if proposal is not None:  # the student's own proposal is overtaken by this move
-        proposal = queries.requests().where(Request.id == proposal.id).get()
-        transition(ctx, proposal, "cancelled", system=True,
-                   reason=f"request {old.id} was moved to request {new.id}", recipients=[])
     record(ctx, new, None, "approved", f"moved from request {old.id}", "moved", [new.student],
            text=moved_text(ctx, old, new, new.link))
     settle_full(ctx, target.id)

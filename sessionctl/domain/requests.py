@@ -109,8 +109,18 @@ def transition(
         recipients if recipients is not None else _other_parties(ctx, request, to, system),
         system=system, text=text,
     )
+    if current == "approved":  # a proposal to move this booking goes with it (unless it is
+        _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
     if current in ("pending", "approved") and to in ("cancelled", "rejected"):
-        offer_free_seats(ctx, request.slot.id)
+        offer_free_seats(ctx, request.slot.id, freed=int(current == "approved"))
+
+
+def _drop_proposal(ctx: Context, booking: Request, keep: int | None) -> None:
+    proposal = pending_move(booking.id)
+    if proposal is not None and proposal.id != keep:
+        proposal = queries.requests().where(Request.id == proposal.id).get()
+        transition(ctx, proposal, "cancelled", system=True, recipients=[],
+                   reason=f"request {booking.id} is {booking.status}")
 
 
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
@@ -200,21 +210,23 @@ def settle_full(ctx: Context, slot_id: int) -> None:
             transition(ctx, other, "rejected", system=True, reason="slot is full")
 
 
-def offer_free_seats(ctx: Context, slot_id: int) -> None:
-    """The offer rule: while a live, future slot has more free seats than pending requests,
-    its oldest waiting request becomes pending; the student and the educator are told."""
+def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
+    """The offer rule (SPEC §7.2): for each seat that frees (``freed``), the oldest waiting
+    request of a live, future slot becomes pending; and while the slot has more free seats
+    than pending requests (a promoted request turned down), the next one does too. The
+    student and the educator are told."""
     slot = Slot.get_by_id(slot_id)
     if slot.cancelled_at is not None or from_db(slot.starts_at) <= ctx.now():
         return
     pending = Request.select().where(Request.slot == slot_id, Request.status == "pending").count()
-    free = slot.capacity - slot.booked - pending
-    if free <= 0:
+    offers = max(freed, slot.capacity - slot.booked - pending)
+    if offers <= 0:
         return
     line = (
         queries.requests()
         .where(Request.slot == slot_id, Request.status == "waiting")
         .order_by(Request.created_at, Request.id)
-        .limit(free)
+        .limit(offers)
     )
     for request in line:
         transition(ctx, request, "pending", system=True, notify_kind="promoted",
@@ -394,16 +406,11 @@ def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:
 
 
 def cancel(ctx: Context, request_id: int, reason: str | None) -> RequestView:
-    """Cancel a request; a pending proposal to move it goes with it."""
+    """Cancel a request; a pending proposal to move it goes with it (``transition``)."""
     reason = check_text("reason", reason) or None
     with ctx.write():
         request = access.request(ctx, request_id)
-        proposal = pending_move(request.id) if request.status == "approved" else None
         transition(ctx, request, "cancelled", reason=reason)
-        if proposal is not None:
-            proposal = queries.requests().where(Request.id == proposal.id).get()
-            transition(ctx, proposal, "cancelled", reason=f"request {request.id} was cancelled",
-                       recipients=[])
         return view(request)
 
 

@@ -146,7 +146,8 @@ CREATE TABLE leases (
 #   (proposal) per request is the database's rule;
 # - history rows may have no actor: automatic changes are the system's, `(system)`;
 # - a request approved without a link of its own follows its slot's link (resolved when
-#   read): requests that stored a copy of the slot's link are made to follow it.
+#   read): approved requests that stored a copy of the slot's link are made to follow it
+#   (finished ones keep the link they had).
 # SQLite cannot alter a CHECK or a NOT NULL in place: those two tables are rebuilt (the
 # migration runner turns foreign key enforcement off around it and checks every key before
 # it commits). PostgreSQL alters them.
@@ -159,7 +160,8 @@ CREATE UNIQUE INDEX requests_one_active ON requests (slot_id, student_id)
     WHERE status IN ('pending', 'approved', 'waiting');
 CREATE UNIQUE INDEX requests_one_move ON requests (replaces_id) WHERE status = 'pending';
 UPDATE requests SET link = NULL
-    WHERE link = (SELECT slots.link FROM slots WHERE slots.id = requests.slot_id);
+    WHERE status = 'approved'
+    AND link = (SELECT slots.link FROM slots WHERE slots.id = requests.slot_id);
 """
 M004_LIFECYCLE = {
     "sqlite": f"""
@@ -180,6 +182,7 @@ CREATE TABLE requests_new (
 );
 INSERT INTO requests_new ({_M004_REQUESTS_COLUMNS})
     SELECT {_M004_REQUESTS_COLUMNS} FROM requests;
+DELETE FROM sqlite_sequence WHERE name = 'requests_new';
 INSERT INTO sqlite_sequence (name, seq)
     SELECT 'requests_new', seq FROM sqlite_sequence WHERE name = 'requests';
 DROP TABLE requests;
@@ -197,6 +200,7 @@ CREATE TABLE history_new (
 );
 INSERT INTO history_new SELECT id, request_id, at, actor_id, from_status, to_status, note
     FROM history;
+DELETE FROM sqlite_sequence WHERE name = 'history_new';
 INSERT INTO sqlite_sequence (name, seq)
     SELECT 'history_new', seq FROM sqlite_sequence WHERE name = 'history';
 DROP TABLE history;
