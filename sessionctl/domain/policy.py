@@ -105,7 +105,7 @@ def check_booking(ctx, slot: Slot, student: User, *, moving: Request | None = No
                        hint="pick a later slot: sessionctl slot list")
     if policy.horizon is not None and lead > timedelta(minutes=policy.horizon):
         raise Conflict(f"{course.code} takes requests at most {describe(policy.horizon)} ahead "
-                       f"(horizon): slot {slot.id} starts in {span(lead)}",
+                       f"(horizon): slot {slot.id} starts in {span(lead, up=True)}",
                        hint="pick an earlier slot, or ask again later")
     if policy.max_active is not None:
         held = bookings(ctx, course.id, student, moving)
@@ -174,8 +174,10 @@ def describe(minutes: int) -> str:
     return " ".join(parts) or "0m"
 
 
-def span(delta: timedelta) -> str:
-    """A time to go, to the minute below: ``1h 10m``; under a minute, ``less than a minute``."""
-    minutes = int(delta.total_seconds() // 60)
+def span(delta: timedelta, *, up: bool = False) -> str:
+    """A time to go, to the minute below (``up``: above): ``1h 10m``; under a minute,
+    ``less than a minute``."""
+    seconds = int(delta.total_seconds())
+    minutes = -(-seconds // 60) if up else seconds // 60
     return describe(minutes) if minutes >= 1 else "less than a minute"
 
