@@ -897,12 +897,12 @@ def agenda_columns(tz: tzinfo, t: Times) -> tuple[Column, ...]:
     return (
         Column("Time", lambda v: f"{v.start.astimezone(tz):%H:%M}–{t.end(v.start, v.end)}", 100),
         Column("Course", lambda v: v.course, 90),
-        Column("Slot", lambda v: v.slot, 80),
+        Column("Slot", lambda v: v.slot, 45),
         Column("Request", lambda v: v.request, 60),
         Column("With", lambda v: v.with_ or ("open" if v.slot_row else None), 75, TEXT, 8,
                PERSON),
         Column("Status", _agenda_status, 85, style=_status_style),
-        Column("Link", lambda v: Link(v.link) if v.link else None, 50, LINK, 20),
+        Column("Link", lambda v: Link(v.link) if v.link else None, 70, LINK, 14),
     )
 
 
