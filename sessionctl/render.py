@@ -405,11 +405,12 @@ def _slot_status(view) -> str:
     return f"{view.status} · ended" if view.ended else view.status
 
 
-def _request_status(view) -> str:
-    """``waiting, 2 of 3`` for a request on a waitlist, else its status."""
+def _request_status(view, *, attendance: bool = True) -> str:
+    """``waiting, 2 of 3`` for a request on a waitlist, ``completed, no-show`` for a session
+    whose attendance is known (unless ``attendance`` is false), else its status."""
     if view.waitlist_position is not None:
         return f"{view.status}, {view.waitlist_position} of {view.waitlist_length}"
-    if getattr(view, "attendance", None):
+    if attendance and view.attendance:
         return f"{view.status}, {view.attendance}"
     return view.status
 
@@ -641,7 +642,7 @@ def request(view, tz: tzinfo, as_json: bool) -> None:
     start, end = _span(view.start, view.end, tz)
     _pairs(f"request {view.id}", [
         ("slot", view.slot), ("course", view.course), ("student", view.student),
-        ("educator", view.educator), ("status", _request_status(view)),
+        ("educator", view.educator), ("status", _request_status(view, attendance=False)),
         ("replaces", view.replaces and f"request {view.replaces}"),
         ("replaced by", view.replaced_by and f"request {view.replaced_by}"),
         ("start", f"{start} ({zone_name(tz)})"), ("end", end),

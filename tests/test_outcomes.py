@@ -215,3 +215,19 @@ def test_a_schema_4_store_with_data_upgrades_in_place(location, cli):
             con.execute(bad)
         assert "check" in str(raised.value).lower(), bad
     con.close()
+
+
+def test_the_demo_sets_policies_completes_a_session_rates_it_and_reports(cli, tmp_path):
+    path = tmp_path / "demo.db"
+    result = cli("demo", "--db", str(path))
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for command in ("course set MATH101 --min-notice 2h", "sessionctl agenda",
+                    "request complete 4 --attended", "request rate 4 --stars 5",
+                    "course report MATH101"):
+        assert f"sessionctl {command}" in out or command in out, command
+    assert "the demo moves its own clock there" in out
+    assert "rating      5 of 5: Clear and patient" in out
+    assert "average stars           5.00 from 1 rating" in out
+    rows = snapshot(path)
+    assert any(r[3] == "completed" and "attended" in r for r in rows["requests"])
