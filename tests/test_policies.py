@@ -358,25 +358,10 @@ app()
 
 
 def _race_store(db: str, n: int) -> int:
-    from typer.testing import CliRunner
+    """RACE with ``n`` students, auto-approve and max-active 1, and one one-seat slot."""
+    from test_processes import race_course
 
-    from sessionctl.cli import app
-
-    runner = CliRunner()
-
-    def run(user, *args):
-        env = {"SESSIONCTL_DB": str(db), "SESSIONCTL_USER": user, "SESSIONCTL_TZ": "UTC"}
-        result = runner.invoke(app, list(args), env=env)
-        assert result.exit_code == 0, result.stderr
-        return result.stdout
-
-    run("root", "init")
-    run("root", "user", "add", "ada", "--role", "educator")
-    run("ada", "course", "add", "RACE", "--title", "Race")
-    names = [f"s{i:02d}" for i in range(n)]
-    for name in names:
-        run("root", "user", "add", name, "--role", "student")
-    run("ada", "course", "enroll", "RACE", *names)
+    run, _ = race_course(db, n)
     run("ada", "course", "set", "RACE", "--auto-approve", "--max-active", "1")
     start = (datetime.now(UTC) + timedelta(hours=5)).replace(second=0, microsecond=0)
     [slot] = json.loads(run("ada", "slot", "add", "--course", "RACE", "--start", iso(start),

@@ -105,20 +105,21 @@ def roster(ctx: typer.Context, code: Code, wide: Wide = False, as_json: Json = F
     render.users(courses.roster(ctx.obj.context(), code), as_json, wide=wide)
 
 
+def _duration_or_off(option: str, text: str):
+    return Annotated[Optional[str], typer.Option(option, metavar="DURATION|off", help=text)]
+
+
 @app.command("set")
 def set_(
     ctx: typer.Context,
     code: Code,
     title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="A new title.")] = None,
-    min_notice: Annotated[Optional[str], typer.Option(
-        "--min-notice", metavar="DURATION|off",
-        help="Students may not request (or move to) a slot starting sooner than this.")] = None,
-    cancel_notice: Annotated[Optional[str], typer.Option(
-        "--cancel-notice", metavar="DURATION|off",
-        help="Students may not cancel or move an approved session starting sooner than this.")] = None,
-    horizon: Annotated[Optional[str], typer.Option(
-        "--horizon", metavar="DURATION|off",
-        help="Students may not request (or move to) a slot starting later than this from now.")] = None,
+    min_notice: _duration_or_off(
+        "--min-notice", "Students may not request (or move to) a slot starting sooner than this.") = None,
+    cancel_notice: _duration_or_off(
+        "--cancel-notice", "Students may not cancel or move an approved session starting sooner than this.") = None,
+    horizon: _duration_or_off(
+        "--horizon", "Students may not request (or move to) a slot starting later than this from now.") = None,
     max_active: Annotated[Optional[str], typer.Option(
         "--max-active", metavar="N|off",
         help="The most pending, approved and waiting requests a student may hold for future slots.")] = None,

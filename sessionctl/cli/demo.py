@@ -96,14 +96,7 @@ def _walk(db: str, tz, roster: str) -> int:
     render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
     try:
         with settings.isolated():  # its own store and actors: no config file, no shared mode
-            for user, args in _steps(day, roster):
-                os.environ["SESSIONCTL_USER"] = user
-                render.line("")
-                render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
-                code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
-                if code:
-                    return code
-            code = _after_the_sessions(command, tz)
+            code = _run(command, _steps(day, roster)) or _after_the_sessions(command, tz)
             if code:
                 return code
     finally:
@@ -122,6 +115,8 @@ def _outcomes(day: str) -> tuple[list[tuple[str, list[str]]], list[tuple[str, li
     attendance, its rating and the course report. Slot 9 and request 4 are the next ones
     after the tour's."""
     now = [
+        ("#", "course policies: 2h notice to book, 12h to cancel, at most 2 active requests per "
+              "student, and a request on a free seat is approved at once"),
         ("ada", ["course", "set", "MATH101", "--min-notice", "2h", "--cancel-notice", "12h",
                  "--max-active", "2", "--auto-approve"]),
         ("ada", ["slot", "add", "--course", "MATH101", "--start", f"{day} 16:00",
@@ -148,24 +143,25 @@ def _after_the_sessions(command, tz) -> int:
     today = timeparse.utcnow().astimezone(tz).date()
     day = (today + timedelta(days=1)).strftime("%Y-%m-%d")
     now, later = _outcomes(day)
-    render.line("")
-    render.line("# course policies: 2h notice to book, 12h to cancel, at most 2 active requests "
-                "per student, and requests on a free seat are approved at once")
     code = _run(command, now)
     if code:
         return code
     then = midnight(today + timedelta(days=2), tz) + timedelta(hours=9)
-    render.line("")
-    render.line(f"# {then.astimezone(tz):%a %Y-%m-%d %H:%M}, the day after tomorrow: the demo "
-                "moves its own clock there, past the end of tomorrow's sessions")
     with timeparse.ahead(then - timeparse.utcnow()):
-        return _run(command, later)
+        return _run(command, [("#", f"{then.astimezone(tz):%a %Y-%m-%d %H:%M}, the day after "
+                               "tomorrow: the demo moves its own clock there, past the end of "
+                               "tomorrow's sessions")] + later)
 
 
 def _run(command, steps) -> int:
+    """Run each (user, command) step as that user, printing it first; ("#", text) says what
+    the next steps show. Stops at the first that fails, with its exit code."""
     for user, args in steps:
-        os.environ["SESSIONCTL_USER"] = user
         render.line("")
+        if user == "#":
+            render.line(f"# {args}")
+            continue
+        os.environ["SESSIONCTL_USER"] = user
         render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
         code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
         if code:
