@@ -231,3 +231,37 @@ def test_the_demo_sets_policies_completes_a_session_rates_it_and_reports(cli, tm
     assert "average stars           5.00 from 1 rating" in out
     rows = snapshot(path)
     assert any(r[3] == "completed" and "attended" in r for r in rows["requests"])
+
+
+def test_ids_deleted_before_the_upgrade_are_not_handed_out_again(tmp_path, cli):
+    """A schema-3 SQLite store whose newest requests were deleted: migration 4's rebuild left a
+    second, lower sqlite_sequence row for requests; migration 5 keeps the highest, so a new
+    request never gets the id of a deleted one (calendar UIDs and Message-IDs are made of ids)."""
+    from sessionctl.store import _sqlite, open_store
+
+    path = tmp_path / "old.db"
+    old = _sqlite(path, True, 5)
+    old.db.connect()
+    old.migrate(upto=3)
+    old.close()
+    con = sqlite3.connect(path, isolation_level=None)
+    t = "2027-01-04 10:00:00"
+    con.execute("INSERT INTO users (name, role, created_at) VALUES ('root', 'admin', ?), "
+                "('ada', 'educator', ?), ('alan', 'student', ?)", (t, t, t))
+    con.execute("INSERT INTO courses (code, title, educator_id, created_at) VALUES ('M', 'M', 2, ?)", (t,))
+    con.execute("INSERT INTO enrollments (course_id, student_id, created_at) VALUES (1, 3, ?)", (t,))
+    con.execute("INSERT INTO slots (course_id, educator_id, starts_at, ends_at, created_at, "
+                "updated_at) VALUES (1, 2, '2030-01-05 10:00:00', '2030-01-05 11:00:00', ?, ?)", (t, t))
+    for _ in range(3):
+        con.execute("INSERT INTO requests (slot_id, student_id, status, created_at, updated_at) "
+                    "VALUES (1, 3, 'cancelled', ?, ?)", (t, t))
+    con.execute("DELETE FROM requests WHERE id = 3")
+    con.close()
+    open_store(str(path)).close()
+    con = sqlite3.connect(path)
+    names = [n for (n,) in con.execute("SELECT name FROM sqlite_sequence")]
+    assert sorted(names) == sorted(set(names))
+    assert dict(con.execute("SELECT name, seq FROM sqlite_sequence"))["requests"] == 3
+    con.close()
+    again = cli.json("request", "send", "1", user="alan", env={"SESSIONCTL_DB": str(path)})
+    assert again["id"] == 4

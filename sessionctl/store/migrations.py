@@ -222,6 +222,10 @@ ALTER TABLE history ALTER COLUMN actor_id DROP NOT NULL;
 #   rating to a completed session that was not a no-show: the database's rules too.
 # Only columns are added (SQLite's ADD COLUMN may carry a CHECK over other columns of the row;
 # PostgreSQL states those as table constraints), so no table is rebuilt.
+# On SQLite it also repairs what migration 4's rebuild could leave in sqlite_sequence: a
+# second row for `requests` (and `history`), made by the INSERT … SELECT into the new table,
+# holding only the highest id still present. AUTOINCREMENT read that one, so the ids of the
+# newest rows deleted before the upgrade came back. The highest row of each name is kept.
 _M005_COURSES = """
 ALTER TABLE courses ADD COLUMN min_notice INTEGER CHECK (min_notice > 0);
 ALTER TABLE courses ADD COLUMN cancel_notice INTEGER CHECK (cancel_notice > 0);
@@ -235,6 +239,10 @@ _RATED = ("rating IS NULL OR (rating BETWEEN 1 AND 5 AND status = 'completed' "
           "AND (attendance IS NULL OR attendance <> 'no-show'))")
 M005_OUTCOMES = {
     "sqlite": _M005_COURSES + f"""
+DELETE FROM sqlite_sequence WHERE EXISTS (
+    SELECT 1 FROM sqlite_sequence AS other WHERE other.name = sqlite_sequence.name
+    AND (other.seq > sqlite_sequence.seq
+         OR (other.seq = sqlite_sequence.seq AND other.rowid > sqlite_sequence.rowid)));
 ALTER TABLE requests ADD COLUMN attendance VARCHAR(16) CHECK ({_ATTENDED});
 ALTER TABLE requests ADD COLUMN rating INTEGER CHECK ({_RATED});
 ALTER TABLE requests ADD COLUMN rated_at DATETIME CHECK ((rated_at IS NULL) = (rating IS NULL));
