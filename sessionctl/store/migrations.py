@@ -218,11 +218,47 @@ ALTER TABLE history ALTER COLUMN actor_id DROP NOT NULL;
 """ + _M004_COMMON,
 }
 
+# Course policies and what happened in a session (issue 11):
+# - a course's policies (SPEC §7.3): notice periods and the horizon in whole minutes, the most
+#   active requests per student, NULL when off; auto-approve 0 or 1;
+# - a completed session's attendance (NULL: unknown, as `sweep` leaves it) and the student's
+#   rating (1 to 5 stars, a comment, when). Attendance belongs to completed sessions only, and a
+#   rating to a completed session that was not a no-show: the database's rules too.
+# Only columns are added (SQLite's ADD COLUMN may carry a CHECK over other columns of the row;
+# PostgreSQL states those as table constraints), so no table is rebuilt.
+_M005_COURSES = """
+ALTER TABLE courses ADD COLUMN min_notice INTEGER CHECK (min_notice > 0);
+ALTER TABLE courses ADD COLUMN cancel_notice INTEGER CHECK (cancel_notice > 0);
+ALTER TABLE courses ADD COLUMN horizon INTEGER CHECK (horizon > 0);
+ALTER TABLE courses ADD COLUMN max_active INTEGER CHECK (max_active > 0);
+ALTER TABLE courses ADD COLUMN auto_approve INTEGER NOT NULL DEFAULT 0 CHECK (auto_approve IN (0, 1));
+ALTER TABLE requests ADD COLUMN rating_comment TEXT;
+"""
+_ATTENDED = "attendance IS NULL OR (attendance IN ('attended', 'no-show') AND status = 'completed')"
+_RATED = ("rating IS NULL OR (rating BETWEEN 1 AND 5 AND status = 'completed' "
+          "AND (attendance IS NULL OR attendance <> 'no-show'))")
+M005_OUTCOMES = {
+    "sqlite": _M005_COURSES + f"""
+ALTER TABLE requests ADD COLUMN attendance VARCHAR(16) CHECK ({_ATTENDED});
+ALTER TABLE requests ADD COLUMN rating INTEGER CHECK ({_RATED});
+ALTER TABLE requests ADD COLUMN rated_at DATETIME CHECK ((rated_at IS NULL) = (rating IS NULL));
+""",
+    "postgresql": _M005_COURSES + f"""
+ALTER TABLE requests ADD COLUMN attendance VARCHAR(16);
+ALTER TABLE requests ADD COLUMN rating INTEGER;
+ALTER TABLE requests ADD COLUMN rated_at TIMESTAMP;
+ALTER TABLE requests ADD CONSTRAINT requests_attendance_check CHECK ({_ATTENDED});
+ALTER TABLE requests ADD CONSTRAINT requests_rating_check CHECK ({_RATED});
+ALTER TABLE requests ADD CONSTRAINT requests_rated_at_check CHECK ((rated_at IS NULL) = (rating IS NULL));
+""",
+}
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
     (3, "cron", M003_CRON),
     (4, "lifecycle", M004_LIFECYCLE),
+    (5, "outcomes", M005_OUTCOMES),
 ]
 
 LATEST = MIGRATIONS[-1][0]
