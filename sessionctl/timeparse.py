@@ -17,6 +17,7 @@ from sessionctl.errors import UsageError
 UTC = timezone.utc
 
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+RANGE = "use a time after 1970-01-01 00:00 UTC and before the year 9000"
 MAX_DURATION = timedelta(days=3660)
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 
@@ -185,13 +186,13 @@ def parse_date(text: str, *, tz: tzinfo, now: datetime) -> date:
     if isinstance(value, datetime):
         value = _in_range(value, text).astimezone(tz).date()
     elif not EARLIEST.date() < value < LATEST.date():
-        raise UsageError(f"{text.strip()!r} is out of range: use a date between 1970 and 9000")
+        raise UsageError(f"{text.strip()!r} is out of range: {RANGE}")
     return value
 
 
 def _in_range(value: datetime, text: str) -> datetime:
     if not EARLIEST < value < LATEST:
-        raise UsageError(f"{text.strip()!r} is out of range: use a date between 1970 and 9000")
+        raise UsageError(f"{text.strip()!r} is out of range: {RANGE}")
     return value.astimezone(UTC).replace(microsecond=0)
 
 

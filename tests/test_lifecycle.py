@@ -372,3 +372,87 @@ def test_unenrolling_cancels_waiting_requests_too(world):
     ok(world, "course", "unenroll", "MATH101", "kat", user="ada")
     gone = show(world, waiting["id"])
     assert (gone["status"], gone["reason"]) == ("cancelled", "unenrolled from MATH101")
+
+
+# -- found by the attack pass --------------------------------------------------------------------
+
+
+def test_sweep_completes_a_booking_whose_proposal_target_has_started(world, booked, clock):
+    """A student proposed to move a session to a slot that starts later the same day; nobody
+    decided. The nightly sweep completes the session (its proposal goes with it, by the
+    system) and must not trip over the proposal it just cancelled: every run exit 0."""
+    start = clock.now.replace(microsecond=0)
+    first, later = booked.slot(start + timedelta(hours=1)), booked.slot(start + timedelta(hours=5))
+    other = booked.slot(start + timedelta(hours=7))
+    session = ok(world, "request", "send", str(first), user="alan")["id"]
+    ok(world, "request", "approve", str(session), user="ada")
+    kats = ok(world, "request", "send", str(other), user="kat")["id"]
+    ok(world, "request", "approve", str(kats), user="ada")
+    proposal = ok(world, "request", "move", str(session), "--to", str(later), user="alan")["id"]
+    clock.advance(hours=14)
+    assert ok(world, "sweep", user="ada") == {"completed": 2, "expired": 0}
+    assert show(world, session)["status"] == show(world, kats)["status"] == "completed"
+    gone = show(world, proposal)
+    assert (gone["status"], gone["history"][-1]["actor"]) == ("cancelled", "(system)")
+    assert ok(world, "sweep", user="ada") == {"completed": 0, "expired": 0}
+
+
+def test_an_ended_session_cannot_be_proposed_to_move(world, booked, clock):
+    start = clock.now.replace(microsecond=0)
+    first, later = booked.slot(start + timedelta(hours=1)), booked.slot(start + timedelta(days=2))
+    session = ok(world, "request", "send", str(first), user="alan")["id"]
+    ok(world, "request", "approve", str(session), user="ada")
+    clock.advance(hours=2, minutes=30)
+    for who in ("alan", "ada"):
+        refused(world, 5, "request", "move", str(session), "--to", str(later), user=who,
+                says=[f"session {session} has ended; it can no longer be moved"])
+
+
+def test_a_new_slot_link_reaches_completed_sessions_calendar_too(world, booked, clock):
+    start = clock.now.replace(microsecond=0)
+    s = booked.slot(start + timedelta(hours=1))
+    ok(world, "slot", "update", str(s), "--link", LINK, user="ada")
+    session = ok(world, "request", "send", str(s), user="alan")["id"]
+    ok(world, "request", "approve", str(session), user="ada")
+    clock.advance(hours=2, minutes=30)
+    ok(world, "request", "complete", str(session), "--attended", user="ada")
+    before = world("request", "export", "--ics", user="alan").stdout
+    ok(world, "slot", "update", str(s), "--link", "https://meet.example.edu/recording", user="ada")
+    after = world("request", "export", "--ics", user="alan").stdout
+    assert "SEQUENCE:2" in before and "SEQUENCE:3" in after
+    assert "LOCATION:https://meet.example.edu/recording" in after
+    assert show(world, session)["history"][-1]["note"] == "link changed"
+    assert [n for n in inbox(world, "alan") if n["kind"] == "changed"]
+
+
+@pytest.mark.parametrize("args", [
+    ["agenda", "--days", "3_0"], ["agenda", "--days", "３"], ["agenda", "--days", " 3"],
+    ["slot", "add", "--course", "MATH101", "--start", "2027-03-01 10:00", "--duration", "1h",
+     "--capacity", "１_0"],
+    ["slot", "add", "--course", "MATH101", "--start", "2027-03-01 10:00", "--duration", "1h",
+     "--capacity", "+2"],
+])
+def test_whole_number_options_take_ascii_digits_only(world, args):
+    user = "ada" if args[0] == "slot" else "alan"
+    refused(world, 2, *args, user=user, says=["takes a whole number"])
+
+
+def test_stars_take_ascii_digits_only(world, booked, clock):
+    start = clock.now.replace(microsecond=0)
+    s = booked.slot(start + timedelta(hours=1))
+    session = ok(world, "request", "send", str(s), user="alan")["id"]
+    ok(world, "request", "approve", str(session), user="ada")
+    clock.advance(hours=3)
+    ok(world, "request", "complete", str(session), user="ada")
+    for stars in ("３", "+4", " 2", "0_5", "4.0"):
+        refused(world, 2, "request", "rate", str(session), "--stars", stars, user="alan",
+                says=["--stars takes a whole number"])
+    assert ok(world, "request", "rate", str(session), "--stars", "04", user="alan")["rating"][
+        "stars"] == 4
+
+
+def test_report_range_messages_name_what_was_given(world, booked, clock):
+    refused(world, 2, "course", "report", "MATH101", "--from", "2027-06-01", user="ada",
+            says=["--from is after the default --to, the end of this week", "give --to"])
+    refused(world, 2, "course", "report", "MATH101", "--from", "1970-01-01", "--to",
+            "1970-02-01", user="ada", says=["after 1970-01-01 00:00 UTC"])

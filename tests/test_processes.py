@@ -280,3 +280,23 @@ def test_a_writer_killed_mid_transaction_leaves_all_or_nothing(tmp_path):
         # the store is still fully usable afterwards
         assert ok("course", "show", "BIG", "--json", user="ada", db=db)["code"] == "BIG"
     assert killed_inside >= 3, "too few kills landed inside the transaction to prove anything"
+
+
+def test_held_write_lock_names_the_timeout_for_each_of_several_ids(tmp_path):
+    db = str(tmp_path / "s.db")
+    ok("init", user="root", db=db)
+    ok("user", "add", "ada", "--role", "educator", user="root", db=db)
+    ok("user", "add", "sam", "--role", "student", user="root", db=db)
+    ok("course", "add", "C1", "--title", "One", user="ada", db=db)
+    ok("course", "enroll", "C1", "sam", user="ada", db=db)
+    made = ok("slot", "add", "--course", "C1", "--start", iso(future(48)), "--duration", "1h",
+              "--repeat", "daily", "--count", "2", "--json", user="ada", db=db)
+    sent = [str(ok("request", "send", str(s["id"]), "--json", user="sam", db=db)["id"])
+            for s in made]
+    with _HeldLock(db):
+        result = sh("request", "approve", *sent, user="ada", db=db, SESSIONCTL_LOCK_TIMEOUT="1")
+    assert result.returncode == 6, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("error")] == ["error"] * 2
+    assert all("for more than 1 s; nothing changed" in line
+               for line in lines if line.startswith("error")), lines

@@ -45,6 +45,25 @@ class Id(ParamType):
         return completion.ids(self.kind, ctx, incomplete)
 
 
+class Number(ParamType):
+    """A whole number option (``--capacity``, ``--stars``, ``--days``): ASCII digits with an
+    optional ``-``, as ids are written (``int()`` would take ``３``, ``+4``, `` 2`` and
+    ``1_0``); the domain checks the range. Exit 2 otherwise."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value)
+        digits = text[1:] if text.startswith("-") else text
+        if digits.isascii() and digits.isdigit() and len(digits) <= 40:
+            return int(text)
+        shown = text if len(text) <= 40 else text[:39] + "…"
+        option = param.opts[0] if param is not None and param.opts else "the value"
+        raise UsageError(f"{option} takes a whole number, not {shown!r}")
+
+
 class CourseCode(ParamType):
     """A course code (the domain checks it); a shell completes it with the actor's courses."""
 
@@ -62,6 +81,7 @@ class CourseCode(ParamType):
 # Options and arguments used by many commands, declared once. The completers sit on the
 # types, loaded only while a shell asks: an ordinary command pays nothing for them.
 SLOT_ID, REQUEST_ID, COURSE_CODE = Id("slot"), Id("request"), CourseCode()
+NUMBER = Number()
 SlotId = Annotated[int, typer.Argument(metavar="ID", click_type=SLOT_ID, help="Slot id.")]
 RequestId = Annotated[int, typer.Argument(metavar="ID", click_type=REQUEST_ID, help="Request id.")]
 SlotIds = Annotated[List[int], typer.Argument(
@@ -80,10 +100,11 @@ Wide = Annotated[bool, typer.Option(
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 
-def each(ids: list[int], call, show_one, show_many) -> int:
+def each(ids: list[int], call, show_one, show_many, *, timeout: float | None = None) -> int:
     """SPEC §7.7: a command given several ids runs each in its own transaction, with one result
     per id; a refused id changes nothing and the rest go on. One id keeps the one-object
-    output. Returns the exit code: 0, or the highest among the refusals."""
+    output (``timeout``: the store's lock timeout, for its busy message). Returns the exit
+    code: 0, or the highest among the refusals."""
     from sessionctl.errors import SessionctlError
     from sessionctl.store import translate
 
@@ -97,7 +118,7 @@ def each(ids: list[int], call, show_one, show_many) -> int:
         except SessionctlError as exc:
             results.append((one, exc))
         except Exception as exc:  # a database error is this id's (busy, full…); a bug is not
-            mapped = translate(exc)
+            mapped = translate(exc, timeout)
             if mapped is None:
                 raise
             results.append((one, mapped))

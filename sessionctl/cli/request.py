@@ -6,7 +6,8 @@ import typer
 
 from sessionctl import render
 from sessionctl.cli.common import (
-    SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide, each,
+    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide,
+    each,
 )
 from sessionctl.domain import requests
 from sessionctl.domain.context import shown_name
@@ -20,9 +21,10 @@ def _show(ctx: typer.Context, view, as_json: bool) -> None:
 
 
 def _each(ctx: typer.Context, ids: list[int], call, as_json: bool) -> int:
-    tz = ctx.obj.context().tz
-    return each(ids, call, lambda view: render.request(view, tz, as_json),
-                lambda results: render.outcomes("request", results, tz, as_json))
+    c = ctx.obj.context()
+    return each(ids, call, lambda view: render.request(view, c.tz, as_json),
+                lambda results: render.outcomes("request", results, c.tz, as_json),
+                timeout=c.store.timeout)
 
 
 @app.command("send")
@@ -138,7 +140,7 @@ def complete(
 def rate(
     ctx: typer.Context,
     request_id: RequestId,
-    stars: Annotated[int, typer.Option("--stars", metavar="1..5", help="How it went, from 1 to 5 stars.")],
+    stars: Annotated[int, typer.Option("--stars", metavar="1..5", click_type=NUMBER, help="How it went, from 1 to 5 stars.")],
     comment: Annotated[Optional[str], typer.Option("--comment", metavar="TEXT", help="A few words for the educator.")] = None,
     as_json: Json = False,
 ) -> None:

@@ -6,7 +6,7 @@ import typer
 
 from sessionctl import render
 from sessionctl.cli.common import (
-    COURSE_CODE, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
+    COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import series, slots
 
@@ -28,7 +28,7 @@ def add(
     start: Annotated[str, typer.Option("--start", metavar="WHEN", help="Start: 2027-01-11 10:00, tomorrow 9:30, mon 10:00, +2h… (no offset = display zone).")],
     end: End = None,
     duration: Duration = None,
-    capacity: Annotated[int, typer.Option("--capacity", metavar="N", help="Seats, 1-100.")] = 1,
+    capacity: Annotated[int, typer.Option("--capacity", metavar="N", click_type=NUMBER, help="Seats, 1-100.")] = 1,
     notes: Notes = None,
     link: Link = None,
     split: Annotated[Optional[str], typer.Option("--split", metavar="DURATION", help="Cut [start, end) into back-to-back slots this long.")] = None,
@@ -90,7 +90,7 @@ def update(
     start: Start = None,
     end: End = None,
     duration: Duration = None,
-    capacity: Annotated[Optional[int], typer.Option("--capacity", metavar="N", help="Seats, 1-100.")] = None,
+    capacity: Annotated[Optional[int], typer.Option("--capacity", metavar="N", click_type=NUMBER, help="Seats, 1-100.")] = None,
     notes: Notes = None,
     link: Link = None,
     as_json: Json = False,
@@ -112,7 +112,8 @@ def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_j
     c = ctx.obj.context()
     return each(slot_ids, lambda i: slots.cancel_slot(c, i, reason),
                 lambda view: render.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()),
-                lambda results: render.outcomes("slot", results, c.tz, as_json))
+                lambda results: render.outcomes("slot", results, c.tz, as_json),
+                timeout=c.store.timeout)
 
 
 @app.command("delete")
@@ -121,7 +122,8 @@ def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
     c = ctx.obj.context()
     return each(slot_ids, lambda i: slots.delete_slot(c, i),
                 lambda view: render.slot_deleted(view, as_json),
-                lambda results: render.outcomes("slot", results, c.tz, as_json, deleted=True))
+                lambda results: render.outcomes("slot", results, c.tz, as_json, deleted=True),
+                timeout=c.store.timeout)
 
 
 @app.command("calendar")

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import Json, Wide
+from sessionctl.cli.common import NUMBER, Json, Wide
 from sessionctl.domain import inbox as inbox_domain
 from sessionctl.domain import reminders, requests, users
 
@@ -57,7 +57,7 @@ def inbox(
 
 def agenda(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", metavar="N", help="How many days, today included (default 7).")] = 7,
+    days: Annotated[int, typer.Option("--days", metavar="N", click_type=NUMBER, help="How many days, today included (default 7).")] = 7,
     as_json: Json = False,
 ) -> None:
     """What is ahead for you, by day: your sessions and requests, or your slots and who booked them."""

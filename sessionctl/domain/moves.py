@@ -23,8 +23,8 @@ from sessionctl.domain.context import (
     Context, check_text, describe_time, from_db, notify, shown_name,
 )
 from sessionctl.domain.requests import (
-    ACTIVE, approve_now, check_no_overlap, create, moved_text, pending_move, proposal_target,
-    record, settle_full, take_seat, transition, view,
+    ACTIVE, approve_now, check_no_overlap, check_not_ended, create, moved_text, pending_move,
+    proposal_target, record, settle_full, take_seat, transition, view,
 )
 from sessionctl.domain.views import RequestView
 from sessionctl.errors import Conflict
@@ -40,6 +40,7 @@ def move(ctx: Context, request_id: int, slot_id: int, message: str | None) -> Re
                            "approved requests can be moved")
         target = access.slot(ctx, slot_id)
         booked = proposal_target(old)
+        check_not_ended(ctx, booked or old, "moved")
         if booked is not None and old.student_id == ctx.actor.id:  # a new proposal instead
             _check_target(ctx, booked, target, besides=old.slot_id)
             _check_policies(ctx, booked, target, moving=old)

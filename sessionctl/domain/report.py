@@ -74,6 +74,7 @@ class Report:
 def _range(ctx: Context, start: datetime | None, end: datetime | None) -> list[datetime]:
     """The week boundaries of the report: [from, Monday, Monday, …, to]."""
     tz = ctx.tz
+    told_end = end is not None
     if end is None:
         today = ctx.now().astimezone(tz).date()
         end = midnight(today + timedelta(days=7 - today.weekday()), tz)
@@ -81,6 +82,9 @@ def _range(ctx: Context, start: datetime | None, end: datetime | None) -> list[d
         last = (end - timedelta(seconds=1)).astimezone(tz).date()
         start = midnight(last - timedelta(days=last.weekday() + 7 * (DEFAULT_WEEKS - 1)), tz)
     if end <= start:
+        if not told_end:
+            raise UsageError(f"--from is after the default --to, the end of this week "
+                             f"({end.astimezone(tz):%a %Y-%m-%d %H:%M}); give --to as well")
         raise UsageError("--to must be after --from")
     first = start.astimezone(tz).date()
     monday = first - timedelta(days=first.weekday())

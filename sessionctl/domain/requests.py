@@ -86,12 +86,8 @@ def transition(
     """
     current = request.status
     check_next(request, to)
-    if current == "approved" and to == "cancelled" and from_db(request.slot.ends_at) <= ctx.now():
-        raise Conflict(
-            f"session {request.id} has ended; it can no longer be cancelled",
-            hint=f"complete it, or record that the student did not come: "
-            f"sessionctl request complete {request.id} --no-show",
-        )
+    if to == "cancelled":
+        check_not_ended(ctx, request, "cancelled")
     changes = {"status": to, "updated_at": to_db(ctx.now()), **fields}
     if reason is not None:
         changes["reason"] = reason
@@ -130,6 +126,17 @@ def _drop_proposal(ctx: Context, booking: Request, keep: int | None) -> None:
         proposal = queries.requests().where(Request.id == proposal.id).get()
         transition(ctx, proposal, "cancelled", system=True, recipients=[],
                    reason=f"request {booking.id} is {booking.status}")
+
+
+def check_not_ended(ctx: Context, request: Request, doing: str) -> None:
+    """An approved session that has ended is final but for its completion: it can no longer
+    be cancelled, moved, or proposed to move (``doing``: the past participle)."""
+    if request.status == "approved" and from_db(request.slot.ends_at) <= ctx.now():
+        raise Conflict(
+            f"session {request.id} has ended; it can no longer be {doing}",
+            hint=f"complete it, or record that the student did not come: "
+            f"sessionctl request complete {request.id} --no-show",
+        )
 
 
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
@@ -626,10 +633,10 @@ def sweep(ctx: Context) -> dict[str, int]:
         now = to_db(ctx.now())
         mine = listed(ctx)  # an admin's: all; an educator's: their slots'
         ended = list(mine.where(Request.status == "approved", Slot.ends_at <= now))
+        for request in ended:  # may cancel move proposals (``transition``): read what is left
+            transition(ctx, request, "completed", system=True, note="session ended")
         started = list(mine.where(Request.status.in_(("pending", "waiting")),
                                   Slot.starts_at <= now))
-        for request in ended:
-            transition(ctx, request, "completed", system=True, note="session ended")
         for request in started:
             transition(ctx, request, "rejected", system=True, reason="expired",
                        notify_kind="expired")

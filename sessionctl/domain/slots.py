@@ -301,12 +301,15 @@ def update_slot(
 
 
 def _tell_booked(ctx: Context, slot_id: int, changes: dict) -> None:
-    """SPEC §7.4: a new link reaches the approved sessions that follow the slot's link, and new
-    notes every approved session of the slot; each student is told."""
+    """SPEC §7.4: a new link reaches the sessions that follow the slot's link (approved, and
+    completed ones, whose calendar event shows it too), and new notes every approved session
+    of the slot; each student is told."""
     booked = queries.requests().where(Request.slot == slot_id, Request.status == "approved")
     if "link" in changes:
-        following = [r for r in booked.where(Request.link.is_null())]
-        tell_changed(ctx, following, {"link": changes["link"]})
+        following = queries.requests().where(
+            Request.slot == slot_id, Request.status.in_(("approved", "completed")),
+            Request.link.is_null())
+        tell_changed(ctx, list(following), {"link": changes["link"]})
     if "notes" in changes:
         tell_changed(ctx, list(booked), {"slot notes": changes["notes"]})
 
