@@ -76,6 +76,10 @@ class Request(BaseModel):
     waitlist = pw.IntegerField(default=0)  # 1: the student opted in to wait for a seat
     replaces = pw.ForeignKeyField("self", column_name="replaces_id", null=True, backref="+")
     replaced_by = pw.ForeignKeyField("self", column_name="replaced_by_id", null=True, backref="+")
+    # the slot's times, copied by the schema's triggers (migration 5): what sweep and remind
+    # look up by, through partial indexes of the live requests; never written from here
+    starts_at = pw.DateTimeField(null=True)
+    ends_at = pw.DateTimeField(null=True)
 
     class Meta:
         table_name = "requests"
