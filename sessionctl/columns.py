@@ -282,16 +282,19 @@ def _cells(columns: Sequence[Column], rows: Sequence, cap: int, wrap: bool):
 def draw(
     columns: Sequence[Column], rows: Sequence, look: Look, *, viewer: str | None = None,
     title: str | None = None, caption: str | None = None, notes: Sequence[str] = (),
+    headings: dict[int, str] | None = None,
 ) -> list[str]:
     """The lines of a list fitted to ``look.width``: title, header, rule, exactly one line
-    per row, the ``notes``, caption. No line is wider than the width."""
+    per row, the ``notes``, caption. No line is wider than the width. ``headings``: a line
+    (a day of the agenda) to put before the row of that index, laid out with all the rows."""
     columns = shown(columns, rows, viewer)
     texts, sizes, naturals, filled = _cells(columns, rows, look.width + 1, wrap=False)
     layout = fit(columns, naturals, filled, look.width)
-    return _lines(columns, rows, texts, sizes, layout, look, title, caption, notes)
+    return _lines(columns, rows, texts, sizes, layout, look, title, caption, notes, headings)
 
 
-def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes) -> list[str]:
+def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
+           headings=None) -> list[str]:
     from rich.cells import cell_len
 
     colour, width = look.colour, look.width
@@ -303,7 +306,9 @@ def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes) -> 
     lines.append(_styled(cut(header.rstrip(), width), "bold", colour))
     lines.append("─" * min(width, sum(w for _, w in layout) + GAP * (len(layout) - 1)))
     plan = [(i, w, columns[i]) for i, w in layout]
-    for row, cells, widths in zip(rows, texts, sizes):
+    for index, (row, cells, widths) in enumerate(zip(rows, texts, sizes)):
+        if headings and index in headings:
+            lines.append(_styled(fit_line(headings[index], width), "bold", colour))
         parts = []
         for i, w, column in plan:
             text, size = cells[i], widths[i]

@@ -34,6 +34,7 @@ COMMANDS = {
     "sweep": ("top", "For cron: complete ended sessions, expire pending requests whose slot started."),
     "remind": ("top", "For cron: remind student and educator of approved sessions starting soon, once each."),
     "inbox": ("top", "Your notifications, newest first; shown unread ones become read unless --peek."),
+    "agenda": ("top", "What is ahead for you, by day: your sessions and requests, or your slots and who booked them."),
     "user": ("user", "Register users and change their details (admins)."),
     "course": ("course", "Create courses and manage who is enrolled."),
     "slot": ("slot", "Publish availability slots and browse them."),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from sessionctl import timeparse
-from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, one_line
+from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, fit_line, one_line
 from sessionctl.errors import UsageError
 from sessionctl.front import usable_columns
 from sessionctl.timeparse import format_utc, zone_name
@@ -31,7 +31,10 @@ SLOT = ("id", "course", "educator", "start", "end", "capacity", "booked", "statu
 REQUEST = (
     "id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
     "notes", "start", "end", "created", "updated", "replaces", "replaced_by", "waitlist_position",
+    "attendance", "rating",
 )
+POLICY = ("min_notice", "cancel_notice", "horizon", "max_active", "auto_approve")
+AGENDA = ("start", "end", "course", "slot", "request", "with", "status", "link")
 NOTIFICATION = ("id", "kind", "request", "slot", "text", "created", "read")
 HISTORY = ("at", "actor", "from", "to", "note")
 
@@ -49,7 +52,7 @@ def pick(view, fields: tuple[str, ...]) -> dict:
     """The SPEC §5 fields of a view (a dataclass, read by attribute: no deep copy) or a dict."""
     if isinstance(view, dict):
         return {f: _plain(view.get(f)) for f in fields}
-    return {f: _plain(getattr(view, "from_" if f == "from" else f, None)) for f in fields}
+    return {f: _plain(getattr(view, f + "_" if f in ("from", "with") else f, None)) for f in fields}
 
 
 def request_json(view) -> dict:
@@ -57,6 +60,10 @@ def request_json(view) -> dict:
     if view.history is not None:
         data["history"] = [pick(h, HISTORY) for h in view.history]
     return data
+
+
+def course_json(view) -> dict:
+    return {**pick(view, COURSE), "policy": pick(view.policy, POLICY)}
 
 
 def slot_json(view) -> dict:
@@ -390,10 +397,13 @@ def _slot_status(view) -> str:
     return f"{view.status} · ended" if view.ended else view.status
 
 
-def _request_status(view) -> str:
-    """``waiting, 2 of 3`` for a request on a waitlist, else its status."""
+def _request_status(view, *, attendance: bool = True) -> str:
+    """``waiting, 2 of 3`` for a request on a waitlist, ``completed, no-show`` for a session
+    whose attendance is known (unless ``attendance`` is false), else its status."""
     if view.waitlist_position is not None:
         return f"{view.status}, {view.waitlist_position} of {view.waitlist_length}"
+    if attendance and view.attendance:
+        return f"{view.status}, {view.attendance}"
     return view.status
 
 
@@ -527,7 +537,7 @@ def whoami(name: str, view, store: str, as_json: bool) -> None:
 
 def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = False) -> None:
     if as_json:
-        return emit_json([pick(v, COURSE) for v in views])
+        return emit_json([course_json(v) for v in views])
     if not views:
         return line("no courses")
     _list(course_columns(), views, viewer=viewer, wide=wide)
@@ -535,10 +545,20 @@ def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = Fal
 
 def course(view, as_json: bool) -> None:
     if as_json:
-        return emit_json(pick(view, COURSE))
+        return emit_json(course_json(view))
+    from sessionctl.domain.policy import describe
+
+    p = view.policy
+
+    def minutes(value):
+        return "off" if value is None else describe(value)
+
     _pairs(None, [("code", view.code), ("title", view.title),
                   ("educator", _person(view.educator, view.educator_display)),
-                  ("enrolled", view.enrolled)])
+                  ("enrolled", view.enrolled), ("min-notice", minutes(p.min_notice)),
+                  ("cancel-notice", minutes(p.cancel_notice)), ("horizon", minutes(p.horizon)),
+                  ("max-active", "off" if p.max_active is None else p.max_active),
+                  ("auto-approve", "on" if p.auto_approve else "off")])
 
 
 SERIES_ROWS, SERIES_HEAD = 20, 10  # a longer series shows its first 10 slots and a summary
@@ -614,17 +634,23 @@ def request(view, tz: tzinfo, as_json: bool) -> None:
     start, end = _span(view.start, view.end, tz)
     _pairs(f"request {view.id}", [
         ("slot", view.slot), ("course", view.course), ("student", view.student),
-        ("educator", view.educator), ("status", _request_status(view)),
+        ("educator", view.educator), ("status", _request_status(view, attendance=False)),
         ("replaces", view.replaces and f"request {view.replaces}"),
         ("replaced by", view.replaced_by and f"request {view.replaced_by}"),
         ("start", f"{start} ({zone_name(tz)})"), ("end", end),
         ("message", view.message), ("reason", view.reason),
         ("link", Link(view.link) if view.link else None),
-        ("notes", view.notes), ("created", _local(view.created, tz)),
-        ("updated", _local(view.updated, tz)),
+        ("notes", view.notes), ("attendance", view.attendance),
+        ("rating", view.rating and _stars(view.rating)),
+        ("created", _local(view.created, tz)), ("updated", _local(view.updated, tz)),
     ])
     if view.history:
         _list(history_columns(tz), view.history, wide=True, title="history")
+
+
+def _stars(rating: dict) -> str:
+    said = f": {rating['comment']}" if rating["comment"] else ""
+    return f"{rating['stars']} of 5{said}"
 
 
 def notifications(views, tz: tzinfo, as_json: bool, *, wide: bool = False) -> None:
@@ -784,3 +810,112 @@ def write_atomic(out: str, data: bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+# -- course report and agenda (SPEC §7.5, §7.6) ------------------------------------------------------
+
+
+def report(view, tz: tzinfo, as_json: bool) -> None:
+    """``course report``: the numbers, then a bar a week of seats offered against booked."""
+    if as_json:
+        return emit_json(_report_json(view))
+    from sessionctl.domain.policy import describe
+
+    booked = f"{view.seats_booked}"
+    if view.utilisation is not None:
+        booked += f" ({view.utilisation:.0%} of the seats offered)"
+    stars = (f"{view.average_stars:.2f} from {view.ratings} rating{'' if view.ratings == 1 else 's'}"
+             if view.ratings else "no ratings")
+    _pairs(f"{view.course}: {view.title}", [
+        ("range", f"{_local(view.start, tz)} to {_local(view.end, tz)} ({zone_name(tz)})"),
+        ("slots offered", view.slots_offered), ("seats offered", view.seats_offered),
+        ("seats booked", booked), ("sessions completed", view.sessions_completed),
+        ("attended", view.attended), ("no-shows", view.no_shows),
+        ("cancelled by students", view.cancelled_by_students),
+        ("cancelled by educators", view.cancelled_by_educators), ("moves", view.moves),
+        ("average stars", stars), ("hours held", f"{view.hours_held:g}"),
+        ("median notice", "none booked" if view.median_notice is None
+         else describe(view.median_notice)),
+    ])
+    _week_chart(view.weeks)
+
+
+def _report_json(view) -> dict:
+    data = {"course": view.course, "from": format_utc(view.start), "to": format_utc(view.end)}
+    for key in ("slots_offered", "seats_offered", "seats_booked", "utilisation",
+                "sessions_completed", "attended", "no_shows", "cancelled_by_students",
+                "cancelled_by_educators", "moves", "average_stars", "ratings", "hours_held"):
+        data[key] = getattr(view, key)
+    data["median_notice"] = view.median_notice
+    data["weeks"] = [{"week": w.week.isoformat(), "offered": w.offered, "booked": w.booked,
+                      "completed": w.completed} for w in view.weeks]
+    return data
+
+
+def _week_chart(weeks) -> None:
+    """One line a week: booked seats as a solid bar, the free seats offered as a light one
+    after it, scaled to the fullest week, then the numbers; Rich draws the coloured text."""
+    from rich.text import Text
+
+    look = _look()
+    year = timeparse.utcnow().year
+    labels = [w.week.strftime("%a %m-%d" if w.week.year == year else "%a %Y-%m-%d") for w in weeks]
+    counts = [f"{w.booked}/{w.offered}" for w in weeks]
+    left = max(map(len, labels + ["week of"]))
+    right = max(map(len, counts + ["seats"]))
+    width = max(4, min(60, look.width - left - right - 4))
+    most = max((w.offered for w in weeks), default=0)
+    console = _console()
+    _write("\n")
+    console.print(Text(fit_line("seats booked (█) and free (░) by week", look.width), style="italic"))
+    console.print(Text(f"{'week of':<{left}}  {'':<{width}}  {'seats':>{right}}".rstrip(),
+                       style="bold"))
+    for label, count, w in zip(labels, counts, weeks):
+        full = round(w.offered * width / most) if most else 0
+        done = min(full, max(1 if w.booked else 0, round(w.booked * width / most))) if most else 0
+        row = Text(f"{label:<{left}}  ")
+        row.append("█" * done, style="blue")
+        row.append("░" * (full - done), style="dim")
+        row.append(" " * (width - full) + f"  {count:>{right}}")
+        console.print(row)
+
+
+def _agenda_status(view) -> str:
+    if view.place is not None:
+        return f"{view.status}, {view.place[0]} of {view.place[1]}"
+    return view.status
+
+
+def agenda_columns(tz: tzinfo, t: Times) -> tuple[Column, ...]:
+    return (
+        Column("Time", lambda v: f"{v.start.astimezone(tz):%H:%M}–{t.end(v.start, v.end)}", 100),
+        Column("Course", lambda v: v.course, 90),
+        Column("Slot", lambda v: v.slot, 45),
+        Column("Request", lambda v: v.request, 60),
+        Column("With", lambda v: v.with_ or ("open" if v.slot_row else None), 75, TEXT, 8,
+               PERSON),
+        Column("Status", _agenda_status, 85, style=_status_style),
+        Column("Link", lambda v: Link(v.link) if v.link else None, 70, LINK, 14),
+    )
+
+
+def agenda(items, tz: tzinfo, as_json: bool, days: int) -> None:
+    """``agenda``: one line an item under a heading for each local day."""
+    if as_json:
+        return emit_json([pick(v, AGENDA) for v in items])
+    if not items:
+        return line("nothing ahead today" if days == 1 else f"nothing ahead in the next {days} days")
+    from sessionctl import columns as model
+
+    now = timeparse.utcnow().astimezone(tz)
+    t = Times(tz, now)
+    names = {now.date(): "today", (now + timedelta(days=1)).date(): "tomorrow"}
+    headings, last = {}, None
+    for index, item in enumerate(items):
+        day = item.start.astimezone(tz).date()
+        if day != last:
+            label = day.strftime("%a %m-%d" if day.year == now.year else "%a %Y-%m-%d")
+            headings[index] = f"{label} ({names[day]})" if day in names else label
+            last = day
+    _lines(model.draw(agenda_columns(tz, t), items, _look(), caption=_zone_caption(tz),
+                      headings=headings))

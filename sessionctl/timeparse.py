@@ -21,8 +21,22 @@ MAX_DURATION = timedelta(days=3660)
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
 
 
+_AHEAD = [timedelta(0)]  # how far ``ahead`` has moved this process's clock (the demo only)
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return (datetime.now(UTC) + _AHEAD[0]).replace(microsecond=0)
+
+
+@contextmanager
+def ahead(delta: timedelta) -> Iterator[None]:
+    """Run this process's clock ``delta`` ahead (``sessionctl demo`` shows the day after
+    tomorrow this way). Nothing a user types or sets can reach it."""
+    _AHEAD[0], before = _AHEAD[0] + delta, _AHEAD[0]
+    try:
+        yield
+    finally:
+        _AHEAD[0] = before
 
 
 def zone(name: str) -> ZoneInfo:

@@ -19,12 +19,14 @@ from conftest import future, iso, snapshot
 UTC = timezone.utc
 
 USER = {"name", "role", "display", "email", "tz"}
-COURSE = {"code", "title", "educator", "enrolled"}
+COURSE = {"code", "title", "educator", "enrolled", "policy"}
 SLOT = {"id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link"}
 REQUEST = {"id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
            "notes", "start", "end", "created", "updated", "replaces", "replaced_by",
-           "waitlist_position"}
+           "waitlist_position", "attendance", "rating"}
 HISTORY = {"at", "actor", "from", "to", "note"}
+NO_POLICY = {"min_notice": None, "cancel_notice": None, "horizon": None, "max_active": None,
+             "auto_approve": False}
 NOTIFICATION = {"id", "kind", "request", "slot", "text", "created", "read"}
 
 Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -205,7 +207,8 @@ def test_stored_user_tz_is_the_display_zone_when_no_tz_is_given(w):
 def test_course_add_by_educator_and_by_admin_for_an_educator(w):
     mine = w.json("course", "add", "CS-1.a_b", "--title", "Programming", user="ada")
     assert set(mine) == COURSE
-    assert mine == {"code": "CS-1.a_b", "title": "Programming", "educator": "ada", "enrolled": 0}
+    assert mine == {"code": "CS-1.a_b", "title": "Programming", "educator": "ada", "enrolled": 0,
+                    "policy": NO_POLICY}
     theirs = w.json("course", "add", "CHEM2", "--title", "Chemistry", "--educator", "bob")
     assert theirs["educator"] == "bob"
     assert "CHEM2" in [c["code"] for c in w.json("course", "list", user="bob")]
@@ -224,7 +227,8 @@ def test_course_list_per_role(w):
 
 
 def test_course_show_for_owner_enrolled_student_and_admin(w):
-    expected = {"code": "MATH101", "title": "Maths", "educator": "ada", "enrolled": 2}
+    expected = {"code": "MATH101", "title": "Maths", "educator": "ada", "enrolled": 2,
+                "policy": NO_POLICY}
     for who in ("ada", "alan", "root"):
         shown = w.json("course", "show", "MATH101", user=who)
         assert set(shown) == COURSE and shown == expected

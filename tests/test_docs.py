@@ -39,7 +39,8 @@ def signature(path, command) -> str:
         if param.param_type_name == "argument":
             parts.append(param.metavar or param.name.upper())
         elif param.is_flag:
-            parts.append(f"[{param.opts[0]}]")
+            pair = [param.opts[0], *param.secondary_opts[:1]]
+            parts.append(f"[{'|'.join(pair)}]")
         else:
             metavar = param.metavar or "VALUE"
             text = f"{param.opts[0]} {metavar}"

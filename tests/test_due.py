@@ -1,4 +1,4 @@
-"""Migration 5: each request carries its slot's times, kept by the schema, so that ``sweep`` and
+"""Migration 6: each request carries its slot's times, kept by the schema, so that ``sweep`` and
 ``remind`` find what is due through small partial indexes of the live requests instead of
 reading every request the store ever had (SPEC §9: flat with the store; benchmarks/scale.py).
 

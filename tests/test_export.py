@@ -248,6 +248,23 @@ path = {cache}
 """
 
 
+def khal_in(folder: Path):
+    """khal with a calendar and a config of its own in ``folder``: ``khal(*args)`` runs it."""
+    (folder / "calendar").mkdir()
+    config = folder / "khal.conf"
+    config.write_text(KHAL_CONFIG.format(calendar=folder / "calendar", cache=folder / "khal.db"))
+    env = {**os.environ, "XDG_CONFIG_HOME": str(folder), "XDG_DATA_HOME": str(folder),
+           "TZ": "UTC", "LC_ALL": "C.UTF-8"}
+
+    def khal(*args):
+        result = subprocess.run([str(KHAL), "-c", str(config), *args], env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    return khal
+
+
 def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, clock, tmp_path):
     """The installed command writes the file; khal imports it and lists it in Berlin time."""
     summer = datetime(2027, 7, 1, 9, 0, tzinfo=UTC)  # 11:00 in Berlin (CEST)
@@ -260,18 +277,7 @@ def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, c
     exported = run("request", "export", "--ics", "--out", str(out), user="alan", db=world.db)
     assert (exported.returncode, exported.stdout, exported.stderr) == (0, "", "")
 
-    (tmp_path / "calendar").mkdir()
-    config = tmp_path / "khal.conf"
-    config.write_text(KHAL_CONFIG.format(calendar=tmp_path / "calendar", cache=tmp_path / "khal.db"))
-    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path),
-           "TZ": "UTC", "LC_ALL": "C.UTF-8"}
-
-    def khal(*args):
-        result = subprocess.run([str(KHAL), "-c", str(config), *args], env=env,
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
+    khal = khal_in(tmp_path)
     khal("import", "--batch", str(out))
     assert len(list((tmp_path / "calendar").iterdir())) == 3
     july = khal("list", "2027-07-01", "2027-07-01")
@@ -280,3 +286,60 @@ def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, c
                    "2027-01-11", "2027-01-11")
     assert re.search(r"^10:00-11:00 MATH101 \(Maths\) with Ada Lovelace \[CONFIRMED\s*\]$", january, re.M)
     assert re.search(r"^13:00-14:00 MATH101 \(Maths\) with Ada Lovelace \[CANCELLED\s*\]$", january, re.M)
+
+
+# -- a moved session is one event (SPEC §7.1) --------------------------------------------------------
+
+
+def test_a_moved_session_keeps_the_first_requests_uid_with_a_higher_sequence(world, booked, clock):
+    from sessionctl.domain import moves
+
+    first = booked.approved(clock.now + 24 * H, "alan", approve_link=LINK)
+    before = events(export(world))[first]
+    second_slot = booked.slot(clock.now + 48 * H)
+    clock.advance(minutes=5)
+    moved = moves.move(booked.ctx("ada"), first, second_slot, None)  # the educator: at once
+    third_start = clock.now + 72 * H
+    third_slot = booked.slot(third_start)
+    proposal = moves.move(booked.ctx("alan"), moved.id, third_slot, None)  # the student: a proposal
+    mid = Calendar.from_ical(export(world)).walk("VEVENT")
+    assert len(mid) == 1  # the proposal is not (yet) the session
+    clock.advance(minutes=5)
+    requests.approve(booked.ctx("ada"), proposal.id, None, None)
+    [event] = Calendar.from_ical(export(world)).walk("VEVENT")
+    assert str(event["uid"]) == str(before["uid"])  # request-<first>-…: calendars move it
+    assert (event["dtstart"].dt, str(event["status"])) == (third_start, "CONFIRMED")
+    assert int(event["sequence"]) > int(mid[0]["sequence"]) > int(before["sequence"])
+    assert event["dtstamp"].dt > before["dtstamp"].dt
+    assert event["created"].dt == before["created"].dt
+    assert f"Request: {proposal.id}" in str(event["description"])
+
+
+def test_a_new_slot_link_raises_the_sequence_of_the_sessions_that_follow_it(world, booked, clock):
+    slot_id = booked.slot(clock.now + 24 * H, link=LINK)
+    request_id = requests.send(booked.ctx("alan"), slot_id, None).id
+    requests.approve(booked.ctx("ada"), request_id, None, None)
+    before = events(export(world))[request_id]
+    slots.update_slot(booked.ctx("ada"), slot_id, link="https://meet.example.edu/new-room")
+    after = events(export(world))[request_id]
+    assert str(after["url"]) == "https://meet.example.edu/new-room"
+    assert int(after["sequence"]) == int(before["sequence"]) + 1
+
+
+def test_khal_shows_a_moved_session_once_at_its_new_time(world, booked, clock, tmp_path):
+    from sessionctl.domain import moves
+
+    first = booked.approved(datetime(2027, 1, 11, 9, 0, tzinfo=UTC), "alan")
+    khal, calendar = khal_in(tmp_path), tmp_path / "calendar"
+    out = tmp_path / "alan.ics"
+    for step in ("before", "after"):
+        if step == "after":
+            later = booked.slot(datetime(2027, 1, 11, 14, 0, tzinfo=UTC))
+            moves.move(booked.ctx("ada"), first, later, None)
+        exported = run("request", "export", "--ics", "--out", str(out), user="alan", db=world.db)
+        assert exported.returncode == 0, exported.stderr
+        khal("import", "--batch", str(out))  # the same UID: khal replaces the event
+    assert len(list(calendar.glob("*.ics"))) == 1  # (khal leaves temp copies of what it replaced)
+    day = khal("list", "--format", "{start-time}-{end-time} {title}", "2027-01-11", "2027-01-11")
+    assert [line for line in day.splitlines() if "MATH101" in line] == [
+        "15:00-16:00 MATH101 (Maths) with Ada Lovelace"]

@@ -276,6 +276,13 @@ def pool_for(param, box: Box, port: int) -> tuple:
         return values(["1", "2", "3", "4"], ["5", "99", "0", "-1", "abc", "1.0", "0x1"], text=False)
     if metavar == "N" or kind == "int":
         return values(["1", "2", "3", "100"], ["101", "1000", "1001", "0", "-1"], text=False)
+    if metavar == "DURATION|OFF":  # course policies
+        return values(["2h", "30m", "1d", "off", "OFF", "1h30m"], DURATION + ["366d", "367d", "of"])
+    if metavar == "N|OFF":
+        return values(["1", "2", "1000", "off"], ["0", "1001", "-1", "99999999999999999999",
+                                                   "\u0661", "2 ", "off\n", "1e3"], text=False)
+    if metavar == "1..5":
+        return values(["1", "3", "5"], ["0", "6", "-1", "4.5", "99999999999999999999"], text=False)
     if "|" in metavar or metavar == "ROLE":
         choices = metavar.lower().split("|") if "|" in metavar else ["admin", "educator", "student"]
         return values(choices, ["ALL", "", "Pending", "waiting"])
@@ -333,6 +340,12 @@ BASES = {
                             ("kat", {"--ics": True})],
     ("notify", "send"): [("root", {"--smtp": "SMTP", "--from": "Sessions <s@example.edu>"})],
     ("remind",): [("root", {"--within": "3d"})],
+    ("course", "set"): [("ada", {"code": "MATH101", "--min-notice": "2h", "--max-active": "2",
+                                 "--auto-approve": True, "--title": "Maths"})],
+    ("course", "report"): [("ada", {"code": "MATH101", "--from": "-30d", "--to": "+10d"})],
+    ("request", "complete"): [("ada", {"request_id": "1", "--attended": True, "--notes": "n"})],
+    ("request", "rate"): [("alan", {"request_id": "1", "--stars": "4", "--comment": "c"})],
+    ("agenda",): [("alan", {"--days": "3"}), ("ada", {"--days": "30"})],
 }
 
 

@@ -363,3 +363,12 @@ def test_except_leaves_out_the_series_days_named(world):
             "--duration", "1h", "--except", day(30), user="ada", says=["--except goes with --repeat"])
     refused(world, 2, "slot", "add", "--course", "MATH101", "--start", iso(start + timedelta(days=30)),
             "--duration", "1h", "--repeat", "daily", "--count", "2", "--except", "someday", user="ada")
+
+
+def test_unenrolling_cancels_waiting_requests_too(world):
+    s = slot(world, 48)
+    ok(world, "request", "approve", str(ok(world, "request", "send", str(s), user="alan")["id"]), user="ada")
+    waiting = ok(world, "request", "send", str(s), "--waitlist", user="kat")
+    ok(world, "course", "unenroll", "MATH101", "kat", user="ada")
+    gone = show(world, waiting["id"])
+    assert (gone["status"], gone["reason"]) == ("cancelled", "unenrolled from MATH101")

@@ -73,6 +73,15 @@ def test_seed_scenario_end_to_end(location):
 
 def _race_store(db: str, n: int) -> list[int]:
     """A one-seat slot with ``n`` pending requests from ``n`` students; returns request ids."""
+    run, students = race_course(db, n)
+    [slot] = json.loads(run("ada", "slot", "add", "--course", "RACE", "--start",
+                            iso(future(hours=5)), "--duration", "1h", "--json"))
+    return [json.loads(run(s, "request", "send", str(slot["id"]), "--json"))["id"] for s in students]
+
+
+def race_course(db: str, n: int):
+    """A new store with ada's course RACE and ``n`` students enrolled in it (s00, s01, …);
+    returns ``run(user, *args)`` (in-process, exit 0 asserted) and the students' names."""
     from typer.testing import CliRunner
 
     from sessionctl.cli import app
@@ -92,9 +101,7 @@ def _race_store(db: str, n: int) -> list[int]:
     for name in students:
         run("root", "user", "add", name, "--role", "student")
     run("ada", "course", "enroll", "RACE", *students)
-    [slot] = json.loads(run("ada", "slot", "add", "--course", "RACE", "--start",
-                            iso(future(hours=5)), "--duration", "1h", "--json"))
-    return [json.loads(run(s, "request", "send", str(slot["id"]), "--json"))["id"] for s in students]
+    return run, students
 
 
 # Each racer imports everything first, then waits for the starting gun, so all 16 really

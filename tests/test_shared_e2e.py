@@ -303,7 +303,7 @@ def attacks(dep: Deployment, request: int, snapshot, store_text: str) -> None:
     dep.ok(S1, "mkdir -p x/sessionctl .config/sessionctl && "
                f"printf 'db = \"{mine}\"\\n' > x/sessionctl/config.toml && "
                "cp x/sessionctl/config.toml .config/sessionctl/config.toml")
-    shown = dep.ok(S1, f"XDG_CONFIG_DIRS=$HOME/x XDG_CONFIG_HOME=$HOME/x HOME=/tmp "
+    shown = dep.ok(S1, "XDG_CONFIG_DIRS=$HOME/x XDG_CONFIG_HOME=$HOME/x HOME=/tmp "
                        "sessionctl config show --json")
     assert shown["settings"]["db"]["value"] == store_text
     assert shown["settings"]["user"] == {"value": S1, "origin": "SUDO_USER"}
@@ -344,7 +344,7 @@ def attacks(dep: Deployment, request: int, snapshot, store_text: str) -> None:
         dep.refused(S1, f"sessionctl request export --ics --out {target}", 4, "--out",
                     snapshot=snapshot)
     assert not out.exists()
-    dep.refused(S1, f"sessionctl --db $HOME/link.db whoami", 4, snapshot=snapshot)
+    dep.refused(S1, "sessionctl --db $HOME/link.db whoami", 4, snapshot=snapshot)
     for source in (dep.db, f"{dep.svc_home}/.config/sessionctl/config.toml", "/etc/shadow"):
         dep.refused(PROF, f"sessionctl course enroll E2E --from-csv {source}", 4, "--from-csv - <",
                     snapshot=snapshot)

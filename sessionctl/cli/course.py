@@ -5,8 +5,9 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl import render
-from sessionctl.cli.common import COURSE_CODE, Json, Wide
+from sessionctl.cli.common import COURSE_CODE, FromOpt, Json, ToOpt, Wide
 from sessionctl.domain import courses
+from sessionctl.domain.context import KEEP
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)
@@ -94,7 +95,7 @@ def unenroll(
     students: Annotated[List[str], typer.Argument(metavar="STUDENT...", help="Students to remove.")],
     as_json: Json = False,
 ) -> None:
-    """Remove students; their pending requests in the course are cancelled. Prints the roster."""
+    """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster."""
     render.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
 
 
@@ -102,3 +103,66 @@ def unenroll(
 def roster(ctx: typer.Context, code: Code, wide: Wide = False, as_json: Json = False) -> None:
     """List the students enrolled in a course."""
     render.users(courses.roster(ctx.obj.context(), code), as_json, wide=wide)
+
+
+def _duration_or_off(option: str, text: str):
+    return Annotated[Optional[str], typer.Option(option, metavar="DURATION|off", help=text)]
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    code: Code,
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="A new title.")] = None,
+    min_notice: _duration_or_off(
+        "--min-notice", "Students may not request (or move to) a slot starting sooner than this.") = None,
+    cancel_notice: _duration_or_off(
+        "--cancel-notice", "Students may not cancel or move an approved session starting sooner than this.") = None,
+    horizon: _duration_or_off(
+        "--horizon", "Students may not request (or move to) a slot starting later than this from now.") = None,
+    max_active: Annotated[Optional[str], typer.Option(
+        "--max-active", metavar="N|off",
+        help="The most pending, approved and waiting requests a student may hold for future slots.")] = None,
+    auto_approve: Annotated[Optional[bool], typer.Option(
+        "--auto-approve/--no-auto-approve",
+        help="Approve a student's request on a slot with a free seat at once.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Change a course's title or policies (its educator or an admin); 'off' turns a policy off."""
+    app_ = ctx.obj
+    view = courses.set_course(
+        app_.context(), code, title=KEEP if title is None else title,
+        min_notice=_or_off(min_notice, app_.duration), cancel_notice=_or_off(cancel_notice, app_.duration),
+        horizon=_or_off(horizon, app_.duration), max_active=_or_off(max_active, _count("--max-active")),
+        auto_approve=KEEP if auto_approve is None else auto_approve,
+    )
+    render.course(view, as_json)
+
+
+def _or_off(text: Optional[str], parse):
+    """An option's value: not given (KEEP), 'off' (None), or what ``parse`` makes of it."""
+    if text is None:
+        return KEEP
+    if text.strip().lower() == "off":
+        return None
+    return parse(text)
+
+
+def _count(option: str):
+    def parse(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise UsageError(f"{option} takes a whole number or 'off', not {text!r}")
+        return int(text)
+
+    return parse
+
+
+@app.command("report")
+def report(ctx: typer.Context, code: Code, from_: FromOpt = None, to: ToOpt = None,
+           as_json: Json = False) -> None:
+    """How a course's slots were used, with a bar chart by week (default: the last 12 weeks)."""
+    from sessionctl.domain import report as report_domain
+
+    app_ = ctx.obj
+    c = app_.context()
+    render.report(report_domain.report(c, code, app_.when(from_), app_.when(to)), c.tz, as_json)

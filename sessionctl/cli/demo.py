@@ -14,7 +14,8 @@ from sessionctl.errors import Conflict, UsageError
 ROSTER = "name,email,display\nalan,alan@example.edu,Alan Turing\nkat,kat@example.edu,Katherine Johnson\n"
 
 
-def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
+def _steps(day: str, roster: str) -> list[tuple[str, list[str] | str]]:
+    """(user, command) to run, or ("#", text) to say what comes next."""
     return [
         ("grace", ["init"]),
         ("grace", ["user", "add", "ada", "--role", "educator", "--display", "Ada Lovelace",
@@ -30,15 +31,21 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str]]]:
                  "--end", f"{day} 15:00", "--split", "30m", "--repeat", "weekly", "--count", "3"]),
         ("alan", ["slot", "list"]),
         ("alan", ["request", "send", "1", "--message", "Can we go over question 3?"]),
-        ("kat", ["request", "send", "1", "--message", "I'd like to discuss loops."]),
+        ("kat", ["request", "send", "1", "--waitlist", "--message", "I'd like to discuss loops."]),
         ("ada", ["inbox"]),
-        ("ada", ["request", "approve", "1", "--link", "https://meet.example.edu/ada-alan"]),
-        ("alan", ["request", "list"]),
-        ("alan", ["inbox"]),
+        ("#", "approving alan fills slot 1: kat opted in, so she waits in line, not turned away"),
+        ("ada", ["request", "approve", "1"]),
+        ("kat", ["request", "list"]),
+        ("#", "alan asks to move to 11:00; he keeps his 10:00 seat until ada approves the move"),
+        ("alan", ["request", "move", "1", "--to", "2", "--message", "Could we do 11:00 instead?"]),
+        ("ada", ["request", "approve", "3"]),
+        ("#", "the 10:00 seat is free again: the first in line moves up, and ada decides"),
         ("kat", ["inbox"]),
-        ("kat", ["request", "send", "2", "--message", "Is this one free?"]),
-        ("ada", ["request", "reject", "3", "--reason", "Please book the 10:00 office hour next week."]),
-        ("alan", ["request", "show", "1"]),
+        ("ada", ["request", "approve", "2"]),
+        ("#", "a new link for slot 2 reaches alan's session, which follows the slot's link"),
+        ("ada", ["slot", "update", "2", "--link", "https://meet.example.edu/ada-room-2"]),
+        ("alan", ["inbox"]),
+        ("alan", ["request", "show", "3"]),
         ("ada", ["slot", "list", "--status", "all"]),
         ("alan", ["slot", "calendar", "--week", "tomorrow"]),
         ("grace", ["remind", "--within", "2d"]),
@@ -96,13 +103,9 @@ def _walk(db: str, tz, roster: str) -> int:
     render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
     try:
         with settings.isolated():  # its own store and actors: no config file, no shared mode
-            for user, args in _steps(day, roster):
-                os.environ["SESSIONCTL_USER"] = user
-                render.line("")
-                render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
-                code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
-                if code:
-                    return code
+            code = _run(command, _steps(day, roster)) or _after_the_sessions(command, tz)
+            if code:
+                return code
     finally:
         for key, value in saved.items():
             if value is None:
@@ -111,4 +114,63 @@ def _walk(db: str, tz, roster: str) -> int:
                 os.environ[key] = value
     render.line("")
     render.line(f"# done; the store stays at {db} until you delete it")
+    return 0
+
+
+def _outcomes(day: str) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
+    """Course policies and an agenda now; then, the day after tomorrow, a session's
+    attendance, its rating and the course report. Slot 9 and request 4 are the next ones
+    after the tour's."""
+    now = [
+        ("#", "course policies: 2h notice to book, 12h to cancel, at most 2 active requests per "
+              "student, and a request on a free seat is approved at once"),
+        ("ada", ["course", "set", "MATH101", "--min-notice", "2h", "--cancel-notice", "12h",
+                 "--max-active", "2", "--auto-approve"]),
+        ("ada", ["slot", "add", "--course", "MATH101", "--start", f"{day} 16:00",
+                 "--duration", "45m", "--link", "https://meet.example.edu/ada"]),
+        ("alan", ["request", "send", "9", "--message", "One more question on loops"]),
+        ("alan", ["agenda"]),
+        ("ada", ["agenda", "--days", "2"]),
+    ]
+    later = [
+        ("ada", ["request", "complete", "4", "--attended", "--notes", "Loops and recursion"]),
+        ("alan", ["request", "rate", "4", "--stars", "5", "--comment", "Clear and patient"]),
+        ("ada", ["course", "report", "MATH101"]),
+    ]
+    return now, later
+
+
+def _after_the_sessions(command, tz) -> int:
+    """The policies, the agenda, and what happens after a session. Sessions end only when
+    their time has passed, so for the last steps the demo runs its own clock (this process's
+    only) forward to the day after tomorrow, 09:00, and says so: nothing is written into the
+    past."""
+    from sessionctl.timeparse import midnight
+
+    today = timeparse.utcnow().astimezone(tz).date()
+    day = (today + timedelta(days=1)).strftime("%Y-%m-%d")
+    now, later = _outcomes(day)
+    code = _run(command, now)
+    if code:
+        return code
+    then = midnight(today + timedelta(days=2), tz) + timedelta(hours=9)
+    with timeparse.ahead(then - timeparse.utcnow()):
+        return _run(command, [("#", f"{then.astimezone(tz):%a %Y-%m-%d %H:%M}, the day after "
+                               "tomorrow: the demo moves its own clock there, past the end of "
+                               "tomorrow's sessions")] + later)
+
+
+def _run(command, steps) -> int:
+    """Run each (user, command) step as that user, printing it first; ("#", text) says what
+    the next steps show. Stops at the first that fails, with its exit code."""
+    for user, args in steps:
+        render.line("")
+        if user == "#":
+            render.line(f"# {args}")
+            continue
+        os.environ["SESSIONCTL_USER"] = user
+        render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
+        code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
+        if code:
+            return code
     return 0

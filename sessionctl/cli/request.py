@@ -119,9 +119,31 @@ def update(
 
 
 @app.command("complete")
-def complete(ctx: typer.Context, request_id: RequestId, as_json: Json = False) -> None:
-    """Mark an approved session completed, after the slot has ended."""
-    _show(ctx, requests.complete(ctx.obj.context(), request_id), as_json)
+def complete(
+    ctx: typer.Context,
+    request_id: RequestId,
+    attended: Annotated[bool, typer.Option("--attended", help="The student came.")] = False,
+    no_show: Annotated[bool, typer.Option("--no-show", help="The student did not come.")] = False,
+    notes: Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="What happened (kept in the history).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Mark a session completed after its end, or record its attendance (the educator or an admin)."""
+    if attended and no_show:
+        raise UsageError("give --attended or --no-show, not both")
+    attendance = "attended" if attended else "no-show" if no_show else None
+    _show(ctx, requests.complete(ctx.obj.context(), request_id, attendance, notes), as_json)
+
+
+@app.command("rate")
+def rate(
+    ctx: typer.Context,
+    request_id: RequestId,
+    stars: Annotated[int, typer.Option("--stars", metavar="1..5", help="How it went, from 1 to 5 stars.")],
+    comment: Annotated[Optional[str], typer.Option("--comment", metavar="TEXT", help="A few words for the educator.")] = None,
+    as_json: Json = False,
+) -> None:
+    """Rate your completed session within 30 days of its end (its student); again replaces it."""
+    _show(ctx, requests.rate(ctx.obj.context(), request_id, stars, comment), as_json)
 
 
 @app.command("export")

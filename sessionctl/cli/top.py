@@ -1,4 +1,4 @@
-"""Top-level commands: init, whoami, demo, sweep, remind, inbox."""
+"""Top-level commands: init, whoami, demo, sweep, remind, inbox, agenda."""
 
 from typing import Annotated, Optional
 
@@ -65,6 +65,18 @@ def inbox(
     render.notifications(inbox_domain.inbox(c, everything=all_, peek=peek), c.tz, as_json, wide=wide)
 
 
+def agenda(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option("--days", metavar="N", help="How many days, today included (default 7).")] = 7,
+    as_json: Json = False,
+) -> None:
+    """What is ahead for you, by day: your sessions and requests, or your slots and who booked them."""
+    from sessionctl.domain import agenda as agenda_domain
+
+    c = ctx.obj.context()
+    render.agenda(agenda_domain.agenda(c, days), c.tz, as_json, days)
+
+
 def demo(
     ctx: typer.Context,
     db: Annotated[Optional[str], typer.Option(
@@ -86,3 +98,4 @@ app.command("demo")(demo)
 app.command("sweep")(sweep)
 app.command("remind")(remind)
 app.command("inbox")(inbox)
+app.command("agenda")(agenda)

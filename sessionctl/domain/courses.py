@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from sessionctl.domain import access, queries
+from sessionctl.domain import access, policy, queries
 from sessionctl.domain.context import (
-    Context, check_code, check_email, check_line, check_name, check_title, to_db,
+    KEEP, Context, check_code, check_email, check_line, check_name, check_title, to_db,
 )
 from sessionctl.domain.views import CourseView, UserView
 from sessionctl.errors import Conflict, NotFound, UsageError
@@ -40,6 +40,22 @@ def add_course(ctx: Context, code: str, title: str, educator: str | None) -> Cou
             raise Conflict(f"course {code} already exists")
         course = Course.create(code=code, title=title, educator=owner, created_at=to_db(ctx.now()))
         return CourseView.of(course, 0)
+
+
+def set_course(ctx: Context, code: str, *, title=KEEP, **policies) -> CourseView:
+    """``course set``: the title and the policies (SPEC §7.3; ``policy.changes`` names them)
+    of a course, by its educator or an admin. Existing requests are left as they are."""
+    check_code(code)
+    changes = policy.changes(**policies)
+    if title is not KEEP:
+        changes["title"] = check_title("title", title)
+    if not changes:
+        raise UsageError("nothing to change",
+                         hint="give --title or a policy: see 'sessionctl course set --help'")
+    with ctx.write():
+        course = access.course(ctx, code, manage=True)
+        Course.update(**changes).where(Course.id == course.id).execute()
+        return _view(queries.courses().where(Course.id == course.id).get())
 
 
 def list_courses(ctx: Context) -> list[CourseView]:
@@ -184,7 +200,7 @@ def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> E
 
 
 def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
-    """Remove students; their pending requests in the course become cancelled."""
+    """Remove students; their pending and waiting requests in the course become cancelled."""
     from sessionctl.domain.requests import transition
 
     check_code(code)
@@ -199,10 +215,11 @@ def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
             Enrollment.delete().where(
                 Enrollment.course == course, Enrollment.student == user
             ).execute()
-            pending = queries.requests().where(
-                Slot.course == course, Request.student == user, Request.status == "pending"
+            waiting = queries.requests().where(  # not yet a session: pending or on a waitlist
+                Slot.course == course, Request.student == user,
+                Request.status.in_(("pending", "waiting")),
             )
-            for request in pending:
+            for request in list(waiting):
                 transition(
                     ctx, request, "cancelled", reason=f"unenrolled from {course.code}",
                     notify_kind="cancelled",

@@ -10,18 +10,21 @@
   transaction); one pending proposal per request, which the schema enforces too.
 
 The target is a slot the student could request now: same course, not the current one, not
-cancelled or started, with a free seat, and no active request of theirs on it.
+cancelled or started, with a free seat, and no active request of theirs on it. A student's own
+move also keeps the course's policies (``policy``): min-notice, horizon and max-active for the
+target (the moved booking counts once), cancel-notice for an approved session moved away; and
+under auto-approve it is approved at once, with every approval rule, like a new request.
 """
 
 from __future__ import annotations
 
-from sessionctl.domain import access, queries
+from sessionctl.domain import access, policy
 from sessionctl.domain.context import (
     Context, check_text, describe_time, from_db, notify, shown_name,
 )
 from sessionctl.domain.requests import (
-    ACTIVE, check_no_overlap, create, moved_text, pending_move, proposal_target, record,
-    settle_full, take_seat, transition, view,
+    ACTIVE, approve_now, check_no_overlap, create, moved_text, pending_move, proposal_target,
+    record, settle_full, take_seat, transition, view,
 )
 from sessionctl.domain.views import RequestView
 from sessionctl.errors import Conflict
@@ -37,12 +40,17 @@ def move(ctx: Context, request_id: int, slot_id: int, message: str | None) -> Re
                            "approved requests can be moved")
         target = access.slot(ctx, slot_id)
         booked = proposal_target(old)
-        if booked is not None:  # moving a pending proposal: a new proposal for the booking
+        if booked is not None and old.student_id == ctx.actor.id:  # a new proposal instead
             _check_target(ctx, booked, target, besides=old.slot_id)
+            _check_policies(ctx, booked, target, moving=old)
             transition(ctx, old, "cancelled", note=f"replaced by a move to slot {target.id}",
                        recipients=[])
             return _propose(ctx, booked, target, message or old.message)
+        if booked is not None:  # the educator moves the booking itself; the proposal goes
+            _check_target(ctx, booked, target, besides=old.slot_id)
+            return _move_booked(ctx, booked, target, message or old.message)
         _check_target(ctx, old, target)
+        _check_policies(ctx, old, target, moving=old)
         if old.status == "approved" and old.student_id == ctx.actor.id:
             return _propose(ctx, old, target, message)
         if old.status == "approved":
@@ -74,6 +82,19 @@ def _check_target(ctx: Context, old: Request, target: Slot, besides: int | None 
                      besides=old.id if old.status == "approved" else None)
 
 
+def _check_policies(ctx: Context, booking: Request, target: Slot, *, moving: Request) -> None:
+    """A student's own move: cancel-notice for the booking moved away, then min-notice,
+    horizon and max-active for the target (``moving`` and its booking count once)."""
+    policy.check_cancel(ctx, booking, "move")
+    policy.check_booking(ctx, target, booking.student, moving=moving)
+
+
+def _approves_at_once(ctx: Context, request: Request) -> bool:
+    """A student's own move to a slot of a course that auto-approves (the target has a free
+    seat: ``_check_target``)."""
+    return request.student_id == ctx.actor.id and policy.auto_approves(request.slot)
+
+
 def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
     """The student asks to move their approved session: N waits for the educator."""
     proposal = pending_move(old.id)
@@ -83,12 +104,16 @@ def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> R
     new = create(ctx, target, old.student, "pending", message=message or old.message,
                  replaces=old.id)
     educator = target.educator
-    text = (f"{shown_name(ctx.actor)} asks to move request {old.id} "
+    auto = _approves_at_once(ctx, new)
+    text = (f"{shown_name(ctx.actor)} {'moved' if auto else 'asks to move'} request {old.id} "
             f"({describe_time(from_db(old.slot.starts_at), educator)}) to slot {target.id} "
             f"({describe_time(from_db(target.starts_at), educator)}): request {new.id}; "
-            f"approving it cancels request {old.id}")
+            + ("approved at once (auto-approve)" if auto
+               else f"approving it cancels request {old.id}"))
     record(ctx, new, None, "pending", f"proposes to replace request {old.id}", "move",
            [educator], text=text)
+    if auto:
+        approve_now(ctx, new, system=True, note="auto-approve")
     return view(new)
 
 
@@ -97,13 +122,9 @@ def _move_booked(ctx: Context, old: Request, target: Slot, message: str | None) 
     take_seat(target.id)
     new = create(ctx, target, old.student, "approved", message=message or old.message,
                  link=old.link, notes=old.notes, replaces=old.id)
-    proposal = pending_move(old.id)
+    # a proposal the student made to move it is overtaken, and goes (``transition``)
     transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
                replaced_by=new.id)
-    if proposal is not None:  # the student's own proposal is overtaken by this move
-        proposal = queries.requests().where(Request.id == proposal.id).get()
-        transition(ctx, proposal, "cancelled", system=True,
-                   reason=f"request {old.id} was moved to request {new.id}", recipients=[])
     record(ctx, new, None, "approved", f"moved from request {old.id}", "moved", [new.student],
            text=moved_text(ctx, old, new, new.link))
     settle_full(ctx, target.id)
@@ -117,10 +138,14 @@ def _move_pending(ctx: Context, old: Request, target: Slot, message: str | None)
     transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
                replaced_by=new.id)
     record(ctx, new, None, "pending", f"moved from request {old.id}", None, [])
+    auto = _approves_at_once(ctx, new)
     for other in (new.student, target.educator):
         if other.id != ctx.actor.id:
             when = describe_time(from_db(target.starts_at), other)
             notify(ctx, other, "moved", f"{shown_name(ctx.actor)} moved request {old.id} to slot "
-                   f"{target.id} ({target.course.code} on {when}): request {new.id}, pending",
+                   f"{target.id} ({target.course.code} on {when}): request {new.id}, "
+                   + ("approved at once (auto-approve)" if auto else "pending"),
                    request=new, slot=target)
+    if auto:
+        approve_now(ctx, new, system=True, note="auto-approve")
     return view(new)

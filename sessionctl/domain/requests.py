@@ -17,22 +17,28 @@ keep a slot's seats and its line in step, and run inside the transaction that ch
   request becomes pending (the educator decides, as for any request).
 
 Changes nobody asked for in person (a filling slot, the waitlist, expiry, completion by
-``sweep``) are the system's: their history rows have no actor and show as ``(system)``.
+``sweep``, approval under a course's auto-approve) are the system's: their history rows have no
+actor and show as ``(system)``. The course policies (SPEC §7.3) live in ``policy``; the
+operations here call it.
+
+After a session (SPEC §7.5) a completed request may carry its attendance (``attended``,
+``no-show``, or unknown as ``sweep`` leaves it), changeable by the educator, and its student's
+rating (1 to 5 stars and a comment, within 30 days of the end, not for a no-show).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import peewee as pw
 
-from sessionctl.domain import access, queries
+from sessionctl.domain import access, policy, queries
 from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_code, check_link, check_text, describe_time, from_db,
     notify, shown_name, to_db,
 )
 from sessionctl.domain.views import HistoryView, RequestView
-from sessionctl.errors import Conflict, NotFound
+from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
 from sessionctl.store.models import Course, History, Request, Slot, User
 
 STATUSES = ("pending", "approved", "waiting", "rejected", "cancelled", "completed")
@@ -43,6 +49,8 @@ NEXT = {
     "waiting": ("pending", "approved", "cancelled", "rejected"),
 }
 SYSTEM = "(system)"  # how an automatic change's actor is shown
+ATTENDANCE = ("attended", "no-show")
+RATING_DAYS = 30  # a session can be rated until this many days after its end
 
 
 # -- the one place a request changes state -----------------------------------------------------
@@ -81,7 +89,8 @@ def transition(
     if current == "approved" and to == "cancelled" and from_db(request.slot.ends_at) <= ctx.now():
         raise Conflict(
             f"session {request.id} has ended; it can no longer be cancelled",
-            hint=f"complete it (or mark it a no-show): sessionctl request complete {request.id}",
+            hint=f"complete it, or record that the student did not come: "
+            f"sessionctl request complete {request.id} --no-show",
         )
     changes = {"status": to, "updated_at": to_db(ctx.now()), **fields}
     if reason is not None:
@@ -109,8 +118,18 @@ def transition(
         recipients if recipients is not None else _other_parties(ctx, request, to, system),
         system=system, text=text,
     )
+    if current == "approved":  # a proposal to move this booking goes with it (unless it is
+        _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
     if current in ("pending", "approved") and to in ("cancelled", "rejected"):
-        offer_free_seats(ctx, request.slot.id)
+        offer_free_seats(ctx, request.slot.id, freed=int(current == "approved"))
+
+
+def _drop_proposal(ctx: Context, booking: Request, keep: int | None) -> None:
+    proposal = pending_move(booking.id)
+    if proposal is not None and proposal.id != keep:
+        proposal = queries.requests().where(Request.id == proposal.id).get()
+        transition(ctx, proposal, "cancelled", system=True, recipients=[],
+                   reason=f"request {booking.id} is {booking.status}")
 
 
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
@@ -143,6 +162,10 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User, system: bo
     if kind == "request":
         message = f': "{request.message}"' if request.message else ""
         return f"{who} requests slot {slot.id} ({what}), request {request.id}{message}"
+    if kind == "booked":
+        message = f': "{request.message}"' if request.message else ""
+        return (f"{shown_name(request.student)} booked slot {slot.id} ({what}), request "
+                f"{request.id}, approved at once (auto-approve){message}")
     if kind == "joined":
         message = f': "{request.message}"' if request.message else ""
         return (f"{who} joined the waitlist of slot {slot.id} ({what}), request "
@@ -160,12 +183,25 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User, system: bo
     if kind == "waiting":
         return (f"slot {slot.id} ({what}) is full: your request {request.id} is on its waitlist "
                 "and moves up when a seat frees")
+    if kind == "promoted" and request.status == "approved":
+        link = request.link or slot.link
+        whose = ("your request" if recipient.id == request.student_id
+                 else f"request of {shown_name(request.student)}")
+        return (f"a seat is free in slot {slot.id} ({what}): {whose} {request.id} left the "
+                "waitlist and is approved (auto-approve)" + (f"; join at {link}" if link else ""))
     if kind == "promoted":
         if recipient.id == request.student_id:
             return (f"a seat is free in slot {slot.id} ({what}): your request {request.id} "
                     "left the waitlist and awaits approval")
         return (f"a seat is free in slot {slot.id} ({what}): request {request.id} of "
                 f"{shown_name(request.student)} left the waitlist and awaits your decision")
+    if kind == "rated":
+        comment = f': "{request.rating_comment}"' if request.rating_comment else ""
+        return (f"{who} rated session {request.id} ({what}) {request.rating} of 5 stars"
+                f"{comment}")
+    if kind == "attendance":
+        marked = "attended" if request.attendance == "attended" else "a no-show"
+        return f"{who} recorded session {request.id} ({what}) as {marked}"
     if system and kind == "rejected":
         return f"your request {request.id} for {what} was rejected{reason}"
     return f"{who} {kind} request {request.id} for {what}{reason}"
@@ -200,25 +236,35 @@ def settle_full(ctx: Context, slot_id: int) -> None:
             transition(ctx, other, "rejected", system=True, reason="slot is full")
 
 
-def offer_free_seats(ctx: Context, slot_id: int) -> None:
-    """The offer rule: while a live, future slot has more free seats than pending requests,
-    its oldest waiting request becomes pending; the student and the educator are told."""
-    slot = Slot.get_by_id(slot_id)
+def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
+    """The offer rule (SPEC §7.2): for each seat that frees (``freed``), the oldest waiting
+    request of a live, future slot becomes pending, or approved when the course auto-approves
+    and the student has no approved session at that time; and while the slot has more free
+    seats than pending requests (a promoted request turned down), the next one does too. The
+    student and the educator are told."""
+    slot = queries.slots().where(Slot.id == slot_id).get()
     if slot.cancelled_at is not None or from_db(slot.starts_at) <= ctx.now():
         return
     pending = Request.select().where(Request.slot == slot_id, Request.status == "pending").count()
-    free = slot.capacity - slot.booked - pending
-    if free <= 0:
+    offers = max(freed, slot.capacity - slot.booked - pending)
+    if offers <= 0:
         return
     line = (
         queries.requests()
         .where(Request.slot == slot_id, Request.status == "waiting")
         .order_by(Request.created_at, Request.id)
-        .limit(free)
+        .limit(offers)
     )
-    for request in line:
-        transition(ctx, request, "pending", system=True, notify_kind="promoted",
-                   note="a seat is free", recipients=[request.student, request.slot.educator])
+    auto = policy.auto_approves(slot)
+    for request in list(line):
+        told = [request.student, request.slot.educator]
+        if auto and overlapping_session(request.student, from_db(slot.starts_at),
+                                        from_db(slot.ends_at)) is None:
+            approve_now(ctx, request, system=True, note="a seat is free (auto-approve)",
+                        notify_kind="promoted", recipients=told)
+        else:
+            transition(ctx, request, "pending", system=True, notify_kind="promoted",
+                       note="a seat is free", recipients=told)
 
 
 def waitlist_positions(slot_ids) -> dict[int, tuple[int, int]]:
@@ -311,6 +357,7 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
             raise Conflict(f"slot {slot_id} is cancelled")
         if from_db(slot.starts_at) <= ctx.now():
             raise Conflict(f"slot {slot_id} has already started")
+        policy.check_booking(ctx, slot, ctx.actor)
         full = slot.booked >= slot.capacity
         if full and not waitlist:
             waiting = waiting_count(slot_id)
@@ -327,7 +374,11 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
         check_no_overlap(ctx.actor, slot, mine=True)
         status = "waiting" if full else "pending"
         request = create(ctx, slot, ctx.actor, status, message=message, waitlist=int(waitlist))
-        record(ctx, request, None, status, None, "joined" if full else "request", [slot.educator])
+        auto = not full and policy.auto_approves(slot)
+        kind = "joined" if full else "booked" if auto else "request"
+        record(ctx, request, None, status, None, kind, [slot.educator])
+        if auto:
+            approve_now(ctx, request, system=True, note="auto-approve")
         return view(request)
 
 
@@ -346,23 +397,34 @@ def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) 
     notes = check_text("notes", notes) or None
     with ctx.write():
         request = access.request(ctx, request_id, manage="approve")
-        slot = request.slot
         check_next(request, "approved")
-        if from_db(slot.starts_at) <= ctx.now():
-            raise Conflict(f"slot {slot.id} has already started; the request can no longer be approved")
-        replaced = proposal_target(request)
-        if replaced is not None:  # the approved booking this proposal moves: it gives way now
-            transition(ctx, replaced, "cancelled", note=f"moved to request {request.id}",
-                       recipients=[], replaced_by=request.id)
-        check_no_overlap(request.student, slot, mine=False)
-        take_seat(slot.id)
-        slot.booked += 1
-        own = link or request.link
-        text = None if replaced is None else moved_text(ctx, replaced, request, own)
-        transition(ctx, request, "approved", link=own, notes=notes, note=notes,
-                   recipients=[request.student], text=text)
-        settle_full(ctx, slot.id)
+        approve_now(ctx, request, link=link, notes=notes)
         return view(request)
+
+
+def approve_now(ctx: Context, request: Request, *, link: str | None = None,
+                notes: str | None = None, system: bool = False, note: str | None = None,
+                notify_kind: str | None = None, recipients: list[User] | None = None) -> None:
+    """Every approval rule, in the caller's transaction: the slot has not started, a move
+    proposal's booking gives way, the student has no overlapping approved session, a seat is
+    taken by compare-and-swap, and the fill rule runs. ``system``: an approval nobody made in
+    person (auto-approve)."""
+    slot = request.slot
+    if from_db(slot.starts_at) <= ctx.now():
+        raise Conflict(f"slot {slot.id} has already started; the request can no longer be approved")
+    replaced = proposal_target(request)
+    if replaced is not None:  # the approved booking this proposal moves: it gives way now
+        transition(ctx, replaced, "cancelled", note=f"moved to request {request.id}",
+                   recipients=[], replaced_by=request.id, system=system)
+    check_no_overlap(request.student, slot, mine=False)
+    take_seat(slot.id)
+    slot.booked += 1
+    own = link or request.link
+    text = None if replaced is None else moved_text(ctx, replaced, request, own, system=system)
+    transition(ctx, request, "approved", link=own, notes=notes,
+               note=note if note is not None else notes, system=system, notify_kind=notify_kind,
+               recipients=recipients if recipients is not None else [request.student], text=text)
+    settle_full(ctx, slot.id)
 
 
 def proposal_target(request: Request) -> Request | None:
@@ -375,12 +437,13 @@ def proposal_target(request: Request) -> Request | None:
     return replaced
 
 
-def moved_text(ctx: Context, old: Request, new: Request, link: str | None) -> str:
+def moved_text(ctx: Context, old: Request, new: Request, link: str | None, *,
+               system: bool = False) -> str:
     """The student's one notification of a move that took effect, naming both times."""
     old_when = describe_time(from_db(old.slot.starts_at), new.student)
     new_when = describe_time(from_db(new.slot.starts_at), new.student)
     link = link or new.slot.link
-    return (f"{shown_name(ctx.actor)} moved your {new.slot.course.code} session from {old_when} "
+    return (f"{SYSTEM if system else shown_name(ctx.actor)} moved your {new.slot.course.code} session from {old_when} "
             f"to {new_when} (request {new.id} replaces request {old.id})"
             + (f"; join at {link}" if link else ""))
 
@@ -394,28 +457,84 @@ def reject(ctx: Context, request_id: int, reason: str | None) -> RequestView:
 
 
 def cancel(ctx: Context, request_id: int, reason: str | None) -> RequestView:
-    """Cancel a request; a pending proposal to move it goes with it."""
+    """Cancel a request; a pending proposal to move it goes with it (``transition``)."""
     reason = check_text("reason", reason) or None
     with ctx.write():
         request = access.request(ctx, request_id)
-        proposal = pending_move(request.id) if request.status == "approved" else None
+        policy.check_cancel(ctx, request, "cancel")
         transition(ctx, request, "cancelled", reason=reason)
-        if proposal is not None:
-            proposal = queries.requests().where(Request.id == proposal.id).get()
-            transition(ctx, proposal, "cancelled", reason=f"request {request.id} was cancelled",
-                       recipients=[])
         return view(request)
 
 
-def complete(ctx: Context, request_id: int) -> RequestView:
+def complete(ctx: Context, request_id: int, attendance: str | None = None,
+             notes: str | None = None) -> RequestView:
+    """SPEC §7.5: an approved session becomes completed after its end, with its attendance if
+    given; on a completed session, the attendance is recorded or changed (a history row each
+    time it changes, the student told). A no-show withdraws the student's rating."""
+    check_choice("attendance", attendance, ATTENDANCE)
+    notes = check_text("notes", notes) or None
     with ctx.write():
         request = access.request(ctx, request_id, manage="complete")
+        if request.status == "completed":
+            return view(_record_attendance(ctx, request, attendance, notes))
         if request.status == "approved" and from_db(request.slot.ends_at) > ctx.now():
             raise Conflict(
                 f"session {request_id} has not ended yet; it can be completed after "
                 f"{from_db(request.slot.ends_at):%Y-%m-%d %H:%M} UTC"
             )
-        transition(ctx, request, "completed")
+        note = "; ".join(filter(None, (attendance, notes))) or None
+        transition(ctx, request, "completed", note=note, attendance=attendance)
+        return view(request)
+
+
+def _record_attendance(ctx: Context, request: Request, attendance: str | None,
+                       notes: str | None) -> Request:
+    if attendance is None:
+        raise Conflict(f"session {request.id} is already completed",
+                       hint=f"record its attendance: sessionctl request complete {request.id} "
+                       "--attended (or --no-show)")
+    if attendance == request.attendance and notes is None:
+        return request  # already so: nothing to record
+    changes = {"attendance": attendance, "updated_at": to_db(ctx.now())}
+    withdrawn = attendance == "no-show" and request.rating is not None
+    if withdrawn:
+        changes.update(rating=None, rating_comment=None, rated_at=None)
+    Request.update(**changes).where(Request.id == request.id,
+                                    Request.status == "completed").execute()
+    for key, value in changes.items():
+        setattr(request, key, value)
+    note = "; ".join(filter(None, (attendance, "the rating is withdrawn" if withdrawn else None,
+                                   notes)))
+    record(ctx, request, "completed", "completed", note, "attendance", [request.student])
+    return request
+
+
+def rate(ctx: Context, request_id: int, stars: int, comment: str | None) -> RequestView:
+    """SPEC §7.5: the student rates their completed session (not a no-show) within 30 days of
+    its end; rating again replaces it. The educator is told."""
+    if not 1 <= stars <= 5:
+        raise UsageError(f"stars must be from 1 to 5, not {stars}")
+    comment = check_text("comment", comment) or None
+    with ctx.write():
+        request = access.request(ctx, request_id)
+        if request.student_id != ctx.actor.id:
+            raise NotAllowed(f"only the student of request {request_id} can rate it")
+        if request.status != "completed":
+            raise Conflict(f"request {request_id} is {request.status}; only completed sessions "
+                           "can be rated")
+        if request.attendance == "no-show":
+            raise Conflict(f"session {request_id} was recorded as a no-show; it cannot be rated")
+        ended = from_db(request.slot.ends_at)
+        if ctx.now() > ended + timedelta(days=RATING_DAYS):
+            raise Conflict(f"session {request_id} ended more than {RATING_DAYS} days ago "
+                           f"({ended:%Y-%m-%d %H:%M} UTC); it can no longer be rated")
+        changes = {"rating": stars, "rating_comment": comment, "rated_at": to_db(ctx.now())}
+        Request.update(**changes).where(Request.id == request.id,
+                                        Request.status == "completed").execute()
+        for key, value in changes.items():
+            setattr(request, key, value)
+        record(ctx, request, "completed", "completed", f"rated {stars} of 5", "rated",
+               [request.slot.educator])
         return view(request)
 
 
@@ -502,7 +621,7 @@ def list_requests(
         return views(query)
 
 
-# The live requests as the partial indexes of migration 5 name them: a query that looks them
+# The live requests as the partial indexes of migration 6 name them: a query that looks them
 # up by time states its status in these very words (a literal, not a bound value), so both
 # backends see that such an index holds every row it wants.
 OPEN = Request.status.in_(pw.SQL("('pending', 'waiting')"))

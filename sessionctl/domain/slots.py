@@ -295,7 +295,7 @@ def update_slot(
             changes["updated_at"] = to_db(ctx.now())
             Slot.update(**changes).where(Slot.id == slot.id).execute()
             settle_full(ctx, slot.id)
-            offer_free_seats(ctx, slot.id)
+            offer_free_seats(ctx, slot.id, freed=max(0, changes.get("capacity", 0) - slot.capacity))
             _tell_booked(ctx, slot.id, changes)
         return _reload(slot.id, ctx.now())
 

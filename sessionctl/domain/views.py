@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sessionctl.domain.context import from_db
+from sessionctl.domain.policy import Policy
 from sessionctl.store.models import Course, Notification, Request, Slot, User
 
 
@@ -33,10 +34,11 @@ class CourseView:
     educator: str
     enrolled: int
     educator_display: str | None = None
+    policy: Policy = field(default_factory=Policy)
 
     @classmethod
     def of(cls, c: Course, enrolled: int) -> "CourseView":
-        return cls(c.code, c.title, c.educator.name, enrolled, c.educator.display)
+        return cls(c.code, c.title, c.educator.name, enrolled, c.educator.display, Policy.of(c))
 
 
 @dataclass
@@ -71,6 +73,8 @@ class RequestView:
     replaced_by: int | None = None
     waitlist_position: int | None = None
     waitlist_length: int | None = None
+    attendance: str | None = None
+    rating: dict | None = None  # {stars, comment}: seen by the student, the educator, admins
     history: list[HistoryView] | None = None
 
     @classmethod
@@ -86,7 +90,8 @@ class RequestView:
             r.id, s.id, s.course.code, r.student.name, s.educator.name, r.status,
             r.message, r.reason, link, r.notes, from_db(s.starts_at),
             from_db(s.ends_at), from_db(r.created_at), from_db(r.updated_at),
-            r.replaces_id, r.replaced_by_id or proposal, position, length,
+            r.replaces_id, r.replaced_by_id or proposal, position, length, r.attendance,
+            None if r.rating is None else {"stars": r.rating, "comment": r.rating_comment},
         )
 
 

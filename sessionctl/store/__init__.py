@@ -78,6 +78,14 @@ class Store:
         with self.db.atomic():
             yield
 
+    def minutes(self, start, end):
+        """The whole minutes from ``start`` to ``end`` (two timestamp columns or expressions)
+        as a SQL expression: the one date arithmetic the domain's aggregates need, written
+        once per dialect."""
+        if self.dialect == "sqlite":
+            return pw.fn.ROUND((pw.fn.julianday(end) - pw.fn.julianday(start)) * 1440)
+        return pw.fn.ROUND(pw.fn.date_part("epoch", end - start) / 60)
+
     def version(self) -> int:
         if not self.db.table_exists("schema_migrations"):
             if self.db.get_tables():
@@ -90,30 +98,30 @@ class Store:
         return int(row[0])
 
     def migrate(self, upto: int = migrations.LATEST) -> int:
-        """Apply pending migrations, each with its record in one transaction.
+        """Apply the pending migrations and their records in one transaction (SPEC §1): a
+        store is at its old version or the new one, never between.
 
-        On SQLite foreign keys are not enforced while a migration runs (it may rebuild a table
+        On SQLite foreign keys are not enforced while migrations run (one may rebuild a table
         that others refer to, which SQLite's own procedure requires), and every key is checked
-        before the migration commits: a dangling one rolls it back."""
-        for number, name, sql in migrations.MIGRATIONS:
-            if number > upto:
-                break
-            with self._keys_checked_at_the_end():
-                with self.write():
-                    if self.version() >= number:
+        before the transaction commits: a dangling one rolls it all back."""
+        with self._keys_checked_at_the_end():
+            with self.write():
+                current = self.version()
+                for number, name, sql in migrations.MIGRATIONS:
+                    if number <= current or number > upto:
                         continue
                     for statement in migrations.statements(sql, self.dialect):
                         self.db.execute_sql(statement)
-                    if self.dialect == "sqlite":
-                        dangling = self.db.execute_sql("PRAGMA foreign_key_check").fetchall()
-                        if dangling:
-                            raise Unavailable(f"migration {number} would leave dangling "
-                                              f"references ({dangling[:3]}); nothing changed")
                     self.db.execute_sql(
                         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
                         .replace("?", self.db.param),
                         (number, name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)),
                     )
+                if self.dialect == "sqlite":
+                    dangling = self.db.execute_sql("PRAGMA foreign_key_check").fetchall()
+                    if dangling:
+                        raise Unavailable(f"the migration would leave dangling references "
+                                          f"({dangling[:3]}); nothing changed")
         return self.version()
 
     @contextmanager

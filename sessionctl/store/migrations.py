@@ -146,7 +146,8 @@ CREATE TABLE leases (
 #   (proposal) per request is the database's rule;
 # - history rows may have no actor: automatic changes are the system's, `(system)`;
 # - a request approved without a link of its own follows its slot's link (resolved when
-#   read): requests that stored a copy of the slot's link are made to follow it.
+#   read): approved requests that stored a copy of the slot's link are made to follow it
+#   (finished ones keep the link they had).
 # SQLite cannot alter a CHECK or a NOT NULL in place: those two tables are rebuilt (the
 # migration runner turns foreign key enforcement off around it and checks every key before
 # it commits). PostgreSQL alters them.
@@ -159,7 +160,8 @@ CREATE UNIQUE INDEX requests_one_active ON requests (slot_id, student_id)
     WHERE status IN ('pending', 'approved', 'waiting');
 CREATE UNIQUE INDEX requests_one_move ON requests (replaces_id) WHERE status = 'pending';
 UPDATE requests SET link = NULL
-    WHERE link = (SELECT slots.link FROM slots WHERE slots.id = requests.slot_id);
+    WHERE status = 'approved'
+    AND link = (SELECT slots.link FROM slots WHERE slots.id = requests.slot_id);
 """
 M004_LIFECYCLE = {
     "sqlite": f"""
@@ -180,6 +182,7 @@ CREATE TABLE requests_new (
 );
 INSERT INTO requests_new ({_M004_REQUESTS_COLUMNS})
     SELECT {_M004_REQUESTS_COLUMNS} FROM requests;
+DELETE FROM sqlite_sequence WHERE name = 'requests_new';
 INSERT INTO sqlite_sequence (name, seq)
     SELECT 'requests_new', seq FROM sqlite_sequence WHERE name = 'requests';
 DROP TABLE requests;
@@ -197,6 +200,7 @@ CREATE TABLE history_new (
 );
 INSERT INTO history_new SELECT id, request_id, at, actor_id, from_status, to_status, note
     FROM history;
+DELETE FROM sqlite_sequence WHERE name = 'history_new';
 INSERT INTO sqlite_sequence (name, seq)
     SELECT 'history_new', seq FROM sqlite_sequence WHERE name = 'history';
 DROP TABLE history;
@@ -214,6 +218,41 @@ ALTER TABLE history ALTER COLUMN actor_id DROP NOT NULL;
 """ + _M004_COMMON,
 }
 
+# Course policies and what happened in a session (issue 11):
+# - a course's policies (SPEC §7.3): notice periods and the horizon in whole minutes, the most
+#   active requests per student, NULL when off; auto-approve 0 or 1;
+# - a completed session's attendance (NULL: unknown, as `sweep` leaves it) and the student's
+#   rating (1 to 5 stars, a comment, when). Attendance belongs to completed sessions only, and a
+#   rating to a completed session that was not a no-show: the database's rules too.
+# Only columns are added (SQLite's ADD COLUMN may carry a CHECK over other columns of the row;
+# PostgreSQL states those as table constraints), so no table is rebuilt.
+_M005_COURSES = """
+ALTER TABLE courses ADD COLUMN min_notice INTEGER CHECK (min_notice > 0);
+ALTER TABLE courses ADD COLUMN cancel_notice INTEGER CHECK (cancel_notice > 0);
+ALTER TABLE courses ADD COLUMN horizon INTEGER CHECK (horizon > 0);
+ALTER TABLE courses ADD COLUMN max_active INTEGER CHECK (max_active > 0);
+ALTER TABLE courses ADD COLUMN auto_approve INTEGER NOT NULL DEFAULT 0 CHECK (auto_approve IN (0, 1));
+ALTER TABLE requests ADD COLUMN rating_comment TEXT;
+"""
+_ATTENDED = "attendance IS NULL OR (attendance IN ('attended', 'no-show') AND status = 'completed')"
+_RATED = ("rating IS NULL OR (rating BETWEEN 1 AND 5 AND status = 'completed' "
+          "AND (attendance IS NULL OR attendance <> 'no-show'))")
+M005_OUTCOMES = {
+    "sqlite": _M005_COURSES + f"""
+ALTER TABLE requests ADD COLUMN attendance VARCHAR(16) CHECK ({_ATTENDED});
+ALTER TABLE requests ADD COLUMN rating INTEGER CHECK ({_RATED});
+ALTER TABLE requests ADD COLUMN rated_at DATETIME CHECK ((rated_at IS NULL) = (rating IS NULL));
+""",
+    "postgresql": _M005_COURSES + f"""
+ALTER TABLE requests ADD COLUMN attendance VARCHAR(16);
+ALTER TABLE requests ADD COLUMN rating INTEGER;
+ALTER TABLE requests ADD COLUMN rated_at TIMESTAMP;
+ALTER TABLE requests ADD CONSTRAINT requests_attendance_check CHECK ({_ATTENDED});
+ALTER TABLE requests ADD CONSTRAINT requests_rating_check CHECK ({_RATED});
+ALTER TABLE requests ADD CONSTRAINT requests_rated_at_check CHECK ((rated_at IS NULL) = (rating IS NULL));
+""",
+}
+
 # Cron at any size (issue 12): `sweep` and `remind` find what is due without reading the
 # store's history. Each request carries its slot's times (`starts_at`, `ends_at`), which the
 # schema keeps: a trigger copies them when a request is made (whoever inserts it) and another
@@ -223,12 +262,12 @@ ALTER TABLE history ALTER COLUMN actor_id DROP NOT NULL;
 # start (expiry), approved ones by start (reminders) and by end (completion). Being partial,
 # they never tempt the planner away from a list's own indexes (an educator's slots, a
 # student's requests), and they stay small: a swept store's past requests are in none of them.
-_M005_INDEXES = """
+_M006_INDEXES = """
 CREATE INDEX requests_open_start ON requests (starts_at) WHERE status IN ('pending', 'waiting');
 CREATE INDEX requests_booked_start ON requests (starts_at) WHERE status = 'approved';
 CREATE INDEX requests_booked_end ON requests (ends_at) WHERE status = 'approved';
 """
-M005_DUE = {
+M006_DUE = {
     "sqlite": """
 ALTER TABLE requests ADD COLUMN starts_at DATETIME;
 ALTER TABLE requests ADD COLUMN ends_at DATETIME;
@@ -242,7 +281,7 @@ END;
 CREATE TRIGGER slots_times_to_requests AFTER UPDATE OF starts_at, ends_at ON slots BEGIN
     UPDATE requests SET starts_at = NEW.starts_at, ends_at = NEW.ends_at WHERE slot_id = NEW.id;
 END;
-""" + _M005_INDEXES,
+""" + _M006_INDEXES,
     # a list: PostgreSQL's CREATE TRIGGER has no BEGIN ... END, which SQLite's tokenizer (the
     # splitter of the texts) would wait for
     "postgresql": [
@@ -266,7 +305,7 @@ BEGIN
 END $$""",
         "CREATE TRIGGER slots_times_to_requests AFTER UPDATE OF starts_at, ends_at ON slots"
         " FOR EACH ROW EXECUTE FUNCTION sessionctl_slot_times()",
-        *(line.rstrip(";") for line in _M005_INDEXES.strip().splitlines()),
+        *(line.rstrip(";") for line in _M006_INDEXES.strip().splitlines()),
     ],
 }
 
@@ -275,7 +314,8 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (2, "outbox", M002_OUTBOX),
     (3, "cron", M003_CRON),
     (4, "lifecycle", M004_LIFECYCLE),
-    (5, "due", M005_DUE),
+    (5, "outcomes", M005_OUTCOMES),
+    (6, "due", M006_DUE),
 ]
 
 LATEST = MIGRATIONS[-1][0]

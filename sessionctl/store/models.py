@@ -32,6 +32,12 @@ class Course(BaseModel):
     title = pw.TextField()
     educator = pw.ForeignKeyField(User, column_name="educator_id", backref="courses")
     created_at = pw.DateTimeField()
+    # policies (SPEC §7.3, domain/policy.py): minutes, or None when off
+    min_notice = pw.IntegerField(null=True)
+    cancel_notice = pw.IntegerField(null=True)
+    horizon = pw.IntegerField(null=True)
+    max_active = pw.IntegerField(null=True)
+    auto_approve = pw.IntegerField(default=0)
 
     class Meta:
         table_name = "courses"
@@ -76,7 +82,11 @@ class Request(BaseModel):
     waitlist = pw.IntegerField(default=0)  # 1: the student opted in to wait for a seat
     replaces = pw.ForeignKeyField("self", column_name="replaces_id", null=True, backref="+")
     replaced_by = pw.ForeignKeyField("self", column_name="replaced_by_id", null=True, backref="+")
-    # the slot's times, copied by the schema's triggers (migration 5): what sweep and remind
+    attendance = pw.CharField(null=True)  # a completed session: 'attended', 'no-show' or unknown
+    rating = pw.IntegerField(null=True)  # the student's stars, 1 to 5
+    rating_comment = pw.TextField(null=True)
+    rated_at = pw.DateTimeField(null=True)
+    # the slot's times, copied by the schema's triggers (migration 6): what sweep and remind
     # look up by, through partial indexes of the live requests; never written from here
     starts_at = pw.DateTimeField(null=True)
     ends_at = pw.DateTimeField(null=True)
