@@ -1,10 +1,11 @@
-"""Joined selects, so a view never triggers one query per row."""
+"""Joined selects, so a view never triggers one query per row; the hot ones by id built once."""
 
 from __future__ import annotations
 
 import peewee as pw
 
 from sessionctl.store.models import Course, Request, Slot, User
+from sessionctl.store.prepared import Prepared
 
 
 def slots() -> pw.ModelSelect:
@@ -34,3 +35,17 @@ def requests() -> pw.ModelSelect:
 def courses() -> pw.ModelSelect:
     educator = User.alias()
     return Course.select(Course, educator).join(educator, on=Course.educator)
+
+
+_REQUEST = Prepared(lambda id: requests().where(Request.id == id).limit(1))
+_SLOT = Prepared(lambda id: slots().where(Slot.id == id).limit(1))
+
+
+def request(request_id: int) -> Request | None:
+    """One request joined as ``requests()`` joins it, or None."""
+    return _REQUEST.first(id=request_id)
+
+
+def slot(slot_id: int) -> Slot | None:
+    """One slot joined as ``slots()`` joins it, or None."""
+    return _SLOT.first(id=slot_id)
