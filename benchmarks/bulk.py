@@ -16,6 +16,7 @@ Usage: python benchmarks/bulk.py [RUNS]      (default 5)
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import sqlite3
@@ -148,6 +149,7 @@ def main() -> None:
             for suffix in ("-wal", "-shm"):
                 Path(f"{work}{suffix}").unlink(missing_ok=True)
             shutil.copy(template, work)
+            os.sync()  # the copy's dirty pages are not the timed command's to flush
 
     try:
         times = interleaved(plan, runs, before=before)
