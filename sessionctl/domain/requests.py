@@ -630,7 +630,8 @@ def list_requests(
 ) -> list[RequestView]:
     check_choice("status", status, STATUSES + ("all",))
     with ctx.read():
-        query = listed(ctx).order_by(Request.created_at.desc(), Request.id.desc())
+        query = access.scope(ctx, queries.request_rows(), "request").order_by(
+            Request.created_at.desc(), Request.id.desc())
         if status and status != "all":
             query = query.where(Request.status == status)
         if course is not None:
