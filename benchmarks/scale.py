@@ -20,9 +20,11 @@ store sizes together, so a machine that slows down slows every size alike. A com
 changes something takes the next item of its own pool on each store (a slot to request, a
 request to approve, to move, a booking to cancel with a waiting request behind it), so every
 run does the same work; `sweep` and `remind` find the same due sessions every time (the
-store is put back after each run, untimed). Output goes to /dev/null.
+store is put back after each run, untimed); `notify send` mails, to a local aiosmtpd (the test
+extra), what the other commands queued on that store since its last run, the same at every
+size. Output goes to /dev/null.
 
-Usage: python benchmarks/scale.py [RUNS] [--sizes 1000,100000,1000000] [--keep DIR]
+Needs the test extra (aiosmtpd). Usage: python benchmarks/scale.py [RUNS] [--sizes 1000,100000,1000000] [--keep DIR]
 (RUNS: timed runs per command and size, default 7; --keep: build the stores in DIR and
 reuse them if already there.)
 """
@@ -58,6 +60,8 @@ COMMANDS = [
     ("sweep (educator)", "ada", ["sweep"]),
     ("remind --within 24h (admin)", "root", ["remind", "--within", "24h"]),
     ("remind --within 24h (educator)", "ada", ["remind", "--within", "24h"]),
+    # mails what the commands above queued on this store since its last run (to aiosmtpd)
+    ("notify send (admin)", "root", ["notify", "send"]),
     # SPEC §7.5/§7.6 (another branch): timed here as soon as the installed build has them.
     ("agenda", "ada", ["agenda"]),
     ("agenda (student)", "stu", ["agenda"]),
@@ -315,6 +319,16 @@ def main() -> None:
     env = {**installed_env(), "SESSIONCTL_TZ": "UTC", "COLUMNS": "200"}
     import tempfile
 
+    from aiosmtpd.controller import Controller
+
+    from bulk import Sink, free_port
+
+    port = free_port()
+    smtp = Controller(Sink(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    env.update({"SESSIONCTL_SMTP": f"smtp://127.0.0.1:{port}",
+                "SESSIONCTL_MAIL_FROM": "Sessions <sessions@example.edu>"})
+
     folder = keep or Path(tempfile.mkdtemp(prefix="sessionctl-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
@@ -354,7 +368,10 @@ def main() -> None:
         if plan[key][0][1] in ("sweep", "remind"):
             stores[size].put_back()
 
-    times = interleaved({key: plan[key] for key in table}, runs, before=before, after=after)
+    try:
+        times = interleaved({key: plan[key] for key in table}, runs, before=before, after=after)
+    finally:
+        smtp.stop()
     print(f"\nmedian of {runs} whole-process runs per command and store, interleaved; {machine()}")
     print("wall clock (CPU time of the process in brackets)")
     head = "".join(f"{size:>20,}" for size in sizes)
