@@ -24,20 +24,11 @@ from typer.testing import CliRunner
 from conftest import future, iso
 from sessionctl.cli import app
 from test_processes import BIN, _HeldLock
+from test_races import RACER
 
 WAITLIST_ROUNDS = 3
 MOVE_ROUNDS = 6
 
-RACER = """
-import os, sys, time
-from sessionctl.cli import app
-ready, gun = sys.argv[1:3]
-open(ready, "w").close()
-while not os.path.exists(gun):
-    time.sleep(0.001)
-sys.argv = ["sessionctl", *sys.argv[3:]]
-app()
-"""
 
 # An educator working through the slot's requests during the burst, one command at a time as
 # from a shell: approve the oldest pending request, cancel a booked seat, a few times over.

@@ -169,15 +169,13 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User, system: bo
     what = f"{slot.course.code} on {when}"
     who = SYSTEM if system else shown_name(ctx.actor)
     reason = f": {request.reason}" if request.reason else ""
+    message = f': "{request.message}"' if request.message else ""
     if kind == "request":
-        message = f': "{request.message}"' if request.message else ""
         return f"{who} requests slot {slot.id} ({what}), request {request.id}{message}"
     if kind == "booked":
-        message = f': "{request.message}"' if request.message else ""
         return (f"{shown_name(request.student)} booked slot {slot.id} ({what}), request "
                 f"{request.id}, approved at once (auto-approve){message}")
     if kind == "joined":
-        message = f': "{request.message}"' if request.message else ""
         return (f"{who} joined the waitlist of slot {slot.id} ({what}), request "
                 f"{request.id}{message}")
     if kind == "approved":
