@@ -10,7 +10,9 @@ replays it with the values of each call; everything else (the cursor, the models
 joined rows, the id of an insert, the count of an update) is Peewee's own.
 
 A value bound here skips Peewee's field conversion, so pass what the driver takes as it is:
-ids (not model instances), text, numbers and naive UTC datetimes (``context.to_db``).
+ids (not model instances), text, numbers and naive UTC datetimes (``context.to_db``). What
+Peewee adds by itself when it writes the SQL (an insert's field defaults) is recorded with it:
+fine for constants, wrong for a callable default, which none of the models has.
 """
 
 from __future__ import annotations
