@@ -74,6 +74,10 @@ def main() -> None:
         if name in cpu[old]:
             line += _pair(statistics.median(cpu[old][name]), statistics.median(cpu[new][name]))
         print(line)
+    ratios = ", ".join(
+        f"{_label(name)} {statistics.median(results[new][name]) / statistics.median(results[old][name]):.2f}x"
+        for name in results[old])
+    print(f"ratio new/old (medians): {ratios}")
 
 
 def _label(name: str) -> str:

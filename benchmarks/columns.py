@@ -150,14 +150,17 @@ def main() -> None:
     timeparse.utcnow = lambda: datetime(2027, 1, 10, tzinfo=UTC)  # a fixed "this year"
     compare(20, 3)  # warm up: imports, caches
     print(f"render.slots, median of {repeats} interleaved runs each, in-memory stdout, 200 columns")
+    ratios = []
     for n in (20, 1000):
         old, new = compare(n, repeats if n < 1000 else max(5, repeats // 2))
         print(f"{n:>6} rows: old fast path {old:8.2f} ms   column model {new:8.2f} ms   "
               f"ratio {new / old:4.2f}x")
+        ratios.append(f"{n:,} rows {new / old:.2f}x")
     long_rows = views(10_000, "Bring question 3 and your notes on Bernoulli numbers. " * 6,
                       "https://meet.example.edu/" + "room-" * 64)
     took = statistics.median(timed(new_slots, long_rows, UTC) for _ in range(3))
     print(f"10,000 rows with 330-character notes and links, cut to fit: {took:7.1f} ms")
+    print(f"ratio column model / old fast path: {', '.join(ratios)}")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,7 @@ def main() -> None:
         ["notify", "send"],
         ["request", "export", "--ics", "--out", str(out)],
     ]
+    cycles = {1: 0.0, 2: 0.0}
     try:
         for round_ in (1, 2):
             print(f"\n# cycle {round_}")
@@ -126,12 +127,15 @@ def main() -> None:
                 t = time.perf_counter()
                 result = subprocess.run([exe, *command], env=env, capture_output=True, text=True)
                 ms = (time.perf_counter() - t) * 1000
+                cycles[round_] += ms
                 print(f"$ sessionctl {' '.join(command)}    # exit {result.returncode}, {ms:.0f} ms")
                 sys.stdout.write(result.stdout + result.stderr)
             print(f"# server has accepted {sink.count} messages; {out.name} is "
                   f"{out.stat().st_size} bytes with {out.read_bytes().count(b'BEGIN:VEVENT')} events")
     finally:
         controller.stop()
+    print(f"ratio: the second cycle (nothing due) takes {cycles[2] / cycles[1]:.2f}x the first "
+          f"({cycles[1]:.0f} ms, {cycles[2]:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -1,26 +1,32 @@
-"""Start-up cost of `sessionctl` on a 20-slot store, against `python -c pass`.
+"""Start-up of `sessionctl` (SPEC §9), whole processes, against the floor in the same run.
 
-Times `slot list` (table and --json), `--version`, `--help`, and one shell completion request
-(what a TAB after `sessionctl slot show ` costs in bash).
+The floor is an argparse + sqlite3 script printing the same 20 rows `slot list` prints. The
+stack's own floors are scripts that only import what a command needs: Typer; Typer and
+Peewee; Typer, Peewee and Rich (console and table). Timed, round-robin: those, `python -c
+pass`, and `sessionctl slot list` (a table), `slot list --json`, `--version`, `--help` and
+one shell completion request (what a TAB after `sessionctl slot show ` costs in bash), on a
+store with 20 slots. Output to /dev/null, as from a script.
 
-Whole-process runs, median of N (default 10), all measured in this one run so the
-ratios compare like with like. Usage: python benchmarks/startup.py [N]
+Usage: python benchmarks/startup.py [N]      (N runs each, default 20; medians)
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import EXE, installed_env, interleaved, machine, median, run, write_scripts  # noqa: E402
 
-def run(cmd: list[str], env: dict) -> None:
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+# command -> SPEC §9's target (times the floor), and the stack floor it rests on
+TARGETS = {
+    "sessionctl slot list": (2.8, "import typer, peewee, rich"),
+    "sessionctl slot list --json": (2.2, "import typer, peewee"),
+    "sessionctl --help": (2.0, "import typer"),
+    "sessionctl --version": (1.6, "import typer"),
+}
 
 
 def bash_completion(env: dict, line: str) -> dict:
@@ -30,47 +36,41 @@ def bash_completion(env: dict, line: str) -> dict:
             "COMP_CWORD": str(len(words) - 1)}
 
 
-def medians_ms(commands: dict[str, tuple[list[str], dict]], n: int) -> dict[str, float]:
-    """Round-robin over the commands, so a machine that slows down mid-run slows all alike."""
-    times: dict[str, list[float]] = {name: [] for name in commands}
-    for cmd, env in commands.values():
-        run(cmd, env)  # warm the page cache and .pyc files
-    for _ in range(n):
-        for name, (cmd, env) in commands.items():
-            start = time.perf_counter()
-            run(cmd, env)
-            times[name].append((time.perf_counter() - start) * 1000)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def main() -> None:
-    # measure what an installed copy does: with .pyc files (this machine sets the opposite)
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    exe = str(Path(sys.executable).with_name("sessionctl"))
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "SESSIONCTL_DB": f"{tmp}/s.db", "SESSIONCTL_USER": "root",
+        env = {**installed_env(), "SESSIONCTL_DB": f"{tmp}/s.db", "SESSIONCTL_USER": "root",
                "SESSIONCTL_TZ": "UTC", "COLUMNS": "200"}
-        run([exe, "init"], env)
-        run([exe, "user", "add", "ada", "--role", "educator"], env)
-        env_ada = {**env, "SESSIONCTL_USER": "ada"}
-        run([exe, "course", "add", "C1", "--title", "Course"], env_ada)
-        day = datetime.now(timezone.utc).replace(hour=8, minute=0, second=0, microsecond=0) + timedelta(days=2)
-        for i in range(20):
-            start = (day + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%MZ")
-            run([exe, "slot", "add", "--course", "C1", "--start", start, "--duration", "30m"], env_ada)
-        results = medians_ms({
-            "python -c pass": ([sys.executable, "-c", "pass"], env),
-            "sessionctl slot list": ([exe, "slot", "list"], env_ada),
-            "sessionctl slot list --json": ([exe, "slot", "list", "--json"], env_ada),
-            "sessionctl --version": ([exe, "--version"], env),
-            "sessionctl --help": ([exe, "--help"], env),
-            "TAB: slot show <ids>": ([exe], bash_completion(env_ada, "sessionctl slot show ")),
-        }, n)
-    floor = results["python -c pass"]
-    print(f"median of {n} whole-process runs, interleaved; 20 slots in the store")
-    for name, ms in results.items():
-        print(f"{name:<28} {ms:7.1f} ms  {ms / floor:4.1f}x")
+        run([EXE, "init"], env)
+        run([EXE, "user", "add", "ada", "--role", "educator"], env)
+        ada = {**env, "SESSIONCTL_USER": "ada"}
+        run([EXE, "course", "add", "C1", "--title", "Course"], ada)
+        day = datetime.now(timezone.utc).replace(hour=8, minute=0, second=0, microsecond=0)
+        start = (day + timedelta(days=2)).strftime("%Y-%m-%dT%H:%MZ")
+        run([EXE, "slot", "add", "--course", "C1", "--start", start, "--duration", "30m",
+             "--repeat", "daily", "--count", "20"], ada)
+        scripts = write_scripts(Path(tmp))
+        commands = {name: (cmd, ada) for name, cmd in scripts.items()}
+        commands["python -c pass"] = ([sys.executable, "-c", "pass"], env)
+        commands.update({
+            "sessionctl slot list": ([EXE, "slot", "list"], ada),
+            "sessionctl slot list --json": ([EXE, "slot", "list", "--json"], ada),
+            "sessionctl --version": ([EXE, "--version"], env),
+            "sessionctl --help": ([EXE, "--help"], env),
+            "TAB: slot show <ids>": ([EXE], bash_completion(ada, "sessionctl slot show ")),
+        })
+        times = interleaved(commands, n)
+    wall = {name: median(values) for name, values in times.wall.items()}
+    floor = wall[next(iter(scripts))]
+    print(f"median of {n} whole-process runs, interleaved; 20 slots in the store; {machine()}")
+    for name, ms in wall.items():
+        target = TARGETS.get(name)
+        note = f"  target <= {target[0]}x (its stack alone: {wall[target[1]] / floor:.2f}x)" \
+            if target else ""
+        print(f"{name:<38} {ms:7.1f} ms  {ms / floor:5.2f}x{note}")
+    ratios = ", ".join(f"{name.split(' ', 1)[1]} {wall[name] / floor:.2f}x (<= {t[0]})"
+                       for name, t in TARGETS.items())
+    print(f"ratio to the floor: {ratios}")
 
 
 if __name__ == "__main__":

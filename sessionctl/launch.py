@@ -2,6 +2,8 @@
 
 Kept apart from ``sessionctl.cli`` so that a caller in the shared mode is handed to sudo before
 Typer is imported, and the service account's process is hardened before anything else runs.
+``sessionctl --version`` and ``sessionctl --help`` are answered without Typer at all
+(``front.py``).
 """
 
 import sys
@@ -19,6 +21,11 @@ def main() -> None:
 
         render.error(exc.message, exc.hint)
         sys.exit(exc.code)
+    from sessionctl import front
+
+    code = front.answer(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from sessionctl.cli import main as cli
 
     cli()

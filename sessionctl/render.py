@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, tzinfo
 from sessionctl import timeparse
 from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, fit_line, one_line
 from sessionctl.errors import UsageError
+from sessionctl.front import usable_columns
 from sessionctl.timeparse import format_utc, zone_name
 
 USER = ("name", "role", "display", "email", "tz")
@@ -78,7 +79,6 @@ def emit_json(document) -> None:
 
 # -- the terminal: options, environment, width, colour, pager -------------------------------------
 
-MAX_COLUMNS = 10_000  # a larger COLUMNS is taken for a mistake and ignored
 NOT_A_TERMINAL_WIDTH = 200  # tables written to a file or a pipe, unless COLUMNS says otherwise
 
 
@@ -125,14 +125,6 @@ def _settings():
     from sessionctl.settings import Settings
 
     return Settings()
-
-
-def usable_columns(text: str | None) -> int | None:
-    """COLUMNS when it is a usable width (a whole number from 1 to 10,000), else None."""
-    text = (text or "").strip()
-    if text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_COLUMNS:
-        return int(text)
-    return None
 
 
 def _isatty() -> bool:

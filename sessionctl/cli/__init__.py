@@ -5,12 +5,12 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from sessionctl import __version__, render
+from sessionctl.front import COMMANDS, HELP, option_help, tame_columns
+from sessionctl.cli._typer import Commands, operands
 from sessionctl.cli._typer import exceptions as click_exc
-from sessionctl.cli._typer import operands
-from sessionctl.cli.common import App
 from sessionctl.errors import SessionctlError
 from sessionctl.settings import Settings
 
@@ -95,13 +95,6 @@ def _check_arguments(args) -> None:
         checked_text(f"argument {index} ('{render.clean(arg)}')", arg)
 
 
-def _tame_columns() -> None:
-    """A COLUMNS that is no usable width is ignored by everything we print, Typer's help
-    included (which would otherwise crash on COLUMNS=abc or allocate COLUMNS=99999999999)."""
-    if render.usable_columns(Settings().columns) is None:
-        os.environ.pop("COLUMNS", None)
-
-
 COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
 COMPLETION_ASKED = "sessionctl.completion"  # ctx.meta: "show" or "install", from the root options
 
@@ -117,7 +110,27 @@ def _completion_asked(action: str):
 class Root(TyperGroup):
     """Typer's group with our error handling around every invocation (CLI and CliRunner), and
     shell completion (``cli/completion.py``): the ``_SESSIONCTL_COMPLETE`` protocol, and the
-    ``--show-completion``/``--install-completion`` options with an optional SHELL operand."""
+    ``--show-completion``/``--install-completion`` options with an optional SHELL operand.
+
+    Its commands (``COMMANDS``) are built one at a time, when used: ``sessionctl slot list``
+    imports ``cli/slot.py`` and no other command's module, and the root's help lists them all
+    from the table, importing none."""
+
+    def __init__(self, **attrs):
+        super().__init__(**attrs)
+        self.commands = Commands(COMMANDS, load_command)
+
+    def list_commands(self, ctx) -> list[str]:
+        return list(self.commands)
+
+    def format_help(self, ctx, formatter) -> None:
+        built = self.commands
+        self.commands = {name: built.built(name) or TyperCommand(name, help=text)
+                         for name, (_, text) in COMMANDS.items()}
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.commands = built
 
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
         if os.environ.get(COMPLETE_VAR):  # a shell asks for candidates: only then load completion
@@ -137,7 +150,7 @@ class Root(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         def run():
             _check_arguments(sys.argv[1:] if args is None else args)
-            _tame_columns()
+            tame_columns()
             return render.session(lambda: super(Root, self).main(
                 args=args, prog_name=prog_name or "sessionctl", complete_var=complete_var,
                 standalone_mode=False, **extra,
@@ -156,7 +169,7 @@ class Root(TyperGroup):
 app = typer.Typer(
     cls=Root,
     name="sessionctl",
-    help="Book one-on-one live sessions between educators and students.",
+    help=HELP,
     add_completion=False,  # Typer's options take no shell name; ours do (Root, cli/completion.py)
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -174,31 +187,33 @@ def _version(ctx: typer.Context, value: bool) -> None:
 def root(
     ctx: typer.Context,
     db: Annotated[Optional[str], typer.Option(
-        "--db", metavar="PATH_OR_URL", help="The store (default: SESSIONCTL_DB, the config files, else the user data dir)."
+        "--db", metavar="PATH_OR_URL", help=option_help("--db")
     )] = None,
     tz: Annotated[Optional[str], typer.Option(
-        "--tz", metavar="ZONE", help="Display zone, an IANA name (default: SESSIONCTL_TZ, your stored zone, the system zone)."
+        "--tz", metavar="ZONE", help=option_help("--tz")
     )] = None,
     color: Annotated[Optional[str], typer.Option(
         "--color", metavar="auto|always|never",
-        help="Colour statuses: on a terminal (auto, the default; NO_COLOR turns it off, FORCE_COLOR on), always or never.",
+        help=option_help("--color"),
     )] = None,
     no_pager: Annotated[bool, typer.Option(
-        "--no-pager", help="Never page output taller than the terminal."
+        "--no-pager", help=option_help("--no-pager")
     )] = False,
     version: Annotated[bool, typer.Option(
-        "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        "--version", callback=_version, is_eager=True, help=option_help("--version")
     )] = False,
     install_completion: Annotated[bool, typer.Option(
         "--install-completion", callback=_completion_asked("install"), expose_value=False,
-        help="Install completion for bash, zsh or fish (name it after the option; default: your shell).",
+        help=option_help("--install-completion"),
     )] = False,
     show_completion: Annotated[bool, typer.Option(
         "--show-completion", callback=_completion_asked("show"), expose_value=False,
-        help="Print the completion script for bash, zsh or fish, to install it by hand.",
+        help=option_help("--show-completion"),
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""
+    from sessionctl.cli.common import App  # the store and the domain: only for a command
+
     settings = Settings({"db": db, "tz": tz, "color": color, "pager": False if no_pager else None})
     render.configure(settings)
     if tz is not None:
@@ -211,19 +226,15 @@ def root(
     ctx.call_on_close(state.close)
 
 
-def _register() -> None:
-    from sessionctl.cli import config, course, notify, request, slot, top, user
+def load_command(name: str):
+    """The click command for one of the root's ``COMMANDS``, importing its module now."""
+    import importlib
 
-    top.register(app)
-    app.add_typer(user.app, name="user")
-    app.add_typer(course.app, name="course")
-    app.add_typer(slot.app, name="slot")
-    app.add_typer(request.app, name="request")
-    app.add_typer(notify.app, name="notify")
-    app.add_typer(config.app, name="config")
+    from sessionctl.cli._typer import command_of
 
-
-_register()
+    module_name = COMMANDS[name][0]
+    module = importlib.import_module(f"sessionctl.cli.{module_name}")
+    return command_of(module.app, name, app, group=module_name == name)
 
 
 def main() -> None:

@@ -6,10 +6,17 @@ a parameter type that parses and completes itself (slot and request ids, course 
 ``CompletionItem`` is one candidate a shell is offered. ``tests/test_cli.py`` pins
 this: a bad option must raise these very classes.
 
+``command_of`` builds one click command or group from a Typer app the way Typer's own
+``get_command`` builds a whole tree (its private ``get_command_from_info`` and
+``get_group_from_info``), so that the root can build each of its commands only when it is used
+(``Commands``).
+
 ``detected_shell`` is Typer's (private) shell detection. ``operands`` reads what a group left
 after its own options (the command name and the rest),
 which click keeps in a private attribute; Typer's own group and completion read it the same way.
 """
+
+from collections.abc import MutableMapping
 
 try:
     from typer._click import exceptions
@@ -20,7 +27,8 @@ except ImportError:  # pragma: no cover - a Typer built on the click package
     from click.shell_completion import CompletionItem
     from click.types import ParamType
 
-__all__ = ["CompletionItem", "ParamType", "detected_shell", "exceptions", "operands"]
+__all__ = ["Commands", "CompletionItem", "ParamType", "command_of", "detected_shell",
+           "exceptions", "operands"]
 
 
 def operands(ctx) -> list[str]:
@@ -36,3 +44,60 @@ def detected_shell() -> str | None:
         return _get_shell_name()
     except Exception:  # shellingham could not look at the process tree
         return None
+
+
+def command_of(sub, name: str, root, *, group: bool):
+    """The click command ``name``, built from the Typer app ``sub`` as ``root`` (the Typer app of
+    the root group) would build it: the whole of ``sub`` as a group named ``name``
+    (``root.add_typer(sub, name=name)``), or with ``group`` False the one command ``name`` that
+    ``sub`` registers (``root.command(name)``)."""
+    from typer import main
+    from typer.models import TyperInfo
+
+    if group:
+        return main.get_group_from_info(
+            TyperInfo(sub, name=name), pretty_exceptions_short=root.pretty_exceptions_short,
+            rich_markup_mode=root.rich_markup_mode, suggest_commands=root.suggest_commands)
+    [info] = [c for c in sub.registered_commands if c.name == name]
+    return main.get_command_from_info(info, pretty_exceptions_short=root.pretty_exceptions_short,
+                                      rich_markup_mode=root.rich_markup_mode)
+
+
+class Commands(MutableMapping):
+    """A group's ``commands`` whose names are known at once and whose commands are built only
+    when one is looked up (``load(name)``). Iterating gives the names and builds nothing; looking
+    up every command (``items()``, ``values()``) builds them all, as the docs and fuzz tests do."""
+
+    def __init__(self, names, load):
+        self._names = list(names)
+        self._load = load
+        self._built: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self._built:
+            if name not in self._names:
+                raise KeyError(name)
+            self._built[name] = self._load(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command) -> None:
+        if name not in self._names:
+            self._names.append(name)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._names.remove(name)
+        self._built.pop(name, None)
+
+    def __iter__(self):
+        return iter(list(self._names))
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names
+
+    def built(self, name: str):
+        """The command if it has been built already, else None."""
+        return self._built.get(name)

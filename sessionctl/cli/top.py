@@ -1,4 +1,4 @@
-"""Top-level commands: init, whoami, demo, sweep, remind, inbox."""
+"""Top-level commands: init, whoami, demo, sweep, remind, inbox, agenda."""
 
 from typing import Annotated, Optional
 
@@ -6,12 +6,14 @@ import typer
 
 from sessionctl import render
 from sessionctl.cli.common import NUMBER, Json, Wide
-from sessionctl.domain import inbox as inbox_domain
-from sessionctl.domain import reminders, requests, users
+
+app = typer.Typer()  # the root's own commands: the root builds each when used (COMMANDS)
 
 
 def init(ctx: typer.Context, as_json: Json = False) -> None:
     """Create (or migrate) the store; the first caller becomes admin. Idempotent."""
+    from sessionctl.domain import users
+
     app_ = ctx.obj
     store = app_.store(create=True)
     view, promoted = users.register_first_admin(store, app_.actor_name())
@@ -21,6 +23,8 @@ def init(ctx: typer.Context, as_json: Json = False) -> None:
 
 def whoami(ctx: typer.Context, as_json: Json = False) -> None:
     """Show who you are acting as (registered or not), and which store."""
+    from sessionctl.domain import users
+
     app_ = ctx.obj
     store, name = app_.store(), app_.actor_name()
     render.whoami(name, users.lookup(store, name), store.location, as_json)
@@ -28,6 +32,8 @@ def whoami(ctx: typer.Context, as_json: Json = False) -> None:
 
 def sweep(ctx: typer.Context, as_json: Json = False) -> None:
     """For cron: complete ended sessions, expire pending requests whose slot started."""
+    from sessionctl.domain import requests
+
     render.counts(requests.sweep(ctx.obj.context()), as_json)
 
 
@@ -39,6 +45,8 @@ def remind(
     as_json: Json = False,
 ) -> None:
     """For cron: remind student and educator of approved sessions starting soon, once each."""
+    from sessionctl.domain import reminders
+
     app_ = ctx.obj
     render.counts(reminders.remind(app_.context(), app_.duration(within)), as_json)
 
@@ -51,6 +59,8 @@ def inbox(
     as_json: Json = False,
 ) -> None:
     """Your notifications, newest first; shown unread ones become read unless --peek."""
+    from sessionctl.domain import inbox as inbox_domain
+
     c = ctx.obj.context()
     render.notifications(inbox_domain.inbox(c, everything=all_, peek=peek), c.tz, as_json, wide=wide)
 
@@ -82,11 +92,10 @@ def demo(
     return run_demo(db, ctx.obj.display_zone())
 
 
-def register(app: typer.Typer) -> None:
-    app.command("init")(init)
-    app.command("whoami")(whoami)
-    app.command("demo")(demo)
-    app.command("sweep")(sweep)
-    app.command("remind")(remind)
-    app.command("inbox")(inbox)
-    app.command("agenda")(agenda)
+app.command("init")(init)
+app.command("whoami")(whoami)
+app.command("demo")(demo)
+app.command("sweep")(sweep)
+app.command("remind")(remind)
+app.command("inbox")(inbox)
+app.command("agenda")(agenda)

@@ -19,6 +19,7 @@ import peewee as pw
 from sessionctl.domain import queries
 from sessionctl.errors import NotAllowed, NotFound
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
+from sessionctl.store.prepared import Prepared
 
 
 def require_role(ctx, *roles: str, doing: str) -> None:
@@ -31,12 +32,12 @@ def _a(role: str) -> str:
     return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
+_ENROLLED = Prepared(lambda course, student: Enrollment.select(Enrollment.id).where(
+    Enrollment.course == course, Enrollment.student == student).limit(1))
+
+
 def is_enrolled(course_id: int, student: User) -> bool:
-    return (
-        Enrollment.select()
-        .where(Enrollment.course == course_id, Enrollment.student == student)
-        .exists()
-    )
+    return _ENROLLED.first(course=course_id, student=student.id) is not None
 
 
 def can_manage(ctx, educator_id: int) -> bool:
@@ -101,7 +102,7 @@ def _did_you_mean(ctx, code: str) -> str:
 
 
 def slot(ctx, slot_id: int, *, manage: bool = False) -> Slot:
-    found = queries.slots().where(Slot.id == slot_id).first()
+    found = queries.slot(slot_id)
     if found is None or not can_see(ctx, found.course_id, found.educator_id):
         raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
     if manage and not can_manage(ctx, found.educator_id):
@@ -112,7 +113,7 @@ def slot(ctx, slot_id: int, *, manage: bool = False) -> Slot:
 def request(ctx, request_id: int, *, manage: str | None = None) -> Request:
     """The request if the actor may see it; with ``manage`` (a verb), only its educator or an
     admin may go on."""
-    found = queries.requests().where(Request.id == request_id).first()
+    found = queries.request(request_id)
     if found is None or not can_see_request(ctx, found):
         raise NotFound(f"no request {request_id}", hint="see 'sessionctl request list'")
     if manage and not can_manage(ctx, found.slot.educator_id):

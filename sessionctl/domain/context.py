@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 from sessionctl.errors import NotAllowed, UsageError
 from sessionctl.store import Store
 from sessionctl.store.models import Notification, StoreInfo, User
+from sessionctl.store.prepared import Prepared
 from sessionctl.timeparse import utcnow
 
 ROLES = ("admin", "educator", "student")
@@ -62,10 +63,13 @@ class Context:
             yield
 
     def _reload(self) -> None:
-        fresh = User.get_or_none(User.id == self.actor.id)
+        fresh = _USER.first(id=self.actor.id)
         if fresh is None:
             raise NotAllowed(f"{self.actor.name!r} is no longer a registered user of this store")
         self.actor = fresh
+
+
+_USER = Prepared(lambda id: User.select().where(User.id == id).limit(1))
 
 
 def find_actor(name: str) -> User:
@@ -266,12 +270,24 @@ def notify(
     user) is skipped if it exists: INSERT … ON CONFLICT DO NOTHING, so even a racing writer
     loses cleanly. Returns whether a row was added.
     """
-    query = Notification.insert(
-        user=user, kind=kind, request=request, slot=slot, text=text, created_at=to_db(ctx.now()),
-    )
-    if once:
-        query = query.on_conflict(action="NOTHING")
-    return query.as_rowcount().execute() == 1
+    return _NOTIFY[once].execute(
+        user=user.id, kind=kind, request=_id(request), slot=_id(slot), text=text,
+        created_at=to_db(ctx.now()),
+    ) == 1
+
+
+def _id(row) -> int | None:
+    return row if row is None or isinstance(row, int) else row.id
+
+
+def _notification(once: bool) -> Prepared:
+    def build(**values):
+        query = Notification.insert(**values)
+        return (query.on_conflict(action="NOTHING") if once else query).as_rowcount()
+    return Prepared(build)
+
+
+_NOTIFY = {False: _notification(False), True: _notification(True)}
 
 
 def store_id() -> str:

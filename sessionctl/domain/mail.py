@@ -29,6 +29,7 @@ from sessionctl.domain.context import (
 )
 from sessionctl.errors import Unavailable, UsageError
 from sessionctl.store.models import Course, Lease, Notification, Request, Slot, User
+from sessionctl.store.prepared import Prepared
 from sessionctl.timeparse import zone_name
 
 LEASE = "mail"
@@ -280,13 +281,18 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
 def _mark_sent(ctx: Context, notification_id: int, renew) -> None:
     """Mark one accepted message sent (compare-and-swap) and extend the lease in one write."""
     with ctx.write():
-        Notification.update(mail_state="sent", sent_at=to_db(ctx.now())).where(
-            Notification.id == notification_id, Notification.mail_state == "queued"
-        ).execute()
+        _MARK_SENT.execute(id=notification_id, at=to_db(ctx.now()))
         kept = renew()
     if not kept:  # the mark above stands: the server did accept that message
         raise Unavailable("this run's claim on the outbox expired and another run took it "
                           "over; the rest stays queued for it")
+
+
+# built once: a batch of a thousand marks each message in its own write
+_MARK_SENT = Prepared(lambda id, at: Notification.update(mail_state="sent", sent_at=at).where(
+    Notification.id == id, Notification.mail_state == "queued"))
+_RENEW = Prepared(lambda owner, until: Lease.update(expires_at=until).where(
+    Lease.name == LEASE, Lease.owner == owner))
 
 
 @contextmanager
@@ -317,9 +323,7 @@ def _lease(ctx: Context, length: timedelta) -> Iterator:
 
     def renew() -> bool:
         """Extend the lease (inside the caller's write); False if another run has taken it."""
-        return Lease.update(expires_at=to_db(ctx.now() + length)).where(
-            Lease.name == LEASE, Lease.owner == owner
-        ).execute() == 1
+        return _RENEW.execute(owner=owner, until=to_db(ctx.now() + length)) == 1
 
     def release() -> None:
         with ctx.write():

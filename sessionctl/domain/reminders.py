@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sessionctl.domain import access
 from sessionctl.domain.context import Context, describe_time, from_db, notify, shown_name, to_db
-from sessionctl.domain.requests import listed
-from sessionctl.store.models import Request, Slot, User
+from sessionctl.domain.requests import BOOKED, listed
+from sessionctl.store.models import Request, User
 
 
 def remind(ctx: Context, within: timedelta) -> dict[str, int]:
@@ -21,10 +21,10 @@ def remind(ctx: Context, within: timedelta) -> dict[str, int]:
         access.require_role(ctx, "admin", "educator", doing="run remind")
         now = ctx.now()
         due = listed(ctx).where(
-            Request.status == "approved",
-            Slot.starts_at > to_db(now),
-            Slot.starts_at <= to_db(now + within),
-        ).order_by(Slot.starts_at, Request.id)
+            BOOKED,
+            Request.starts_at > to_db(now),
+            Request.starts_at <= to_db(now + within),
+        ).order_by(Request.starts_at, Request.id)
         reminded = 0
         for request in due:
             student, educator = request.student, request.slot.educator

@@ -40,6 +40,7 @@ from sessionctl.domain.context import (
 from sessionctl.domain.views import HistoryView, RequestView
 from sessionctl.errors import Conflict, NotAllowed, NotFound, UsageError
 from sessionctl.store.models import Course, History, Request, Slot, User
+from sessionctl.store.prepared import Prepared
 
 STATUSES = ("pending", "approved", "waiting", "rejected", "cancelled", "completed")
 ACTIVE = ("pending", "approved", "waiting")  # at most one per slot and student (schema)
@@ -91,19 +92,10 @@ def transition(
     changes = {"status": to, "updated_at": to_db(ctx.now()), **fields}
     if reason is not None:
         changes["reason"] = reason
-    swapped = (
-        Request.update(**changes)
-        .where(Request.id == request.id, Request.status == current)
-        .execute()
-    )
-    if swapped != 1:
+    if _swap(request.id, current, changes) != 1:
         raise Conflict(f"request {request.id} changed while you were working; try again")
     if current == "approved":
-        freed = (
-            Slot.update(booked=Slot.booked - 1)
-            .where(Slot.id == request.slot.id, Slot.booked > 0)
-            .execute()
-        )
+        freed = _FREE_SEAT.execute(id=request.slot.id)
         if freed != 1:  # pragma: no cover - the schema keeps booked in step
             raise Conflict(f"slot {request.slot.id} has no seat to free")
         request.slot.booked -= 1
@@ -139,15 +131,33 @@ def check_not_ended(ctx: Context, request: Request, doing: str) -> None:
         )
 
 
+_SWAPS: dict[tuple, Prepared] = {}  # one compare-and-swap per set of changed columns
+_FREE_SEAT = Prepared(lambda id: Slot.update(booked=Slot.booked - 1).where(
+    Slot.id == id, Slot.booked > 0))
+_TAKE_SEAT = Prepared(lambda id: Slot.update(booked=Slot.booked + 1).where(
+    Slot.id == id, Slot.booked < Slot.capacity, Slot.cancelled_at.is_null()))
+_HISTORY = Prepared(lambda request, at, actor, from_status, to_status, note: History.insert(
+    request=request, at=at, actor=actor, from_status=from_status, to_status=to_status, note=note))
+
+
+def _swap(request_id: int, current: str, changes: dict) -> int:
+    """``UPDATE requests SET … WHERE id = ? AND status = current``: the rows changed (0 or 1)."""
+    columns = tuple(sorted(changes))
+    swap = _SWAPS.get(columns)
+    if swap is None:
+        swap = _SWAPS[columns] = Prepared(lambda id, was, **values: Request.update(**values)
+                                          .where(Request.id == id, Request.status == was))
+    return swap.execute(id=request_id, was=current, **changes)
+
+
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
            kind: str | None, recipients: list[User], *, system: bool = False,
            text: str | None = None) -> None:
     """SPEC §4: every change writes one history row and notifies the other party (``kind``
     names the notification; ``text`` overrides the standard wording)."""
-    History.create(
-        request=request, at=to_db(ctx.now()), actor=None if system else ctx.actor,
-        from_status=was, to_status=to, note=note,
-    )
+    _HISTORY.execute(request=request.id, at=to_db(ctx.now()),
+                     actor=None if system else ctx.actor.id, from_status=was, to_status=to,
+                     note=note)
     for user in recipients:
         said = text or _text(ctx, kind, request, user, system)
         notify(ctx, user, kind, said, request=request, slot=request.slot)
@@ -217,12 +227,7 @@ def _text(ctx: Context, kind: str, request: Request, recipient: User, system: bo
 
 def take_seat(slot_id: int) -> None:
     """Take one seat of a live slot by compare-and-swap; exit 5 when it is full."""
-    taken = (
-        Slot.update(booked=Slot.booked + 1)
-        .where(Slot.id == slot_id, Slot.booked < Slot.capacity, Slot.cancelled_at.is_null())
-        .execute()
-    )
-    if taken != 1:
+    if _TAKE_SEAT.execute(id=slot_id) != 1:
         raise Conflict(f"slot {slot_id} is full")
 
 
@@ -230,15 +235,23 @@ def settle_full(ctx: Context, slot_id: int) -> None:
     """The fill rule: once a slot is full (an approval took the last seat, or its capacity
     dropped to its approved seats), each pending request for it waits (opted in) or is
     rejected with ``slot is full``, by the system."""
-    slot = Slot.get_by_id(slot_id)
+    slot = _SEATS.first(id=slot_id)
     if slot.booked < slot.capacity:
         return
-    others = queries.requests().where(Request.slot == slot_id, Request.status == "pending")
-    for other in others.order_by(Request.created_at, Request.id):
+    for found in _LINE.all(slot=slot_id, status="pending"):
+        other = queries.request(found.id)
         if other.waitlist:
             transition(ctx, other, "waiting", system=True)
         else:
             transition(ctx, other, "rejected", system=True, reason="slot is full")
+
+
+_SEATS = Prepared(lambda id: Slot.select(
+    Slot.id, Slot.booked, Slot.capacity, Slot.cancelled_at, Slot.starts_at).where(Slot.id == id))
+# a slot's pending (or waiting) requests in the order they came: ids only
+_LINE = Prepared(lambda slot, status: Request.select(Request.id).where(
+    Request.slot == slot, Request.status == status).order_by(Request.created_at, Request.id))
+
 
 
 def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
@@ -247,21 +260,16 @@ def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
     and the student has no approved session at that time; and while the slot has more free
     seats than pending requests (a promoted request turned down), the next one does too. The
     student and the educator are told."""
-    slot = queries.slots().where(Slot.id == slot_id).get()
+    slot = queries.slot(slot_id)
     if slot.cancelled_at is not None or from_db(slot.starts_at) <= ctx.now():
         return
-    pending = Request.select().where(Request.slot == slot_id, Request.status == "pending").count()
+    pending = len(_LINE.all(slot=slot_id, status="pending"))
     offers = max(freed, slot.capacity - slot.booked - pending)
     if offers <= 0:
         return
-    line = (
-        queries.requests()
-        .where(Request.slot == slot_id, Request.status == "waiting")
-        .order_by(Request.created_at, Request.id)
-        .limit(offers)
-    )
     auto = policy.auto_approves(slot)
-    for request in list(line):
+    for found in _LINE.all(slot=slot_id, status="waiting")[:offers]:
+        request = queries.request(found.id)
         told = [request.student, request.slot.educator]
         if auto and overlapping_session(request.student, from_db(slot.starts_at),
                                         from_db(slot.ends_at)) is None:
@@ -274,9 +282,12 @@ def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
 
 def waitlist_positions(slot_ids) -> dict[int, tuple[int, int]]:
     """Each waiting request's place in its slot's line: ``{request id: (position, length)}``."""
+    slot_ids = list(slot_ids)
+    if not slot_ids:
+        return {}
     rows = (
         Request.select(Request.id, Request.slot)
-        .where(Request.slot.in_(list(slot_ids)), Request.status == "waiting")
+        .where(Request.slot.in_(slot_ids), Request.status == "waiting")
         .order_by(Request.slot, Request.created_at, Request.id)
         .tuples()
     )
@@ -287,7 +298,7 @@ def waitlist_positions(slot_ids) -> dict[int, tuple[int, int]]:
 
 
 def waiting_count(slot_id: int) -> int:
-    return Request.select().where(Request.slot == slot_id, Request.status == "waiting").count()
+    return len(_LINE.all(slot=slot_id, status="waiting"))
 
 
 # -- lookups -------------------------------------------------------------------------------------
@@ -301,15 +312,15 @@ def listed(ctx: Context):
 def overlapping_session(student: User, start: datetime, end: datetime, *, besides: int | None = None):
     """The student's approved request whose slot overlaps [start, end), if any (not counting
     request ``besides``, the one being moved)."""
-    query = queries.requests().where(
-        Request.student == student,
-        Request.status == "approved",
-        Slot.starts_at < to_db(end),
-        Slot.ends_at > to_db(start),
-    )
-    if besides is not None:
-        query = query.where(Request.id != besides)
-    return query.first()
+    clash = _OVERLAP.first(student=student.id, start=to_db(start), end=to_db(end),
+                           besides=besides or 0)
+    return None if clash is None else queries.request(clash.id)
+
+
+# by the slot times each request carries (migration 5): no join to find a clash
+_OVERLAP = Prepared(lambda student, start, end, besides: Request.select(Request.id).where(
+    Request.student == student, Request.status == "approved", Request.starts_at < end,
+    Request.ends_at > start, Request.id != besides).limit(1))
 
 
 def check_no_overlap(request_student: User, slot: Slot, *, mine: bool, besides: int | None = None) -> None:
@@ -326,7 +337,11 @@ def check_no_overlap(request_student: User, slot: Slot, *, mine: bool, besides: 
 
 def pending_move(request_id: int) -> Request | None:
     """The pending proposal to move this (approved) request, if any."""
-    return Request.get_or_none(Request.replaces == request_id, Request.status == "pending")
+    return _PROPOSAL.first(replaces=request_id)
+
+
+_PROPOSAL = Prepared(lambda replaces: Request.select().where(
+    Request.replaces == replaces, Request.status == "pending").limit(1))
 
 
 def views(requests) -> list[RequestView]:
@@ -335,11 +350,15 @@ def views(requests) -> list[RequestView]:
     requests = list(requests)
     positions = waitlist_positions({r.slot_id for r in requests if r.status == "waiting"})
     approved = [r.id for r in requests if r.status == "approved" and r.replaced_by_id is None]
-    proposals = dict(
-        Request.select(Request.replaces, Request.id)
-        .where(Request.replaces.in_(approved), Request.status == "pending")
-        .tuples()
-    ) if approved else {}
+    if len(approved) == 1:
+        proposal = pending_move(approved[0])
+        proposals = {approved[0]: proposal.id} if proposal is not None else {}
+    else:
+        proposals = dict(
+            Request.select(Request.replaces, Request.id)
+            .where(Request.replaces.in_(approved), Request.status == "pending")
+            .tuples()
+        ) if approved else {}
     return [RequestView.of(r, positions.get(r.id), proposals.get(r.id)) for r in requests]
 
 
@@ -354,7 +373,7 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
     """A student asks for a seat; on a full slot with ``waitlist`` they join its line."""
     message = check_text("message", message) or None
     with ctx.write():
-        slot = queries.slots().where(Slot.id == slot_id).first()
+        slot = queries.slot(slot_id)
         if slot is None:
             raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
         access.check_student_of(ctx, slot)
@@ -371,9 +390,7 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
                 hint=f"join its waitlist ({waiting} waiting): "
                 f"sessionctl request send {slot_id} --waitlist",
             )
-        mine = Request.get_or_none(
-            Request.slot == slot, Request.student == ctx.actor, Request.status.in_(ACTIVE),
-        )
+        mine = _ACTIVE.first(slot=slot.id, student=ctx.actor.id)
         if mine is not None:
             raise Conflict(f"you already have {mine.status} request {mine.id} for slot {slot_id}")
         check_no_overlap(ctx.actor, slot, mine=True)
@@ -387,12 +404,16 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
         return view(request)
 
 
+_ACTIVE = Prepared(lambda slot, student: Request.select().where(
+    Request.slot == slot, Request.student == student, Request.status.in_(ACTIVE)).limit(1))
+
+
 def create(ctx: Context, slot: Slot, student: User, status: str, **fields) -> Request:
     """A new request row, read back joined (slot, course, people) for views and texts."""
     now = to_db(ctx.now())
     request = Request.create(slot=slot.id, student=student, status=status, created_at=now,
                              updated_at=now, **fields)
-    return queries.requests().where(Request.id == request.id).get()
+    return queries.request(request.id)
 
 
 def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) -> RequestView:
@@ -436,7 +457,7 @@ def proposal_target(request: Request) -> Request | None:
     """The approved booking a pending move proposal would replace, or None."""
     if request.replaces_id is None:
         return None
-    replaced = queries.requests().where(Request.id == request.replaces_id).first()
+    replaced = queries.request(request.replaces_id)
     if replaced is None or replaced.status != "approved":
         return None
     return replaced
@@ -614,7 +635,8 @@ def list_requests(
 ) -> list[RequestView]:
     check_choice("status", status, STATUSES + ("all",))
     with ctx.read():
-        query = listed(ctx).order_by(Request.created_at.desc(), Request.id.desc())
+        query = access.scope(ctx, queries.request_rows(), "request").order_by(
+            Request.created_at.desc(), Request.id.desc())
         if status and status != "all":
             query = query.where(Request.status == status)
         if course is not None:
@@ -626,17 +648,23 @@ def list_requests(
         return views(query)
 
 
+# The live requests as the partial indexes of migration 6 name them: a query that looks them
+# up by time states its status in these very words (a literal, not a bound value), so both
+# backends see that such an index holds every row it wants.
+OPEN = Request.status.in_(pw.SQL("('pending', 'waiting')"))
+BOOKED = Request.status == pw.SQL("'approved'")
+
+
 def sweep(ctx: Context) -> dict[str, int]:
     """Complete ended approved sessions; expire pending and waiting requests whose slot started."""
     with ctx.write():
         access.require_role(ctx, "admin", "educator", doing="run sweep")
         now = to_db(ctx.now())
         mine = listed(ctx)  # an admin's: all; an educator's: their slots'
-        ended = list(mine.where(Request.status == "approved", Slot.ends_at <= now))
+        ended = list(mine.where(BOOKED, Request.ends_at <= now))
         for request in ended:  # may cancel move proposals (``transition``): read what is left
             transition(ctx, request, "completed", system=True, note="session ended")
-        started = list(mine.where(Request.status.in_(("pending", "waiting")),
-                                  Slot.starts_at <= now))
+        started = list(mine.where(OPEN, Request.starts_at <= now))
         for request in started:
             transition(ctx, request, "rejected", system=True, reason="expired",
                        notify_kind="expired")

@@ -7,7 +7,6 @@ domain's queries run unchanged on PostgreSQL.
 from __future__ import annotations
 
 import os
-import random
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -222,6 +221,8 @@ def _prepare(store: Store, create: bool) -> None:
             said = str(exc).lower()
             if not ("locked" in said or "busy" in said) or time.monotonic() >= deadline:
                 raise
+            import random  # only when another process holds the store: not on every start-up
+
             time.sleep(random.uniform(0.01, 0.05))
 
 

@@ -253,24 +253,83 @@ ALTER TABLE requests ADD CONSTRAINT requests_rated_at_check CHECK ((rated_at IS 
 """,
 }
 
-MIGRATIONS: list[tuple[int, str, str | dict[str, str]]] = [
+# Cron at any size (issue 12): `sweep` and `remind` find what is due without reading the
+# store's history. Each request carries its slot's times (`starts_at`, `ends_at`), which the
+# schema keeps: a trigger copies them when a request is made (whoever inserts it) and another
+# follows a slot whose time changes. (A slot's time cannot move while it has active requests,
+# so for the requests these indexes hold the copy is the slot's time by the rules too.) Three
+# partial indexes hold only the live requests, ordered by time: pending and waiting ones by
+# start (expiry), approved ones by start (reminders) and by end (completion). Being partial,
+# they never tempt the planner away from a list's own indexes (an educator's slots, a
+# student's requests), and they stay small: a swept store's past requests are in none of them.
+_M006_INDEXES = """
+CREATE INDEX requests_open_start ON requests (starts_at) WHERE status IN ('pending', 'waiting');
+CREATE INDEX requests_booked_start ON requests (starts_at) WHERE status = 'approved';
+CREATE INDEX requests_booked_end ON requests (ends_at) WHERE status = 'approved';
+"""
+M006_DUE = {
+    "sqlite": """
+ALTER TABLE requests ADD COLUMN starts_at DATETIME;
+ALTER TABLE requests ADD COLUMN ends_at DATETIME;
+UPDATE requests SET (starts_at, ends_at) =
+    (SELECT slots.starts_at, slots.ends_at FROM slots WHERE slots.id = requests.slot_id);
+CREATE TRIGGER requests_slot_times AFTER INSERT ON requests BEGIN
+    UPDATE requests SET (starts_at, ends_at) =
+        (SELECT slots.starts_at, slots.ends_at FROM slots WHERE slots.id = NEW.slot_id)
+        WHERE id = NEW.id;
+END;
+CREATE TRIGGER slots_times_to_requests AFTER UPDATE OF starts_at, ends_at ON slots BEGIN
+    UPDATE requests SET starts_at = NEW.starts_at, ends_at = NEW.ends_at WHERE slot_id = NEW.id;
+END;
+""" + _M006_INDEXES,
+    # a list: PostgreSQL's CREATE TRIGGER has no BEGIN ... END, which SQLite's tokenizer (the
+    # splitter of the texts) would wait for
+    "postgresql": [
+        "ALTER TABLE requests ADD COLUMN starts_at TIMESTAMP",
+        "ALTER TABLE requests ADD COLUMN ends_at TIMESTAMP",
+        "UPDATE requests SET starts_at = slots.starts_at, ends_at = slots.ends_at"
+        " FROM slots WHERE slots.id = requests.slot_id",
+        """CREATE FUNCTION sessionctl_request_times() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT slots.starts_at, slots.ends_at INTO NEW.starts_at, NEW.ends_at
+        FROM slots WHERE slots.id = NEW.slot_id;
+    RETURN NEW;
+END $$""",
+        "CREATE TRIGGER requests_slot_times BEFORE INSERT OR UPDATE OF slot_id ON requests"
+        " FOR EACH ROW EXECUTE FUNCTION sessionctl_request_times()",
+        """CREATE FUNCTION sessionctl_slot_times() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE requests SET starts_at = NEW.starts_at, ends_at = NEW.ends_at
+        WHERE slot_id = NEW.id;
+    RETURN NULL;
+END $$""",
+        "CREATE TRIGGER slots_times_to_requests AFTER UPDATE OF starts_at, ends_at ON slots"
+        " FOR EACH ROW EXECUTE FUNCTION sessionctl_slot_times()",
+        *(line.rstrip(";") for line in _M006_INDEXES.strip().splitlines()),
+    ],
+}
+
+MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
     (3, "cron", M003_CRON),
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
+    (6, "due", M006_DUE),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
 
-def statements(sql: str | dict[str, str], dialect: str) -> list[str]:
+def statements(sql: str | dict[str, str | list[str]], dialect: str) -> list[str]:
     """One migration as statements for ``dialect``, split where SQLite's own tokenizer says a
     statement is complete (never inside a string, a comment or a trigger body). ``sql`` is
-    portable DDL with ``{pk}``-style holes, or one text per dialect."""
+    portable DDL with ``{pk}``-style holes, or one text (or list of statements) per dialect."""
     import sqlite3
 
     text = sql[dialect] if isinstance(sql, dict) else sql.format(**DIALECT[dialect])
+    if isinstance(text, list):
+        return list(text)
     found, current = [], ""
     for line in text.splitlines(keepends=True):
         current += line

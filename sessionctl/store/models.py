@@ -86,6 +86,10 @@ class Request(BaseModel):
     rating = pw.IntegerField(null=True)  # the student's stars, 1 to 5
     rating_comment = pw.TextField(null=True)
     rated_at = pw.DateTimeField(null=True)
+    # the slot's times, copied by the schema's triggers (migration 6): what sweep and remind
+    # look up by, through partial indexes of the live requests; never written from here
+    starts_at = pw.DateTimeField(null=True)
+    ends_at = pw.DateTimeField(null=True)
 
     class Meta:
         table_name = "requests"
