@@ -417,3 +417,40 @@ def test_starttls_on_a_server_without_it_is_exit_6(one_queued):
     assert result.stderr == (f"error: cannot use the mail server 127.0.0.1:{server.port}: "
                              "STARTTLS extension not supported by server.\n")
     assert snapshot(one_queued.db) == before and server.messages == []
+
+
+INJECTED = ("=?utf-8?q?Algebra=0D=0AReply-To:_boss@evil.example=0D=0AContent-Type:_text/html"
+            "=0D=0A=0D=0A<a_href=3Dhttp://evil.example>log_in</a>?=")
+
+
+def test_text_that_looks_like_an_encoded_word_stays_text_in_every_header(world, booked):
+    """A course title or display name written as an RFC 2047 encoded word must not decode
+    into header lines or a body: each header keeps one address and its own text."""
+    root = booked.ctx("root")
+    users.set_user(root, "alan", display=f'Zoë <boss@evil.example>, {INJECTED}')
+    courses.set_course(booked.ctx("ada"), "MATH101", title=INJECTED)
+    booked.approved(future(hours=30), "alan")
+    sender = "=?utf-8?q?Sessions=0D=0AX-Injected:_1?= <sessions@example.edu>"
+    with MailServer() as server:
+        result = run("notify", "send", "--smtp", server.url, user="root", db=world.db,
+                     SESSIONCTL_MAIL_FROM=sender)
+        assert result.returncode == 0, result.stderr
+        assert server.messages
+        for message in server.messages:
+            assert message["Reply-To"] is None and message["X-Injected"] is None
+            assert message.get_content_type() == "text/plain"
+            assert len(message["To"].addresses) == len(message["From"].addresses) == 1
+            assert message["From"].addresses[0].addr_spec == "sessions@example.edu"
+            assert message["To"].addresses[0].addr_spec in ("alan@example.edu", "ada@example.edu")
+            assert "Reply-To" not in str(message["Subject"]).replace("Reply-To:_", "")
+            assert "Hello " in body(message)
+
+
+@pytest.mark.parametrize("sender", ["a@example.edu, b@evil.example", "a@example.edu b@evil.example"])
+def test_a_sender_of_more_than_one_address_is_refused(world, booked, sender):
+    booked.approved(future(hours=30), "alan")
+    before = snapshot(world.db)
+    result = run("notify", "send", "--smtp", f"smtp://127.0.0.1:{free_port()}", "--from", sender,
+                 user="root", db=world.db)
+    assert result.returncode == 2 and result.stderr.startswith("error: invalid sender address")
+    assert snapshot(world.db) == before

@@ -80,22 +80,30 @@ class Transport(Protocol):
 
 
 def sender(value: str | None) -> tuple[str, str]:
-    """The From header and the envelope sender: ``--from`` / SESSIONCTL_MAIL_FROM as
-    ``addr`` or ``Name <addr>``, else ``sessionctl@`` this host's name."""
-    from email.utils import formataddr, parseaddr
+    """The sender's display name ('' for none) and address: ``--from`` /
+    SESSIONCTL_MAIL_FROM as ``addr`` or ``Name <addr>`` (one address, no more), else
+    ``sessionctl@`` this host's name."""
+    from email.utils import getaddresses
 
     if not value:
         import socket
 
-        address = f"sessionctl@{socket.getfqdn()}"
-        return address, address
+        return "", f"sessionctl@{socket.getfqdn()}"
     check_line("sender address", value, 320)
-    name, address = parseaddr(value)
-    if not address:
+    found = getaddresses([value])
+    if len(found) != 1 or not found[0][1]:
         raise UsageError(f"invalid sender address {value!r}",
                          hint="use --from addr@example.edu or --from 'Name <addr@example.edu>'")
+    name, address = found[0]
     check_email(address)
-    return (formataddr((name, address)) if name else address), address
+    return name, address
+
+
+def header_text(text: str) -> str:
+    """Text for a header (a subject, a display name) as one line that the e-mail library
+    cannot read as anything but text: ``=?`` would start an RFC 2047 encoded word, which it
+    decodes before writing the header again, line breaks and all; ``= ?`` stays literal."""
+    return " ".join(text.split()).replace("=?", "= ?")
 
 
 # -- the batch ---------------------------------------------------------------------------------
@@ -148,12 +156,13 @@ def message_id(notification_id: int, store: str) -> str:
     return f"<notification-{notification_id}.{store}@sessionctl>"
 
 
-def compose(note: Notification, from_header: str, store: str):
+def compose(note: Notification, from_: tuple[str, str], store: str):
     """The e-mail for one notification: subject naming the event and course; a plain-text
     body with the session time in the recipient's zone and UTC, the educator, the link and
     the request id."""
     from email.message import EmailMessage
-    from email.utils import format_datetime, formataddr
+    from email.headerregistry import Address
+    from email.utils import format_datetime
 
     user, request = note.user, note.request
     slot = request.slot if request is not None else None
@@ -179,9 +188,9 @@ def compose(note: Notification, from_header: str, store: str):
     lines += ["", "-- ", "sent by sessionctl; 'sessionctl inbox' lists your notifications"]
 
     message = EmailMessage()
-    message["Subject"] = " ".join(subject.split())
-    message["From"] = from_header
-    message["To"] = formataddr((user.display or "", user.email))
+    message["Subject"] = header_text(subject)
+    message["From"] = Address(header_text(from_[0]), addr_spec=from_[1])
+    message["To"] = Address(header_text(user.display or ""), addr_spec=user.email)
     message["Date"] = format_datetime(from_db(note.created_at))
     message["Message-ID"] = message_id(note.id, store)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
@@ -221,13 +230,13 @@ class Outcome:
         return {"sent": self.sent, "failed": self.failed, "queued": self.queued}
 
 
-def message_bytes(note: Notification, from_header: str, store: str) -> tuple[str, bytes]:
+def message_bytes(note: Notification, from_: tuple[str, str], store: str) -> tuple[str, bytes]:
     """The recipient and the finished message (CRLF lines, RFC 2047 headers), or UsageError /
     ValueError when the stored data cannot make a valid one."""
     from email import policy
 
     address = check_email(note.user.email)
-    message = compose(note, from_header, store)
+    message = compose(note, from_, store)
     return address, message.as_bytes(policy=policy.SMTP)
 
 
@@ -252,7 +261,7 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
                     ).execute()
             for note in mail:
                 try:
-                    address, data = message_bytes(note, from_[0], store)
+                    address, data = message_bytes(note, from_, store)
                 except (UsageError, ValueError, TypeError, LookupError) as exc:
                     reason = exc.message if isinstance(exc, UsageError) else str(exc)
                     outcome.refusals.append(
