@@ -19,7 +19,7 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
     becomes a newline (escaped as \\n) or, in a one-line value, a space, and the rest goes."""
     if value is None:
         return None
-    from sessionctl.domain.context import INVISIBLE, LINE_BREAKS
+    from sessionctl.domain.context import LINE_BREAKS, invisible
 
     out = []
     for ch in value.replace("\r\n", "\n"):
@@ -27,7 +27,7 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
             out.append(" " if one_line else "\n")
         elif ch == "\t":
             out.append(" ")
-        elif ch not in INVISIBLE and unicodedata.category(ch) not in ("Cc", "Cs"):
+        elif not invisible(ch) and unicodedata.category(ch) not in ("Cc", "Cs"):
             out.append(ch)
     return "".join(out)
 
@@ -60,9 +60,10 @@ def calendar(events, *, name: str) -> bytes:
         event.add("dtend", e.end)
         event.add("summary", _text(e.summary))
         event.add("description", _text(e.description, one_line=False))
-        if e.link:
-            event.add("url", e.link)
-            event.add("location", e.link)
+        link = _text(e.link)  # an older store's link may hold what links may not now
+        if link:
+            event.add("url", link)
+            event.add("location", link)
         if e.organizer[1]:
             event.add("organizer", address(e.organizer))
         if e.attendee[1]:

@@ -743,17 +743,19 @@ def document(data: bytes, out: str | None) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
-    write_atomic(out, data)
+    write_atomic(out, data, replaces=b"BEGIN:VCALENDAR")
 
 
-def write_atomic(out: str, data: bytes) -> None:
+def write_atomic(out: str, data: bytes, replaces: bytes = b"") -> None:
     """Write ``out`` so that a reader sees the old file or the new one, never part of one:
     a temp file in the same directory, flushed and fsynced, then renamed over it.
 
     Only regular files are written: a device, FIFO, socket or directory is refused (exit 2),
     so ``--out /dev/null`` never replaces /dev/null. A file that is replaced keeps its mode and,
     where the user may set them, its owner and group. A symlink keeps pointing at the
-    (replaced) file."""
+    (replaced) file. A non-empty file that does not start with ``replaces`` (a calendar's
+    first line) is refused too: ``--out`` pointed at the store, a config file or anything else
+    by mistake (or through a planted symlink) must not destroy it."""
     import errno
     import stat
     import tempfile
@@ -771,6 +773,12 @@ def write_atomic(out: str, data: bytes) -> None:
         if old is not None and not stat.S_ISREG(old.st_mode):
             what = "a directory" if stat.S_ISDIR(old.st_mode) else "not a regular file"
             raise UsageError(f"cannot write {out}: it is {what}", hint="give --out a file name")
+        if old is not None and old.st_size and replaces:
+            with open(path, "rb") as existing:
+                if not existing.read(len(replaces)) == replaces:
+                    raise UsageError(f"cannot write {out}: it holds something else than a "
+                                     "calendar, which would be lost",
+                                     hint="give --out a new file name, or remove the file first")
         if old is not None:
             mode = stat.S_IMODE(old.st_mode)
         else:

@@ -93,19 +93,31 @@ def checked_text(label: str, value: str) -> str:
     return value
 
 
+SECRET_PARAMETERS = ("password", "sslpassword")  # libpq's, in a URL's query string
+
+
 def mask_url(url: str) -> str:
-    """A server URL (PostgreSQL, SMTP) with its password shown as ``***``."""
-    from urllib.parse import urlsplit, urlunsplit
+    """A server URL (PostgreSQL, SMTP) with its password shown as ``***``: the one after the
+    user name, and any in the query string (``?password=…``, as libpq takes it)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     try:
         parts = urlsplit(url)
         password = parts.password
+        query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
-        return url if "@" not in url else "***"
-    if password is None:
+        return url if "@" not in url and "password" not in url.lower() else "***"
+    secret = [k.lower() in SECRET_PARAMETERS for k, _ in query]
+    if password is None and not any(secret) and "password" not in parts.query.lower():
         return url
-    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    if password is not None:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
+    if any(secret):
+        parts = parts._replace(query=urlencode(
+            [(k, "***" if hide else v) for (k, v), hide in zip(query, secret)], safe="*"))
+    elif "password" in parts.query.lower():  # a form parse_qsl does not read as a key
+        parts = parts._replace(query="***")
+    return urlunsplit(parts)
 
 
 def has_password(url: str) -> bool:

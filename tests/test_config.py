@@ -270,6 +270,34 @@ def test_config_show_masks_every_password(cli, files):
     assert settings["smtp_password"] == ("***", "SESSIONCTL_SMTP_PASSWORD")
 
 
+def test_a_password_in_the_query_string_is_masked_too(cli, files):
+    """libpq takes ``?password=`` (and ``sslpassword``) in the URL's query as well."""
+    files.write("user", 'db = "postgresql://svc@db.example.edu/sessions?sslmode=require'
+                        '&password=q-secret&SSLPASSWORD=k-secret"\n')
+    result = cli("config", "show", env={"SESSIONCTL_DB": None})
+    assert result.exit_code == 0, result.stderr
+    assert "q-secret" not in result.stdout and "k-secret" not in result.stdout
+    assert shown(cli, env={"SESSIONCTL_DB": None})["db"][0] == (
+        "postgresql://svc@db.example.edu/sessions?sslmode=require&password=***&SSLPASSWORD=***")
+
+
+def test_whoami_and_init_never_print_a_query_string_password(location):
+    if not location.startswith("postgresql://"):
+        pytest.skip("a server URL")
+    from typer.testing import CliRunner
+
+    from sessionctl.cli import app
+
+    url = location + "?password=not-needed-but-secret"
+    env = {"SESSIONCTL_DB": url, "SESSIONCTL_USER": "root", "SESSIONCTL_TZ": "UTC",
+           "NO_COLOR": "1"}
+    for args in (["init"], ["whoami"], ["whoami", "--json"]):
+        result = CliRunner().invoke(app, args, env=env)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        assert "not-needed-but-secret" not in result.stdout + result.stderr
+        assert "password=***" in result.stdout
+
+
 # -- cost -----------------------------------------------------------------------------------------------
 
 

@@ -162,15 +162,18 @@ def test_uids_carry_the_store_id_so_two_stores_never_collide(world, scene, tmp_p
     assert snapshot(other)["store_info"][0][1] != store_id
 
 
+OLD = b"BEGIN:VCALENDAR\r\nPRODID:an older export\r\n"
+
+
 def test_out_replaces_the_file_atomically(world, booked, scene, folder):
     target = folder / "sessions.ics"
-    target.write_bytes(b"old calendar")
+    target.write_bytes(OLD)
     target.chmod(0o640)
     reader = open(target, "rb")  # a calendar app that opened the file before the export
     result = world("request", "export", "--ics", "--out", str(target), user="alan")
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
     assert target.read_bytes() == export(world, "alan")
-    assert reader.read() == b"old calendar"  # never a half-written file
+    assert reader.read() == OLD  # never a half-written file
     reader.close()
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert sorted(p.name for p in folder.iterdir()) == ["sessions.ics"]  # no temp file left
@@ -182,9 +185,29 @@ def test_out_replaces_the_file_atomically(world, booked, scene, folder):
     assert link.is_symlink() and target.read_bytes() == export(world, "alan")
 
 
+@pytest.mark.parametrize("what", ["the store", "a link to the store", "a text file"])
+def test_out_never_replaces_a_file_that_is_not_a_calendar(world, scene, folder, what):
+    """``--out`` given the store itself (by mistake, or through a symlink someone planted
+    where a cron job writes) would otherwise replace it with the calendar."""
+    target = {"the store": world.db, "a link to the store": folder / "sessions.ics",
+              "a text file": folder / "notes.txt"}[what]
+    if what == "a link to the store":
+        target.symlink_to(world.db)
+    if what == "a text file":
+        target.write_text("my notes\n")
+    before, content = snapshot(world.db), open(os.path.realpath(target), "rb").read()
+    result = world("request", "export", "--ics", "--out", str(target), user="alan")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: cannot write {target}: it holds something else "
+                                    "than a calendar")
+    assert snapshot(world.db) == before
+    assert open(os.path.realpath(target), "rb").read() == content
+    assert world("request", "list", user="alan").exit_code == 0
+
+
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(world, scene, folder, monkeypatch):
     target = folder / "sessions.ics"
-    target.write_bytes(b"old calendar")
+    target.write_bytes(OLD)
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -193,7 +216,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(world, scene, folde
     result = world("request", "export", "--ics", "--out", str(target), user="alan")
     assert result.exit_code == 6 and result.stdout == ""
     assert result.stderr == f"error: cannot write {target}: No space left on device; the old file is unchanged\n"
-    assert target.read_bytes() == b"old calendar"
+    assert target.read_bytes() == OLD
     assert [p.name for p in folder.iterdir()] == ["sessions.ics"]
 
 

@@ -78,7 +78,7 @@ def test_messages_reach_a_real_server_with_recipients_subject_times_and_link(wor
     root = booked.ctx("root")
     users.set_user(root, "alan", tz="America/New_York", display="Alan Turing")
     users.set_user(root, "ada", tz="Europe/Berlin", display="Ada Lovelace")
-    start = future(hours=30)
+    start = future(hours=30).replace(hour=15)  # 15 to 45 hours ahead; one day in every zone here
     request = booked.approved(start, "alan", message="Recursion, please", approve_link=LINK)
     assert run_json("remind", "--within", "48h", user="root", db=world.db) == {"reminded": 1}
 

@@ -396,8 +396,10 @@ def test_an_unknown_color_is_a_usage_error(store):
 def test_a_cut_link_is_a_hyperlink_to_the_whole_url_on_a_terminal(store, recorder):
     env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
     _, out, _ = on_tty(["slot", "list"], env, columns=120)
-    assert f"\x1b]8;;{LINK}\x1b\\https://meet.example.edu/ro" in out
-    assert "…\x1b]8;;\x1b\\" in out
+    # the cell shows the link's start, cut with "…" (how much depends on the other columns,
+    # which depend on the dates), and the hyperlink goes to the whole URL
+    shown = re.findall(f"\x1b]8;;{re.escape(LINK)}\x1b\\\\([^\x1b]*)…\x1b]8;;\x1b\\\\", out)
+    assert shown and all(LINK.startswith(cut) and len(cut) >= 20 for cut in shown), out
     assert "\x1b]8" not in piped(["slot", "list"], environment(store, "ada", COLUMNS="120")).stdout
 
 

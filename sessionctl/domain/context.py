@@ -129,9 +129,16 @@ INVISIBLE = frozenset(
     + [chr(c) for c in range(0x202A, 0x202F)]  # bidi embeddings and overrides
     + [chr(c) for c in range(0x2066, 0x206A)]  # bidi isolates
     + ["\u061c", "\u2060", "\ufeff"]  # Arabic letter mark, word joiner, zero-width no-break space
-)
+    # letters and marks that print as nothing: combining grapheme joiner, Hangul fillers
+    + ["\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"]
+)  # and every format character (category Cf: soft hyphen, tags, invisible operators…)
 # Everything str.splitlines() breaks on: none of it may enter a one-line field.
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def invisible(ch: str) -> bool:
+    """Whether ``ch`` hides or reorders text: refused in input, escaped in output."""
+    return ch in INVISIBLE or unicodedata.category(ch) == "Cf"
 
 
 def _refused(ch: str, multiline: bool) -> str | None:
@@ -140,7 +147,7 @@ def _refused(ch: str, multiline: bool) -> str | None:
         if ch == "\n" and multiline:
             return None
         return f"a line break (U+{ord(ch):04X})"
-    if ch in INVISIBLE:
+    if invisible(ch):
         return f"the invisible or text-reordering character U+{ord(ch):04X}"
     category = unicodedata.category(ch)
     if category == "Cc" and not (ch == "\t" and multiline):
@@ -163,7 +170,7 @@ def check_text(label: str, value: str | None, limit: int = MAX_TEXT, *,
         for ch in value:
             why = _refused(ch, multiline)
             if why is not None:
-                if ch in INVISIBLE:
+                if invisible(ch):
                     hint = "type the text without it"
                 else:
                     hint = "only newline and tab are allowed" if multiline else f"{label} is one line"

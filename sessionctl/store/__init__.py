@@ -170,18 +170,9 @@ def _postgres(url: str, timeout: float) -> Store:
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={int(timeout * 1000)}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
-    return Store(db, redact(url), timeout)
+    from sessionctl.settings import mask_url
 
-
-def redact(url: str) -> str:
-    """A server URL without its password, for messages and ``whoami``."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return Store(db, mask_url(url), timeout)
 
 
 def open_store(location: str, *, create: bool = False, timeout: float | None = None) -> Store:

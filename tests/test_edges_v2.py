@@ -1,0 +1,53 @@
+"""Classes of defects found by the second attack pass (issue 8's edges, again): text that
+prints as nothing, an older store's link in a calendar, odd output encodings, config files
+nested too deep, RRULEs RFC 5545 forbids, completion scripts in the shared mode."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from conftest import future, iso, snapshot
+
+FORMAT_AND_FILLERS = [
+    "\u00ad", "\u034f", "\u115f", "\u1160", "\u180e", "\u2061", "\u2064", "\u3164", "\uffa0",
+    "\ufff9", "\ufffb", "\U000e0001", "\U000e0069", "\U000e007f",
+]
+
+
+@pytest.mark.parametrize("ch", FORMAT_AND_FILLERS, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("where", ["display", "title", "message"])
+def test_characters_that_print_as_nothing_are_refused(world, ch, where):
+    args = {"display": ("user", "set", "alan", "--display", f"Alan{ch}hidden"),
+            "title": ("course", "add", "NEW1", "--title", f"Title{ch}x"),
+            "message": None}[where]
+    user = {"display": "root", "title": "ada", "message": "alan"}[where]
+    if args is None:
+        [made] = world.json("slot", "add", "--course", "MATH101", "--start", iso(future(48)),
+                            "--duration", "1h", user="ada")
+        args = ("request", "send", str(made["id"]), "--message", f"hi{ch}there")
+    before = snapshot(world.db)
+    result = world(*args, user=user)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert f"the invisible or text-reordering character U+{ord(ch):04X}" in result.stderr
+    assert "hint: type the text without it" in result.stderr
+    assert snapshot(world.db) == before
+
+
+def test_an_older_stores_link_with_line_breaks_exports_as_one_line(world):
+    [made] = world.json("slot", "add", "--course", "MATH101", "--start", iso(future(48)),
+                        "--duration", "1h", user="ada")
+    sent = world.json("request", "send", str(made["id"]), user="alan")
+    assert world("request", "approve", str(sent["id"]), user="ada").exit_code == 0
+    con = sqlite3.connect(world.db)
+    with con:  # what a store written before the input rules may hold
+        con.execute("UPDATE slots SET link = ? WHERE id = ?",
+                    ("https://meet.example.edu/a\r\nATTENDEE:mailto:evil@example\x1b[31m", made["id"]))
+    con.close()
+    result = world("request", "export", "--ics", user="alan")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.replace("\r\n", "\n").replace("\n ", "").split("\n")
+    assert not [line for line in lines if line.startswith("ATTENDEE:mailto:evil")]
+    assert "\x1b" not in result.stdout
+    assert [line for line in lines if line.startswith("URL")]
