@@ -10,6 +10,9 @@ import sys
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 terminal (PYTHONIOENCODING,
+        if stream is not None and stream.encoding.lower() not in ("utf-8", "utf8"):  # LANG=C)
+            stream.reconfigure(errors="backslashreplace")  # shows what it cannot encode as \\u…
     from sessionctl.errors import SessionctlError
 
     try:

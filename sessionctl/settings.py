@@ -211,6 +211,9 @@ def _parse(config: ConfigFile, data: bytes) -> None:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(_toml_error(path, exc), hint="the file must be TOML: key = \"value\" lines") from None
+    except RecursionError:  # arrays or tables nested thousands deep: nothing this file needs
+        raise UsageError(f"{path}: values nested too deep",
+                         hint="the file must be TOML: key = \"value\" lines") from None
     for key, value in document.items():
         config.lines[key] = _key_line(text, key)
         where = config.origin(key)

@@ -270,6 +270,11 @@ def test_config_show_masks_every_password(cli, files):
     assert settings["smtp_password"] == ("***", "SESSIONCTL_SMTP_PASSWORD")
 
 
+def test_values_nested_thousands_deep_are_a_malformed_file(cli, files):
+    path = files.write("user", "x = " + "[" * 5000 + "]" * 5000 + "\n")
+    refused(cli("config", "show"), 2, str(path), "nested too deep")
+
+
 def test_a_password_in_the_query_string_is_masked_too(cli, files):
     """libpq takes ``?password=`` (and ``sslpassword``) in the URL's query as well."""
     files.write("user", 'db = "postgresql://svc@db.example.edu/sessions?sslmode=require'

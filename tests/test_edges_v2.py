@@ -51,3 +51,25 @@ def test_an_older_stores_link_with_line_breaks_exports_as_one_line(world):
     assert not [line for line in lines if line.startswith("ATTENDEE:mailto:evil")]
     assert "\x1b" not in result.stdout
     assert [line for line in lines if line.startswith("URL")]
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_cannot_encode_the_text_still_gets_every_list(tmp_path, encoding):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("sessionctl")
+    db = tmp_path / "demo.db"
+    assert subprocess.run([exe, "demo", "--db", str(db)], capture_output=True).returncode == 0
+    env = {**os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_TZ": "UTC", "COLUMNS": "100",
+           "PYTHONIOENCODING": encoding}
+    for user, args in [("ada", ["slot", "list"]), ("ada", ["request", "list", "--status", "all"]),
+                       ("alan", ["request", "show", "1"]), ("ada", ["agenda"]),
+                       ("ada", ["course", "report", "MATH101"])]:
+        result = subprocess.run([exe, *args], env={**env, "SESSIONCTL_USER": user},
+                                capture_output=True)
+        assert result.returncode == 0, (args, result.stderr)
+        result.stdout.decode(encoding)  # all of it in the terminal's encoding
+        assert b"Traceback" not in result.stderr
