@@ -305,8 +305,16 @@ def launch(argv: list[str], environ=None) -> None:
     if site.values.get("identity") != "sudo":
         return
     state = establish(site, environ, may_hop=True)
+    completion = {a.partition("=")[0] for a in argv[1:]} & {"--install-completion",
+                                                            "--show-completion"}
     if state.outside:
+        if completion:  # the caller's own shell files, no store: answered as the caller
+            return
         hop(state, argv, environ)
+    if completion and state.caller is not None:
+        raise NotAllowed("shell completion is installed as yourself, not through sudo: the "
+                         "service account would write its own shell files",
+                         hint="run 'sessionctl --install-completion' without sudo")
     harden(state, environ)
 
 

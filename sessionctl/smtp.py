@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sessionctl.domain.mail import ConnectionLost, MessageRefused
+from sessionctl.domain.mail import ConnectionLost, MessageRefused, MessageTimedOut
 from sessionctl.errors import Unavailable, UsageError
 
 PORTS = {"smtp": 25, "smtps": 465}
@@ -103,6 +103,11 @@ class Transport:
         except (smtplib.SMTPException, OSError):
             self.server.close()
 
+    def reconnect(self) -> None:
+        """A new connection in place of one left unusable (a timed-out reply)."""
+        self.server.close()
+        self.server = _connect(self.target)
+
     def send(self, data: bytes, sender: str, recipient: str) -> None:
         """Hand one finished message (bytes, CRLF lines) to the server for one recipient."""
         import smtplib
@@ -110,11 +115,15 @@ class Transport:
         try:
             self.server.sendmail(sender, [recipient], data)
         except smtplib.SMTPServerDisconnected as exc:
+            if isinstance(exc.__context__, TimeoutError):  # smtplib's word for a slow reply
+                raise MessageTimedOut(self.target.where, _reply(exc.__context__, self.target)) from None
             raise ConnectionLost(self.target.where, _reply(exc, self.target)) from None
         except smtplib.SMTPException as exc:
             if _code(exc) == 421:  # "closing the channel": the server is going away
                 raise ConnectionLost(self.target.where, _reply(exc, self.target)) from None
             raise MessageRefused(_reply(exc)) from None
+        except TimeoutError as exc:
+            raise MessageTimedOut(self.target.where, _reply(exc, self.target)) from None
         except OSError as exc:
             raise ConnectionLost(self.target.where, _reply(exc, self.target)) from None
 

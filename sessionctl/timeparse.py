@@ -340,6 +340,9 @@ REPEATS = {
 def rrule_parts(body: str) -> dict[str, str]:
     """The NAME=VALUE parts of an RRULE body (``RRULE:`` prefix allowed), names upper-cased."""
     text = body.strip()
+    if not text.isprintable():  # line breaks could smuggle in EXDATE or other properties
+        raise UsageError(f"invalid RRULE {body!r}: one line of NAME=VALUE parts, nothing else",
+                         hint=RRULE_HINT)
     if text.upper().startswith("RRULE:"):
         text = text[6:]
     parts: dict[str, str] = {}
@@ -354,6 +357,17 @@ def rrule_parts(body: str) -> dict[str, str]:
         raise UsageError(f"invalid RRULE {body!r}: INTERVAL must be a whole number above 0")
     if "DTSTART" in parts:
         raise UsageError("put the first occurrence in --start, not DTSTART in the RRULE")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise UsageError(f"invalid RRULE {body!r}: COUNT and UNTIL cannot both be given "
+                         "(RFC 5545)", hint=RRULE_HINT)
+    freq = parts["FREQ"].upper()
+    if any(day.strip()[:1] in "+-0123456789" for day in parts.get("BYDAY", "").split(",")
+           if day.strip()) and freq not in ("MONTHLY", "YEARLY"):
+        raise UsageError(f"invalid RRULE {body!r}: a numbered BYDAY (1MO, -1FR) needs "
+                         "FREQ=MONTHLY or YEARLY (RFC 5545)", hint=RRULE_HINT)
+    if "BYWEEKNO" in parts and freq != "YEARLY":
+        raise UsageError(f"invalid RRULE {body!r}: BYWEEKNO needs FREQ=YEARLY (RFC 5545)",
+                         hint=RRULE_HINT)
     for name, (low, high, signed) in BY_RANGES.items():
         for item in filter(None, parts.get(name, "").split(",")):
             number = item.strip().lstrip("+-")

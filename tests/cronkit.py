@@ -68,14 +68,16 @@ class MailServer:
     ``tls`` is an ``ssl.SSLContext``: with ``implicit`` the whole connection is TLS
     (smtps), otherwise the server offers STARTTLS. ``logins`` maps user to password and
     requires a login (only over TLS, as aiosmtpd insists). ``delay`` slows every DATA;
+    ``stall`` maps a recipient address to the seconds its RCPT TO waits before the reply;
     ``hook(n)`` runs at the n-th DATA (from 0) and may return the reply instead of accepting.
     """
 
     def __init__(self, port: int | None = None, *, refuse: dict | None = None, tls=None,
                  implicit: bool = False, logins: dict | None = None, delay: float = 0.0,
-                 hook=None):
+                 hook=None, stall: dict | None = None):
         self.port = port or free_port()
         self.refuse = dict(refuse or {})
+        self.stall = dict(stall or {})
         self.delay = delay
         self.hook = hook
         self.attempts = 0
@@ -91,6 +93,10 @@ class MailServer:
 
     # aiosmtpd handler hooks
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.stall:
+            import asyncio
+
+            await asyncio.sleep(self.stall[address])
         if address in self.refuse:
             return self.refuse[address]
         envelope.rcpt_tos.append(address)

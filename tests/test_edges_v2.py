@@ -73,3 +73,28 @@ def test_a_terminal_that_cannot_encode_the_text_still_gets_every_list(tmp_path, 
         assert result.returncode == 0, (args, result.stderr)
         result.stdout.decode(encoding)  # all of it in the terminal's encoding
         assert b"Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("rule, says", [
+    ("FREQ=DAILY;COUNT=3\nEXDATE:20290102T100000", "one line of NAME=VALUE parts"),
+    ("FREQ=DAILY;COUNT=3\r\nEXDATE:20290102T100000Z", "one line of NAME=VALUE parts"),
+    ("FREQ=DAILY;COUNT=3\u2028X=1", "one line of NAME=VALUE parts"),
+    ("FREQ=DAILY;UNTIL=20290110T000000;COUNT=2", "COUNT and UNTIL cannot both be given"),
+    ("FREQ=DAILY;COUNT=2;UNTIL=20290110T000000Z", "COUNT and UNTIL cannot both be given"),
+    ("FREQ=MINUTELY;BYDAY=1MO;COUNT=2", "a numbered BYDAY"),
+    ("FREQ=WEEKLY;BYDAY=-1FR;COUNT=2", "a numbered BYDAY"),
+    ("FREQ=MONTHLY;BYWEEKNO=3;COUNT=2", "BYWEEKNO needs FREQ=YEARLY"),
+])
+def test_rrules_rfc_5545_forbids_are_refused(world, rule, says):
+    before = snapshot(world.db)
+    result = world("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                   "--duration", "1h", "--rrule", rule, user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert says in result.stderr and "offset-naive" not in result.stderr
+    assert snapshot(world.db) == before
+
+
+def test_a_numbered_byday_of_a_monthly_rule_still_works(world):
+    made = world.json("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                      "--duration", "1h", "--rrule", "FREQ=MONTHLY;BYDAY=1MO;COUNT=3", user="ada")
+    assert [m["start"][:10] for m in made] == ["2029-01-01", "2029-02-05", "2029-03-05"]

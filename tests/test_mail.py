@@ -454,3 +454,28 @@ def test_a_sender_of_more_than_one_address_is_refused(world, booked, sender):
                  user="root", db=world.db)
     assert result.returncode == 2 and result.stderr.startswith("error: invalid sender address")
     assert snapshot(world.db) == before
+
+
+def test_one_recipient_whose_server_hangs_does_not_hold_back_the_others(world, booked):
+    """A recipient whose RCPT TO gets no answer in time (a hanging greylister, a broken
+    relay) is skipped over a new connection; everybody else's mail goes out, on every run."""
+    for hours, student in ((5, "alan"), (7, "kat")):  # each: ada told, then the student
+        booked.approved(future(hours=hours), student)
+    for run in range(2):
+        with MailServer(stall={"ada@example.edu": 3}) as server:
+            result = send(world.db, server.url, SESSIONCTL_SMTP_TIMEOUT="1")
+        assert result.returncode == 0, result.stderr
+        warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warned) == 2 and all("ada@example.edu" in line for line in warned)
+        assert sorted(m["To"].addresses[0].addr_spec for m in server.messages) == (
+            ["alan@example.edu", "kat@example.edu"] if run == 0 else [])
+        assert len(queued(world.db)) == 2  # ada's, for a run that can reach her
+
+
+def test_a_server_that_hangs_for_two_recipients_in_a_row_ends_the_run(world, booked):
+    booked.approved(future(hours=5), "alan")  # ada told, then alan
+    with MailServer(stall={"ada@example.edu": 3, "alan@example.edu": 3}) as server:
+        result = send(world.db, server.url, SESSIONCTL_SMTP_TIMEOUT="1")
+    assert result.returncode == 6 and "twice in a row" in result.stderr
+    assert server.messages == []
+    assert len(queued(world.db)) == 2

@@ -475,3 +475,19 @@ def test_python_variables_passed_by_sudo_stop_the_service_side(machine, monkeypa
                                                  "PYTHONPATH": "/home/alice/evil"})
     with pytest.raises(shared.NotAllowed, match="SUDO_USER=alice is not SUDO_UID"):
         shared.launch(["sessionctl", "whoami"], {"SUDO_USER": "alice", "SUDO_UID": "70002"})
+
+
+def test_completion_is_installed_as_the_caller_never_through_sudo(machine, execv):
+    """The service account must not write its own shell files for a caller: outside, the
+    caller's own process answers (its own home); through sudo it is refused."""
+    outsider(machine)
+    assert shared.launch(["sessionctl", "--install-completion", "bash"], {}) is None
+    assert shared.launch(["sessionctl", "--show-completion=zsh"], {}) is None
+    assert execv == []
+
+
+def test_completion_is_not_installed_through_sudo(machine, execv):
+    for args in (["--install-completion", "bash"], ["--install-completion=fish"]):
+        with pytest.raises(shared.NotAllowed, match="installed as yourself, not through sudo"):
+            shared.launch(["sessionctl", *args], machine.env("alice"))
+    assert execv == []

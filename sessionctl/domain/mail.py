@@ -73,10 +73,16 @@ class ConnectionLost(Exception):
         self.where, self.reply = where, reply
 
 
+class MessageTimedOut(ConnectionLost):
+    """The server gave no answer in time for one message (a slow or hanging recipient): that
+    message stays queued, and the run goes on over a new connection, once in a row."""
+
+
 class Transport(Protocol):
     def __enter__(self) -> "Transport": ...
     def __exit__(self, *exc) -> None: ...
     def send(self, data: bytes, sender: str, recipient: str) -> None: ...
+    def reconnect(self) -> None: ...
 
 
 def sender(value: str | None) -> tuple[str, str]:
@@ -259,6 +265,8 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
                     Notification.update(mail_state="undeliverable").where(
                         Notification.id.in_(nowhere), Notification.mail_state == "queued"
                     ).execute()
+            stalled = False  # the last message tried timed out
+            hung: dict[str, str] = {}  # recipients that timed out: their messages wait
             for note in mail:
                 try:
                     address, data = message_bytes(note, from_, store)
@@ -267,11 +275,26 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
                     outcome.refusals.append(
                         Refusal(note.id, note.user.email, " ".join(reason.split()), built=False))
                     continue
+                if address in hung:  # timed out already in this run: no second wait
+                    outcome.refusals.append(Refusal(note.id, address, hung[address]))
+                    continue
                 try:
                     transport.send(data, from_[1], address)
                 except MessageRefused as exc:
                     outcome.refusals.append(Refusal(note.id, address, exc.reply))
                     continue
+                except MessageTimedOut as exc:
+                    if not stalled:  # one slow recipient must not hold back everyone's mail
+                        outcome.refusals.append(Refusal(note.id, address, exc.reply))
+                        hung[address], stalled = exc.reply, True
+                        transport.reconnect()
+                        continue
+                    raise Unavailable(
+                        f"lost the mail server {exc.where} after {outcome.sent} of "
+                        f"{len(mail)} messages: {exc.reply} (twice in a row)",
+                        hint="the messages it accepted are marked sent; the rest stay "
+                        "queued for the next run",
+                    ) from None
                 except ConnectionLost as exc:
                     raise Unavailable(
                         f"lost the mail server {exc.where} after {outcome.sent} of "
@@ -281,6 +304,7 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
                     ) from None
                 _mark_sent(ctx, note.id, renew)
                 outcome.sent += 1
+                stalled = False
     with ctx.read():
         outcome.queued = _still_queued()
     outcome.failed = len(outcome.refusals)
