@@ -461,14 +461,14 @@ def test_one_recipient_whose_server_hangs_does_not_hold_back_the_others(world, b
     relay) is skipped over a new connection; everybody else's mail goes out, on every run."""
     for hours, student in ((5, "alan"), (7, "kat")):  # each: ada told, then the student
         booked.approved(future(hours=hours), student)
-    for run in range(2):
+    for attempt in range(2):
         with MailServer(stall={"ada@example.edu": 3}) as server:
             result = send(world.db, server.url, SESSIONCTL_SMTP_TIMEOUT="1")
         assert result.returncode == 0, result.stderr
         warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
         assert len(warned) == 2 and all("ada@example.edu" in line for line in warned)
         assert sorted(m["To"].addresses[0].addr_spec for m in server.messages) == (
-            ["alan@example.edu", "kat@example.edu"] if run == 0 else [])
+            ["alan@example.edu", "kat@example.edu"] if attempt == 0 else [])
         assert len(queued(world.db)) == 2  # ada's, for a run that can reach her
 
 
