@@ -189,6 +189,8 @@ def test_out_replaces_the_file_atomically(world, booked, scene, folder):
 def test_out_never_replaces_a_file_that_is_not_a_calendar(world, scene, folder, what):
     """``--out`` given the store itself (by mistake, or through a symlink someone planted
     where a cron job writes) would otherwise replace it with the calendar."""
+    if str(world.db).startswith("postgresql://"):
+        pytest.skip("a SQLite store is a file")
     target = {"the store": world.db, "a link to the store": folder / "sessions.ics",
               "a text file": folder / "notes.txt"}[what]
     if what == "a link to the store":
