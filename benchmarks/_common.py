@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -118,3 +120,25 @@ def machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"Python {platform.python_version()}, {os.cpu_count()} cores, "
             f"load average {load}")
+
+
+# -- a mail server that accepts everything (aiosmtpd) --------------------------------------
+
+
+class Sink:
+    """aiosmtpd handler that accepts and counts."""
+
+    def __init__(self):
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+        return "250 accepted"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import sys
 import tempfile
-import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import EXE, installed_env, interleaved, machine, median, run  # noqa: E402
+from _common import EXE, Sink, free_port, installed_env, interleaved, machine, median, run  # noqa: E402
 
 UTC = timezone.utc
 ROWS = 10_000
@@ -83,25 +81,6 @@ def build(path: Path, env: dict) -> None:
     con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
-
-
-class Sink:
-    """aiosmtpd handler that accepts and counts."""
-
-    def __init__(self):
-        self.count = 0
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.count += 1
-        return "250 accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

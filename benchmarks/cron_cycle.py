@@ -13,14 +13,15 @@ Needs the test extra (aiosmtpd). Usage: python benchmarks/cron_cycle.py [--db PA
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import Sink, free_port  # noqa: E402
 
 UTC = timezone.utc
 
@@ -69,25 +70,6 @@ def build(path: str, now: datetime) -> None:
     for m in range(10):
         book(m, hour - timedelta(hours=10 - m // 4), students[m], False)
     store.close()
-
-
-class Sink:
-    """aiosmtpd handler that accepts and counts."""
-
-    def __init__(self):
-        self.count = 0
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.count += 1
-        return "250 accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:

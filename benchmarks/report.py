@@ -66,7 +66,7 @@ def build(path: str, courses: int, now: datetime) -> None:
                1 + j % 2, 0, '{stamp}', '{stamp}'
         FROM courses c, k ORDER BY c.id, j""")
     # half the slots requested by a student, two days ahead; by thirds completed, approved, cancelled
-    con.execute(f"""
+    con.execute("""
         INSERT INTO requests (slot_id, student_id, status, created_at, updated_at, attendance,
                               rating, rated_at)
         SELECT s.id, (SELECT MIN(id) FROM users WHERE role = 'student') + s.id % 200,

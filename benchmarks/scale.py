@@ -38,7 +38,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import EXE, installed_env, interleaved, machine, median, run  # noqa: E402
+from _common import EXE, Sink, free_port, installed_env, interleaved, machine, median, run  # noqa: E402
 
 # name, actor, arguments. "{pool}" takes the next item of that pool (each store has its own).
 # Adding a command is one line; one that this build of sessionctl does not have is skipped.
@@ -321,7 +321,6 @@ def main() -> None:
 
     from aiosmtpd.controller import Controller
 
-    from bulk import Sink, free_port
 
     port = free_port()
     smtp = Controller(Sink(), hostname="127.0.0.1", port=port)

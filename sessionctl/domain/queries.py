@@ -18,11 +18,13 @@ def slots() -> pw.ModelSelect:
     )
 
 
-def requests() -> pw.ModelSelect:
+def _requests(columns) -> pw.ModelSelect:
+    """Requests joined to their slot, course, educator and student; ``columns(educator,
+    student)`` says what to select of them."""
     educator = User.alias()
     student = User.alias()
     return (
-        Request.select(Request, Slot, Course, educator, student)
+        Request.select(*columns(educator, student))
         .join(Slot, on=Request.slot)
         .join(Course, on=Slot.course)
         .switch(Slot)
@@ -30,25 +32,19 @@ def requests() -> pw.ModelSelect:
         .switch(Request)
         .join(student, on=Request.student)
     )
+
+
+def requests() -> pw.ModelSelect:
+    return _requests(lambda educator, student: (Request, Slot, Course, educator, student))
 
 
 def request_rows() -> pw.ModelSelect:
     """``requests()`` joined the same way, with only what a list shows of the slot, course and
     people (``views.RequestView``): Peewee builds five models a row, and a list of 10,000 spends
     most of its time building them, so it builds them small. Not for rules: they read more."""
-    educator = User.alias()
-    student = User.alias()
-    return (
-        Request.select(Request, Slot.id, Slot.starts_at, Slot.ends_at, Slot.link, Slot.course,
-                       Slot.educator, Course.id, Course.code, educator.id, educator.name,
-                       student.id, student.name)
-        .join(Slot, on=Request.slot)
-        .join(Course, on=Slot.course)
-        .switch(Slot)
-        .join(educator, on=Slot.educator)
-        .switch(Request)
-        .join(student, on=Request.student)
-    )
+    return _requests(lambda educator, student: (
+        Request, Slot.id, Slot.starts_at, Slot.ends_at, Slot.link, Slot.course, Slot.educator,
+        Course.id, Course.code, educator.id, educator.name, student.id, student.name))
 
 
 def courses() -> pw.ModelSelect:
