@@ -19,12 +19,13 @@ ROLES = ("admin", "educator", "student")
 KEEP = object()  # an update's "option not given"; None or "" clears the field
 MAX_TEXT = 2000
 MAX_LINK = 2048
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}")
-_EMAIL = re.compile(
+# Patterns as text: ``re`` compiles each on its first use (and caches it), not at every start-up.
+_NAME = r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}"
+_EMAIL = (
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
-_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
+_CODE = r"[A-Za-z0-9._-]{1,32}"
 
 
 @dataclass
@@ -210,7 +211,7 @@ def check_link(value: str | None) -> str | None:
 
 
 def check_name(value: str) -> str:
-    if not _NAME.fullmatch(value):
+    if not re.fullmatch(_NAME, value):
         raise UsageError(
             f"invalid user name {value!r}",
             hint="use up to 64 letters, digits and . _ @ + - (starting with a letter or digit)",
@@ -223,14 +224,14 @@ def check_email(value: str | None) -> str | None:
     header can be built wrong from."""
     if not value:
         return None
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
+    if len(value) > 254 or not re.fullmatch(_EMAIL, value):
         raise UsageError(f"invalid e-mail address {value!r}",
                          hint="use a plain ASCII address like name@example.edu")
     return value
 
 
 def check_code(code: str) -> str:
-    if not _CODE.fullmatch(code):
+    if not re.fullmatch(_CODE, code):
         raise UsageError(
             f"invalid course code {code!r}", hint="use 1 to 32 letters, digits, '.', '_' or '-'"
         )
