@@ -17,9 +17,10 @@ cell widths (wide characters count 2) and for ``--wide`` tables that need wrappi
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Callable, Sequence
+
+from sessionctl._plain import Frozen, Record, replace
 
 NEVER, TEXT, LINK = "never", "text", "link"  # how a column is cut
 GAP = 3  # columns are three spaces apart, as Rich's SIMPLE_HEAD box without edges draws them
@@ -40,8 +41,7 @@ class Link(str):
     the whole URL."""
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Frozen):
     """One column of a list.
 
     ``value(row)`` gives the cell. ``priority``: the lowest goes first when the width is
@@ -53,23 +53,24 @@ class Column:
     (an educator's own slots), the column only repeats them and is left out.
     """
 
-    header: str
-    value: Callable[[Any], Any]
-    priority: int = 50
-    cut: str = NEVER
-    min_width: int = 0
-    max_width: int | None = None
-    style: Callable[[str], str | None] | None = None
-    viewer: Callable[[Any], str | None] | None = None
+    _fields = ("header", "value", "priority", "cut", "min_width", "max_width", "style", "viewer")
+
+    def __init__(self, header: str, value: Callable[[Any], Any], priority: int = 50,
+                 cut: str = NEVER, min_width: int = 0, max_width: int | None = None,
+                 style: Callable[[str], str | None] | None = None,
+                 viewer: Callable[[Any], str | None] | None = None):
+        self.__dict__.update(header=header, value=value, priority=priority, cut=cut,
+                             min_width=min_width, max_width=max_width, style=style,
+                             viewer=viewer)
 
 
-@dataclass(frozen=True)
-class Look:
+class Look(Frozen):
     """How to draw: the width, and what the terminal gets (colour, OSC 8 hyperlinks)."""
 
-    width: int
-    colour: bool = False
-    links: bool = False
+    _fields = ("width", "colour", "links")
+
+    def __init__(self, width: int, colour: bool = False, links: bool = False):
+        self.__dict__.update(width=width, colour=colour, links=links)
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -326,15 +327,17 @@ def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
     return lines
 
 
-@dataclass
-class Wrapped:
+class Wrapped(Record):
     """A ``--wide`` list whose cells wrap: lines before, a Rich table to print ``width``
     cells wide, lines after."""
 
-    head: list[str]
-    table: Any
-    width: int
-    tail: list[str]
+    _fields = ("head", "table", "width", "tail")
+
+    def __init__(self, head: list[str], table: Any, width: int, tail: list[str]):
+        self.head = head
+        self.table = table
+        self.width = width
+        self.tail = tail
 
 
 def draw_wide(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, Iterator
 
+from sessionctl._plain import Record
 from sessionctl.errors import NotAllowed, UsageError
 from sessionctl.store import Store
 from sessionctl.store.models import Notification, StoreInfo, User
@@ -28,8 +28,7 @@ _EMAIL = (
 _CODE = r"[A-Za-z0-9._-]{1,32}"
 
 
-@dataclass
-class Context:
+class Context(Record):
     """The open store, the acting user, the display zone and the clock.
 
     ``actor`` is reloaded inside every transaction opened through ``write``/``read``, so each
@@ -37,10 +36,14 @@ class Context:
     copy loaded before another writer changed them.
     """
 
-    store: Store
-    actor: User
-    tz: tzinfo
-    clock: Callable[[], datetime] = field(default=utcnow)
+    _fields = ("store", "actor", "tz", "clock")
+
+    def __init__(self, store: Store, actor: User, tz: tzinfo,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.actor = actor
+        self.tz = tz
+        self.clock = clock
 
     def now(self) -> datetime:
         return self.clock().astimezone(timezone.utc).replace(microsecond=0)

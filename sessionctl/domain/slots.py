@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
+from sessionctl._plain import Frozen
 from sessionctl.domain import access, queries
 from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_code, check_link, check_text, from_db, to_db,
@@ -231,12 +231,13 @@ def list_slots(
         return [SlotView.of(s, now) for s in query]
 
 
-@dataclass(frozen=True)
-class Week:
+class Week(Frozen):
     """``slot calendar``: the seven local days of a week and the slots starting in it."""
 
-    days: list[date]
-    slots: list[SlotView]
+    _fields = ("days", "slots")
+
+    def __init__(self, days: list[date], slots: list[SlotView]):
+        self.__dict__.update(days=days, slots=slots)
 
 
 def week(ctx: Context, when: datetime | None = None, course: str | None = None) -> Week:
