@@ -73,6 +73,7 @@ def test_version_and_help_load_no_typer_store_or_domain(store, args):
                   "sessionctl.domain"):
         assert not ours(modules, heavy), heavy
     assert ("rich" in modules) == (args != ["--version"])
+    assert "sessionctl.shared" not in modules
 
 
 def test_help_after_a_global_option_goes_through_typer_without_the_store(store):
@@ -96,6 +97,8 @@ def test_a_command_loads_only_its_own_group(store, args, group):
     assert not ours(modules, "dateutil")  # no date given, none parsed
     # what only creating or moving a slot needs: series expansion and the slot's window
     assert not modules & {"sessionctl.domain.series", "sessionctl.domain.window"}
+    assert "sessionctl.shared" not in modules  # no site file claims the shared mode
+    assert "dataclasses" not in modules  # the records are plain classes (sessionctl/_plain.py)
     assert "rich.console" not in modules  # lists draw themselves; JSON needs no Rich at all
     if "--json" in args:
         assert not ours(modules, "rich")
