@@ -97,11 +97,20 @@ def one_line(text: str) -> str:
     return text
 
 
+def cell_len(text: str) -> int:
+    """Cells ``text`` takes: its length when it is printable ASCII (one cell a character, as
+    Rich counts it), else Rich's count. ``rich.cells`` is imported only for such text, so a
+    list of plain ASCII loads no Rich at all."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    from rich.cells import cell_len as cells
+
+    return cells(text)
+
+
 def measure(text: str, cap: int) -> int:
     """Cells ``text`` takes, exactly up to ``cap`` (beyond it, any number >= cap will do), so
     a 2,000-character message costs no more than a short one."""
-    from rich.cells import cell_len
-
     if len(text) > 2 * cap + 8:
         head = cell_len(text[: 2 * cap + 8])
         if head >= cap:
@@ -113,12 +122,12 @@ def cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells: whole if it fits, else cut with ``…`` (never in the
     middle of a wide character, nor between a character and its combining marks; no space
     before the ``…``)."""
-    from rich.cells import cell_len, chop_cells
-
     if width <= 0:
         return ""
     if text.isascii() and text.isprintable():
         return text if len(text) <= width else text[: width - 1].rstrip() + ELLIPSIS
+    from rich.cells import chop_cells
+
     head = text[: 2 * width + 8]  # holds the cut unless zero-width characters abound
     if len(head) < len(text) and cell_len(head) <= width:
         head = text
@@ -181,8 +190,6 @@ def fit(columns: Sequence[Column], naturals: Sequence[int], filled: Sequence[boo
     lowest-priority column goes (an empty one before any other). If what is left still has
     to be cut, empty columns go too; then the cuttable columns shrink, widest first, never
     below their minimum, until the rest fits."""
-    from rich.cells import cell_len
-
     natural, floor = [], []
     for column, whole in zip(columns, naturals):
         header = cell_len(column.header)
@@ -247,8 +254,6 @@ def _cells(columns: Sequence[Column], rows: Sequence, cap: int, wrap: bool):
     """Every cell's text (one line each unless ``wrap``) and width in cells (exact up to
     ``cap``), and each column's whole width and whether anything is in it. Written for speed:
     this runs once per cell of a 10,000-row list."""
-    from rich.cells import cell_len
-
     getters = [column.value for column in columns]
     naturals = [cell_len(column.header) for column in columns]
     filled = [False] * len(columns)
@@ -296,8 +301,6 @@ def draw(
 
 def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
            headings=None) -> list[str]:
-    from rich.cells import cell_len
-
     colour, width = look.colour, look.width
     gap = " " * GAP
     lines = []

@@ -195,7 +195,7 @@ def _rows(text: str, width: int) -> int:
     """Screen rows ``text`` takes, long lines wrapping."""
     import re
 
-    from rich.cells import cell_len
+    from sessionctl.columns import cell_len
 
     plain = re.sub(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\", "", text)
     return sum(max(1, -(-cell_len(line) // width)) for line in plain.rstrip("\n").split("\n"))
