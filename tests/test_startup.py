@@ -74,6 +74,7 @@ def test_version_and_help_load_no_typer_store_or_domain(store, args):
         assert not ours(modules, heavy), heavy
     assert ("rich" in modules) == (args != ["--version"])
     assert "sessionctl.shared" not in modules
+    assert "rich._emoji_codes" not in modules  # the help holds no :emoji: code to replace
 
 
 def test_help_after_a_global_option_goes_through_typer_without_the_store(store):
