@@ -10,8 +10,9 @@ so 10,000 rows cost tens of milliseconds. ``--wide`` keeps every cell whole and,
 must wrap, lets Rich wrap them (``draw_wide``).
 
 The table looks as Rich's SIMPLE_HEAD box without edges draws it (header, a rule, rows
-three spaces apart); this module writes those lines itself. Rich is imported only for its
-cell widths (wide characters count 2) and for ``--wide`` tables that need wrapping.
+three spaces apart); this module writes those lines itself. Rich is imported only for the
+cell widths of text that is not printable ASCII (wide characters count 2) and for ``--wide``
+tables that need wrapping.
 """
 
 from __future__ import annotations
@@ -97,15 +98,20 @@ def one_line(text: str) -> str:
     return text
 
 
+_rich_cell_len: list = []  # rich.cells.cell_len, once some text has needed it
+
+
 def cell_len(text: str) -> int:
     """Cells ``text`` takes: its length when it is printable ASCII (one cell a character, as
     Rich counts it), else Rich's count. ``rich.cells`` is imported only for such text, so a
     list of plain ASCII loads no Rich at all."""
     if text.isascii() and text.isprintable():
         return len(text)
-    from rich.cells import cell_len as cells
+    if not _rich_cell_len:
+        from rich.cells import cell_len as cells
 
-    return cells(text)
+        _rich_cell_len.append(cells)
+    return _rich_cell_len[0](text)
 
 
 def measure(text: str, cap: int) -> int:
