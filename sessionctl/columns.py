@@ -10,16 +10,18 @@ so 10,000 rows cost tens of milliseconds. ``--wide`` keeps every cell whole and,
 must wrap, lets Rich wrap them (``draw_wide``).
 
 The table looks as Rich's SIMPLE_HEAD box without edges draws it (header, a rule, rows
-three spaces apart); this module writes those lines itself. Rich is imported only for its
-cell widths (wide characters count 2) and for ``--wide`` tables that need wrapping.
+three spaces apart); this module writes those lines itself. Rich is imported only for the
+cell widths of text that is not printable ASCII (wide characters count 2) and for ``--wide``
+tables that need wrapping.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any, Callable, Sequence
+
+from sessionctl._plain import Frozen, Record, replace
 
 NEVER, TEXT, LINK = "never", "text", "link"  # how a column is cut
 GAP = 3  # columns are three spaces apart, as Rich's SIMPLE_HEAD box without edges draws them
@@ -52,8 +54,7 @@ class Link(str):
     the whole URL."""
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Frozen):
     """One column of a list.
 
     ``value(row)`` gives the cell. ``priority``: the lowest goes first when the width is
@@ -65,23 +66,24 @@ class Column:
     (an educator's own slots), the column only repeats them and is left out.
     """
 
-    header: str
-    value: Callable[[Any], Any]
-    priority: int = 50
-    cut: str = NEVER
-    min_width: int = 0
-    max_width: int | None = None
-    style: Callable[[str], str | None] | None = None
-    viewer: Callable[[Any], str | None] | None = None
+    _fields = ("header", "value", "priority", "cut", "min_width", "max_width", "style", "viewer")
+
+    def __init__(self, header: str, value: Callable[[Any], Any], priority: int = 50,
+                 cut: str = NEVER, min_width: int = 0, max_width: int | None = None,
+                 style: Callable[[str], str | None] | None = None,
+                 viewer: Callable[[Any], str | None] | None = None):
+        self.__dict__.update(header=header, value=value, priority=priority, cut=cut,
+                             min_width=min_width, max_width=max_width, style=style,
+                             viewer=viewer)
 
 
-@dataclass(frozen=True)
-class Look:
+class Look(Frozen):
     """How to draw: the width, and what the terminal gets (colour, OSC 8 hyperlinks)."""
 
-    width: int
-    colour: bool = False
-    links: bool = False
+    _fields = ("width", "colour", "links")
+
+    def __init__(self, width: int, colour: bool = False, links: bool = False):
+        self.__dict__.update(width=width, colour=colour, links=links)
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -108,11 +110,25 @@ def one_line(text: str) -> str:
     return text
 
 
+_rich_cell_len: list = []  # rich.cells.cell_len, once some text has needed it
+
+
+def cell_len(text: str) -> int:
+    """Cells ``text`` takes: its length when it is printable ASCII (one cell a character, as
+    Rich counts it), else Rich's count. ``rich.cells`` is imported only for such text, so a
+    list of plain ASCII loads no Rich at all."""
+    if text.isascii() and text.isprintable():
+        return len(text)
+    if not _rich_cell_len:
+        from rich.cells import cell_len as cells
+
+        _rich_cell_len.append(cells)
+    return _rich_cell_len[0](text)
+
+
 def measure(text: str, cap: int) -> int:
     """Cells ``text`` takes, exactly up to ``cap`` (beyond it, any number >= cap will do), so
     a 2,000-character message costs no more than a short one."""
-    from rich.cells import cell_len
-
     if len(text) > 2 * cap + 8:
         head = cell_len(text[: 2 * cap + 8])
         if head >= cap:
@@ -124,12 +140,12 @@ def cut(text: str, width: int) -> str:
     """``text`` in at most ``width`` cells: whole if it fits, else cut with ``…`` (never in the
     middle of a wide character, nor between a character and its combining marks; no space
     before the ``…``)."""
-    from rich.cells import cell_len, chop_cells
-
     if width <= 0:
         return ""
     if text.isascii() and text.isprintable():
         return text if len(text) <= width else text[: width - 1].rstrip() + ELLIPSIS
+    from rich.cells import chop_cells
+
     head = text[: 2 * width + 8]  # holds the cut unless zero-width characters abound
     if len(head) < len(text) and cell_len(head) <= width:
         head = text
@@ -192,8 +208,6 @@ def fit(columns: Sequence[Column], naturals: Sequence[int], filled: Sequence[boo
     lowest-priority column goes (an empty one before any other). If what is left still has
     to be cut, empty columns go too; then the cuttable columns shrink, widest first, never
     below their minimum, until the rest fits."""
-    from rich.cells import cell_len
-
     natural, floor = [], []
     for column, whole in zip(columns, naturals):
         header = cell_len(column.header)
@@ -258,8 +272,6 @@ def _cells(columns: Sequence[Column], rows: Sequence, cap: int, wrap: bool):
     """Every cell's text (one line each unless ``wrap``) and width in cells (exact up to
     ``cap``), and each column's whole width and whether anything is in it. Written for speed:
     this runs once per cell of a 10,000-row list."""
-    from rich.cells import cell_len
-
     getters = [column.value for column in columns]
     naturals = [cell_len(column.header) for column in columns]
     filled = [False] * len(columns)
@@ -307,8 +319,6 @@ def draw(
 
 def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
            headings=None) -> list[str]:
-    from rich.cells import cell_len
-
     colour, width = look.colour, look.width
     gap = " " * GAP
     lines = []
@@ -338,15 +348,17 @@ def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
     return lines
 
 
-@dataclass
-class Wrapped:
+class Wrapped(Record):
     """A ``--wide`` list whose cells wrap: lines before, a Rich table to print ``width``
     cells wide, lines after."""
 
-    head: list[str]
-    table: Any
-    width: int
-    tail: list[str]
+    _fields = ("head", "table", "width", "tail")
+
+    def __init__(self, head: list[str], table: Any, width: int, tail: list[str]):
+        self.head = head
+        self.table = table
+        self.width = width
+        self.tail = tail
 
 
 def draw_wide(

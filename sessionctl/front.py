@@ -113,6 +113,8 @@ def tame_columns() -> None:
 def root_help() -> None:
     """The root's help as ``typer.rich_utils.rich_format_help`` draws it (typer 0.28): the
     same console, the same renderables, so the same bytes."""
+    import re
+
     from rich.align import Align
     from rich.columns import Columns
     from rich.console import Console, Group
@@ -161,11 +163,18 @@ def root_help() -> None:
         width=int(width) if width else None,
     )
 
+    def emoji(text: str) -> bool:
+        """Whether ``text`` may hold an emoji code (``:name:``, replaced as in Typer's help):
+        without one, Rich's replacement changes nothing, and its table of emoji codes (~2 ms
+        to import) is never loaded."""
+        return re.search(r":\S*:", text) is not None
+
     def markup(text: str) -> Text:
-        return highlight(Text.from_markup(text, style=""))
+        return highlight(Text.from_markup(text, style="", emoji=emoji(text)))
 
     def panel(table, title: str):
-        return Panel(table, border_style="dim", title=title, title_align="left")
+        return Panel(table, border_style="dim", title=Text.from_markup(title, emoji=emoji(title)),
+                     title_align="left")
 
     styles = dict(show_header=False, expand=True, box=None, show_lines=False, leading=0,
                   border_style=None, row_styles=None, pad_edge=False, padding=(0, 1))

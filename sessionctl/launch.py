@@ -16,9 +16,13 @@ def main() -> None:
     from sessionctl.errors import SessionctlError
 
     try:
-        from sessionctl import shared
+        from sessionctl import settings
 
-        shared.launch(sys.argv)
+        site = settings.read_config(settings.SITE_FILE, "site")  # read once: settings caches it
+        if site.values.get("identity") == "sudo":  # the shared mode: its rules only then
+            from sessionctl import shared
+
+            shared.launch(sys.argv)
     except SessionctlError as exc:
         from sessionctl import render
 

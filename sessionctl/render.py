@@ -16,10 +16,10 @@ import io
 import json
 import os
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from sessionctl import timeparse
+from sessionctl._plain import Frozen, Record
 from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, fit_line, one_line
 from sessionctl.errors import UsageError
 from sessionctl.front import usable_columns
@@ -49,7 +49,7 @@ def _plain(value):
 
 
 def pick(view, fields: tuple[str, ...]) -> dict:
-    """The SPEC §5 fields of a view (a dataclass, read by attribute: no deep copy) or a dict."""
+    """The SPEC §5 fields of a view (a record, read by attribute: no deep copy) or a dict."""
     if isinstance(view, dict):
         return {f: _plain(view.get(f)) for f in fields}
     return {f: _plain(getattr(view, f + "_" if f in ("from", "with") else f, None)) for f in fields}
@@ -82,23 +82,24 @@ def emit_json(document) -> None:
 NOT_A_TERMINAL_WIDTH = 200  # tables written to a file or a pipe, unless COLUMNS says otherwise
 
 
-@dataclass
-class Options:
+class Options(Record):
     """The settings of the command being run (its global options, the environment and the
     config files: ``sessionctl/settings.py``); None until the root command has them."""
 
-    settings: object | None = None
+    _fields = ("settings",)
+
+    def __init__(self, settings: object | None = None):
+        self.settings = settings
 
 
-@dataclass(frozen=True)
-class Screen:
+class Screen(Frozen):
     """Where output goes: a terminal or not, its width and height, colour, the pager."""
 
-    tty: bool
-    width: int
-    height: int | None
-    colour: bool
-    pager: list[str] | None
+    _fields = ("tty", "width", "height", "colour", "pager")
+
+    def __init__(self, tty: bool, width: int, height: int | None, colour: bool,
+                 pager: list[str] | None):
+        self.__dict__.update(tty=tty, width=width, height=height, colour=colour, pager=pager)
 
     @property
     def links(self) -> bool:
@@ -194,7 +195,7 @@ def _rows(text: str, width: int) -> int:
     """Screen rows ``text`` takes, long lines wrapping."""
     import re
 
-    from rich.cells import cell_len
+    from sessionctl.columns import cell_len
 
     plain = re.sub(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\", "", text)
     return sum(max(1, -(-cell_len(line) // width)) for line in plain.rstrip("\n").split("\n"))

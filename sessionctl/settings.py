@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
+from sessionctl._plain import Record
 from sessionctl.errors import NotAllowed, UsageError
 
 APP = "sessionctl"
@@ -132,17 +132,20 @@ _TIMEOUTS = {  # key -> (low, high, above_low), as for the variables
 }
 
 
-@dataclass
-class ConfigFile:
+class ConfigFile(Record):
     """One config file as read: its values and the line each key is on (``found`` False when
     there is no file, which is normal)."""
 
-    path: str
-    layer: str  # "site" or "user"
-    found: bool = False
-    values: dict = field(default_factory=dict)
-    lines: dict = field(default_factory=dict)
-    stat: os.stat_result | None = None
+    _fields = ("path", "layer", "found", "values", "lines", "stat")
+
+    def __init__(self, path: str, layer: str, found: bool = False, values: dict | None = None,
+                 lines: dict | None = None, stat: os.stat_result | None = None):
+        self.path = path
+        self.layer = layer  # "site" or "user"
+        self.found = found
+        self.values = {} if values is None else values
+        self.lines = {} if lines is None else lines
+        self.stat = stat
 
     def origin(self, key: str) -> str:
         return f"{self.path}, line {self.lines.get(key, '?')}"
@@ -344,11 +347,13 @@ def isolated() -> Iterator[None]:
         _isolated -= 1
 
 
-@dataclass
-class Layers:
-    site: ConfigFile | None
-    user: ConfigFile | None
-    shared: object | None = None  # a shared.Shared in the shared mode
+class Layers(Record):
+    _fields = ("site", "user", "shared")
+
+    def __init__(self, site: ConfigFile | None, user: ConfigFile | None, shared: object | None = None):
+        self.site = site
+        self.user = user
+        self.shared = shared  # a shared.Shared in the shared mode
 
 
 class Settings:

@@ -19,7 +19,8 @@ UTC = timezone.utc
 EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 RANGE = "use a time after 1970-01-01 00:00 UTC and before the year 9000"
 MAX_DURATION = timedelta(days=3660)
-_DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
+# Patterns as text: ``re`` compiles each on its first use (and caches it), not at every start-up.
+_DURATION = r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$"
 
 
 _AHEAD = [timedelta(0)]  # how far ``ahead`` has moved this process's clock (the demo only)
@@ -71,7 +72,7 @@ def zone_name(tz: tzinfo) -> str:
 def parse_duration(text: str) -> timedelta:
     """``30m``, ``1h``, ``1h30m``, ``90m``, ``2d``; a bare number is refused."""
     raw = text.strip().lower().replace(" ", "")
-    match = _DURATION.match(raw)
+    match = re.match(_DURATION, raw)
     if not raw or not match or not any(match.groupdict().values()):
         raise UsageError(
             f"invalid duration {text!r}", hint="write it like 30m, 1h, 1h30m or 2d"
@@ -94,11 +95,9 @@ WEEKDAYS = {
     ))
     for name in names
 }
-_DAY_WORD = re.compile(r"^(?P<day>[a-z]+)(?:\s+(?P<clock>.+))?$", re.IGNORECASE)
-_CLOCK = re.compile(
-    r"^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?\s*(?P<ampm>am|pm)?$", re.IGNORECASE
-)
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY_WORD = r"(?i)^(?P<day>[a-z]+)(?:\s+(?P<clock>.+))?$"
+_CLOCK = r"(?i)^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?\s*(?P<ampm>am|pm)?$"
+_DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
 WHEN_HINT = "use ISO 8601 (2026-12-01 14:00), today/tomorrow/mon 10:00, or +90m, +2h, +3d"
 
 
@@ -214,7 +213,7 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
     value = _relative(raw, tz, now)
     if value is not None:
         return value
-    if _DATE_ONLY.match(raw):
+    if re.match(_DATE_ONLY, raw):
         try:
             return date.fromisoformat(raw)
         except ValueError:
@@ -234,15 +233,15 @@ def _relative(raw: str, tz: tzinfo, now: datetime) -> datetime | date | None:
     lowered = raw.lower()
     if lowered == "now":
         return now
-    if raw[0] in "+-" and raw[1:2].isdigit() and not _DATE_ONLY.match(raw[1:11]):
+    if raw[0] in "+-" and raw[1:2].isdigit() and not re.match(_DATE_ONLY, raw[1:11]):
         try:
             amount = parse_duration(raw[1:])
         except UsageError:
             raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
         return now + amount if raw[0] == "+" else now - amount
-    if _DURATION.match(lowered) and lowered[-1:] in "dhm":
+    if re.match(_DURATION, lowered) and lowered[-1:] in "dhm":
         raise UsageError(f"{raw!r} is a duration, not a date/time", hint=f"for {raw} from now write +{raw}")
-    match = _DAY_WORD.match(raw)
+    match = re.match(_DAY_WORD, raw)
     if not match:
         return None
     word = match["day"].lower()
@@ -265,7 +264,7 @@ def _at(day: date, clock: tuple[int, int, int] | None, tz: tzinfo) -> datetime |
 
 
 def _clock(text: str, raw: str) -> tuple[int, int, int]:
-    match = _CLOCK.match(text.strip())
+    match = re.match(_CLOCK, text.strip())
     if match:
         hour, minute, second = int(match["h"]), int(match["m"] or 0), int(match["s"] or 0)
         if match["ampm"]:

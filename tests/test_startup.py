@@ -73,6 +73,8 @@ def test_version_and_help_load_no_typer_store_or_domain(store, args):
                   "sessionctl.domain"):
         assert not ours(modules, heavy), heavy
     assert ("rich" in modules) == (args != ["--version"])
+    assert "sessionctl.shared" not in modules
+    assert "rich._emoji_codes" not in modules  # the help holds no :emoji: code to replace
 
 
 def test_help_after_a_global_option_goes_through_typer_without_the_store(store):
@@ -94,9 +96,29 @@ def test_a_command_loads_only_its_own_group(store, args, group):
     assert code == 0
     assert modules & CLI_MODULES == {group}
     assert not ours(modules, "dateutil")  # no date given, none parsed
-    assert "rich.console" not in modules  # lists draw themselves; JSON needs no Rich at all
-    if "--json" in args:
-        assert not ours(modules, "rich")
+    # what only creating or moving a slot needs: series expansion and the slot's window
+    assert not modules & {"sessionctl.domain.series", "sessionctl.domain.window"}
+    assert "sessionctl.shared" not in modules  # no site file claims the shared mode
+    assert "dataclasses" not in modules  # the records are plain classes (sessionctl/_plain.py)
+    # JSON needs no Rich at all; lists draw themselves, and cells of printable ASCII (all
+    # of this store's) are measured by their length, without rich.cells
+    assert not ours(modules, "rich")
+
+
+def test_a_group_builds_only_the_command_looked_up():
+    """A group's commands are named at once and built one by one: ``slot list`` reads the
+    signature of ``list`` only; the group's help still lists them all, in their order."""
+    from sessionctl.cli import load_command, slot
+
+    group = load_command("slot")
+    names = [info.name for info in slot.app.registered_commands]
+    assert list(group.commands) == names and len(names) > 1
+    assert not [name for name in names if group.commands.built(name)]
+    ctx = group.make_context("slot", ["list"], resilient_parsing=True)
+    assert group.get_command(ctx, "list").name == "list"
+    assert [name for name in names if group.commands.built(name)] == ["list"]
+    assert group.get_command(ctx, "nosuch") is None
+    assert [group.commands[name].name for name in names] == names
 
 
 def test_the_table_of_commands_is_the_tree():

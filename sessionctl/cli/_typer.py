@@ -55,9 +55,26 @@ def command_of(sub, name: str, root, *, group: bool):
     from typer.models import TyperInfo
 
     if group:
-        return main.get_group_from_info(
-            TyperInfo(sub, name=name), pretty_exceptions_short=root.pretty_exceptions_short,
+        if sub.registered_groups:  # pragma: no cover - no group of ours nests groups
+            return main.get_group_from_info(
+                TyperInfo(sub, name=name), pretty_exceptions_short=root.pretty_exceptions_short,
+                rich_markup_mode=root.rich_markup_mode, suggest_commands=root.suggest_commands)
+        # The group itself without its commands, then its commands as ``Commands``: each is
+        # built (its parameters read from its signature) only when it is looked up, so
+        # ``slot list`` builds ``list`` and not the group's other six.
+        import copy
+
+        bare = copy.copy(sub)
+        bare.registered_commands = []
+        built = main.get_group_from_info(
+            TyperInfo(bare, name=name), pretty_exceptions_short=root.pretty_exceptions_short,
             rich_markup_mode=root.rich_markup_mode, suggest_commands=root.suggest_commands)
+        infos = {info.name or main.get_command_name(info.callback.__name__): info
+                 for info in sub.registered_commands}
+        built.commands = Commands(infos, lambda command: main.get_command_from_info(
+            infos[command], pretty_exceptions_short=root.pretty_exceptions_short,
+            rich_markup_mode=root.rich_markup_mode))
+        return built
     [info] = [c for c in sub.registered_commands if c.name == name]
     return main.get_command_from_info(info, pretty_exceptions_short=root.pretty_exceptions_short,
                                       rich_markup_mode=root.rich_markup_mode)

@@ -8,7 +8,7 @@ from sessionctl import render
 from sessionctl.cli.common import (
     COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
 )
-from sessionctl.domain import series, slots
+from sessionctl.domain import slots
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
@@ -41,6 +41,8 @@ def add(
     as_json: Json = False,
 ) -> None:
     """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
+    from sessionctl.domain import series
+
     app_ = ctx.obj
     c = app_.context()
     plan = series.Series(

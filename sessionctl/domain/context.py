@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from typing import Callable, Iterator
 
+from sessionctl._plain import Record
 from sessionctl.errors import NotAllowed, UsageError
 from sessionctl.store import Store
 from sessionctl.store.models import Notification, StoreInfo, User
@@ -19,16 +19,16 @@ ROLES = ("admin", "educator", "student")
 KEEP = object()  # an update's "option not given"; None or "" clears the field
 MAX_TEXT = 2000
 MAX_LINK = 2048
-_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}")
-_EMAIL = re.compile(
+# Patterns as text: ``re`` compiles each on its first use (and caches it), not at every start-up.
+_NAME = r"[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}"
+_EMAIL = (
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
 )
-_CODE = re.compile(r"[A-Za-z0-9._-]{1,32}")
+_CODE = r"[A-Za-z0-9._-]{1,32}"
 
 
-@dataclass
-class Context:
+class Context(Record):
     """The open store, the acting user, the display zone and the clock.
 
     ``actor`` is reloaded inside every transaction opened through ``write``/``read``, so each
@@ -36,10 +36,14 @@ class Context:
     copy loaded before another writer changed them.
     """
 
-    store: Store
-    actor: User
-    tz: tzinfo
-    clock: Callable[[], datetime] = field(default=utcnow)
+    _fields = ("store", "actor", "tz", "clock")
+
+    def __init__(self, store: Store, actor: User, tz: tzinfo,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.actor = actor
+        self.tz = tz
+        self.clock = clock
 
     def now(self) -> datetime:
         return self.clock().astimezone(timezone.utc).replace(microsecond=0)
@@ -217,7 +221,7 @@ def check_link(value: str | None) -> str | None:
 
 
 def check_name(value: str) -> str:
-    if not _NAME.fullmatch(value):
+    if not re.fullmatch(_NAME, value):
         raise UsageError(
             f"invalid user name {value!r}",
             hint="use up to 64 letters, digits and . _ @ + - (starting with a letter or digit)",
@@ -230,14 +234,14 @@ def check_email(value: str | None) -> str | None:
     header can be built wrong from."""
     if not value:
         return None
-    if len(value) > 254 or not _EMAIL.fullmatch(value):
+    if len(value) > 254 or not re.fullmatch(_EMAIL, value):
         raise UsageError(f"invalid e-mail address {value!r}",
                          hint="use a plain ASCII address like name@example.edu")
     return value
 
 
 def check_code(code: str) -> str:
-    if not _CODE.fullmatch(code):
+    if not re.fullmatch(_CODE, code):
         raise UsageError(
             f"invalid course code {code!r}", hint="use 1 to 32 letters, digits, '.', '_' or '-'"
         )

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
-
 import peewee as pw
 
+from sessionctl._plain import Record
 from sessionctl.domain import access, policy, queries
 from sessionctl.domain.context import (
     KEEP, Context, check_code, check_email, check_line, check_name, check_title, to_db,
@@ -94,6 +91,9 @@ BATCH = 500  # rows per IN (…) lookup or multi-row INSERT: well under every ba
 def read_roster_csv(text: str) -> list[dict]:
     """Rows of a roster CSV: a ``name`` column, optional ``email`` and ``display``; separated
     by commas, semicolons or tabs (whichever the header line uses), with or without a BOM."""
+    import csv
+    import io
+
     text = text.removeprefix("\ufeff")
     header = text.split("\n", 1)[0]
     delimiter = next(
@@ -131,14 +131,16 @@ def _roster_row(row: dict, lineno: int) -> dict:
     return {"name": name, "email": email, "display": display}
 
 
-@dataclass
-class Enrolment:
+class Enrolment(Record):
     """What ``course enroll`` did, and the roster after it."""
 
-    enrolled: int
-    already: int
-    registered: int
-    roster: list[UserView]
+    _fields = ("enrolled", "already", "registered", "roster")
+
+    def __init__(self, enrolled: int, already: int, registered: int, roster: list[UserView]):
+        self.enrolled = enrolled
+        self.already = already
+        self.registered = registered
+        self.roster = roster
 
     def counts(self) -> dict[str, int]:
         return {"enrolled": self.enrolled, "already enrolled": self.already,

@@ -22,9 +22,9 @@ are not bound by them. Each refusal names the policy and its value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
+from sessionctl._plain import Frozen
 from sessionctl.domain.context import KEEP, from_db, to_db
 from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Course, Request, Slot, User
@@ -34,15 +34,16 @@ MAX_MINUTES = 366 * 1440  # a notice period or horizon of at most a year (and a 
 MAX_ACTIVE = 1000
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Frozen):
     """A course's policies: minutes (or None when off), a count (or None), a switch."""
 
-    min_notice: int | None = None
-    cancel_notice: int | None = None
-    horizon: int | None = None
-    max_active: int | None = None
-    auto_approve: bool = False
+    _fields = ("min_notice", "cancel_notice", "horizon", "max_active", "auto_approve")
+
+    def __init__(self, min_notice: int | None = None, cancel_notice: int | None = None,
+                 horizon: int | None = None, max_active: int | None = None,
+                 auto_approve: bool = False):
+        self.__dict__.update(min_notice=min_notice, cancel_notice=cancel_notice, horizon=horizon,
+                             max_active=max_active, auto_approve=auto_approve)
 
     @classmethod
     def of(cls, course: Course) -> "Policy":

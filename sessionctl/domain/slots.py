@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
 
-from sessionctl.domain import access, queries, series
+from sessionctl._plain import Frozen
+from sessionctl.domain import access, queries
 from sessionctl.domain.context import (
     KEEP, Context, check_choice, check_code, check_link, check_text, from_db, to_db,
 )
@@ -14,14 +15,32 @@ from sessionctl.domain.requests import (
     ACTIVE, offer_free_seats, settle_full, tell_changed, transition,
 )
 from sessionctl.domain.requests import views as request_views
-from sessionctl.domain.series import Series
 from sessionctl.domain.views import SlotView
-from sessionctl.domain.window import MAX_LENGTH, MAX_SERIES, Window, check_window
 from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
 
 STATUSES = ("available", "booked", "cancelled", "all")
+
+if TYPE_CHECKING:
+    from sessionctl.domain.series import Series
+    from sessionctl.domain.window import Window
+
+# Series and window checks serve creating and moving slots only: imported when those run, so a
+# listing never loads them (``tests/test_startup.py``). Still reachable as this module's names.
+_LATER = {"series": "sessionctl.domain.series", "Series": "sessionctl.domain.series",
+          "Window": "sessionctl.domain.window", "check_window": "sessionctl.domain.window",
+          "MAX_LENGTH": "sessionctl.domain.window", "MAX_SERIES": "sessionctl.domain.window"}
+
+
+def __getattr__(name: str):
+    module = _LATER.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    found = importlib.import_module(module)
+    return found if name == "series" else getattr(found, name)
 
 
 def _check_future(windows: list[Window], now: datetime, tz: tzinfo) -> None:
@@ -51,6 +70,8 @@ def conflicts(
 
     One bounded index scan over the whole range, then a sweep in Python (DESIGN §2).
     """
+    from sessionctl.domain.window import MAX_LENGTH, Window
+
     found: list[tuple[Window, str]] = []
     ordered = sorted(windows, key=lambda w: (w.start, w.end))
     for before, after in zip(ordered, ordered[1:]):
@@ -99,7 +120,7 @@ def add(
     *,
     end: datetime | None = None,
     duration: timedelta | None = None,
-    plan: Series = Series(),
+    plan: Series | None = None,
     capacity: int = 1,
     notes: str | None = None,
     link: str | None = None,
@@ -116,7 +137,10 @@ def add(
     check_code(course)
     with ctx.read():
         access.course(ctx, course, manage=True)
-    windows = series.windows(start, end if end is not None else start + duration, ctx.tz, plan)
+    from sessionctl.domain import series
+
+    windows = series.windows(start, end if end is not None else start + duration, ctx.tz,
+                             series.Series() if plan is None else plan)
     return add_slots(ctx, course, windows, capacity=capacity, notes=notes, link=link)
 
 
@@ -130,6 +154,8 @@ def add_slots(
     link: str | None = None,
 ) -> list[SlotView]:
     """Create every window as a slot of ``course`` in one transaction, or none of them."""
+    from sessionctl.domain.window import MAX_SERIES, check_window
+
     check_capacity(capacity)
     notes = check_text("notes", notes) or None
     link = check_link(link)
@@ -205,12 +231,13 @@ def list_slots(
         return [SlotView.of(s, now) for s in query]
 
 
-@dataclass(frozen=True)
-class Week:
+class Week(Frozen):
     """``slot calendar``: the seven local days of a week and the slots starting in it."""
 
-    days: list[date]
-    slots: list[SlotView]
+    _fields = ("days", "slots")
+
+    def __init__(self, days: list[date], slots: list[SlotView]):
+        self.__dict__.update(days=days, slots=slots)
 
 
 def week(ctx: Context, when: datetime | None = None, course: str | None = None) -> Week:
@@ -243,6 +270,8 @@ def update_slot(
     notes=KEEP,
     link=KEEP,
 ) -> SlotView:
+    from sessionctl.domain.window import Window, check_window
+
     if end is not None and duration is not None:
         raise UsageError("give --end or --duration, not both")
     if capacity is not None:

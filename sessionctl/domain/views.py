@@ -6,76 +6,94 @@ Field names follow SPEC §5; the JSON field lists live in ``render``. Extra fiel
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
+from sessionctl._plain import Record
 from sessionctl.domain.context import from_db
 from sessionctl.domain.policy import Policy
 from sessionctl.store.models import Course, Notification, Request, Slot, User
 
 
-@dataclass
-class UserView:
-    name: str
-    role: str
-    display: str | None
-    email: str | None
-    tz: str | None
+class UserView(Record):
+    _fields = ("name", "role", "display", "email", "tz")
+
+    def __init__(self, name: str, role: str, display: str | None, email: str | None,
+                 tz: str | None):
+        self.name = name
+        self.role = role
+        self.display = display
+        self.email = email
+        self.tz = tz
 
     @classmethod
     def of(cls, u: User) -> "UserView":
         return cls(u.name, u.role, u.display, u.email, u.tz)
 
 
-@dataclass
-class CourseView:
-    code: str
-    title: str
-    educator: str
-    enrolled: int
-    educator_display: str | None = None
-    policy: Policy = field(default_factory=Policy)
+class CourseView(Record):
+    _fields = ("code", "title", "educator", "enrolled", "educator_display", "policy")
+
+    def __init__(self, code: str, title: str, educator: str, enrolled: int,
+                 educator_display: str | None = None, policy: Policy | None = None):
+        self.code = code
+        self.title = title
+        self.educator = educator
+        self.enrolled = enrolled
+        self.educator_display = educator_display
+        self.policy = Policy() if policy is None else policy
 
     @classmethod
     def of(cls, c: Course, enrolled: int) -> "CourseView":
         return cls(c.code, c.title, c.educator.name, enrolled, c.educator.display, Policy.of(c))
 
 
-@dataclass
-class HistoryView:
-    at: datetime
-    actor: str
-    from_: str | None
-    to: str
-    note: str | None
+class HistoryView(Record):
+    _fields = ("at", "actor", "from_", "to", "note")
+
+    def __init__(self, at: datetime, actor: str, from_: str | None, to: str, note: str | None):
+        self.at = at
+        self.actor = actor
+        self.from_ = from_
+        self.to = to
+        self.note = note
 
 
 BOOKED = ("approved", "completed")  # sessions that happen(ed): they show their meeting link
 
 
-@dataclass
-class RequestView:
-    id: int
-    slot: int
-    course: str
-    student: str
-    educator: str
-    status: str
-    message: str | None
-    reason: str | None
-    link: str | None
-    notes: str | None
-    start: datetime
-    end: datetime
-    created: datetime
-    updated: datetime
-    replaces: int | None = None
-    replaced_by: int | None = None
-    waitlist_position: int | None = None
-    waitlist_length: int | None = None
-    attendance: str | None = None
-    rating: dict | None = None  # {stars, comment}: seen by the student, the educator, admins
-    history: list[HistoryView] | None = None
+class RequestView(Record):
+    _fields = ("id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
+              "notes", "start", "end", "created", "updated", "replaces", "replaced_by",
+              "waitlist_position", "waitlist_length", "attendance", "rating", "history")
+
+    def __init__(self, id: int, slot: int, course: str, student: str, educator: str, status: str,
+                 message: str | None, reason: str | None, link: str | None, notes: str | None,
+                 start: datetime, end: datetime, created: datetime, updated: datetime,
+                 replaces: int | None = None, replaced_by: int | None = None,
+                 waitlist_position: int | None = None, waitlist_length: int | None = None,
+                 attendance: str | None = None, rating: dict | None = None,
+                 history: list[HistoryView] | None = None):
+        self.id = id
+        self.slot = slot
+        self.course = course
+        self.student = student
+        self.educator = educator
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.link = link
+        self.notes = notes
+        self.start = start
+        self.end = end
+        self.created = created
+        self.updated = updated
+        self.replaces = replaces
+        self.replaced_by = replaced_by
+        self.waitlist_position = waitlist_position
+        self.waitlist_length = waitlist_length
+        self.attendance = attendance
+        self.rating = rating  # {stars, comment}: seen by the student, the educator, admins
+        self.history = history
 
     @classmethod
     def of(cls, r: Request, place: tuple[int, int] | None = None,
@@ -95,22 +113,28 @@ class RequestView:
         )
 
 
-@dataclass
-class SlotView:
-    id: int
-    course: str
-    educator: str
-    start: datetime
-    end: datetime
-    capacity: int
-    booked: int
-    status: str
-    notes: str | None
-    link: str | None
-    ended: bool = False
-    educator_display: str | None = None
-    educator_email: str | None = None
-    requests: list[RequestView] | None = field(default=None)
+class SlotView(Record):
+    _fields = ("id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes",
+              "link", "ended", "educator_display", "educator_email", "requests")
+
+    def __init__(self, id: int, course: str, educator: str, start: datetime, end: datetime,
+                 capacity: int, booked: int, status: str, notes: str | None, link: str | None,
+                 ended: bool = False, educator_display: str | None = None,
+                 educator_email: str | None = None, requests: list[RequestView] | None = None):
+        self.id = id
+        self.course = course
+        self.educator = educator
+        self.start = start
+        self.end = end
+        self.capacity = capacity
+        self.booked = booked
+        self.status = status
+        self.notes = notes
+        self.link = link
+        self.ended = ended
+        self.educator_display = educator_display
+        self.educator_email = educator_email
+        self.requests = requests
 
     @classmethod
     def of(cls, s: Slot, now: datetime) -> "SlotView":
@@ -127,15 +151,18 @@ class SlotView:
         )
 
 
-@dataclass
-class NotificationView:
-    id: int
-    kind: str
-    request: int | None
-    slot: int | None
-    text: str
-    created: datetime
-    read: bool
+class NotificationView(Record):
+    _fields = ("id", "kind", "request", "slot", "text", "created", "read")
+
+    def __init__(self, id: int, kind: str, request: int | None, slot: int | None, text: str,
+                 created: datetime, read: bool):
+        self.id = id
+        self.kind = kind
+        self.request = request
+        self.slot = slot
+        self.text = text
+        self.created = created
+        self.read = read
 
     @classmethod
     def of(cls, n: Notification) -> "NotificationView":
