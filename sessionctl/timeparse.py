@@ -20,7 +20,7 @@ EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo
 RANGE = "use a time after 1970-01-01 00:00 UTC and before the year 9000"
 MAX_DURATION = timedelta(days=3660)
 # Patterns as text: ``re`` compiles each on its first use (and caches it), not at every start-up.
-_DURATION = r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$"
+_DURATION = r"^(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?$"
 
 
 _AHEAD = [timedelta(0)]  # how far ``ahead`` has moved this process's clock (the demo only)
@@ -96,8 +96,8 @@ WEEKDAYS = {
     for name in names
 }
 _DAY_WORD = r"(?i)^(?P<day>[a-z]+)(?:\s+(?P<clock>.+))?$"
-_CLOCK = r"(?i)^(?P<h>\d{1,2})(?::(?P<m>\d{2}))?(?::(?P<s>\d{2}))?\s*(?P<ampm>am|pm)?$"
-_DATE_ONLY = r"^\d{4}-\d{2}-\d{2}$"
+_CLOCK = r"(?i)^(?P<h>[0-9]{1,2})(?::(?P<m>[0-9]{2}))?(?::(?P<s>[0-9]{2}))?\s*(?P<ampm>am|pm)?$"
+_DATE_ONLY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 WHEN_HINT = "use ISO 8601 (2026-12-01 14:00), today/tomorrow/mon 10:00, or +90m, +2h, +3d"
 
 
@@ -210,6 +210,9 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
     raw = text.strip()
     if not raw:
         raise UsageError("empty date/time", hint=WHEN_HINT)
+    if any(ch.isdigit() and not ch.isascii() for ch in raw):  # dateutil would read １０ as 10
+        raise UsageError(f"cannot read {raw!r} as a date/time: write its digits as 0-9",
+                         hint=WHEN_HINT)
     value = _relative(raw, tz, now)
     if value is not None:
         return value
@@ -281,7 +284,7 @@ MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augus
           "September", "October", "November", "December")
 # day and month as numbers, then the year: 12/03/2026, 12-03-2026, 12.03.26 (and a time after);
 # compiled on first use (re caches it), as only text that is not ISO 8601 gets this far
-_NUMERIC_DATE = r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.-])(.*)"
+_NUMERIC_DATE = r"([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4}|[0-9]{2})(?![0-9/.-])(.*)"
 
 
 def check_day_month_order(raw: str) -> None:

@@ -98,3 +98,50 @@ def test_a_numbered_byday_of_a_monthly_rule_still_works(world):
     made = world.json("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
                       "--duration", "1h", "--rrule", "FREQ=MONTHLY;BYDAY=1MO;COUNT=3", user="ada")
     assert [m["start"][:10] for m in made] == ["2029-01-01", "2029-02-05", "2029-03-05"]
+
+
+@pytest.mark.parametrize("args", [
+    ["slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00", "--duration", "３０m"],
+    ["slot", "add", "--course", "MATH101", "--start", "+５d", "--duration", "30m"],
+    ["slot", "add", "--course", "MATH101", "--start", "2029-01-01 １０:００", "--duration", "30m"],
+    ["course", "set", "MATH101", "--min-notice", "２h"],
+])
+def test_durations_and_times_take_ascii_digits_only(world, args):
+    before = snapshot(world.db)
+    result = world(*args, user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert snapshot(world.db) == before
+
+
+def test_a_postgresql_role_without_the_grants_is_exit_6(location):
+    if not location.startswith("postgresql://"):
+        pytest.skip("PostgreSQL's grants")
+    import uuid
+
+    import psycopg
+    from typer.testing import CliRunner
+
+    from sessionctl.cli import app
+
+    env = {"SESSIONCTL_DB": location, "SESSIONCTL_USER": "root", "SESSIONCTL_TZ": "UTC"}
+    assert CliRunner().invoke(app, ["init"], env=env).exit_code == 0
+    role, password = f"reader_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    base, _, name = location.rpartition("/")
+    with psycopg.connect(location, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        url = location.replace("postgresql://postgres@", f"postgresql://{role}:{password}@")
+        before = snapshot(location)
+        result = CliRunner().invoke(app, ["user", "add", "zed", "--role", "student"],
+                                    env={**env, "SESSIONCTL_DB": url})
+        assert result.exit_code == 6, (result.stdout, result.stderr)
+        assert "this database role may not do that" in result.stderr
+        assert password not in result.stderr and "this is a bug" not in result.stderr
+        assert snapshot(location) == before
+    finally:
+        with psycopg.connect(location, autocommit=True) as admin:
+            admin.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")

@@ -257,6 +257,10 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
             return Unavailable(f"the store is not a sessionctl database or is corrupt ({said})")
         if "readonly" in text or "read-only" in text:
             return Unavailable("the store is read-only; nothing changed")
+        if "permission denied" in text or "must be owner" in text:  # PostgreSQL's grants
+            return Unavailable(f"this database role may not do that: {said}; nothing changed",
+                               hint="a store is upgraded and written by a role that owns its "
+                               "tables (see 'PostgreSQL' in the README)")
         if "full" in text or "no space left" in text:
             return Unavailable("the store's disk is full; nothing changed")
         if "unable to open" in text or "disk i/o" in text:
