@@ -29,7 +29,7 @@ UTC = timezone.utc
 def build(path: str, now: datetime) -> None:
     from sessionctl.domain import courses, requests, slots, users
     from sessionctl.domain.context import Context, find_actor
-    from sessionctl.domain.slots import Window
+    from sessionctl.domain.window import Window
     from sessionctl.store import open_store
 
     store = open_store(path, create=True)

@@ -18,7 +18,7 @@ tables that need wrapping.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Any, Callable, Sequence
 
 from sessionctl._plain import Frozen, Record, replace
@@ -180,7 +180,11 @@ class Times:
         if value is None:
             return ""
         local = value.astimezone(self.tz)
-        return local.strftime("%a %m-%d %H:%M" if local.year == self.year else "%a %Y-%m-%d %H:%M")
+        return f"{self.day(local.date())} {local:%H:%M}"
+
+    def day(self, value: date) -> str:
+        """A local day: ``Sat 11-28``, or ``Sat 2027-11-28`` in another year."""
+        return value.strftime("%a %m-%d" if value.year == self.year else "%a %Y-%m-%d")
 
     def end(self, start: datetime, end: datetime) -> str:
         if start.astimezone(self.tz).date() == end.astimezone(self.tz).date():

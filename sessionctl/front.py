@@ -22,6 +22,7 @@ from sessionctl import __version__
 
 PROG = "sessionctl"
 HELP = "Book one-on-one live sessions between educators and students."
+COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
 USAGE = f"Usage: {PROG} [OPTIONS] COMMAND [ARGS]..."
 
 # The root's commands in the order its help lists them: name -> (the module of sessionctl.cli
@@ -69,7 +70,7 @@ def option_help(name: str) -> str:
 def answer(args: list[str]) -> int | None:
     """The exit code after answering ``sessionctl --version`` or ``sessionctl --help`` (``-h``)
     here, or None for any other command line (Typer's, then)."""
-    if os.environ.get("_SESSIONCTL_COMPLETE"):  # a shell asks for completions
+    if os.environ.get(COMPLETE_VAR):  # a shell asks for completions
         return None
     if args == ["--version"]:
         return _out(lambda: sys.stdout.write(f"{PROG} {__version__}\n"))

@@ -18,11 +18,11 @@ def main() -> None:
     try:
         from sessionctl import settings
 
-        site = settings.read_config(settings.SITE_FILE, "site")  # read once: settings caches it
+        site = settings.read_config(settings.SITE_FILE, "site")  # settings keeps it for later
         if site.values.get("identity") == "sudo":  # the shared mode: its rules only then
             from sessionctl import shared
 
-            shared.launch(sys.argv)
+            shared.launch(sys.argv, site=site)
     except SessionctlError as exc:
         from sessionctl import render
 

@@ -16,7 +16,7 @@ import io
 import json
 import os
 import sys
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from sessionctl import timeparse
 from sessionctl._plain import Frozen, Record
@@ -747,7 +747,7 @@ def document(data: bytes, out: str | None) -> None:
     write_atomic(out, data, replaces=b"BEGIN:VCALENDAR")
 
 
-def write_atomic(out: str, data: bytes, replaces: bytes = b"") -> None:
+def write_atomic(out: str, data: bytes, *, replaces: bytes) -> None:
     """Write ``out`` so that a reader sees the old file or the new one, never part of one:
     a temp file in the same directory, flushed and fsynced, then renamed over it.
 
@@ -774,7 +774,7 @@ def write_atomic(out: str, data: bytes, replaces: bytes = b"") -> None:
         if old is not None and not stat.S_ISREG(old.st_mode):
             what = "a directory" if stat.S_ISDIR(old.st_mode) else "not a regular file"
             raise UsageError(f"cannot write {out}: it is {what}", hint="give --out a file name")
-        if old is not None and old.st_size and replaces:
+        if old is not None and old.st_size:
             with open(path, "rb") as existing:
                 if not existing.read(len(replaces)) == replaces:
                     raise UsageError(f"cannot write {out}: it holds something else than a "
@@ -867,8 +867,8 @@ def _week_chart(weeks) -> None:
     from rich.text import Text
 
     look = _look()
-    year = timeparse.utcnow().year
-    labels = [w.week.strftime("%a %m-%d" if w.week.year == year else "%a %Y-%m-%d") for w in weeks]
+    this_year = _times(timezone.utc)  # (the year of the UTC clock, as ever)
+    labels = [this_year.day(w.week) for w in weeks]
     counts = [f"{w.booked}/{w.offered}" for w in weeks]
     left = max(map(len, labels + ["week of"]))
     right = max(map(len, counts + ["seats"]))
@@ -923,7 +923,7 @@ def agenda(items, tz: tzinfo, as_json: bool, days: int) -> None:
     for index, item in enumerate(items):
         day = item.start.astimezone(tz).date()
         if day != last:
-            label = day.strftime("%a %m-%d" if day.year == now.year else "%a %Y-%m-%d")
+            label = t.day(day)
             headings[index] = f"{label} ({names[day]})" if day in names else label
             last = day
     _lines(model.draw(agenda_columns(tz, t), items, _look(), caption=_zone_caption(tz),

@@ -126,7 +126,7 @@ def has_password(url: str) -> bool:
 
 # -- config files ----------------------------------------------------------------------------------
 
-_TIMEOUTS = {  # key -> (low, high, above_low), as for the variables
+_TIMEOUTS = {  # key -> (low, high, above_low), in the files and the variables alike
     "lock_timeout": (0, 3600, False),
     "smtp_timeout": (0, 600, True),
 }
@@ -511,8 +511,12 @@ class Settings:
 
     @property
     def lock_timeout(self) -> float:
-        return self._get("lock_timeout", lambda raw, origin: seconds(origin, raw, low=0, high=3600),
-                         DEFAULT_LOCK_TIMEOUT)
+        return self._timeout("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+
+    def _timeout(self, key: str, default: float) -> float:
+        low, high, above = _TIMEOUTS[key]
+        return self._get(key, lambda raw, origin: seconds(origin, raw, low=low, high=high,
+                                                          above_low=above), default)
 
     @property
     def smtp(self) -> str | None:
@@ -532,10 +536,7 @@ class Settings:
 
     @property
     def smtp_timeout(self) -> float:
-        return self._get(
-            "smtp_timeout", lambda raw, origin: seconds(origin, raw, low=0, high=600, above_low=True),
-            DEFAULT_SMTP_TIMEOUT,
-        )
+        return self._timeout("smtp_timeout", DEFAULT_SMTP_TIMEOUT)
 
     @property
     def mail_from(self) -> str | None:

@@ -23,10 +23,10 @@ import os
 import pwd
 import stat
 import sys
-from dataclasses import dataclass
 from typing import Mapping
 
 from sessionctl import settings as config
+from sessionctl._plain import Record
 from sessionctl.errors import NotAllowed, UsageError
 
 ROOT = 0  # the owner the site file must have (the tests of this module run as someone else)
@@ -52,14 +52,17 @@ PYTHON_RUNS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONINSPECT", "PY
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-@dataclass
-class Shared:
+class Shared(Record):
     """The shared mode as this process sees it."""
 
-    site: config.ConfigFile
-    account: pwd.struct_passwd
-    caller: pwd.struct_passwd | None  # who came through sudo; None: the service account itself
-    outside: bool = False  # this process is not the service account (it must hop)
+    _fields = ("site", "account", "caller", "outside")
+
+    def __init__(self, site: config.ConfigFile, account: pwd.struct_passwd,
+                 caller: pwd.struct_passwd | None, outside: bool = False):
+        self.site = site
+        self.account = account
+        self.caller = caller  # who came through sudo; None: the service account itself
+        self.outside = outside  # this process is not the service account (it must hop)
 
     # -- the service account's own files -------------------------------------------------------
 
@@ -100,9 +103,7 @@ class Shared:
         if self.caller is None:
             return claimed or self.account.pw_name
         if claimed is not None and claimed != self.caller.pw_name:
-            raise NotAllowed(
-                f"SESSIONCTL_USER={claimed} is refused: in the shared mode you act as yourself "
-                f"({self.caller.pw_name}), as sudo vouches", hint="unset SESSIONCTL_USER")
+            raise _claim_refused(claimed, self.caller.pw_name, ", as sudo vouches")
         return self.caller.pw_name
 
     def acting_origin(self, claimed: str | None) -> str:
@@ -293,15 +294,21 @@ def _private(found: config.ConfigFile, readable_by_others: bool) -> None:
                 hint="move the line to ~ACCOUNT/.config/sessionctl/config.toml and chmod 600 it")
 
 
+def _claim_refused(claimed: str, me: str, why: str = "") -> NotAllowed:
+    """The one answer to SESSIONCTL_USER naming someone else, on either side of the hop."""
+    return NotAllowed(f"SESSIONCTL_USER={claimed} is refused: in the shared mode you act as "
+                      f"yourself ({me}){why}", hint="unset SESSIONCTL_USER")
+
+
 # -- the process: hop to the service account, or harden it -----------------------------------------
 
 
-def launch(argv: list[str], environ=None) -> None:
-    """Called first by the ``sessionctl`` command. Outside the shared mode it returns at the cost
-    of one failed ``open``. In it, as anyone but the service account it replaces this process
+def launch(argv: list[str], environ=None, site: config.ConfigFile | None = None) -> None:
+    """Called first by the ``sessionctl`` command (with the site file it has read). Outside the
+    shared mode it returns. In it, as anyone but the service account it replaces this process
     with ``sudo``; as the service account it hardens the process and returns."""
     environ = os.environ if environ is None else environ
-    site = config.read_config(config.SITE_FILE, "site")
+    site = site or config.read_config(config.SITE_FILE, "site")
     if site.values.get("identity") != "sudo":
         return
     state = establish(site, environ, may_hop=True)
@@ -326,8 +333,7 @@ def hop(state: Shared, argv: list[str], environ: Mapping[str, str]) -> None:
         raise NotAllowed("your user id has no entry in the password database") from None
     claimed = environ.get("SESSIONCTL_USER")
     if claimed and claimed != me:
-        raise NotAllowed(f"SESSIONCTL_USER={claimed} is refused: in the shared mode you act as "
-                         f"yourself ({me})", hint="unset SESSIONCTL_USER")
+        raise _claim_refused(claimed, me)
     sudo = next((p for p in ("/usr/bin/sudo", "/bin/sudo", "/usr/local/bin/sudo")
                  if os.access(p, os.X_OK)), None)
     if sudo is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sessionctl.domain import requests, slots
 from sessionctl.domain.context import Context, find_actor
-from sessionctl.domain.slots import Window
+from sessionctl.domain.window import Window
 
 UTC = timezone.utc
 H = timedelta(hours=1)

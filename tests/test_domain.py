@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from conftest import snapshot
 from sessionctl.domain import courses, inbox, requests, slots, users
 from sessionctl.domain.context import Context, find_actor
-from sessionctl.domain.slots import Window
+from sessionctl.domain.window import Window, check_window
 from sessionctl.errors import Conflict, NotAllowed, NotFound, SessionctlError, UsageError
 from sessionctl.store import open_store
 from sessionctl.store.models import Request, Slot, User
@@ -128,16 +128,16 @@ def window(start, length=H) -> list[Window]:
 @pytest.mark.parametrize("length", [timedelta(0), -MIN, -H])
 def test_a_slot_must_end_after_it_starts(length):
     with pytest.raises(UsageError) as info:
-        slots.check_window(T0 + 24 * H, T0 + 24 * H + length)
+        check_window(T0 + 24 * H, T0 + 24 * H + length)
     assert info.value.code == 2
 
 
 def test_a_slot_lasts_at_most_twelve_hours():
     start = T0 + 24 * H
-    assert slots.check_window(start, start + 12 * H) == Window(start, start + 12 * H)
-    assert slots.check_window(start, start + MIN) == Window(start, start + MIN)
+    assert check_window(start, start + 12 * H) == Window(start, start + 12 * H)
+    assert check_window(start, start + MIN) == Window(start, start + MIN)
     with pytest.raises(UsageError) as info:
-        slots.check_window(start, start + 12 * H + MIN)
+        check_window(start, start + 12 * H + MIN)
     assert info.value.code == 2
 
 

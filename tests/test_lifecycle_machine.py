@@ -47,7 +47,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from conftest import PG_SERVER, snapshot
 from sessionctl.domain import courses, moves, requests, slots, users
 from sessionctl.domain.context import Context, find_actor
-from sessionctl.domain.slots import Window
+from sessionctl.domain.window import Window
 from sessionctl.errors import SessionctlError
 from sessionctl.store import open_store
 

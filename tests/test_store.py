@@ -113,6 +113,7 @@ def test_a_full_disk_is_exit_6_and_changes_nothing(world, domain, clock):
 
     from conftest import snapshot
     from sessionctl.domain import slots
+    from sessionctl.domain.window import Window
     from sessionctl.store import translate
 
     ada = domain("ada")
@@ -120,7 +121,7 @@ def test_a_full_disk_is_exit_6_and_changes_nothing(world, domain, clock):
     pages = ada.store.db.execute_sql("PRAGMA page_count").fetchone()[0]
     ada.store.db.execute_sql(f"PRAGMA max_page_count = {pages}")
     start = clock.now + timedelta(days=3)
-    windows = [slots.Window(start + timedelta(hours=i), start + timedelta(hours=i, minutes=30))
+    windows = [Window(start + timedelta(hours=i), start + timedelta(hours=i, minutes=30))
                for i in range(200)]
     with pytest.raises(Exception) as raised:
         slots.add_slots(ada, "MATH101", windows, notes="n" * 2000)

@@ -521,3 +521,20 @@ def test_eighty_columns_for_an_educator_and_a_student(office_hours):
         "times in UTC",
         "",
     ]
+
+
+@pytest.mark.parametrize("value", ["less '-R", "less\u202e -R", "no-such-pager\u200b", "\udcff"])
+def test_an_unusable_pager_setting_prints_directly(store, value):
+    """A SESSIONCTL_PAGER that cannot be split into a command (an open quote), names no
+    program (a bidi or zero-width character in it), or is not UTF-8: the output is printed as
+    it is, or refused with exit 2, never a crash or a command run through a shell. (A line
+    break splits like a space: ``less\n-R`` is ``less -R``.)"""
+    env = environment(store, "ada")
+    env_bytes = {k.encode(): os.fsencode(v) for k, v in env.items()}
+    env_bytes[b"SESSIONCTL_PAGER"] = os.fsencode(value)
+    code, out, err = on_tty(["request", "list", "--status", "all", "--wide"], env_bytes, lines=8)
+    assert "Traceback" not in err and "internal error" not in err
+    if code == 0:
+        assert "times in UTC" in out
+    else:
+        assert code == 2 and err.startswith("error: ") and out == ""

@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from sessionctl import __version__, render
-from sessionctl.front import COMMANDS, HELP, option_help, tame_columns
+from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
 from sessionctl.cli._typer import Commands, operands
 from sessionctl.cli._typer import exceptions as click_exc
 from sessionctl.errors import SessionctlError
@@ -95,7 +95,6 @@ def _check_arguments(args) -> None:
         checked_text(f"argument {index} ('{render.clean(arg)}')", arg)
 
 
-COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
 COMPLETION_ASKED = "sessionctl.completion"  # ctx.meta: "show" or "install", from the root options
 
 

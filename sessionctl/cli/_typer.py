@@ -55,10 +55,6 @@ def command_of(sub, name: str, root, *, group: bool):
     from typer.models import TyperInfo
 
     if group:
-        if sub.registered_groups:  # pragma: no cover - no group of ours nests groups
-            return main.get_group_from_info(
-                TyperInfo(sub, name=name), pretty_exceptions_short=root.pretty_exceptions_short,
-                rich_markup_mode=root.rich_markup_mode, suggest_commands=root.suggest_commands)
         # The group itself without its commands, then its commands as ``Commands``: each is
         # built (its parameters read from its signature) only when it is looked up, so
         # ``slot list`` builds ``list`` and not the group's other six.

@@ -17,6 +17,11 @@ from sessionctl.store import Store, open_store
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 
 
+def _shown(text: str) -> str:
+    """What was typed, cut to 40 characters for a message."""
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 class Id(ParamType):
     """A slot or request id on the command line: ASCII digits naming 1 to MAX_ID, else exit 2
     with ``'abc' is not a slot id (a positive whole number)`` (``int()`` alone would take
@@ -35,8 +40,7 @@ class Id(ParamType):
             number = int(text) if len(text.lstrip("0")) <= len(str(MAX_ID)) else MAX_ID + 1
             if 1 <= number <= MAX_ID:
                 return number
-        shown = text if len(text) <= 40 else text[:39] + "…"
-        raise UsageError(f"{shown!r} is not a {self.kind} id (a positive whole number)",
+        raise UsageError(f"{_shown(text)!r} is not a {self.kind} id (a positive whole number)",
                          hint=f"ids go up to {MAX_ID}" if number and number > MAX_ID else None)
 
     def shell_complete(self, ctx, param, incomplete):
@@ -59,9 +63,8 @@ class Number(ParamType):
         digits = text[1:] if text.startswith("-") else text
         if digits.isascii() and digits.isdigit() and len(digits) <= 40:
             return int(text)
-        shown = text if len(text) <= 40 else text[:39] + "…"
         option = param.opts[0] if param is not None and param.opts else "the value"
-        raise UsageError(f"{option} takes a whole number, not {shown!r}")
+        raise UsageError(f"{option} takes a whole number, not {_shown(text)!r}")
 
 
 class CourseCode(ParamType):
@@ -100,17 +103,20 @@ Wide = Annotated[bool, typer.Option(
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 
-def each(ids: list[int], call, show_one, show_many, *, timeout: float | None = None) -> int:
-    """SPEC §7.7: a command given several ids runs each in its own transaction, with one result
-    per id; a refused id changes nothing and the rest go on. One id keeps the one-object
-    output (``timeout``: the store's lock timeout, for its busy message). Returns the exit
-    code: 0, or the highest among the refusals."""
+def each(ctx: typer.Context, kind: str, ids: list[int], call, show_one, as_json: bool, *,
+         deleted: bool = False) -> int:
+    """SPEC §7.7: a command given several ids (of ``kind``) runs each in its own transaction,
+    with one result per id; a refused id changes nothing and the rest go on. One id keeps the
+    one-object output (``show_one``). Returns the exit code: 0, or the highest among the
+    refusals."""
+    from sessionctl import render
     from sessionctl.errors import SessionctlError
     from sessionctl.store import translate
 
     if len(ids) == 1:
         show_one(call(ids[0]))
         return 0
+    c = ctx.obj.context()
     results = []
     for one in dict.fromkeys(ids):  # each id once, in the order given
         try:
@@ -118,11 +124,11 @@ def each(ids: list[int], call, show_one, show_many, *, timeout: float | None = N
         except SessionctlError as exc:
             results.append((one, exc))
         except Exception as exc:  # a database error is this id's (busy, full…); a bug is not
-            mapped = translate(exc, timeout)
+            mapped = translate(exc, c.store.timeout)
             if mapped is None:
                 raise
             results.append((one, mapped))
-    show_many(results)
+    render.outcomes(kind, results, c.tz, as_json, deleted=deleted)
     return max((r.code for _, r in results if isinstance(r, SessionctlError)), default=0)
 
 

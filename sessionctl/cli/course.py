@@ -133,7 +133,7 @@ def set_(
     view = courses.set_course(
         app_.context(), code, title=KEEP if title is None else title,
         min_notice=_or_off(min_notice, app_.duration), cancel_notice=_or_off(cancel_notice, app_.duration),
-        horizon=_or_off(horizon, app_.duration), max_active=_or_off(max_active, _count("--max-active")),
+        horizon=_or_off(horizon, app_.duration), max_active=_or_off(max_active, _max_active),
         auto_approve=KEEP if auto_approve is None else auto_approve,
     )
     render.course(view, as_json)
@@ -148,13 +148,10 @@ def _or_off(text: Optional[str], parse):
     return parse(text)
 
 
-def _count(option: str):
-    def parse(text: str) -> int:
-        if not (text.isascii() and text.isdigit()) or len(text) > 9:
-            raise UsageError(f"{option} takes a whole number or 'off', not {text!r}")
-        return int(text)
-
-    return parse
+def _max_active(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise UsageError(f"--max-active takes a whole number or 'off', not {text!r}")
+    return int(text)
 
 
 @app.command("report")

@@ -55,9 +55,6 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str] | str]]:
 
 def run_demo(db: str | None, tz) -> int:
     """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow."""
-    from sessionctl.settings import Settings
-
-    Settings().lock_timeout  # a malformed setting is refused before the transcript starts
     if db is None:
         db = str(Path(tempfile.mkdtemp(prefix="sessionctl-demo-")) / "demo.db")
     else:

@@ -21,10 +21,7 @@ def _show(ctx: typer.Context, view, as_json: bool) -> None:
 
 
 def _each(ctx: typer.Context, ids: list[int], call, as_json: bool) -> int:
-    c = ctx.obj.context()
-    return each(ids, call, lambda view: render.request(view, c.tz, as_json),
-                lambda results: render.outcomes("request", results, c.tz, as_json),
-                timeout=c.store.timeout)
+    return each(ctx, "request", ids, call, lambda view: _show(ctx, view, as_json), as_json)
 
 
 @app.command("send")

@@ -112,20 +112,16 @@ def update(
 def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
     """Cancel slots; their pending, waiting and approved requests are cancelled and the students told."""
     c = ctx.obj.context()
-    return each(slot_ids, lambda i: slots.cancel_slot(c, i, reason),
-                lambda view: render.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()),
-                lambda results: render.outcomes("slot", results, c.tz, as_json),
-                timeout=c.store.timeout)
+    return each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
+                lambda view: render.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()), as_json)
 
 
 @app.command("delete")
 def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
     """Delete slots that never had a request (otherwise cancel them)."""
     c = ctx.obj.context()
-    return each(slot_ids, lambda i: slots.delete_slot(c, i),
-                lambda view: render.slot_deleted(view, as_json),
-                lambda results: render.outcomes("slot", results, c.tz, as_json, deleted=True),
-                timeout=c.store.timeout)
+    return each(ctx, "slot", slot_ids, lambda i: slots.delete_slot(c, i),
+                lambda view: render.slot_deleted(view, as_json), as_json, deleted=True)
 
 
 @app.command("calendar")

@@ -89,7 +89,9 @@ def demo(
     if db is not None:
         ctx.obj.settings.caller_path("--db", db, hint="leave out --db: the demo builds its store "
                                      "in a new temp dir")
-    return run_demo(db, ctx.obj.display_zone())
+    tz = ctx.obj.display_zone()
+    ctx.obj.settings.lock_timeout  # a malformed setting is refused before the transcript starts
+    return run_demo(db, tz)
 
 
 app.command("init")(init)

@@ -283,22 +283,17 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
                 except MessageRefused as exc:
                     outcome.refusals.append(Refusal(note.id, address, exc.reply))
                     continue
-                except MessageTimedOut as exc:
-                    if not stalled:  # one slow recipient must not hold back everyone's mail
+                except ConnectionLost as exc:
+                    timed_out = isinstance(exc, MessageTimedOut)
+                    if timed_out and not stalled:  # one slow recipient holds back nobody
                         outcome.refusals.append(Refusal(note.id, address, exc.reply))
                         hung[address], stalled = exc.reply, True
                         transport.reconnect()
                         continue
                     raise Unavailable(
                         f"lost the mail server {exc.where} after {outcome.sent} of "
-                        f"{len(mail)} messages: {exc.reply} (twice in a row)",
-                        hint="the messages it accepted are marked sent; the rest stay "
-                        "queued for the next run",
-                    ) from None
-                except ConnectionLost as exc:
-                    raise Unavailable(
-                        f"lost the mail server {exc.where} after {outcome.sent} of "
-                        f"{len(mail)} messages: {exc.reply}",
+                        f"{len(mail)} messages: {exc.reply}"
+                        + (" (twice in a row)" if timed_out else ""),
                         hint="the messages it accepted are marked sent; the rest stay "
                         "queued for the next run",
                     ) from None

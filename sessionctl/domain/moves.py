@@ -23,8 +23,8 @@ from sessionctl.domain.context import (
     Context, check_text, describe_time, from_db, notify, shown_name,
 )
 from sessionctl.domain.requests import (
-    ACTIVE, approve_now, check_no_overlap, check_not_ended, create, moved_text, pending_move,
-    proposal_target, record, settle_full, take_seat, transition, view,
+    ACTIVE, active_request, approve_now, check_no_overlap, check_not_ended, check_open, create,
+    moved_text, pending_move, proposal_target, record, settle_full, take_seat, transition, view,
 )
 from sessionctl.domain.views import RequestView
 from sessionctl.errors import Conflict
@@ -65,14 +65,10 @@ def _check_target(ctx: Context, old: Request, target: Slot, besides: int | None 
     if target.course_id != old.slot.course_id:
         raise Conflict(f"slot {target.id} is in {target.course.code}, not {old.slot.course.code}; "
                        "a booking moves within its course")
-    if target.cancelled_at is not None:
-        raise Conflict(f"slot {target.id} is cancelled")
-    if from_db(target.starts_at) <= ctx.now():
-        raise Conflict(f"slot {target.id} has already started")
+    check_open(ctx, target)
     if not access.is_enrolled(target.course_id, old.student):
         raise Conflict(f"{old.student.name} is no longer enrolled in {target.course.code}")
-    mine = Request.get_or_none(Request.slot == target.id, Request.student == old.student_id,
-                               Request.status.in_(ACTIVE))
+    mine = active_request(target.id, old.student_id)
     if mine is not None:
         raise Conflict(f"{old.student.name} already has {mine.status} request {mine.id} for "
                        f"slot {target.id}")

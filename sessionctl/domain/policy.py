@@ -29,7 +29,6 @@ from sessionctl.domain.context import KEEP, from_db, to_db
 from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Course, Request, Slot, User
 
-NOTICES = ("min_notice", "cancel_notice", "horizon")  # durations, stored in whole minutes
 MAX_MINUTES = 366 * 1440  # a notice period or horizon of at most a year (and a day)
 MAX_ACTIVE = 1000
 

@@ -369,6 +369,19 @@ def view(request: Request) -> RequestView:
 # -- commands ------------------------------------------------------------------------------------
 
 
+def check_open(ctx: Context, slot: Slot) -> None:
+    """A slot a request can go to (sent or moved): not cancelled, not started. Exit 5."""
+    if slot.cancelled_at is not None:
+        raise Conflict(f"slot {slot.id} is cancelled")
+    if from_db(slot.starts_at) <= ctx.now():
+        raise Conflict(f"slot {slot.id} has already started")
+
+
+def active_request(slot_id: int, student_id: int) -> Request | None:
+    """The student's pending, approved or waiting request for the slot (one at most)."""
+    return _ACTIVE.first(slot=slot_id, student=student_id)
+
+
 def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = False) -> RequestView:
     """A student asks for a seat; on a full slot with ``waitlist`` they join its line."""
     message = check_text("message", message) or None
@@ -377,10 +390,7 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
         if slot is None:
             raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
         access.check_student_of(ctx, slot)
-        if slot.cancelled_at is not None:
-            raise Conflict(f"slot {slot_id} is cancelled")
-        if from_db(slot.starts_at) <= ctx.now():
-            raise Conflict(f"slot {slot_id} has already started")
+        check_open(ctx, slot)
         policy.check_booking(ctx, slot, ctx.actor)
         full = slot.booked >= slot.capacity
         if full and not waitlist:
@@ -390,7 +400,7 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
                 hint=f"join its waitlist ({waiting} waiting): "
                 f"sessionctl request send {slot_id} --waitlist",
             )
-        mine = _ACTIVE.first(slot=slot.id, student=ctx.actor.id)
+        mine = active_request(slot.id, ctx.actor.id)
         if mine is not None:
             raise Conflict(f"you already have {mine.status} request {mine.id} for slot {slot_id}")
         check_no_overlap(ctx.actor, slot, mine=True)

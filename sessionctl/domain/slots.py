@@ -26,21 +26,9 @@ if TYPE_CHECKING:
     from sessionctl.domain.series import Series
     from sessionctl.domain.window import Window
 
-# Series and window checks serve creating and moving slots only: imported when those run, so a
-# listing never loads them (``tests/test_startup.py``). Still reachable as this module's names.
-_LATER = {"series": "sessionctl.domain.series", "Series": "sessionctl.domain.series",
-          "Window": "sessionctl.domain.window", "check_window": "sessionctl.domain.window",
-          "MAX_LENGTH": "sessionctl.domain.window", "MAX_SERIES": "sessionctl.domain.window"}
-
-
-def __getattr__(name: str):
-    module = _LATER.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    found = importlib.import_module(module)
-    return found if name == "series" else getattr(found, name)
+# Series expansion and window checks (sessionctl.domain.series, .window) serve creating and
+# moving slots only: imported where those run, so a listing never loads them
+# (``tests/test_startup.py``).
 
 
 def _check_future(windows: list[Window], now: datetime, tz: tzinfo) -> None:

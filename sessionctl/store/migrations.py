@@ -163,6 +163,16 @@ UPDATE requests SET link = NULL
     WHERE status = 'approved'
     AND link = (SELECT slots.link FROM slots WHERE slots.id = requests.slot_id);
 """
+def _replace(table: str) -> str:
+    """SQLite: ``TABLE_new`` takes the place of ``table``, with its AUTOINCREMENT counter (the
+    copy's own row, made by the INSERT … SELECT, would hand out the ids of deleted rows)."""
+    return f"""DELETE FROM sqlite_sequence WHERE name = '{table}_new';
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT '{table}_new', seq FROM sqlite_sequence WHERE name = '{table}';
+DROP TABLE {table};
+ALTER TABLE {table}_new RENAME TO {table};"""
+
+
 M004_LIFECYCLE = {
     "sqlite": f"""
 CREATE TABLE requests_new (
@@ -182,11 +192,7 @@ CREATE TABLE requests_new (
 );
 INSERT INTO requests_new ({_M004_REQUESTS_COLUMNS})
     SELECT {_M004_REQUESTS_COLUMNS} FROM requests;
-DELETE FROM sqlite_sequence WHERE name = 'requests_new';
-INSERT INTO sqlite_sequence (name, seq)
-    SELECT 'requests_new', seq FROM sqlite_sequence WHERE name = 'requests';
-DROP TABLE requests;
-ALTER TABLE requests_new RENAME TO requests;
+{_replace('requests')}
 CREATE INDEX requests_slot_status ON requests (slot_id, status);
 CREATE INDEX requests_student_status ON requests (student_id, status);
 CREATE TABLE history_new (
@@ -200,11 +206,7 @@ CREATE TABLE history_new (
 );
 INSERT INTO history_new SELECT id, request_id, at, actor_id, from_status, to_status, note
     FROM history;
-DELETE FROM sqlite_sequence WHERE name = 'history_new';
-INSERT INTO sqlite_sequence (name, seq)
-    SELECT 'history_new', seq FROM sqlite_sequence WHERE name = 'history';
-DROP TABLE history;
-ALTER TABLE history_new RENAME TO history;
+{_replace('history')}
 CREATE INDEX history_request ON history (request_id, id);
 """ + _M004_COMMON,
     "postgresql": f"""
