@@ -355,7 +355,7 @@ def rrule_parts(body: str) -> dict[str, str]:
         parts[name.strip().upper()] = value.strip()
     if "FREQ" not in parts:
         raise UsageError(f"invalid RRULE {body!r}: FREQ is missing", hint="e.g. FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8")
-    if "INTERVAL" in parts and not (parts["INTERVAL"].isdigit() and int(parts["INTERVAL"]) > 0):
+    if "INTERVAL" in parts and not (_whole(parts["INTERVAL"]) or 0) > 0:
         raise UsageError(f"invalid RRULE {body!r}: INTERVAL must be a whole number above 0")
     if "DTSTART" in parts:
         raise UsageError("put the first occurrence in --start, not DTSTART in the RRULE")
@@ -373,12 +373,18 @@ def rrule_parts(body: str) -> dict[str, str]:
     for name, (low, high, signed) in BY_RANGES.items():
         for item in filter(None, parts.get(name, "").split(",")):
             number = item.strip().lstrip("+-")
-            value = int(number) if number.isascii() and number.isdigit() else None
+            value = _whole(number)
             if value is None or not (low <= value <= high) or (item.strip()[0] == "-" and not signed):
                 sign = "±" if signed else ""
                 raise UsageError(f"invalid RRULE {body!r}: {name}={item.strip()} is out of range "
                                  f"(RFC 5545: {sign}{low} to {sign}{high})", hint=RRULE_HINT)
     return parts
+
+
+def _whole(text: str) -> int | None:
+    """An RRULE's number: ASCII digits (int() would take other scripts' digits, and refuse
+    more than 4,300 of them with a ValueError of its own); else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 4000 else None
 
 
 # RFC 5545 §3.3.10: the numeric BY parts, their magnitudes, and whether they may be negative.
@@ -431,7 +437,7 @@ def recurrence(body: str, first: datetime, tz: tzinfo, limit: int) -> list[datet
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"invalid RRULE {body!r}: {reason}", hint=RRULE_HINT) from None
     beyond = [wall for wall in found if wall > horizon]
-    wanted = int(parts["COUNT"]) if parts.get("COUNT", "").isdigit() else None
+    wanted = _whole(parts.get("COUNT", ""))
     if len(found) <= limit and (beyond or (wanted is not None and 0 < len(found) < wanted)):
         raise UsageError(
             f"the series reaches past {SERIES_YEARS} years from its first start "

@@ -145,3 +145,35 @@ def test_a_postgresql_role_without_the_grants_is_exit_6(location):
             admin.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
             admin.execute(f"DROP OWNED BY {role}")
             admin.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize("rule", [
+    "FREQ=MONTHLY;BYMONTHDAY=" + "9" * 5000 + ";COUNT=2",
+    "FREQ=DAILY;INTERVAL=" + "9" * 5000 + ";COUNT=2",
+    "FREQ=DAILY;INTERVAL=\u0661;COUNT=2",
+    "FREQ=MONTHLY;BYMONTHDAY=\u0661;COUNT=2",
+])
+def test_rrule_numbers_huge_or_in_other_digits_are_exit_2(world, rule):
+    before = snapshot(world.db)
+    result = world("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                   "--duration", "1h", "--rrule", rule, user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr[-300:])
+    assert result.stderr.startswith("error: invalid RRULE") and "internal error" not in result.stderr
+    assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize("skip, says", [
+    ("2029-01-0\u200b2", "cannot read"),
+    ("2029-01-02\u202e", "cannot read"),
+    ("9999-01-01", "out of range"),
+    ("12/03/2029", "could be 12 March or 3 December 2029"),
+    (",".join(["2029-01-02"] * 5000 + ["nonsense"]), "cannot read"),
+])
+def test_except_refuses_hostile_dates(world, skip, says):
+    before = snapshot(world.db)
+    result = world("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                   "--duration", "1h", "--repeat", "daily", "--count", "3", "--except", skip,
+                   user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr[-300:])
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(world.db) == before
