@@ -53,9 +53,14 @@ class Context(Record):
         return self.actor.role
 
     @contextmanager
-    def write(self) -> Iterator[None]:
-        """One write transaction (the write lock first), with the actor read inside it."""
-        with self.store.write():
+    def write(self, *, slots=(), people=()) -> Iterator[None]:
+        """One write transaction (the write lock first), with the actor read inside it.
+
+        A writer that names every slot and person (user id) whose rules it checks and whose
+        rows it changes locks only those on PostgreSQL (``Store.write``); one that names none
+        has the whole store. Name them only when the rules the transaction checks cannot reach
+        beyond them (a freed seat that may promote someone else's waiting request does)."""
+        with self.store.write(slots=slots, people=people):
             self._reload()
             yield
 
@@ -292,8 +297,9 @@ def _id(row) -> int | None:
 
 
 def _notification(once: bool) -> Prepared:
-    def build(**values):
-        query = Notification.insert(**values)
+    def build(user, kind, request, slot, text, created_at):
+        query = Notification.insert(user=user, kind=kind, request=request, slot=slot, text=text,
+                                    created_at=created_at)
         return (query.on_conflict(action="NOTHING") if once else query).as_rowcount()
     return Prepared(build)
 

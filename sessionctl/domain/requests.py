@@ -385,25 +385,11 @@ def active_request(slot_id: int, student_id: int) -> Request | None:
 def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = False) -> RequestView:
     """A student asks for a seat; on a full slot with ``waitlist`` they join its line."""
     message = check_text("message", message) or None
-    with ctx.write():
-        slot = queries.slot(slot_id)
-        if slot is None:
-            raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
-        access.check_student_of(ctx, slot)
-        check_open(ctx, slot)
-        policy.check_booking(ctx, slot, ctx.actor)
+    with ctx.read():  # a refusal needs no turn at the write lock, and waits for nobody
+        _check_send(ctx, slot_id, waitlist)
+    with ctx.write(slots=(slot_id,), people=(ctx.actor.id,)):
+        slot = _check_send(ctx, slot_id, waitlist)
         full = slot.booked >= slot.capacity
-        if full and not waitlist:
-            waiting = waiting_count(slot_id)
-            raise Conflict(
-                f"slot {slot_id} is full",
-                hint=f"join its waitlist ({waiting} waiting): "
-                f"sessionctl request send {slot_id} --waitlist",
-            )
-        mine = active_request(slot.id, ctx.actor.id)
-        if mine is not None:
-            raise Conflict(f"you already have {mine.status} request {mine.id} for slot {slot_id}")
-        check_no_overlap(ctx.actor, slot, mine=True)
         status = "waiting" if full else "pending"
         request = create(ctx, slot, ctx.actor, status, message=message, waitlist=int(waitlist))
         auto = not full and policy.auto_approves(slot)
@@ -414,16 +400,45 @@ def send(ctx: Context, slot_id: int, message: str | None, *, waitlist: bool = Fa
         return view(request)
 
 
+def _check_send(ctx: Context, slot_id: int, waitlist: bool) -> Slot:
+    """Every rule of ``send`` that reads: the slot the student may book, or the refusal."""
+    slot = queries.slot(slot_id)
+    if slot is None:
+        raise NotFound(f"no slot {slot_id}", hint="see 'sessionctl slot list'")
+    access.check_student_of(ctx, slot)
+    check_open(ctx, slot)
+    policy.check_booking(ctx, slot, ctx.actor)
+    if slot.booked >= slot.capacity and not waitlist:
+        waiting = waiting_count(slot_id)
+        raise Conflict(
+            f"slot {slot_id} is full",
+            hint=f"join its waitlist ({waiting} waiting): "
+            f"sessionctl request send {slot_id} --waitlist",
+        )
+    mine = active_request(slot.id, ctx.actor.id)
+    if mine is not None:
+        raise Conflict(f"you already have {mine.status} request {mine.id} for slot {slot_id}")
+    check_no_overlap(ctx.actor, slot, mine=True)
+    return slot
+
+
 _ACTIVE = Prepared(lambda slot, student: Request.select().where(
     Request.slot == slot, Request.student == student, Request.status.in_(ACTIVE)).limit(1))
 
 
-def create(ctx: Context, slot: Slot, student: User, status: str, **fields) -> Request:
+def create(ctx: Context, slot: Slot, student: User, status: str, *, message=None, link=None,
+           notes=None, waitlist: int = 0, replaces: int | None = None) -> Request:
     """A new request row, read back joined (slot, course, people) for views and texts."""
     now = to_db(ctx.now())
-    request = Request.create(slot=slot.id, student=student, status=status, created_at=now,
-                             updated_at=now, **fields)
-    return queries.request(request.id)
+    made = _CREATE.execute(slot=slot.id, student=student.id, status=status, message=message,
+                           link=link, notes=notes, waitlist=waitlist, replaces=replaces, now=now)
+    return queries.request(made)
+
+
+_CREATE = Prepared(lambda slot, student, status, message, link, notes, waitlist, replaces, now:
+                   Request.insert(slot=slot, student=student, status=status, message=message,
+                                  link=link, notes=notes, waitlist=waitlist, replaces=replaces,
+                                  created_at=now, updated_at=now))
 
 
 def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) -> RequestView:
@@ -431,7 +446,14 @@ def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) 
     proposal's approval cancels the booking it replaces in the same transaction."""
     link = check_link(link)
     notes = check_text("notes", notes) or None
-    with ctx.write():
+    with ctx.read():  # refusals without the lock; and what the approval may touch
+        request = access.request(ctx, request_id, manage="approve")
+        check_next(request, "approved")
+    # A proposal's approval frees the booking it replaces, whose seat may promote anyone's
+    # waiting request: only then the whole store.
+    touches = {} if request.replaces_id else {"slots": (request.slot.id,),
+                                              "people": (request.student.id,)}
+    with ctx.write(**touches):
         request = access.request(ctx, request_id, manage="approve")
         check_next(request, "approved")
         approve_now(ctx, request, link=link, notes=notes)

@@ -152,8 +152,11 @@ def add_slots(
         raise UsageError("the series has no slots")
     if len(windows) > MAX_SERIES:
         raise UsageError(f"the series has {len(windows)} slots; the limit is {MAX_SERIES}")
-    with ctx.write():
-        owner_course = access.course(ctx, check_code(course), manage=True)
+    code = check_code(course)
+    with ctx.read():  # refusals without the lock; the educator whose slots these are
+        educator_id = access.course(ctx, code, manage=True).educator.id
+    with ctx.write(people=(educator_id,)):  # only their slots can collide with these
+        owner_course = access.course(ctx, code, manage=True)
         educator = owner_course.educator
         now = ctx.now()
         _check_future(windows, now, ctx.tz)

@@ -19,8 +19,9 @@ from sessionctl.store._peewee import peewee as pw
 from sessionctl.store._peewee import pg_adapter
 
 from sessionctl.errors import Conflict, SessionctlError, Unavailable, UsageError
-from sessionctl.store import migrations
+from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
+from sessionctl.store.queue import WriterQueue
 
 
 def sqlite_path(location: str) -> Path | None:
@@ -37,10 +38,13 @@ def sqlite_path(location: str) -> Path | None:
     return Path(location).expanduser()
 
 
-# Every PostgreSQL writer takes this transaction-scoped advisory lock first: one writer at a
-# time, exactly like SQLite's BEGIN IMMEDIATE, so each check-then-write in the domain is safe
-# on both without per-query lock annotations. Readers never take it.
-PG_WRITE_LOCK = 0x5E5510C7
+# The advisory locks of a PostgreSQL store (the two-number form: a kind, then an id). A writer
+# that names what it changes (``Store.write(slots=…, people=…)``) shares the store's lock with
+# the others that do, and takes one lock per slot and per person; any other writer takes the
+# store's lock alone, exactly like SQLite's one writer at a time. Readers take none.
+PG_WRITE_LOCK = 0x5E5510C7  # the store's (one number; kept from earlier releases)
+_PG_SLOT, _PG_PERSON = 0x5E5510C8, 0x5E5510C9  # as the first number of the two (int4)
+_INT4 = 2**31
 
 
 class Store:
@@ -51,6 +55,7 @@ class Store:
         self.location = location
         self.timeout = timeout
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
+        self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
 
     def bind(self) -> None:
         """Point the models at this store's database (once; again only if a second store
@@ -59,16 +64,77 @@ class Store:
             self.db.bind(MODELS, bind_refs=False, bind_backrefs=False)
 
     @contextmanager
-    def write(self) -> Iterator[None]:
-        """One write transaction that holds the write lock before its first read."""
+    def write(self, *, slots=(), people=()) -> Iterator[None]:
+        """One write transaction that holds the write lock before its first read.
+
+        SQLite has one writer at a time: its turn in the writers' queue (``queue.py``), then
+        ``BEGIN IMMEDIATE``. On PostgreSQL a writer that names the ``slots`` and ``people``
+        (user ids) whose rules it checks and whose rows it changes locks only those, so
+        writers about different slots and people go on at once; one that names none has the
+        whole store to itself. Every lock is taken here, before the first read, in one order
+        (the store's, slots, people: by id), so two writers never wait for each other."""
         self.bind()
-        if self.dialect == "sqlite":
-            with self.db.atomic("IMMEDIATE"):
+        if self.queue is not None:
+            with self.queue.turn(), self.db.atomic("IMMEDIATE"):
                 yield
+            return
+        with self.db.atomic():
+            if not slots and not people:
+                self._pg_lock("pg_advisory_xact_lock", PG_WRITE_LOCK)
+            else:
+                self._pg_lock("pg_advisory_xact_lock_shared", PG_WRITE_LOCK)
+                for kind, ids in ((_PG_SLOT, slots), (_PG_PERSON, people)):
+                    for one in sorted(set(ids)):
+                        self._pg_lock("pg_advisory_xact_lock", kind, one % _INT4)
+            yield
+
+    def _pg_lock(self, function: str, *key: int) -> None:
+        """Take one advisory lock, waiting while its holders make progress: the lock timeout
+        counts the time the same holders keep it, not the time spent in a moving queue."""
+        args = ", ".join(["%s"] * len(key))
+        if self._pg_try(function, key, args):
+            return
+        began = time.monotonic()
+        holders, waiting = self._pg_queue(key)
+        if self.timeout <= 0:
+            raise self._busy(0, len(holders) + waiting)
+        prepared.prime()  # while others hold it: then this writer only runs its queries
+        while True:
+            try:
+                with self.db.atomic():  # a savepoint: a timed-out wait leaves the rest intact
+                    self.db.execute_sql(f"SELECT {function}({args})", key)
+                return
+            except pw.OperationalError as exc:
+                if _sqlstate(exc) != "55P03":  # lock_not_available: lock_timeout passed
+                    raise
+            now, waiting = self._pg_queue(key)
+            if now == holders:
+                raise self._busy(time.monotonic() - began, len(holders) + waiting)
+            holders = now
+
+    def _pg_try(self, function: str, key, args: str) -> bool:
+        try_function = function.replace("pg_advisory", "pg_try_advisory")
+        return bool(self.db.execute_sql(f"SELECT {try_function}({args})", key).fetchone()[0])
+
+    def _pg_queue(self, key) -> tuple[list[int], int]:
+        """Who holds the lock ``key`` now (process ids), and how many wait for it."""
+        if len(key) == 1:
+            where = "classid = (%s::bigint >> 32)::oid AND objid = (%s::bigint & 4294967295)::oid " \
+                    "AND objsubid = 1"
+            params = (key[0], key[0])
         else:
-            with self.db.atomic():
-                self.db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PG_WRITE_LOCK,))
-                yield
+            where, params = "classid = %s::oid AND objid = %s::oid AND objsubid = 2", key
+        row = self.db.execute_sql(
+            "SELECT array_agg(pid ORDER BY pid) FILTER (WHERE granted), "
+            "count(*) FILTER (WHERE NOT granted) FROM pg_locks WHERE locktype = 'advisory' "
+            f"AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND {where}",
+            params).fetchone()
+        return list(row[0] or []), int(row[1])
+
+    def _busy(self, waited: float, ahead: int) -> Unavailable:
+        from sessionctl.store.queue import Busy
+
+        return Busy.after(waited, ahead, self.timeout)
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -137,6 +203,17 @@ class Store:
     def close(self) -> None:
         if not self.db.is_closed():
             self.db.close()
+        if self.queue is not None:
+            self.queue.close()
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a PostgreSQL error (peewee wraps psycopg's), else None."""
+    for err in (exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())):
+        state = getattr(getattr(err, "diag", None), "sqlstate", None) or getattr(err, "sqlstate", None)
+        if state:
+            return state
+    return None
 
 
 def _sqlite(path: Path, create: bool, timeout: float) -> Store:
@@ -167,7 +244,7 @@ def _postgres(url: str, timeout: float) -> Store:
         ) from None
     url = "postgresql://" + url.split("://", 1)[1]
     db = pw.PostgresqlDatabase(
-        url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={int(timeout * 1000)}"
+        url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
     from sessionctl.settings import mask_url
@@ -247,7 +324,7 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
             continue
         said = " ".join(str(err).split())  # drivers' messages can span lines; ours are one
         text = said.lower()
-        if "locked" in text or "busy" in text or "lock timeout" in text:
+        if "locked" in text or "busy" in text or "lock timeout" in text or "deadlock" in text:
             wait = f"{timeout:g}" if timeout is not None else "the lock timeout"
             return Unavailable(
                 f"the store is busy: another writer held it for more than {wait} s; nothing changed",

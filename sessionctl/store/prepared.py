@@ -42,6 +42,17 @@ class Param(pw.Node):
         return ctx.value(_Hole(self.name), converter=False)
 
 
+_MADE: list["Prepared"] = []  # every prepared query of the modules loaded: ``prime`` writes them
+
+
+def prime() -> None:
+    """Write the SQL of every prepared query not yet written for the store the models are
+    bound to, without running any: a writer waiting for its turn (``Store.write``) does it,
+    so that once it holds the lock it only runs queries."""
+    for query in _MADE:
+        query.prime()
+
+
 class Prepared:
     """A query made by ``build(**params)`` and written to SQL once per kind of database.
 
@@ -52,13 +63,28 @@ class Prepared:
         self._build = build
         self._query: pw.BaseQuery | None = None
         self._recorded: dict[type, tuple[list, list]] = {}
+        _MADE.append(self)
+
+    def prime(self) -> None:
+        """Write the SQL now if it has not been written for this kind of database (not for a
+        ``build`` that takes ``**values``: its parameters come with each call)."""
+        code = self._build.__code__
+        if code.co_flags & 0x08:  # CO_VARKEYWORDS
+            return
+        names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+        if self._query is None or self._kind(self._query.model._meta.database) not in self._recorded:
+            self._ready(dict.fromkeys(names)).sql()
+
+    @staticmethod
+    def _kind(database) -> type:
+        return type(database.obj) if isinstance(database, pw.DatabaseProxy) else type(database)
 
     def _ready(self, values: dict) -> pw.BaseQuery:
         if self._query is None:
             self._query = self._build(**{name: Param(name) for name in values})
         query = self._query.clone()
         database = self._query.model._meta.database
-        kind = type(database.obj) if isinstance(database, pw.DatabaseProxy) else type(database)
+        kind = self._kind(database)
         query._database = database
         recorded = self._recorded
 
