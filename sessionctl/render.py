@@ -256,13 +256,24 @@ def error(message: str, hint: str | None = None, details=()) -> None:
     lines = [f"error: {_one_line(message)}"] + [f"  {_one_line(d)}" for d in details]
     if hint:
         lines.append(f"hint: {_one_line(hint)}")
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()
+    stderr("\n".join(lines) + "\n")
 
 
 def warning(message: str) -> None:
     """Something the user should know although the command succeeded (stderr)."""
-    sys.stderr.write(f"warning: {_one_line(message)}\n")
+    stderr(f"warning: {_one_line(message)}\n")
+
+
+def stderr(text: str) -> None:
+    """Write to stderr with every password of a server URL in the settings hidden, whatever
+    layer the text comes from (a driver's message may quote the URL it could not read)."""
+    from sessionctl.settings import conceal
+
+    try:
+        urls = _settings().server_urls()
+    except Exception:  # noqa: BLE001 - settings that cannot even be read hold no URL to hide
+        urls = []
+    sys.stderr.write(conceal(text, urls))
     sys.stderr.flush()
 
 

@@ -74,7 +74,7 @@ def _debug() -> None:
     if Settings().debug:
         import traceback
 
-        traceback.print_exc()
+        render.stderr(traceback.format_exc())
 
 
 def _quiet_stdout() -> None:

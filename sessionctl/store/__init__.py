@@ -18,7 +18,7 @@ from urllib.parse import quote
 from sessionctl.store._peewee import peewee as pw
 from sessionctl.store._peewee import pg_adapter
 
-from sessionctl.errors import Conflict, SessionctlError, Unavailable, UsageError
+from sessionctl.errors import Conflict, SessionctlError, Unavailable
 from sessionctl.store import migrations
 from sessionctl.store.models import MODELS
 
@@ -30,11 +30,19 @@ def sqlite_path(location: str) -> Path | None:
     if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
         location = location[len("sqlite:///") :]
     elif "://" in location:
-        raise UsageError(
-            f"unknown store location {location!r}",
-            hint="use a file path, sqlite:///PATH or postgresql://…",
-        )
+        from sessionctl.settings import mask_url
+
+        raise UnusableLocation(f"unknown store location {mask_url(location)!r}", hint=LOCATION_HINT)
     return Path(location).expanduser()
+
+
+LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB"
+
+
+class UnusableLocation(Unavailable):
+    """A store location that cannot be read or used (an unknown scheme, a PostgreSQL URL libpq
+    refuses). Exit 6 from the environment or a config file; exit 2 from ``--db`` (the command
+    line is the caller's to fix: ``App.store``). Its message never holds the password."""
 
 
 # Every PostgreSQL writer takes this transaction-scoped advisory lock first: one writer at a
@@ -50,6 +58,7 @@ class Store:
         self.db = db
         self.location = location
         self.timeout = timeout
+        self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
 
     def bind(self) -> None:
@@ -166,13 +175,45 @@ def _postgres(url: str, timeout: float) -> Store:
             hint="pip install 'sessionctl[postgres]'",
         ) from None
     url = "postgresql://" + url.split("://", 1)[1]
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)  # libpq's own reading: what it refuses here, it would at connect
+    except psycopg.Error as exc:
+        raise _unusable(url, exc) from None
     db = pw.PostgresqlDatabase(
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={int(timeout * 1000)}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
     from sessionctl.settings import mask_url
 
-    return Store(db, mask_url(url), timeout)
+    store = Store(db, mask_url(url), timeout)
+    store.url = url
+    return store
+
+
+def _unusable(url: str, exc: BaseException) -> UnusableLocation:
+    """The driver's reason a URL cannot be used, its password hidden (the driver quotes the
+    part it stumbled on, which may be the password, or the whole URL)."""
+    from sessionctl.settings import conceal, mask_url
+
+    said = " ".join(str(exc).split()).removeprefix("connection is bad: ")
+    return UnusableLocation(f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(said, [url])}",
+                            hint="percent-encode any of : / ? # @ % [ ] in the user name or "
+                                 "password (%40 for @); " + LOCATION_HINT)
+
+
+def _connect(store: Store) -> None:
+    """Connect; a parameter libpq refuses only now (a port that is no number, an unknown
+    sslmode) makes the URL unusable, like a malformed one."""
+    try:
+        store.db.connect()
+    except pw.OperationalError as exc:
+        said = " ".join(str(exc).split()).removeprefix("connection is bad: ")
+        if store.dialect == "postgresql" and said.startswith("invalid "):
+            raise _unusable(store.url, exc) from None
+        raise
 
 
 def open_store(location: str, *, create: bool = False, timeout: float | None = None) -> Store:
@@ -189,7 +230,7 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
     store.bind()
     try:
-        store.db.connect()
+        _connect(store)
         _prepare(store, create)
     except BaseException:
         store.close()
@@ -265,7 +306,7 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
             return Unavailable("the store's disk is full; nothing changed")
         if "unable to open" in text or "disk i/o" in text:
             return Unavailable(f"cannot open the store ({said})")
-        if "connect" in text or "server closed" in text or (
+        if "connect" in text or "server closed" in text or "resolve host" in text or (
             text.startswith('database "') and "does not exist" in text
         ):
             return Unavailable(f"cannot reach the PostgreSQL store: {said}")
