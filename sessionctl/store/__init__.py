@@ -81,9 +81,17 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[None]:
-        """A consistent snapshot for a read-only command."""
+        """A consistent snapshot for a read-only command: every query in it sees the same
+        committed state, so a count from one and the rows of the next agree (``course
+        report``). SQLite's transaction is one snapshot already; PostgreSQL's default, READ
+        COMMITTED, takes one per statement, so there a read is REPEATABLE READ, READ ONLY
+        (which never waits for, nor fails because of, a writer). Inside a write it is part of
+        the write's transaction."""
         self.bind()
+        fresh = self.dialect == "postgresql" and not self.db.in_transaction()
         with self.db.atomic():
+            if fresh:
+                self.db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     def minutes(self, start, end):
