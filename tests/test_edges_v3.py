@@ -217,3 +217,100 @@ def test_course_report_on_postgresql_never_crashes_while_others_write(pg_locatio
             assert report["seats_booked"] in (0, 6, 12), report
             assert (report["median_notice"] is None) == (report["seats_booked"] == 0), report
         assert seen == 40
+
+
+# -- 3. --out follows no symlink that someone else chose ------------------------------------------------
+
+CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+NOBODY = 65534
+
+
+@pytest.fixture
+def exporter(tmp_path):
+    """``export(path)``: a cron job's ``request export --ics --out PATH`` (a new process),
+    on an initialised SQLite store; the store's rows before it are kept in ``.before``."""
+    db = tmp_path / "store.db"
+    init = run(["init"], SESSIONCTL_DB=str(db))
+    assert init.returncode == 0, init.stderr
+
+    def export(path) -> subprocess.CompletedProcess:
+        return run(["request", "export", "--ics", "--out", str(path)], SESSIONCTL_DB=str(db))
+
+    export.db = db
+    return export
+
+
+def drop(tmp_path):
+    """A shared drop directory: world-writable and sticky, like /tmp."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    return folder
+
+
+def refused_out(exporter, link, *untouched):
+    before = snapshot(exporter.db)
+    states = [(p, os.path.lexists(p) and (os.readlink(p) if os.path.islink(p) else p.read_bytes()))
+              for p in (link, *untouched)]
+    result = exporter(link)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.startswith(f"error: cannot write {link}: "), result.stderr
+    for path, state in states:
+        now = os.path.lexists(path) and (os.readlink(path) if os.path.islink(path) else path.read_bytes())
+        assert now == state, path
+    assert snapshot(exporter.db) == before
+    return result
+
+
+def test_out_through_a_dangling_symlink_creates_nothing(exporter, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(victim / ".bash_profile")
+    result = refused_out(exporter, link)
+    assert "does not exist" in result.stderr
+    assert not (victim / ".bash_profile").exists() and os.listdir(victim) == []
+    relative = link.parent / "rel.ics"
+    relative.symlink_to("../victim/.profile")
+    refused_out(exporter, relative)
+    assert os.listdir(victim) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives files to another user: needs root (CI runs as root)")
+def test_out_through_a_symlink_to_someone_elses_file_is_refused(exporter, tmp_path):
+    """Even a calendar (which --out would replace): the link's maker chose it, not the writer."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    theirs = victim / "their.ics"
+    theirs.write_bytes(CALENDAR)
+    os.chown(theirs, NOBODY, NOBODY)
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(theirs)
+    assert "belongs to someone else" in refused_out(exporter, link, theirs).stderr
+    assert theirs.stat().st_uid == NOBODY
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")
+def test_out_through_someone_elses_symlink_to_your_own_calendar_is_refused(exporter, tmp_path):
+    mine = tmp_path / "mine.ics"
+    mine.write_bytes(CALENDAR)
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(mine)
+    os.lchown(link, NOBODY, NOBODY)
+    assert "belongs to someone else" in refused_out(exporter, link, mine).stderr
+
+
+def test_out_through_your_own_symlink_to_your_own_calendar_replaces_it(exporter, tmp_path):
+    mine = tmp_path / "cal" / "mine.ics"
+    mine.parent.mkdir()
+    mine.write_bytes(CALENDAR)
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(mine)
+    chain = tmp_path / "chain.ics"
+    chain.symlink_to(link)
+    for path in (link, chain):
+        mine.write_bytes(CALENDAR)
+        result = exporter(path)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        assert os.readlink(link) == str(mine) and mine.read_bytes().startswith(b"BEGIN:VCALENDAR")
+        assert b"PRODID" in mine.read_bytes()  # the export, not the old file
