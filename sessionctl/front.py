@@ -23,6 +23,11 @@ from sessionctl import __version__
 PROG = "sessionctl"
 HELP = "Book one-on-one live sessions between educators and students."
 COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
+# What the shells' completion scripts (Typer's) pass in the environment, and the first argument
+# that carries those variables through the shared mode's sudo hop, which drops them.
+COMPLETE_ENV = (COMPLETE_VAR, "COMP_WORDS", "COMP_CWORD", "_TYPER_COMPLETE_ARGS",
+                "_TYPER_COMPLETE_WORD_TO_COMPLETE", "_TYPER_COMPLETE_FISH_ACTION")
+COMPLETE_HOP = "--complete-through-sudo"
 USAGE = f"Usage: {PROG} [OPTIONS] COMMAND [ARGS]..."
 
 # The root's commands in the order its help lists them: name -> (the module of sessionctl.cli

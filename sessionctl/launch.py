@@ -24,8 +24,13 @@ def main() -> None:
 
             shared.launch(sys.argv, site=site)
     except SessionctlError as exc:
-        from sessionctl import render
+        import os
 
+        from sessionctl import render
+        from sessionctl.front import COMPLETE_VAR
+
+        if os.environ.get(COMPLETE_VAR) and os.environ.get("SESSIONCTL_DEBUG") != "1":
+            sys.exit(0)  # a shell asking for completions gets nothing, not an error at each TAB
         render.error(exc.message, exc.hint)
         sys.exit(exc.code)
     from sessionctl import front

@@ -314,3 +314,76 @@ def test_out_through_your_own_symlink_to_your_own_calendar_replaces_it(exporter,
         assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
         assert os.readlink(link) == str(mine) and mine.read_bytes().startswith(b"BEGIN:VCALENDAR")
         assert b"PRODID" in mine.read_bytes()  # the export, not the old file
+
+
+# -- 4. completion in the shared mode: the request crosses the sudo hop ------------------------------
+
+from test_shared import CALLERS, machine, seeded  # noqa: E402,F401 - the fake machine's fixtures
+
+FAKE_MACHINE = """
+import json, os, pwd, sys
+sys.path.insert(0, {tests!r})
+from test_shared import fake_pwd
+from sessionctl import settings, shared
+home, site, svc_uid = {home!r}, {site!r}, {svc_uid!r}
+table, getpwnam, getpwuid = fake_pwd(home)
+if svc_uid is not None:  # the service account is someone else: this process must hop
+    table["svc"] = pwd.struct_passwd(("svc", "x", svc_uid, svc_uid, "svc", home, "/bin/sh"))
+    me = os.getuid()
+    table["me"] = pwd.struct_passwd(("me", "x", me, me, "me", "/nonexistent", "/bin/sh"))
+pwd.getpwnam, pwd.getpwuid = getpwnam, getpwuid
+settings.SITE_FILE, shared.ROOT, shared.SUPERUSER = site, os.getuid(), -1
+os.path.exists = lambda p, real=os.path.exists: True if p == "/usr/bin/sudo" else real(p)
+os.access = lambda p, m, real=os.access: True if p == "/usr/bin/sudo" else real(p, m)
+def execv(path, argv):  # where sudo would take over: say what it was given
+    os.write(1, json.dumps(argv).encode())
+    os.write(2, b"sudo: a password is required")
+    os._exit(1)
+os.execv = execv
+sys.argv = ["sessionctl", *sys.argv[1:]]
+from sessionctl.launch import main
+main()
+"""
+
+
+def fake_run(m, args, env, svc_uid=None) -> subprocess.CompletedProcess:
+    """sessionctl on the fake machine of tests/test_shared.py, in a process of its own: the
+    service account's side as sudo starts it, or (``svc_uid``) a caller's, up to the hop."""
+    code = FAKE_MACHINE.format(tests=os.path.dirname(__file__), home=str(m.home),
+                               site=str(m.site), svc_uid=svc_uid)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONCTL_", "SUDO_"))}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=environ, timeout=60)
+
+
+BASH = {"_SESSIONCTL_COMPLETE": "complete_bash", "COMP_WORDS": "sessionctl request show ",
+        "COMP_CWORD": "3"}
+
+
+def test_completion_on_the_callers_side_hands_the_shells_request_to_sudo(seeded):
+    result = fake_run(seeded, [], {**BASH, "SESSIONCTL_TZ": "UTC"}, svc_uid=os.getuid() + 1)
+    assert result.returncode == 1 and result.stderr == "", result.stderr  # sudo's words: nowhere
+    argv = __import__("json").loads(result.stdout)
+    assert argv[:6] == ["/usr/bin/sudo", "-n", "-u", "svc", "--", "/usr/local/bin/sessionctl"]
+    assert argv[6:] == ["--complete-through-sudo", "_SESSIONCTL_COMPLETE=complete_bash",
+                        "COMP_WORDS=sessionctl request show ", "COMP_CWORD=3"]
+
+
+def test_completion_through_sudo_answers_with_what_the_caller_may_see(seeded):
+    def through_sudo(caller, words, cword, *extra):
+        return fake_run(seeded, ["--complete-through-sudo", "_SESSIONCTL_COMPLETE=complete_bash",
+                                 f"COMP_WORDS={words}", f"COMP_CWORD={cword}", *extra],
+                        {"SUDO_USER": caller, "SUDO_UID": str(CALLERS[caller])})
+
+    before = snapshot(seeded.db)
+    alice = through_sudo("alice", "sessionctl request show ", 3)
+    assert (alice.returncode, alice.stdout, alice.stderr) == (0, "1\n", "")  # her request
+    bob = through_sudo("bob", "sessionctl request show ", 3)
+    assert (bob.returncode, bob.stdout.strip(), bob.stderr) == (0, "", "")  # not his: nothing
+    commands = through_sudo("alice", "sessionctl sl", 1)
+    assert commands.stdout.split() == ["slot"]
+    for hostile in (["PYTHONPATH=/tmp"], ["not-a-pair"], ["SESSIONCTL_USER=prof"]):
+        refused = through_sudo("alice", "sessionctl request show ", 3, *hostile)
+        assert (refused.returncode, refused.stdout, refused.stderr) == (0, "", ""), hostile
+    assert snapshot(seeded.db) == before
