@@ -85,7 +85,8 @@ def answer(args: list[str]) -> int | None:
 
 
 def _out(write) -> int:
-    """Write, and end quietly when the reader of stdout went away (``| head``)."""
+    """Write, and end quietly when the reader of stdout went away (``| head``); any other
+    failed write (a full disk) is exit 6, as for every command."""
     try:
         write()
         sys.stdout.flush()
@@ -95,6 +96,9 @@ def _out(write) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError):
             pass
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+        return 6
     return 0
 
 

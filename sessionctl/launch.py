@@ -13,9 +13,12 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 terminal (PYTHONIOENCODING,
         if stream is not None and stream.encoding.lower() not in ("utf-8", "utf8"):  # LANG=C)
             stream.reconfigure(errors="backslashreplace")  # shows what it cannot encode as \\u…
-    from sessionctl.errors import SessionctlError
+    from sessionctl.errors import OutputLost, SessionctlError
 
     try:
+        if sys.stdout is None:  # started with stdout closed (>&-): refused before anything
+            raise OutputLost("standard output is closed; nothing was changed",
+                             hint="send it to /dev/null instead (> /dev/null)")
         from sessionctl import settings
 
         site = settings.read_config(settings.SITE_FILE, "site")  # settings keeps it for later

@@ -169,6 +169,38 @@ def _out():
     return sys.stdout
 
 
+class _Stdout:
+    """The real stdout, through which a failed write (a full disk, an I/O error) is
+    ``OutputLost``, not an internal error; a reader that went away (``| head``) stays
+    ``BrokenPipeError``, a quiet end."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        with _guarded():
+            return self._stream.write(text)
+
+    def flush(self):
+        with _guarded():
+            self._stream.flush()
+
+
+class _guarded:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            from sessionctl.errors import OutputLost
+
+            raise OutputLost(f"cannot write the output: {exc.strerror or exc}") from None
+        return False
+
+
 def _write(text: str) -> None:
     out = _out()
     out.write(text)
@@ -177,18 +209,23 @@ def _write(text: str) -> None:
 
 def session(call):
     """Run one whole command: fresh options, and on a terminal its stdout held back, then
-    paged if taller than the screen, else printed. Errors (stderr) are never held."""
+    paged if taller than the screen, else printed. Errors (stderr) are never held. A write to
+    stdout that fails (not a reader gone away) is ``OutputLost`` (exit 6)."""
     global _depth, _held, _options
     if _depth:
         return call()
     _depth, _held, _options = 1, None, Options()
+    real, sys.stdout = sys.stdout, _Stdout(sys.stdout)  # click's own output (help) included
     try:
         return call()
     finally:
         _depth = 0
         held, _held = _held, None
-        if held is not None and held.tell():
-            _show(held.getvalue())
+        try:
+            if held is not None and held.tell():
+                _show(held.getvalue())
+        finally:
+            sys.stdout = real
 
 
 def _rows(text: str, width: int) -> int:
@@ -268,6 +305,9 @@ def stderr(text: str) -> None:
     """Write to stderr with every password of a server URL in the settings hidden, whatever
     layer the text comes from (a driver's message may quote the URL it could not read)."""
     from sessionctl.settings import conceal
+
+    if sys.stderr is None:  # closed (2>&-): nowhere to say it
+        return
 
     try:
         urls = _settings().server_urls()
@@ -752,8 +792,9 @@ _BAD_PATH = {"EISDIR", "ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "ENAMETO
 def document(data: bytes, out: str | None) -> None:
     """A whole document (a calendar) to stdout, or atomically to the file ``out``."""
     if out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        with _guarded():
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
         return
     write_atomic(out, data, replaces=b"BEGIN:VCALENDAR")
 

@@ -387,3 +387,90 @@ def test_completion_through_sudo_answers_with_what_the_caller_may_see(seeded):
         refused = through_sudo("alice", "sessionctl request show ", 3, *hostile)
         assert (refused.returncode, refused.stdout, refused.stderr) == (0, "", ""), hostile
     assert snapshot(seeded.db) == before
+
+
+# -- 5. output that cannot be written says whether the change was made ---------------------------------
+
+
+@pytest.fixture
+def booking(tmp_path):
+    """A SQLite store with ada's course C1, student al enrolled, slot 1 tomorrow; ``as_(user,
+    *args, stdout=…)`` runs sessionctl in a new process with that stdout."""
+    db = tmp_path / "store.db"
+
+    def as_(user, *args, stdout=subprocess.PIPE, **kwargs) -> subprocess.CompletedProcess:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+        environ.update(SESSIONCTL_DB=str(db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", NO_COLOR="1")
+        return subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, env=environ, timeout=60, **kwargs)
+
+    for user, *args in (("root", "init"), ("root", "user", "add", "ada", "--role", "educator"),
+                        ("root", "user", "add", "al", "--role", "student"),
+                        ("ada", "course", "add", "C1", "--title", "Course"),
+                        ("ada", "course", "enroll", "C1", "al"),
+                        ("ada", "slot", "add", "--course", "C1", "--start", "tomorrow 10:00",
+                         "--duration", "1h")):
+        assert as_(user, *args).returncode == 0
+    as_.db = db
+    return as_
+
+
+def full():
+    return open("/dev/full", "w")
+
+
+def test_a_closed_stdout_is_refused_before_anything_happens(booking):
+    before = snapshot(booking.db)
+    for args in (("slot", "show", "1"), ("request", "send", "1")):
+        result = booking("al", *args, stdout=None, pass_fds=(), preexec_fn=lambda: os.close(1))
+        assert result.returncode == 6, result.stderr
+        assert result.stderr == ("error: standard output is closed; nothing was changed\n"
+                                 "hint: send it to /dev/null instead (> /dev/null)\n")
+    assert snapshot(booking.db) == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_output_to_a_full_disk_after_a_change_says_the_change_was_made(booking):
+    with full() as out:
+        sent = booking("al", "request", "send", "1", stdout=out)
+    assert sent.returncode == 6 and "Traceback" not in sent.stderr
+    assert sent.stderr.startswith("error: cannot write the output: No space left on device; "
+                                  "the change was made\n"), sent.stderr
+    assert [r["status"] for r in json_of(booking("al", "request", "list", "--json"))] == ["pending"]
+    before = snapshot(booking.db)
+    with full() as out:
+        shown = booking("al", "slot", "show", "1", stdout=out)
+    assert shown.returncode == 6 and "; nothing was changed\n" in shown.stderr, shown.stderr
+    assert snapshot(booking.db) == before
+    with full() as out:  # several ids: each was done, then the results could not be written
+        cancelled = booking("al", "request", "cancel", "1", "1", stdout=out)
+    assert cancelled.returncode == 6 and "the change was made" in cancelled.stderr
+    for args in (["--help"], ["--version"], ["slot", "list", "--help"], ["slot", "list"],
+                 ["request", "export", "--ics"]):
+        with full() as out:
+            result = booking("al", *args, stdout=out)
+        assert result.returncode == 6 and result.stderr.startswith(
+            "error: cannot write the output: No space left on device"), (args, result.stderr)
+    assert booking("al", "slot", "list", "--json").stdout.startswith("[")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_inbox_marks_notifications_read_only_once_they_were_written(booking):
+    assert booking("al", "request", "send", "1").returncode == 0
+    before = snapshot(booking.db)
+    for args in ((), ("--json",), ("--wide",)):
+        with full() as out:
+            lost = booking("ada", "inbox", *args, stdout=out)
+        assert lost.returncode == 6 and "nothing was changed" in lost.stderr, lost.stderr
+    assert snapshot(booking.db) == before  # still unread
+    shown = json_of(booking("ada", "inbox", "--json"))
+    assert [(n["kind"], n["read"]) for n in shown] == [("request", False)]
+    assert json_of(booking("ada", "inbox", "--json")) == []  # written, so now read
+
+
+def json_of(result) -> list:
+    import json
+
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+

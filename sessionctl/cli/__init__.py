@@ -11,7 +11,7 @@ from sessionctl import __version__, render
 from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
 from sessionctl.cli._typer import Commands, operands
 from sessionctl.cli._typer import exceptions as click_exc
-from sessionctl.errors import SessionctlError
+from sessionctl.errors import OutputLost, SessionctlError
 from sessionctl.settings import Settings
 
 
@@ -144,7 +144,14 @@ class Root(TyperGroup):
             from sessionctl.cli import completion
 
             return completion.perform(action, operands(ctx))
-        return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except OutputLost as exc:  # after the command's work: say whether its change was made
+            store = getattr(ctx.obj, "_store", None)
+            done = "the change was made" if store is not None and store.changed else \
+                "nothing was changed"
+            raise OutputLost(f"{exc.message}; {done}", "send the output where it can be "
+                             "written (a file with room, or /dev/null)") from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         def run():

@@ -58,6 +58,7 @@ class Context(Record):
         with self.store.write():
             self._reload()
             yield
+        self.store.changed = True
 
     @contextmanager
     def read(self) -> Iterator[None]:

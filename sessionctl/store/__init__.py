@@ -59,6 +59,7 @@ class Store:
         self.location = location
         self.timeout = timeout
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
+        self.changed = False  # a change was committed (the domain's writes say so)
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
 
     def bind(self) -> None:
