@@ -474,3 +474,20 @@ def json_of(result) -> list:
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
+
+# -- 7. the demo in the shared mode leaves nothing behind ---------------------------------------------
+
+
+def test_the_demo_in_the_shared_mode_removes_its_store_and_says_so(seeded, tmp_path, monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    before = snapshot(seeded.db)
+    result = seeded.run("demo", sudo="alice")
+    assert result.exit_code == 0, result.stderr
+    last = result.stdout.rstrip("\n").splitlines()[-1]
+    assert last.startswith("# done; the store at ") and last.endswith(
+        "was removed: in the shared mode it would belong to the service account, and you could "
+        "not delete it")
+    assert list(temp.iterdir()) == []  # neither the store's folder nor the roster's
+    assert snapshot(seeded.db) == before  # the shared store was never touched

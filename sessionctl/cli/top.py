@@ -94,7 +94,7 @@ def demo(
                                      "in a new temp dir")
     tz = ctx.obj.display_zone()
     ctx.obj.settings.lock_timeout  # a malformed setting is refused before the transcript starts
-    return run_demo(db, tz)
+    return run_demo(db, tz, keep=ctx.obj.settings.shared is None)
 
 
 app.command("init")(init)
