@@ -491,3 +491,34 @@ def test_the_demo_in_the_shared_mode_removes_its_store_and_says_so(seeded, tmp_p
         "not delete it")
     assert list(temp.iterdir()) == []  # neither the store's folder nor the roster's
     assert snapshot(seeded.db) == before  # the shared store was never touched
+
+
+# -- the suite leaves the machine alone -----------------------------------------------------------------
+
+MEANWHILE = """
+from sessionctl import settings
+
+def test_while_an_administrator_sets_up_the_shared_mode():
+    with open(settings.SITE_FILE, "w") as fh:  # another process, as far as the guard knows
+        fh.write('identity = "sudo"  # the administrator\\'s\\n')
+"""
+
+
+def test_the_suites_guard_never_deletes_a_site_file_it_did_not_create(tmp_path):
+    """conftest's guard, run on a site file of a temp dir (a plugin moves it there before
+    conftest is read): a file that appears while a test runs fails the test and stays."""
+    import shutil
+
+    site = tmp_path / "etc" / "config.toml"
+    site.parent.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(__file__), "conftest.py"), tmp_path / "conftest.py")
+    (tmp_path / "moved_site.py").write_text(
+        "import os\nfrom sessionctl import settings\nsettings.SITE_FILE = os.environ['MOVED_SITE']\n")
+    (tmp_path / "test_meanwhile.py").write_text(MEANWHILE)
+    env = {**os.environ, "MOVED_SITE": str(site),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    inner = subprocess.run([sys.executable, "-m", "pytest", "-p", "moved_site", "-q",
+                            "-p", "no:cacheprovider", str(tmp_path / "test_meanwhile.py")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert inner.returncode == 1 and "changed while the test ran" in inner.stdout, inner.stdout
+    assert site.read_text() == 'identity = "sudo"  # the administrator\'s\n'
