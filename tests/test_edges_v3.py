@@ -398,9 +398,10 @@ def booking(tmp_path):
     *args, stdout=…)`` runs sessionctl in a new process with that stdout."""
     db = tmp_path / "store.db"
 
-    def as_(user, *args, stdout=subprocess.PIPE, **kwargs) -> subprocess.CompletedProcess:
+    def as_(user, *args, stdout=subprocess.PIPE, env=None, **kwargs) -> subprocess.CompletedProcess:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
-        environ.update(SESSIONCTL_DB=str(db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", NO_COLOR="1")
+        environ.update(SESSIONCTL_DB=str(db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", NO_COLOR="1",
+                       **(env or {}))
         return subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
                               stderr=subprocess.PIPE, text=True, env=environ, timeout=60, **kwargs)
 
@@ -491,6 +492,39 @@ def test_the_demo_in_the_shared_mode_removes_its_store_and_says_so(seeded, tmp_p
         "not delete it")
     assert list(temp.iterdir()) == []  # neither the store's folder nor the roster's
     assert snapshot(seeded.db) == before  # the shared store was never touched
+
+
+
+# -- the small ones ---------------------------------------------------------------------------------
+
+def refused(cli, args, code, *needles, env=None):
+    before = snapshot(cli.db)
+    result = cli(*args, env=env)
+    assert (result.exit_code, result.stdout) == (code, ""), (args, result.stdout, result.stderr)
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+    assert snapshot(cli.db) == before
+    return result
+
+
+@pytest.mark.parametrize("args, path", [
+    (["slot", "add", "--course"], "sessionctl slot add"),
+    (["--db", "x.db", "slot", "list", "--course"], "sessionctl slot list"),
+    (["--no-pager", "course", "report", "MATH101", "--from"], "sessionctl course report"),
+    (["request", "export", "--out"], "sessionctl request export"),
+    (["--tz"], "sessionctl"),
+])
+def test_an_option_without_its_value_points_at_its_commands_help(world, args, path):
+    refused(world, args, 2, "requires an argument", f"hint: see '{path} --help'")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["SLOT", "list"], "No such command 'SLOT'. Did you mean 'slot'?"),
+    (["Request", "show", "1"], "No such command 'Request'. Did you mean 'request'?"),
+    (["slot", "LIST"], "No such command 'LIST'. Did you mean 'list'?"),
+])
+def test_a_command_in_the_wrong_case_gets_a_did_you_mean(world, args, said):
+    refused(world, args, 2, f"error: {said}\n")
 
 
 # -- the suite leaves the machine alone -----------------------------------------------------------------

@@ -15,9 +15,9 @@ from sessionctl.errors import OutputLost, SessionctlError
 from sessionctl.settings import Settings
 
 
-def run_mapped(call, argv: list[str] | tuple = ()) -> int:
-    """Run ``call`` (the command line ``argv``) and turn every outcome into an exit code
-    (SPEC §6), printing errors once."""
+def run_mapped(call, argv: list[str] | tuple = (), root=None) -> int:
+    """Run ``call`` (the command line ``argv`` of the click group ``root``) and turn every
+    outcome into an exit code (SPEC §6), printing errors once."""
     try:
         result = call()
         return result if isinstance(result, int) else 0
@@ -30,14 +30,14 @@ def run_mapped(call, argv: list[str] | tuple = ()) -> int:
     except click_exc.UsageError as exc:
         from sessionctl.cli import hints
 
-        command = exc.ctx.command if exc.ctx else None
+        path, command = hints.where(exc, list(argv), root)
         bad_id = hints.negative_id(exc, list(argv), command)
         if bad_id is not None:
             render.error(bad_id.message, bad_id.hint)
             return bad_id.code
-        hint = hints.quote_when(exc.format_message(), list(argv), command)
-        path = exc.ctx.command_path if exc.ctx else "sessionctl"
-        render.error(exc.format_message(), hint or f"see '{path} --help'")
+        message = hints.wrong_case(exc.format_message(), command)
+        hint = hints.quote_when(message, list(argv), command)
+        render.error(message, hint or f"see '{path} --help'")
         return 2
     except click_exc.ClickException as exc:
         render.error(exc.format_message())
@@ -162,7 +162,7 @@ class Root(TyperGroup):
                 standalone_mode=False, **extra,
             ))
 
-        code = run_mapped(run, sys.argv[1:] if args is None else args)
+        code = run_mapped(run, sys.argv[1:] if args is None else args, self)
         if standalone_mode:
             try:
                 sys.stdout.flush()
