@@ -610,7 +610,18 @@ class Settings:
 
     @property
     def mail_from(self) -> str | None:
-        return self.raw("mail_from")[0]
+        """The sender, ``addr`` or ``Name <addr>``: malformed is exit 2 naming its origin
+        (the rule is the one ``notify send --from`` follows)."""
+        value, origin = self.raw("mail_from")
+        if value is not None:
+            from sessionctl.domain.mail import sender
+
+            try:
+                sender(value)
+            except UsageError as exc:
+                raise UsageError(f"{origin}: {exc.message}", exc.hint) from None
+        return value
+
 
     @property
     def debug(self) -> bool:
@@ -704,6 +715,7 @@ class Settings:
             db_origin = self._service_store()[1]
         rows["db"] = (mask_url(db), db_origin)
         rows["user"] = (self.user, self.user_origin)
+        self.mail_from  # noqa: B018 - checked like the timeouts below
         for key in ("tz", "lock_timeout", "smtp", "smtp_password", "smtp_timeout", "mail_from"):
             value, origin = self.raw(key)
             if key == "smtp" and value is not None:

@@ -497,6 +497,9 @@ def test_the_demo_in_the_shared_mode_removes_its_store_and_says_so(seeded, tmp_p
 
 # -- the small ones ---------------------------------------------------------------------------------
 
+from test_config import files  # noqa: E402,F401 - the config files' fixture
+
+
 def refused(cli, args, code, *needles, env=None):
     before = snapshot(cli.db)
     result = cli(*args, env=env)
@@ -525,6 +528,17 @@ def test_an_option_without_its_value_points_at_its_commands_help(world, args, pa
 ])
 def test_a_command_in_the_wrong_case_gets_a_did_you_mean(world, args, said):
     refused(world, args, 2, f"error: {said}\n")
+
+
+@pytest.mark.parametrize("sender", ["a@example.edu, b@evil.example", "bad <<", "not an address",
+                                    "a@example.edu\u202e"])
+def test_config_show_checks_mail_from_like_notify_send(world, files, sender):
+    refused(world, ["config", "show"], 2, "error: SESSIONCTL_MAIL_FROM: ",
+            env={"SESSIONCTL_MAIL_FROM": sender})
+    path = files.write("user", f'mail_from = "{sender}"\n')
+    if "\u202e" not in sender:  # the file refuses that one itself
+        refused(world, ["config", "show", "--json"], 2, f"error: {path}, line 1: invalid ")
+    assert world("config", "show", env={"SESSIONCTL_MAIL_FROM": "Sessions <s@example.edu>"}).exit_code == 0
 
 
 # -- the suite leaves the machine alone -----------------------------------------------------------------
