@@ -541,6 +541,15 @@ def test_config_show_checks_mail_from_like_notify_send(world, files, sender):
     assert world("config", "show", env={"SESSIONCTL_MAIL_FROM": "Sessions <s@example.edu>"}).exit_code == 0
 
 
+def test_out_dash_is_stdout_and_dot_slash_dash_a_file(world, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    printed = world("request", "export", "--ics", "--out", "-", user="alan")
+    assert printed.exit_code == 0 and printed.stdout.startswith("BEGIN:VCALENDAR")
+    assert not os.path.lexists(tmp_path / "-")
+    assert world("request", "export", "--ics", "--out", "./-", user="alan").exit_code == 0
+    assert (tmp_path / "-").read_text().startswith("BEGIN:VCALENDAR")
+
+
 # -- the suite leaves the machine alone -----------------------------------------------------------------
 
 MEANWHILE = """
