@@ -550,6 +550,18 @@ def test_out_dash_is_stdout_and_dot_slash_dash_a_file(world, tmp_path, monkeypat
     assert (tmp_path / "-").read_text().startswith("BEGIN:VCALENDAR")
 
 
+@pytest.mark.parametrize("text, line", [
+    ("name\n" + "x" * 200_000 + "\n", 2),
+    ("name,email\nalan,alan@example.edu\n\"" + "x" * 200_000 + "\"\n", 3),
+    ("name\nalan\n\"a\nb\n" + "x" * 200_000 + "\"\n", 5),
+])
+def test_an_oversized_csv_field_is_reported_on_its_own_line(world, tmp_path, text, line):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text)
+    refused(world, ["course", "enroll", "MATH101", "--from-csv", str(roster)], 2,
+            f"error: CSV line {line}: field larger than field limit", env={"SESSIONCTL_USER": "ada"})
+
+
 # -- the suite leaves the machine alone -----------------------------------------------------------------
 
 MEANWHILE = """
