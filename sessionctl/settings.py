@@ -379,6 +379,7 @@ def personal_files(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     Without XDG_CONFIG_* and with an absolute HOME, on Linux, every platformdirs 4 says the
     same, known without importing it (3 ms a command)."""
     environ = os.environ if environ is None else environ
+    _utf8(environ, "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")
     home = environ.get("HOME", "")
     if (sys.platform.startswith("linux") and home.startswith("/") and "XDG_CONFIG_HOME" not in environ
             and "XDG_CONFIG_DIRS" not in environ):
@@ -387,6 +388,14 @@ def personal_files(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
 
     return (os.path.join(site_config_dir(APP), "config.toml"),
             os.path.join(user_config_dir(APP), "config.toml"))
+
+
+def _utf8(environ: Mapping[str, str], xdg: str, *more: str) -> None:
+    """The variables a default path is made from (``xdg``, else ``HOME``) are text: one that
+    is not UTF-8 is exit 2 (``checked_text``), not a path that names no file (exit 6)."""
+    for name in (xdg, *more) if environ.get(xdg) else ("HOME", *more):
+        if name in environ:
+            checked_text(name, environ[name])
 
 
 _isolated = 0  # > 0 while the demo runs its own commands on its own throwaway store
@@ -552,6 +561,8 @@ class Settings:
 
         from platformdirs import user_data_dir
 
+        _utf8(self.environ, "XDG_DATA_HOME")
+
         return str(Path(user_data_dir(APP)) / "sessionctl.db")
 
     @property
@@ -621,7 +632,6 @@ class Settings:
             except UsageError as exc:
                 raise UsageError(f"{origin}: {exc.message}", exc.hint) from None
         return value
-
 
     @property
     def debug(self) -> bool:

@@ -562,6 +562,18 @@ def test_an_oversized_csv_field_is_reported_on_its_own_line(world, tmp_path, tex
             f"error: CSV line {line}: field larger than field limit", env={"SESSIONCTL_USER": "ada"})
 
 
+def test_a_home_that_is_not_utf8_is_a_usage_error(tmp_path):
+    for env in ({"HOME": "/tmp/\udcff"}, {"HOME": str(tmp_path), "XDG_DATA_HOME": "/tmp/\udcfe"}):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONCTL_", "XDG_DATA"))}
+        environ.update(SESSIONCTL_USER="root", **env)
+        for args in (["whoami"], ["init"]):
+            result = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                                    text=True, env=environ, timeout=60)
+            name = "XDG_DATA_HOME" if "XDG_DATA_HOME" in env else "HOME"
+            assert (result.returncode, result.stderr) == (2, f"error: {name} is not valid UTF-8\n")
+    assert os.listdir(tmp_path) == []
+
+
 # -- the suite leaves the machine alone -----------------------------------------------------------------
 
 MEANWHILE = """
