@@ -20,7 +20,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from sessionctl import timeparse
 from sessionctl._plain import Frozen, Record
-from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, fit_line, one_line
+from sessionctl.columns import (
+    LINK, TEXT, Column, Link, Times, clean, drawing, fit_line, one_line,
+)
 from sessionctl.errors import UsageError
 from sessionctl.front import usable_columns
 from sessionctl.timeparse import format_utc, zone_name
@@ -979,16 +981,18 @@ def _week_chart(weeks) -> None:
     width = max(4, min(60, look.width - left - right - 4))
     most = max((w.offered for w in weeks), default=0)
     console = _console()
+    solid, light = drawing("█░", "#.")  # ASCII bars where the terminal cannot show blocks
     _write("\n")
-    console.print(Text(fit_line("seats booked (█) and free (░) by week", look.width), style="italic"))
+    console.print(Text(fit_line(f"seats booked ({solid}) and free ({light}) by week", look.width),
+                       style="italic"))
     console.print(Text(f"{'week of':<{left}}  {'':<{width}}  {'seats':>{right}}".rstrip(),
                        style="bold"))
     for label, count, w in zip(labels, counts, weeks):
         full = round(w.offered * width / most) if most else 0
         done = min(full, max(1 if w.booked else 0, round(w.booked * width / most))) if most else 0
         row = Text(f"{label:<{left}}  ")
-        row.append("█" * done, style="blue")
-        row.append("░" * (full - done), style="dim")
+        row.append(solid * done, style="blue")
+        row.append(light * (full - done), style="dim")
         row.append(" " * (width - full) + f"  {count:>{right}}")
         console.print(row)
 

@@ -574,6 +574,17 @@ def test_a_home_that_is_not_utf8_is_a_usage_error(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_the_reports_bars_are_ascii_on_an_ascii_terminal(booking):
+    assert booking("al", "request", "send", "1").returncode == 0
+    assert booking("ada", "request", "approve", "1").returncode == 0
+    ascii_ = booking("ada", "course", "report", "C1", "--to", "+30d", env={"PYTHONIOENCODING": "ascii"})
+    assert ascii_.returncode == 0, ascii_.stderr
+    assert "seats booked (#) and free (.) by week" in ascii_.stdout and "\\u" not in ascii_.stdout
+    assert any(line.endswith("1/1") and "#" in line for line in ascii_.stdout.splitlines())
+    utf8 = booking("ada", "course", "report", "C1", "--to", "+30d", env={"PYTHONIOENCODING": "utf-8"})
+    assert "seats booked (█) and free (░) by week" in utf8.stdout and "█" * 4 in utf8.stdout
+
+
 # -- the suite leaves the machine alone -----------------------------------------------------------------
 
 MEANWHILE = """
