@@ -310,7 +310,6 @@ def stderr(text: str) -> None:
 
     if sys.stderr is None:  # closed (2>&-): nowhere to say it
         return
-
     try:
         urls = _settings().server_urls()
     except Exception:  # noqa: BLE001 - settings that cannot even be read hold no URL to hide
@@ -865,9 +864,10 @@ def write_atomic(out: str, data: bytes, *, replaces: bytes) -> None:
     Only regular files are written: a device, FIFO, socket or directory is refused (exit 2),
     so ``--out /dev/null`` never replaces /dev/null. A file that is replaced keeps its mode and,
     where the user may set them, its owner and group. A symlink of your own to a file of your
-    own keeps pointing at the (replaced) file; any other symlink is refused (``_own_target``). A non-empty file that does not start with ``replaces`` (a calendar's
-    first line) is refused too: ``--out`` pointed at the store, a config file or anything else
-    by mistake (or through a planted symlink) must not destroy it."""
+    own keeps pointing at the (replaced) file; any other symlink is refused (``_own_target``).
+    A non-empty file that does not start with ``replaces`` (a calendar's first line) is refused
+    too: ``--out`` pointed at the store, a config file or anything else by mistake must not
+    destroy it."""
     import errno
     import stat
     import tempfile

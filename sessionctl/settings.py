@@ -562,7 +562,6 @@ class Settings:
         from platformdirs import user_data_dir
 
         _utf8(self.environ, "XDG_DATA_HOME")
-
         return str(Path(user_data_dir(APP)) / "sessionctl.db")
 
     @property

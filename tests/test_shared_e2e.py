@@ -518,3 +518,19 @@ def test_a_shared_postgresql_store_whose_url_only_the_service_account_reads(depl
     tried = dep.run(S1, dep.python(probe))
     assert "REFUSED" in tried.stdout and "CONNECTED" not in tried.stdout, (tried.stdout, tried.stderr)
     dep.refused(S1, f"sessionctl --db {url} whoami", 4, "is refused", snapshot=snapshot)
+
+    # an administrator's slip in the URL (a '%' left unescaped in the password): every caller
+    # gets exit 6, and no message shows the password, the driver's included
+    good = postgres["config"].read_text(encoding="utf-8")
+    broken = postgres["url"].replace(f":{postgres['password']}@", f":{postgres['password']}%3@")
+    postgres["config"].write_text(f'db = "{broken}"\n', encoding="utf-8")
+    try:
+        for user in (S1, PROF):
+            for command in ("whoami", "init", "slot list --json", "config show"):
+                result = dep.run(user, f"SESSIONCTL_DEBUG=1 sessionctl {command}")
+                said = result.stdout + result.stderr
+                assert postgres["password"] not in said, (user, command, said)
+                assert result.returncode == (0 if command == "config show" else 6), (command, said)
+    finally:
+        postgres["config"].write_text(good, encoding="utf-8")
+    assert dep.ok(S1, "sessionctl whoami --json")["name"] == S1

@@ -202,15 +202,20 @@ def _postgres(url: str, timeout: float) -> Store:
     return store
 
 
+def _reason(exc: BaseException) -> str:
+    """The driver's message on one line, without psycopg's "connection is bad:" in front."""
+    return " ".join(str(exc).split()).removeprefix("connection is bad: ")
+
+
 def _unusable(url: str, exc: BaseException) -> UnusableLocation:
     """The driver's reason a URL cannot be used, its password hidden (the driver quotes the
     part it stumbled on, which may be the password, or the whole URL)."""
     from sessionctl.settings import conceal, mask_url
 
-    said = " ".join(str(exc).split()).removeprefix("connection is bad: ")
-    return UnusableLocation(f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(said, [url])}",
-                            hint="percent-encode any of : / ? # @ % [ ] in the user name or "
-                                 "password (%40 for @); " + LOCATION_HINT)
+    return UnusableLocation(
+        f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(_reason(exc), [url])}",
+        hint="percent-encode any of : / ? # @ % [ ] in the user name or password (%40 for @); "
+             + LOCATION_HINT)
 
 
 def _connect(store: Store) -> None:
@@ -219,8 +224,7 @@ def _connect(store: Store) -> None:
     try:
         store.db.connect()
     except pw.OperationalError as exc:
-        said = " ".join(str(exc).split()).removeprefix("connection is bad: ")
-        if store.dialect == "postgresql" and said.startswith("invalid "):
+        if store.dialect == "postgresql" and _reason(exc).startswith("invalid "):
             raise _unusable(store.url, exc) from None
         raise
 
