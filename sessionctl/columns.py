@@ -37,16 +37,16 @@ _INVISIBLE = frozenset("\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u
                        "\u2066\u2067\u2068\u2069")
 
 
-def _rule() -> str:
-    """The header rule's character: a box line, or ``-`` where the output cannot encode one
-    (an ASCII or Latin-1 terminal; text it cannot encode is shown as ``\\u…``)."""
+def drawing(chars: str, plain: str) -> str:
+    """``chars`` (box or block characters), or ``plain`` (ASCII) where the output cannot encode
+    them: an ASCII or Latin-1 terminal, where text it cannot encode is shown as ``\\u…``."""
     import sys
 
     try:
-        "─".encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        chars.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
     except (UnicodeEncodeError, LookupError):
-        return "-"
-    return "─"
+        return plain
+    return chars
 
 
 class Link(str):
@@ -330,7 +330,7 @@ def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
         lines.append(_styled(fit_line(title, width), "italic", colour))
     header = gap.join(columns[i].header + " " * (w - cell_len(columns[i].header)) for i, w in layout)
     lines.append(_styled(cut(header.rstrip(), width), "bold", colour))
-    lines.append(_rule() * min(width, sum(w for _, w in layout) + GAP * (len(layout) - 1)))
+    lines.append(drawing("─", "-") * min(width, sum(w for _, w in layout) + GAP * (len(layout) - 1)))
     plan = [(i, w, columns[i]) for i, w in layout]
     for index, (row, cells, widths) in enumerate(zip(rows, texts, sizes)):
         if headings and index in headings:

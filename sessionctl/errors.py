@@ -46,3 +46,8 @@ class Unavailable(SessionctlError):
     """The store is missing, busy, read-only, full, corrupt or newer; the mail server is down."""
 
     code = 6
+
+
+class OutputLost(Unavailable):
+    """Standard output could not be written (closed, a full disk, an I/O error). The root
+    command adds whether the command's change was made (``cli/__init__.py``)."""

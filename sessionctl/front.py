@@ -23,6 +23,11 @@ from sessionctl import __version__
 PROG = "sessionctl"
 HELP = "Book one-on-one live sessions between educators and students."
 COMPLETE_VAR = "_SESSIONCTL_COMPLETE"  # set by the completion scripts when a shell asks
+# What the shells' completion scripts (Typer's) pass in the environment, and the first argument
+# that carries those variables through the shared mode's sudo hop, which drops them.
+COMPLETE_ENV = (COMPLETE_VAR, "COMP_WORDS", "COMP_CWORD", "_TYPER_COMPLETE_ARGS",
+                "_TYPER_COMPLETE_WORD_TO_COMPLETE", "_TYPER_COMPLETE_FISH_ACTION")
+COMPLETE_HOP = "--complete-through-sudo"
 USAGE = f"Usage: {PROG} [OPTIONS] COMMAND [ARGS]..."
 
 # The root's commands in the order its help lists them: name -> (the module of sessionctl.cli
@@ -80,7 +85,8 @@ def answer(args: list[str]) -> int | None:
 
 
 def _out(write) -> int:
-    """Write, and end quietly when the reader of stdout went away (``| head``)."""
+    """Write, and end quietly when the reader of stdout went away (``| head``); any other
+    failed write (a full disk) is exit 6, as for every command."""
     try:
         write()
         sys.stdout.flush()
@@ -90,6 +96,9 @@ def _out(write) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError):
             pass
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
+        return 6
     return 0
 
 

@@ -13,9 +13,12 @@ def main() -> None:
     for stream in (sys.stdout, sys.stderr):  # an ASCII or Latin-1 terminal (PYTHONIOENCODING,
         if stream is not None and stream.encoding.lower() not in ("utf-8", "utf8"):  # LANG=C)
             stream.reconfigure(errors="backslashreplace")  # shows what it cannot encode as \\u…
-    from sessionctl.errors import SessionctlError
+    from sessionctl.errors import OutputLost, SessionctlError
 
     try:
+        if sys.stdout is None:  # started with stdout closed (>&-): refused before anything
+            raise OutputLost("standard output is closed; nothing was changed",
+                             hint="send it to /dev/null instead (> /dev/null)")
         from sessionctl import settings
 
         site = settings.read_config(settings.SITE_FILE, "site")  # settings keeps it for later
@@ -24,8 +27,13 @@ def main() -> None:
 
             shared.launch(sys.argv, site=site)
     except SessionctlError as exc:
-        from sessionctl import render
+        import os
 
+        from sessionctl import render
+        from sessionctl.front import COMPLETE_VAR
+
+        if os.environ.get(COMPLETE_VAR) and os.environ.get("SESSIONCTL_DEBUG") != "1":
+            sys.exit(0)  # a shell asking for completions gets nothing, not an error at each TAB
         render.error(exc.message, exc.hint)
         sys.exit(exc.code)
     from sessionctl import front

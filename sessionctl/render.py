@@ -20,7 +20,9 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 from sessionctl import timeparse
 from sessionctl._plain import Frozen, Record
-from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, fit_line, one_line
+from sessionctl.columns import (
+    LINK, TEXT, Column, Link, Times, clean, drawing, fit_line, one_line,
+)
 from sessionctl.errors import UsageError
 from sessionctl.front import usable_columns
 from sessionctl.timeparse import format_utc, zone_name
@@ -169,6 +171,38 @@ def _out():
     return sys.stdout
 
 
+class _Stdout:
+    """The real stdout, through which a failed write (a full disk, an I/O error) is
+    ``OutputLost``, not an internal error; a reader that went away (``| head``) stays
+    ``BrokenPipeError``, a quiet end."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    def write(self, text):
+        with _guarded():
+            return self._stream.write(text)
+
+    def flush(self):
+        with _guarded():
+            self._stream.flush()
+
+
+class _guarded:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is not None and isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
+            from sessionctl.errors import OutputLost
+
+            raise OutputLost(f"cannot write the output: {exc.strerror or exc}") from None
+        return False
+
+
 def _write(text: str) -> None:
     out = _out()
     out.write(text)
@@ -177,18 +211,23 @@ def _write(text: str) -> None:
 
 def session(call):
     """Run one whole command: fresh options, and on a terminal its stdout held back, then
-    paged if taller than the screen, else printed. Errors (stderr) are never held."""
+    paged if taller than the screen, else printed. Errors (stderr) are never held. A write to
+    stdout that fails (not a reader gone away) is ``OutputLost`` (exit 6)."""
     global _depth, _held, _options
     if _depth:
         return call()
     _depth, _held, _options = 1, None, Options()
+    real, sys.stdout = sys.stdout, _Stdout(sys.stdout)  # click's own output (help) included
     try:
         return call()
     finally:
         _depth = 0
         held, _held = _held, None
-        if held is not None and held.tell():
-            _show(held.getvalue())
+        try:
+            if held is not None and held.tell():
+                _show(held.getvalue())
+        finally:
+            sys.stdout = real
 
 
 def _rows(text: str, width: int) -> int:
@@ -256,13 +295,26 @@ def error(message: str, hint: str | None = None, details=()) -> None:
     lines = [f"error: {_one_line(message)}"] + [f"  {_one_line(d)}" for d in details]
     if hint:
         lines.append(f"hint: {_one_line(hint)}")
-    sys.stderr.write("\n".join(lines) + "\n")
-    sys.stderr.flush()
+    stderr("\n".join(lines) + "\n")
 
 
 def warning(message: str) -> None:
     """Something the user should know although the command succeeded (stderr)."""
-    sys.stderr.write(f"warning: {_one_line(message)}\n")
+    stderr(f"warning: {_one_line(message)}\n")
+
+
+def stderr(text: str) -> None:
+    """Write to stderr with every password of a server URL in the settings hidden, whatever
+    layer the text comes from (a driver's message may quote the URL it could not read)."""
+    from sessionctl.settings import conceal
+
+    if sys.stderr is None:  # closed (2>&-): nowhere to say it
+        return
+    try:
+        urls = _settings().server_urls()
+    except Exception:  # noqa: BLE001 - settings that cannot even be read hold no URL to hide
+        urls = []
+    sys.stderr.write(conceal(text, urls))
     sys.stderr.flush()
 
 
@@ -741,10 +793,68 @@ _BAD_PATH = {"EISDIR", "ENOENT", "ENOTDIR", "EACCES", "EPERM", "EROFS", "ENAMETO
 def document(data: bytes, out: str | None) -> None:
     """A whole document (a calendar) to stdout, or atomically to the file ``out``."""
     if out is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        with _guarded():
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
         return
     write_atomic(out, data, replaces=b"BEGIN:VCALENDAR")
+
+
+def _own_target(path: str, out: str) -> str:
+    """The file ``out`` (at ``path``) stands for: itself, or the end of its symlinks when each
+    of them and the file they lead to belong to this process's user. A symlink of someone
+    else's, one to someone else's file, or one to nothing is refused (exit 2): followed, it
+    would let whoever planted it choose a file that a cron job (root's, say) creates or
+    replaces. The kernel's protected_symlinks cannot see this (the path is resolved here, in
+    sessionctl), so the check is made here, as strictly: wherever the link lives."""
+    import stat
+
+    me, hops = os.geteuid(), 0
+    while True:
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            if hops:
+                raise UsageError(f"cannot write {out}: it is a symlink to {path}, which does not "
+                                 "exist", hint="give --out the file itself, or remove the link")
+            return path
+        if hops and info.st_uid != me and not stat.S_ISLNK(info.st_mode):
+            raise UsageError(f"cannot write {out}: it is a symlink to {path}, which belongs to "
+                             "someone else", hint="give --out a file of your own")
+        if not stat.S_ISLNK(info.st_mode):
+            return path
+        if info.st_uid != me:
+            raise UsageError(f"cannot write {out}: the symlink {path} belongs to someone else",
+                             hint="give --out a file of your own, not a link someone else made")
+        hops += 1
+        if hops > 40:
+            raise UsageError(f"cannot write {out}: too many levels of symbolic links")
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+
+
+def _existing(path, size: int, out: str):
+    """The file at ``path`` as it is now: its stat, and when it is a regular file its first
+    ``size`` bytes, read without following a symlink (None, b"" when there is none)."""
+    import errno
+    import stat
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None, b""
+    if not stat.S_ISREG(info.st_mode) or not info.st_size:
+        return info, b""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink put there since it was followed
+            raise UsageError(f"cannot write {out}: it changed into a symlink while being checked",
+                             hint="give --out a file of your own") from None
+        raise
+    try:
+        return os.fstat(fd), os.read(fd, size)
+    finally:
+        os.close(fd)
 
 
 def write_atomic(out: str, data: bytes, *, replaces: bytes) -> None:
@@ -753,10 +863,11 @@ def write_atomic(out: str, data: bytes, *, replaces: bytes) -> None:
 
     Only regular files are written: a device, FIFO, socket or directory is refused (exit 2),
     so ``--out /dev/null`` never replaces /dev/null. A file that is replaced keeps its mode and,
-    where the user may set them, its owner and group. A symlink keeps pointing at the
-    (replaced) file. A non-empty file that does not start with ``replaces`` (a calendar's
-    first line) is refused too: ``--out`` pointed at the store, a config file or anything else
-    by mistake (or through a planted symlink) must not destroy it."""
+    where the user may set them, its owner and group. A symlink of your own to a file of your
+    own keeps pointing at the (replaced) file; any other symlink is refused (``_own_target``).
+    A non-empty file that does not start with ``replaces`` (a calendar's first line) is refused
+    too: ``--out`` pointed at the store, a config file or anything else by mistake must not
+    destroy it."""
     import errno
     import stat
     import tempfile
@@ -766,20 +877,15 @@ def write_atomic(out: str, data: bytes, *, replaces: bytes) -> None:
 
     tmp = None
     try:
-        path = Path(os.path.realpath(Path(out).expanduser()))
-        try:
-            old = os.stat(path)
-        except FileNotFoundError:
-            old = None
+        path = Path(os.path.realpath(_own_target(os.path.expanduser(out), out)))
+        old, head = _existing(path, len(replaces), out)
         if old is not None and not stat.S_ISREG(old.st_mode):
             what = "a directory" if stat.S_ISDIR(old.st_mode) else "not a regular file"
             raise UsageError(f"cannot write {out}: it is {what}", hint="give --out a file name")
-        if old is not None and old.st_size:
-            with open(path, "rb") as existing:
-                if not existing.read(len(replaces)) == replaces:
-                    raise UsageError(f"cannot write {out}: it holds something else than a "
-                                     "calendar, which would be lost",
-                                     hint="give --out a new file name, or remove the file first")
+        if old is not None and old.st_size and head != replaces:
+            raise UsageError(f"cannot write {out}: it holds something else than a "
+                             "calendar, which would be lost",
+                             hint="give --out a new file name, or remove the file first")
         if old is not None:
             mode = stat.S_IMODE(old.st_mode)
         else:
@@ -875,16 +981,18 @@ def _week_chart(weeks) -> None:
     width = max(4, min(60, look.width - left - right - 4))
     most = max((w.offered for w in weeks), default=0)
     console = _console()
+    solid, light = drawing("█░", "#.")  # ASCII bars where the terminal cannot show blocks
     _write("\n")
-    console.print(Text(fit_line("seats booked (█) and free (░) by week", look.width), style="italic"))
+    console.print(Text(fit_line(f"seats booked ({solid}) and free ({light}) by week", look.width),
+                       style="italic"))
     console.print(Text(f"{'week of':<{left}}  {'':<{width}}  {'seats':>{right}}".rstrip(),
                        style="bold"))
     for label, count, w in zip(labels, counts, weeks):
         full = round(w.offered * width / most) if most else 0
         done = min(full, max(1 if w.booked else 0, round(w.booked * width / most))) if most else 0
         row = Text(f"{label:<{left}}  ")
-        row.append("█" * done, style="blue")
-        row.append("░" * (full - done), style="dim")
+        row.append(solid * done, style="blue")
+        row.append(light * (full - done), style="dim")
         row.append(" " * (width - full) + f"  {count:>{right}}")
         console.print(row)
 

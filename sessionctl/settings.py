@@ -18,6 +18,7 @@ whatever ``XDG_*`` say; its rules live in ``sessionctl/shared.py``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import contextmanager
 from typing import Callable, Iterator, Mapping
@@ -96,28 +97,84 @@ def checked_text(label: str, value: str) -> str:
 SECRET_PARAMETERS = ("password", "sslpassword")  # libpq's, in a URL's query string
 
 
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Where a server URL's password is, as text: from after the ``:`` that ends the user name
+    to the ``@`` before the host. Read as loosely as any reader might, since an unescaped
+    ``@``, ``/``, ``?`` or ``#`` in a password moves the host for one reader and not another
+    (libpq takes the first ``@`` before a ``/``, urllib the last before a ``/``, ``?`` or
+    ``#``): the span reaches the last ``@`` that any of them could take. The URL need not be
+    well formed (a bad percent-escape, a broken IPv6 host): its password is still found."""
+    head, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    ends = [rest.rfind("@", 0, min([i for i in (rest.find("?"), rest.find("#")) if i >= 0],
+                                   default=len(rest)))]
+    libpq = re.search(r"[@/]", rest)
+    if libpq and libpq.group() == "@":
+        ends.append(libpq.start())
+    end = max(ends)
+    start = rest.find(":", 0, end)
+    if end < 0 or start < 0:
+        return None
+    base = len(head) + len(sep)
+    return base + start + 1, base + end
+
+
 def mask_url(url: str) -> str:
     """A server URL (PostgreSQL, SMTP) with its password shown as ``***``: the one after the
-    user name, and any in the query string (``?password=…``, as libpq takes it)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    user name, and any in the query string (``?password=…``, as libpq takes it). Works on
+    malformed URLs too."""
+    from urllib.parse import parse_qsl, urlencode
 
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError:
-        return url if "@" not in url and "password" not in url.lower() else "***"
-    secret = [k.lower() in SECRET_PARAMETERS for k, _ in query]
-    if password is None and not any(secret) and "password" not in parts.query.lower():
+    span = _password_span(url)
+    if span is not None:
+        url = f"{url[:span[0]]}***{url[span[1]:]}"
+    after = span[1] if span is not None else url.find("://") + 1
+    mark = url.find("?", max(after, 0))
+    if mark < 0:
         return url
-    if password is not None:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
+    query, hash_, fragment = url[mark + 1:].partition("#")
+    pairs = parse_qsl(query, keep_blank_values=True)
+    secret = [k.lower() in SECRET_PARAMETERS for k, _ in pairs]
     if any(secret):
-        parts = parts._replace(query=urlencode(
-            [(k, "***" if hide else v) for (k, v), hide in zip(query, secret)], safe="*"))
-    elif "password" in parts.query.lower():  # a form parse_qsl does not read as a key
-        parts = parts._replace(query="***")
-    return urlunsplit(parts)
+        query = urlencode([(k, "***" if hide else v) for (k, v), hide in zip(pairs, secret)],
+                          safe="*")
+    elif "password" in query.lower():  # a form parse_qsl does not read as a key
+        query = "***"
+    return f"{url[:mark + 1]}{query}{hash_}{fragment}"
+
+
+def conceal(text: str, urls) -> str:
+    """``text`` (a message, a driver's error, a traceback) with the passwords of ``urls``
+    hidden: each URL as ``mask_url`` shows it, each password as ``***`` wherever it appears
+    (as written or percent-decoded), and any quoted part of a URL that reaches into its
+    password (a driver that read the URL differently quotes what it took for a host)."""
+    from urllib.parse import parse_qsl, unquote
+
+    for url in urls:
+        if not url or mask_url(url) == url:
+            continue
+        text = text.replace(url, mask_url(url))
+        span = _password_span(url)
+        secrets = []
+        if span is not None:
+            secrets.append(url[span[0]:span[1]])
+
+            def overlaps(found: re.Match) -> str:
+                quote, part = found.group(1), found.group(2)
+                hits = (m.start() for m in re.finditer(re.escape(part), url)) if part else ()
+                if any(at < span[1] and at + len(part) > span[0] for at in hits):
+                    return f"{quote}***{quote}"
+                return found.group(0)
+
+            text = re.sub(r"""(["'])(.*?)\1""", overlaps, text)
+        query = url.partition("?")[2]
+        secrets += [v for k, v in parse_qsl(query, keep_blank_values=True)
+                    if k.lower() in SECRET_PARAMETERS]
+        for secret in sorted({s for raw in secrets for s in (raw, unquote(raw)) if s},
+                             key=len, reverse=True):
+            text = text.replace(secret, "***")
+    return text
 
 
 def has_password(url: str) -> bool:
@@ -322,6 +379,7 @@ def personal_files(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
     Without XDG_CONFIG_* and with an absolute HOME, on Linux, every platformdirs 4 says the
     same, known without importing it (3 ms a command)."""
     environ = os.environ if environ is None else environ
+    _utf8(environ, "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")
     home = environ.get("HOME", "")
     if (sys.platform.startswith("linux") and home.startswith("/") and "XDG_CONFIG_HOME" not in environ
             and "XDG_CONFIG_DIRS" not in environ):
@@ -330,6 +388,14 @@ def personal_files(environ: Mapping[str, str] | None = None) -> tuple[str, str]:
 
     return (os.path.join(site_config_dir(APP), "config.toml"),
             os.path.join(user_config_dir(APP), "config.toml"))
+
+
+def _utf8(environ: Mapping[str, str], xdg: str, *more: str) -> None:
+    """The variables a default path is made from (``xdg``, else ``HOME``) are text: one that
+    is not UTF-8 is exit 2 (``checked_text``), not a path that names no file (exit 6)."""
+    for name in (xdg, *more) if environ.get(xdg) else ("HOME", *more):
+        if name in environ:
+            checked_text(name, environ[name])
 
 
 _isolated = 0  # > 0 while the demo runs its own commands on its own throwaway store
@@ -465,6 +531,19 @@ class Settings:
             return getattr(self, key)
         return self._service_owned(key, flag, f"--{key}") if self.for_caller else flag
 
+    def server_urls(self) -> list[str]:
+        """Every store or mail server URL this invocation may use, as given, from every layer
+        (none checked, none refused): ``render.error`` hides their passwords in whatever it
+        prints, a driver's message included (``conceal``)."""
+        found = []
+        for key in ("db", "smtp"):
+            found += [self.flags.get(key), self.environ.get(ENV[key])]
+            try:
+                found.append(self.file_value(key)[0])
+            except Exception:  # noqa: BLE001 - a file or shared mode that refuses to load
+                pass
+        return [url for url in found if isinstance(url, str) and "://" in url]
+
     # -- the settings ------------------------------------------------------------------------
 
     @property
@@ -482,6 +561,7 @@ class Settings:
 
         from platformdirs import user_data_dir
 
+        _utf8(self.environ, "XDG_DATA_HOME")
         return str(Path(user_data_dir(APP)) / "sessionctl.db")
 
     @property
@@ -540,7 +620,17 @@ class Settings:
 
     @property
     def mail_from(self) -> str | None:
-        return self.raw("mail_from")[0]
+        """The sender, ``addr`` or ``Name <addr>``: malformed is exit 2 naming its origin
+        (the rule is the one ``notify send --from`` follows)."""
+        value, origin = self.raw("mail_from")
+        if value is not None:
+            from sessionctl.domain.mail import sender
+
+            try:
+                sender(value)
+            except UsageError as exc:
+                raise UsageError(f"{origin}: {exc.message}", exc.hint) from None
+        return value
 
     @property
     def debug(self) -> bool:
@@ -634,6 +724,7 @@ class Settings:
             db_origin = self._service_store()[1]
         rows["db"] = (mask_url(db), db_origin)
         rows["user"] = (self.user, self.user_origin)
+        self.mail_from  # noqa: B018 - checked like the timeouts below
         for key in ("tz", "lock_timeout", "smtp", "smtp_password", "smtp_timeout", "mail_from"):
             value, origin = self.raw(key)
             if key == "smtp" and value is not None:

@@ -322,7 +322,26 @@ def launch(argv: list[str], environ=None, site: config.ConfigFile | None = None)
         raise NotAllowed("shell completion is installed as yourself, not through sudo: the "
                          "service account would write its own shell files",
                          hint="run 'sessionctl --install-completion' without sudo")
+    asked = completion_request(argv) if state.caller is not None else None
     harden(state, environ)
+    if asked is not None:  # the shell's request, as the caller's side passed it on
+        environ.update(asked)
+        del argv[1:]
+
+
+def completion_request(argv: list[str]) -> dict | None:
+    """The shell's completion variables that the caller's side put on the command line
+    (``hop``): None when this is no such request. A malformed one is answered with nothing
+    (exit 0, no output): a shell evaluates what completion prints, the help text included."""
+    from sessionctl.front import COMPLETE_ENV, COMPLETE_HOP, COMPLETE_VAR
+
+    if argv[1:2] != [COMPLETE_HOP]:
+        return None
+    asked = dict(pair.partition("=")[::2] for pair in argv[2:])
+    if (COMPLETE_VAR not in asked or set(asked) - set(COMPLETE_ENV)
+            or any("=" not in pair for pair in argv[2:])):
+        sys.exit(0)
+    return asked
 
 
 def hop(state: Shared, argv: list[str], environ: Mapping[str, str]) -> None:
@@ -340,7 +359,14 @@ def hop(state: Shared, argv: list[str], environ: Mapping[str, str]) -> None:
         raise NotAllowed(f"this machine shares one store: sessionctl runs as {state.account.pw_name} "
                          "through sudo, which is not installed", hint="ask the administrator")
     forwarded = []
-    if argv[1:]:  # sudo drops these variables: pass them on as the options they stand for
+    from sessionctl.front import COMPLETE_ENV, COMPLETE_HOP, COMPLETE_VAR
+
+    if environ.get(COMPLETE_VAR):  # a shell asks: its variables go as arguments, sudo's
+        argv = argv[:1]           # errors nowhere (the shell would show them at every TAB)
+        forwarded = [COMPLETE_HOP] + [f"{n}={environ[n]}" for n in COMPLETE_ENV if n in environ]
+        if environ.get("SESSIONCTL_DEBUG") != "1":
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    elif argv[1:]:  # sudo drops these variables: pass them on as the options they stand for
         for name, option in (("SESSIONCTL_DB", "--db"), ("SESSIONCTL_TZ", "--tz")):
             if environ.get(name):
                 forwarded += [option, environ[name]]

@@ -142,7 +142,7 @@ def _connect(target: SmtpTarget):
             if target.starttls:
                 server.starttls(context=ssl.create_default_context())
             if target.user:
-                server.login(target.user, target.password)
+                _login(server, target)
         except BaseException:
             server.close()
             raise
@@ -160,6 +160,30 @@ def _connect(target: SmtpTarget):
             hint="check --smtp / SESSIONCTL_SMTP; every notification stays queued for the next run",
         ) from None
     return server
+
+
+def _login(server, target: SmtpTarget) -> None:
+    """smtplib's login, which can send only ASCII. A user name or password beyond ASCII goes
+    as UTF-8 in AUTH PLAIN, which RFC 4616 defines as UTF-8, when the server offers it;
+    otherwise it is exit 2 before anything is sent (no other mechanism says how to carry it)."""
+    if (target.user + target.password).isascii():
+        server.login(target.user, target.password)
+        return
+    import base64
+    import smtplib
+
+    server.ehlo_or_helo_if_needed()
+    if not server.has_extn("auth"):
+        raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
+    if "PLAIN" not in server.esmtp_features["auth"].upper().split():
+        raise UsageError(f"the SMTP user or password is not ASCII, and the mail server "
+                         f"{target.where} does not offer AUTH PLAIN, the one login that carries "
+                         "UTF-8; nothing was sent",
+                         hint="use an ASCII user name and password for this server")
+    secret = b"\0" + target.user.encode() + b"\0" + target.password.encode()
+    code, said = server.docmd("AUTH", "PLAIN " + base64.b64encode(secret).decode("ascii"))
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, said)
 
 
 def _code(exc: BaseException) -> int | None:

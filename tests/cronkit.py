@@ -70,11 +70,12 @@ class MailServer:
     requires a login (only over TLS, as aiosmtpd insists). ``delay`` slows every DATA;
     ``stall`` maps a recipient address to the seconds its RCPT TO waits before the reply;
     ``hook(n)`` runs at the n-th DATA (from 0) and may return the reply instead of accepting.
+    ``smtp``: more options for aiosmtpd's server (``auth_exclude_mechanism``).
     """
 
     def __init__(self, port: int | None = None, *, refuse: dict | None = None, tls=None,
                  implicit: bool = False, logins: dict | None = None, delay: float = 0.0,
-                 hook=None, stall: dict | None = None):
+                 hook=None, stall: dict | None = None, smtp: dict | None = None):
         self.port = port or free_port()
         self.refuse = dict(refuse or {})
         self.stall = dict(stall or {})
@@ -85,6 +86,7 @@ class MailServer:
         self.envelopes: list[tuple[str, list[str]]] = []
         self._lock = threading.Lock()
         self._tls, self._implicit, self._logins = tls, implicit, logins
+        self._smtp = dict(smtp or {})  # more of aiosmtpd's SMTP options (auth_exclude_mechanism)
         self.controller = None
 
     @property
@@ -136,6 +138,7 @@ class MailServer:
             kwargs["tls_context"] = self._tls
         if self._logins is not None:
             kwargs.update(authenticator=self._authenticate, auth_required=True)
+        kwargs.update(self._smtp)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port,
                                      server_hostname="localhost", **kwargs)
         self.controller.start()

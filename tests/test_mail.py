@@ -385,6 +385,35 @@ def test_a_wrong_password_is_exit_6_and_never_printed(one_queued, certificates):
     assert snapshot(one_queued.db) == before
 
 
+def test_a_user_and_password_beyond_ascii_go_as_utf8_in_auth_plain(world, booked, certificates):
+    """RFC 4616 PLAIN carries UTF-8; aiosmtpd's authenticator reads the bytes as UTF-8."""
+    context, ca = certificates
+    with MailServer(tls=context, logins={"mäiler": "pässwörd ✓"}) as server:
+        where = f"127.0.0.1:{server.port}?starttls=1"
+        for hours, url, env in (
+                (5, f"smtp://m%C3%A4iler@{where}", {"SESSIONCTL_SMTP_PASSWORD": "pässwörd ✓"}),
+                (6, f"smtp://m%C3%A4iler:p%C3%A4ssw%C3%B6rd%20%E2%9C%93@{where}", {})):
+            booked.pending(future(hours=hours), "alan")
+            ok = send(world.db, url, "--json", SSL_CERT_FILE=ca, **env)
+            assert counts(ok) == {"sent": 1, "failed": 0, "queued": 0}, ok.stderr
+        assert len(server.messages) == 2
+
+
+def test_a_password_beyond_ascii_for_a_server_without_auth_plain_is_exit_2(one_queued, certificates):
+    context, ca = certificates
+    before = snapshot(one_queued.db)
+    with MailServer(tls=context, logins={"mailer": "pässwörd"},
+                    smtp={"auth_exclude_mechanism": ["PLAIN"]}) as server:
+        url = f"smtp://mailer@127.0.0.1:{server.port}?starttls=1"
+        refused = send(one_queued.db, url, SSL_CERT_FILE=ca, SESSIONCTL_SMTP_PASSWORD="pässwörd")
+        assert server.messages == []
+    assert (refused.returncode, refused.stdout) == (2, "") and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("error: the SMTP user or password is not ASCII, and the mail "
+                                     f"server 127.0.0.1:{server.port} does not offer AUTH PLAIN")
+    assert "pässwörd" not in refused.stderr
+    assert snapshot(one_queued.db) == before
+
+
 def test_a_login_without_tls_explains_what_to_add(one_queued, certificates):
     context, _ = certificates
     with MailServer(tls=context, logins={"mailer": "pw"}) as server:  # AUTH only after STARTTLS

@@ -3,9 +3,13 @@
 As root (CI runs as root; .ci/run installs sudo when it is missing), the module:
 - adds a service account, an educator and two students (names unique to the run, removed after);
 - installs a root-owned ``sessionctl`` wrapper in a private bin directory (``python -I``), writes
-  the real site file /etc/xdg/sessionctl/config.toml (``identity = "sudo"``, the account, the
-  wrapper as ``command``) and one sudoers line in /etc/sudoers.d (checked with ``visudo -cf``),
-  all removed afterwards; the site file exists only while this module runs;
+  a site file (``identity = "sudo"``, the account, the wrapper as ``command``) that only this
+  module's processes see at /etc/xdg/sessionctl/config.toml, and one sudoers line in
+  /etc/sudoers.d (checked with ``visudo -cf``), removed afterwards;
+- runs every command that may start sessionctl in a private mount namespace of its own
+  (``unshare --mount``) where a root-owned temp directory is bind-mounted over /etc/xdg: the
+  machine's real /etc/xdg never holds the file, so no other sessionctl on the machine (another
+  user's, another test run's) is turned into the shared mode while this runs;
 - runs the seed workflow as each Unix user with ``su - USER -c 'sessionctl …'`` (the service
   account makes the store; everyone else goes through the sudo hop), on SQLite and then on a
   PostgreSQL server of its own with password authentication, whose URL lives in the service
@@ -35,7 +39,7 @@ import pytest
 
 from sessionctl.settings import SITE_FILE
 
-TOOLS = ("useradd", "userdel", "sudo", "visudo", "su", "runuser")
+TOOLS = ("useradd", "userdel", "sudo", "visudo", "su", "runuser", "unshare", "mount")
 missing = [tool for tool in TOOLS if shutil.which(tool) is None]
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="the shared mode's test needs Linux"),
@@ -52,6 +56,36 @@ def sh(argv, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, **kwargs)
 
 
+XDG = os.path.dirname(os.path.dirname(SITE_FILE))  # /etc/xdg, where the site file's folder is
+
+
+def private(xdg: Path, argv: list[str]) -> list[str]:
+    """``argv`` in a new mount namespace (private propagation, util-linux's default, so nothing
+    mounted in it reaches the machine) where ``xdg`` is bind-mounted over /etc/xdg: its
+    processes, and the sudo hops they make, see the test's site file; nobody else does."""
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+            'mount --bind "$1" "$2" && shift 2 && exec "$@"', "private", str(xdg), XDG, *argv]
+
+
+def site_state() -> bytes | None:
+    try:
+        with open(SITE_FILE, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def cannot_isolate() -> str | None:
+    """Why the module cannot run its sessionctl commands in a private mount namespace, if so."""
+    if not os.path.isdir(XDG):
+        return f"{XDG} does not exist: there is nothing to bind-mount a private copy over"
+    with tempfile.TemporaryDirectory() as empty:
+        tried = sh(private(Path(empty), ["test", "!", "-e", SITE_FILE]))
+    if tried.returncode != 0:
+        return f"cannot make a private mount namespace (unshare --mount): {tried.stderr.strip()}"
+    return None
+
+
 def must(argv, **kwargs) -> subprocess.CompletedProcess:
     result = sh(argv, **kwargs)
     assert result.returncode == 0, (argv, result.stdout, result.stderr)
@@ -66,6 +100,9 @@ class Deployment:
         self.state = base / "state"
         self.db = self.state / "sessionctl.db"
         self.svc_home = base / "svc"
+        self.xdg = base / "xdg"  # seen as /etc/xdg by this module's processes only
+        self.real_site = site_state()  # the machine's, which must stay as it is
+        self.site = self.xdg / os.path.basename(os.path.dirname(SITE_FILE)) / "config.toml"
         self.interpreter = ""
         self.prelude = ""  # Python that makes sessionctl importable for the accounts
         self.users: list[str] = []
@@ -77,7 +114,12 @@ class Deployment:
         """``command`` in a login shell of ``user``, with the wrapper on its PATH."""
         shell = ["-s", "/bin/sh"] if user == SVC else []
         script = f"export PATH={self.bin}:$PATH; {command}"
-        return sh(["su", *shell, "-", user, "-c", script], input=stdin)
+        result = sh(self.private(["su", *shell, "-", user, "-c", script]), input=stdin)
+        assert site_state() == self.real_site, f"{SITE_FILE} changed on the machine"
+        return result
+
+    def private(self, argv: list[str]) -> list[str]:
+        return private(self.xdg, argv)
 
     def ok(self, user: str, command: str, stdin: str | None = None):
         result = self.run(user, command, stdin)
@@ -193,12 +235,12 @@ def copy_packages(dest: Path) -> None:
 
 @pytest.fixture(scope="module")
 def deployment():
-    if os.path.lexists(SITE_FILE):
-        pytest.skip(f"{SITE_FILE} exists: this machine has a site file the test will not touch")
+    why = cannot_isolate()
+    if why:
+        pytest.skip(f"the site file must stay private to this test: {why}")
     base = Path(tempfile.mkdtemp(prefix="sessionctl-e2e-"))
     base.chmod(0o755)
     dep = Deployment(base)
-    site_dir_made = not os.path.isdir(os.path.dirname(SITE_FILE))
     sudoers = Path(f"/etc/sudoers.d/sessionctl-e2e-{TAG}")
     try:
         must(["useradd", "--system", "--create-home", "--home-dir", str(dep.svc_home),
@@ -219,12 +261,12 @@ def deployment():
         dep.wrapper.chmod(0o755)
         must(["install", "-d", "-o", SVC, "-g", SVC, "-m", "700", str(dep.state)])
 
-        os.makedirs(os.path.dirname(SITE_FILE), mode=0o755, exist_ok=True)
-        with open(SITE_FILE, "x", encoding="utf-8") as fh:
-            fh.write(f'# written by tests/test_shared_e2e.py, removed when it ends\n'
-                     f'identity = "sudo"\naccount = "{SVC}"\ncommand = "{dep.wrapper}"\n'
-                     f'db = "{dep.db}"\n')
-        os.chmod(SITE_FILE, 0o644)
+        dep.site.parent.mkdir(mode=0o755, parents=True)
+        dep.xdg.chmod(0o755)
+        dep.site.write_text(f'# written by tests/test_shared_e2e.py, seen only in its namespaces\n'
+                            f'identity = "sudo"\naccount = "{SVC}"\ncommand = "{dep.wrapper}"\n'
+                            f'db = "{dep.db}"\n', encoding="utf-8")
+        dep.site.chmod(0o644)
         rule = f"{PROF},{S1},{S2} ALL=({SVC}) NOPASSWD: {dep.wrapper}\n"
         draft = base / "sudoers"
         draft.write_text(rule, encoding="utf-8")
@@ -236,10 +278,6 @@ def deployment():
         for undo in reversed(dep.cleanup):
             undo()
         sudoers.unlink(missing_ok=True)
-        if os.path.exists(SITE_FILE) and "tests/test_shared_e2e.py" in Path(SITE_FILE).read_text():
-            os.unlink(SITE_FILE)
-            if site_dir_made:
-                os.rmdir(os.path.dirname(SITE_FILE))
         for name in dep.users:
             sh(["pkill", "-KILL", "-u", name])
             sh(["userdel", "--remove", name])
@@ -357,6 +395,14 @@ def attacks(dep: Deployment, request: int, snapshot, store_text: str) -> None:
     # and the student still can do their own things
     assert dep.ok(S1, "sessionctl whoami --json")["name"] == S1
 
+    # completion crosses the hop: each student's own requests, never the help text
+    for shell, words in (("bash", "COMP_WORDS='sessionctl request show ' COMP_CWORD=3"),
+                         ("zsh", "_TYPER_COMPLETE_ARGS='sessionctl request show '")):
+        asked = f"_SESSIONCTL_COMPLETE=complete_{shell} {words} sessionctl"
+        mine, none = dep.ok(S1, asked), dep.ok(S2, asked)
+        assert str(request) in mine and "Usage" not in mine + none, (shell, mine, none)
+        assert none.strip() in ("", "_files"), (shell, none)
+
 
 def pwd_uid(name: str) -> int:
     import pwd
@@ -383,9 +429,14 @@ def test_a_shared_sqlite_store(deployment):
     # someone the sudoers line leaves out: sudo's own refusal (exit 1), and nothing ran
     if sh(["id", "-u", "nobody"]).returncode == 0:
         before = dep.sqlite_snapshot()
-        outsider = sh(["su", "-s", "/bin/sh", "nobody", "-c", f"{dep.wrapper} slot list"], cwd="/")
+        outsider = sh(dep.private(["su", "-s", "/bin/sh", "nobody", "-c", f"{dep.wrapper} slot list"]),
+                      cwd="/")
         assert (outsider.returncode, outsider.stdout) == (1, ""), outsider
         assert "sudo:" in outsider.stderr
+        asked = (f"_SESSIONCTL_COMPLETE=complete_bash COMP_WORDS='sessionctl ' COMP_CWORD=1 "
+                 f"{dep.wrapper}")  # a shell asking: sudo's refusal is not shown at every TAB
+        silent = sh(dep.private(["su", "-s", "/bin/sh", "nobody", "-c", asked]), cwd="/")
+        assert (silent.stdout, silent.stderr) == ("", ""), silent
         assert dep.sqlite_snapshot() == before
 
 
@@ -467,3 +518,19 @@ def test_a_shared_postgresql_store_whose_url_only_the_service_account_reads(depl
     tried = dep.run(S1, dep.python(probe))
     assert "REFUSED" in tried.stdout and "CONNECTED" not in tried.stdout, (tried.stdout, tried.stderr)
     dep.refused(S1, f"sessionctl --db {url} whoami", 4, "is refused", snapshot=snapshot)
+
+    # an administrator's slip in the URL (a '%' left unescaped in the password): every caller
+    # gets exit 6, and no message shows the password, the driver's included
+    good = postgres["config"].read_text(encoding="utf-8")
+    broken = postgres["url"].replace(f":{postgres['password']}@", f":{postgres['password']}%3@")
+    postgres["config"].write_text(f'db = "{broken}"\n', encoding="utf-8")
+    try:
+        for user in (S1, PROF):
+            for command in ("whoami", "init", "slot list --json", "config show"):
+                result = dep.run(user, f"SESSIONCTL_DEBUG=1 sessionctl {command}")
+                said = result.stdout + result.stderr
+                assert postgres["password"] not in said, (user, command, said)
+                assert result.returncode == (0 if command == "config show" else 6), (command, said)
+    finally:
+        postgres["config"].write_text(good, encoding="utf-8")
+    assert dep.ok(S1, "sessionctl whoami --json")["name"] == S1

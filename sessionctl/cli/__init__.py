@@ -11,13 +11,13 @@ from sessionctl import __version__, render
 from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
 from sessionctl.cli._typer import Commands, operands
 from sessionctl.cli._typer import exceptions as click_exc
-from sessionctl.errors import SessionctlError
+from sessionctl.errors import OutputLost, SessionctlError
 from sessionctl.settings import Settings
 
 
-def run_mapped(call, argv: list[str] | tuple = ()) -> int:
-    """Run ``call`` (the command line ``argv``) and turn every outcome into an exit code
-    (SPEC §6), printing errors once."""
+def run_mapped(call, argv: list[str] | tuple = (), root=None) -> int:
+    """Run ``call`` (the command line ``argv`` of the click group ``root``) and turn every
+    outcome into an exit code (SPEC §6), printing errors once."""
     try:
         result = call()
         return result if isinstance(result, int) else 0
@@ -30,14 +30,14 @@ def run_mapped(call, argv: list[str] | tuple = ()) -> int:
     except click_exc.UsageError as exc:
         from sessionctl.cli import hints
 
-        command = exc.ctx.command if exc.ctx else None
+        path, command = hints.where(exc, list(argv), root)
         bad_id = hints.negative_id(exc, list(argv), command)
         if bad_id is not None:
             render.error(bad_id.message, bad_id.hint)
             return bad_id.code
-        hint = hints.quote_when(exc.format_message(), list(argv), command)
-        path = exc.ctx.command_path if exc.ctx else "sessionctl"
-        render.error(exc.format_message(), hint or f"see '{path} --help'")
+        message = hints.wrong_case(exc.format_message(), command)
+        hint = hints.quote_when(message, list(argv), command)
+        render.error(message, hint or f"see '{path} --help'")
         return 2
     except click_exc.ClickException as exc:
         render.error(exc.format_message())
@@ -74,7 +74,7 @@ def _debug() -> None:
     if Settings().debug:
         import traceback
 
-        traceback.print_exc()
+        render.stderr(traceback.format_exc())
 
 
 def _quiet_stdout() -> None:
@@ -144,7 +144,14 @@ class Root(TyperGroup):
             from sessionctl.cli import completion
 
             return completion.perform(action, operands(ctx))
-        return super().invoke(ctx)
+        try:
+            return super().invoke(ctx)
+        except OutputLost as exc:  # after the command's work: say whether its change was made
+            store = getattr(ctx.obj, "_store", None)
+            done = "the change was made" if store is not None and store.changed else \
+                "nothing was changed"
+            raise OutputLost(f"{exc.message}; {done}", "send the output where it can be "
+                             "written (a file with room, or /dev/null)") from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         def run():
@@ -155,7 +162,7 @@ class Root(TyperGroup):
                 standalone_mode=False, **extra,
             ))
 
-        code = run_mapped(run, sys.argv[1:] if args is None else args)
+        code = run_mapped(run, sys.argv[1:] if args is None else args, self)
         if standalone_mode:
             try:
                 sys.stdout.flush()

@@ -12,7 +12,7 @@ from sessionctl.cli._typer import ParamType
 from sessionctl.domain.context import Context, find_actor
 from sessionctl.errors import UsageError
 from sessionctl.settings import Settings
-from sessionctl.store import Store, open_store
+from sessionctl.store import Store, UnusableLocation, open_store
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 
@@ -155,7 +155,13 @@ class App:
             location, shared = self.location, self.settings.shared
             if shared is not None:  # the service account's store: private files, made by it alone
                 create = shared.secure_store(location, create)
-            self._store = open_store(location, create=create, timeout=self.settings.lock_timeout)
+            try:
+                self._store = open_store(location, create=create,
+                                         timeout=self.settings.lock_timeout)
+            except UnusableLocation as exc:
+                if self.settings.raw("db")[1] == "--db":  # the caller's own command line
+                    raise UsageError(exc.message, exc.hint) from None
+                raise
         return self._store
 
     def context(self) -> Context:

@@ -53,20 +53,37 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str] | str]]:
     ]
 
 
-def run_demo(db: str | None, tz) -> int:
-    """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow."""
+def run_demo(db: str | None, tz, *, keep: bool = True) -> int:
+    """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow.
+    ``keep`` False (the shared mode): a temp dir's store is removed at the end, since it
+    belongs to the service account and its caller could never delete it."""
+    folder = None
     if db is None:
-        db = str(Path(tempfile.mkdtemp(prefix="sessionctl-demo-")) / "demo.db")
+        folder = tempfile.mkdtemp(prefix="sessionctl-demo-")
+        db = str(Path(folder) / "demo.db")
     else:
         if "://" in db:
             raise UsageError("the demo builds a SQLite store: give --db a file path")
         db = str(Path(db).expanduser())
         _claim(db)
-    # The demo's own inputs live in a private folder of their own, never beside the store.
-    with tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
-        roster = Path(inputs) / "roster.csv"
-        roster.write_text(ROSTER, encoding="utf-8")
-        return _walk(db, tz, str(roster))
+    removed = folder is not None and not keep
+    try:
+        # The demo's own inputs live in a private folder of their own, never beside the store.
+        with tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
+            roster = Path(inputs) / "roster.csv"
+            roster.write_text(ROSTER, encoding="utf-8")
+            code = _walk(db, tz, str(roster))
+    finally:
+        if removed:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+    if not code:
+        render.line("")
+        render.line(f"# done; the store at {db} was removed: in the shared mode it would belong to "
+                    "the service account, and you could not delete it" if removed else
+                    f"# done; the store stays at {db} until you delete it")
+    return code
 
 
 def _claim(db: str) -> None:
@@ -109,8 +126,6 @@ def _walk(db: str, tz, roster: str) -> int:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    render.line("")
-    render.line(f"# done; the store stays at {db} until you delete it")
     return 0
 
 

@@ -69,3 +69,34 @@ def negative_id(exc, argv: list[str], command):
             except Exception as error:  # the id's UsageError
                 return error
     return None
+
+
+def where(exc, argv: list[str], root) -> tuple[str, object]:
+    """The command a usage error is about, as (its path, the click command): its context's,
+    else, for an error the parser raised without one (an option missing its value), the
+    command the words of ``argv`` name under ``root``."""
+    if exc.ctx is not None:
+        return exc.ctx.command_path, exc.ctx.command
+    path, command, words = ["sessionctl"], root, list(argv)
+    while words and hasattr(command, "commands"):
+        word = words.pop(0)
+        if word.startswith("-"):
+            option = next((p for p in command.params if word in getattr(p, "opts", ())), None)
+            if option is not None and not option.is_flag and words:
+                words.pop(0)  # its value
+            continue
+        try:
+            command = command.commands[word]
+        except KeyError:
+            break
+        path.append(word)
+    return " ".join(path), command
+
+
+def wrong_case(message: str, command) -> str:
+    """"No such command 'SLOT'." with the command that differs only in letter case named, as
+    click names a close misspelling."""
+    found = re.fullmatch(r"No such command '(.*)'\.", message)
+    names = list(getattr(command, "commands", ()))
+    same = [n for n in names if found and n.lower() == found[1].lower()]
+    return f"{message} Did you mean {same[0]!r}?" if same else message

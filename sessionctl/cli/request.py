@@ -150,12 +150,15 @@ def export(
     ctx: typer.Context,
     ics: Annotated[bool, typer.Option("--ics", help="iCalendar (RFC 5545), the only format (required).")] = False,
     out: Annotated[Optional[str], typer.Option(
-        "--out", metavar="FILE", help="Write FILE atomically (temp file + rename) instead of printing."
+        "--out", metavar="FILE",
+        help="Write FILE atomically (temp file + rename) instead of printing; '-' is stdout."
     )] = None,
 ) -> None:
     """Your approved, completed and cancelled sessions as an iCalendar file (stdout unless --out)."""
     if not ics:
         raise UsageError("say which format to export", hint="sessionctl request export --ics [--out FILE]")
+    if out == "-":  # as for most tools: stdout, never a file named '-' (./- is one)
+        out = None
     if out is not None:
         ctx.obj.settings.caller_path("--out", out, hint="let your shell write it: "
                                      "sessionctl request export --ics > FILE")

@@ -62,7 +62,10 @@ def inbox(
     from sessionctl.domain import inbox as inbox_domain
 
     c = ctx.obj.context()
-    render.notifications(inbox_domain.inbox(c, everything=all_, peek=peek), c.tz, as_json, wide=wide)
+    shown = inbox_domain.inbox(c, everything=all_)
+    render.notifications(shown, c.tz, as_json, wide=wide)
+    if not peek:  # only once they were written: output that failed leaves them unread
+        inbox_domain.mark_read(c, shown)
 
 
 def agenda(
@@ -91,7 +94,7 @@ def demo(
                                      "in a new temp dir")
     tz = ctx.obj.display_zone()
     ctx.obj.settings.lock_timeout  # a malformed setting is refused before the transcript starts
-    return run_demo(db, tz)
+    return run_demo(db, tz, keep=ctx.obj.settings.shared is None)
 
 
 app.command("init")(init)

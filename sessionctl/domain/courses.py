@@ -113,8 +113,8 @@ def read_roster_csv(text: str) -> list[dict]:
                 raise UsageError(f"the CSV has more than {MAX_CSV_ROWS:,} students",
                                  hint="split it into several files")
             rows.append(_roster_row(row, lineno))
-    except csv.Error as exc:
-        raise UsageError(f"CSV line {reader.line_num}: {exc}") from None
+    except csv.Error as exc:  # the csv reader's count: the line it stopped on (DictReader's
+        raise UsageError(f"CSV line {reader.reader.line_num}: {exc}") from None  # is the last row's)
     return [row for row in rows if not (row["name"] in seen or seen.add(row["name"]))]
 
 

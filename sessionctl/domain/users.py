@@ -25,9 +25,11 @@ def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
         if existing:
             User.update(role="admin").where(User.id == existing.id).execute()
             existing.role = "admin"
-            return UserView.of(existing), True
-        user = User.create(name=name, role="admin", created_at=to_db(utcnow()))
-        return UserView.of(user), True
+            made = existing
+        else:
+            made = User.create(name=name, role="admin", created_at=to_db(utcnow()))
+    store.changed = True
+    return UserView.of(made), True
 
 
 def lookup(store: Store, name: str) -> UserView | None:

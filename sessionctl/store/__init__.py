@@ -18,7 +18,7 @@ from urllib.parse import quote
 from sessionctl.store._peewee import peewee as pw
 from sessionctl.store._peewee import pg_adapter
 
-from sessionctl.errors import Conflict, SessionctlError, Unavailable, UsageError
+from sessionctl.errors import Conflict, SessionctlError, Unavailable
 from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
 from sessionctl.store.queue import WriterQueue
@@ -31,11 +31,19 @@ def sqlite_path(location: str) -> Path | None:
     if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
         location = location[len("sqlite:///") :]
     elif "://" in location:
-        raise UsageError(
-            f"unknown store location {location!r}",
-            hint="use a file path, sqlite:///PATH or postgresql://…",
-        )
+        from sessionctl.settings import mask_url
+
+        raise UnusableLocation(f"unknown store location {mask_url(location)!r}", hint=LOCATION_HINT)
     return Path(location).expanduser()
+
+
+LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB"
+
+
+class UnusableLocation(Unavailable):
+    """A store location that cannot be read or used (an unknown scheme, a PostgreSQL URL libpq
+    refuses). Exit 6 from the environment or a config file; exit 2 from ``--db`` (the command
+    line is the caller's to fix: ``App.store``). Its message never holds the password."""
 
 
 # The advisory locks of a PostgreSQL store (the two-number form: a kind, then an id). A writer
@@ -54,6 +62,8 @@ class Store:
         self.db = db
         self.location = location
         self.timeout = timeout
+        self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
+        self.changed = False  # a change was committed (the domain's writes say so)
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
 
@@ -138,9 +148,17 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[None]:
-        """A consistent snapshot for a read-only command."""
+        """A consistent snapshot for a read-only command: every query in it sees the same
+        committed state, so a count from one and the rows of the next agree (``course
+        report``). SQLite's transaction is one snapshot already; PostgreSQL's default, READ
+        COMMITTED, takes one per statement, so there a read is REPEATABLE READ, READ ONLY
+        (which never waits for, nor fails because of, a writer). Inside a write it is part of
+        the write's transaction."""
         self.bind()
+        fresh = self.dialect == "postgresql" and not self.db.in_transaction()
         with self.db.atomic():
+            if fresh:
+                self.db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     def minutes(self, start, end):
@@ -243,13 +261,49 @@ def _postgres(url: str, timeout: float) -> Store:
             hint="pip install 'sessionctl[postgres]'",
         ) from None
     url = "postgresql://" + url.split("://", 1)[1]
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        conninfo_to_dict(url)  # libpq's own reading: what it refuses here, it would at connect
+    except psycopg.Error as exc:
+        raise _unusable(url, exc) from None
     db = pw.PostgresqlDatabase(
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
     from sessionctl.settings import mask_url
 
-    return Store(db, mask_url(url), timeout)
+    store = Store(db, mask_url(url), timeout)
+    store.url = url
+    return store
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's message on one line, without psycopg's "connection is bad:" in front."""
+    return " ".join(str(exc).split()).removeprefix("connection is bad: ")
+
+
+def _unusable(url: str, exc: BaseException) -> UnusableLocation:
+    """The driver's reason a URL cannot be used, its password hidden (the driver quotes the
+    part it stumbled on, which may be the password, or the whole URL)."""
+    from sessionctl.settings import conceal, mask_url
+
+    return UnusableLocation(
+        f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(_reason(exc), [url])}",
+        hint="percent-encode any of : / ? # @ % [ ] in the user name or password (%40 for @); "
+             + LOCATION_HINT)
+
+
+def _connect(store: Store) -> None:
+    """Connect; a parameter libpq refuses only now (a port that is no number, an unknown
+    sslmode) makes the URL unusable, like a malformed one."""
+    try:
+        store.db.connect()
+    except pw.OperationalError as exc:
+        if store.dialect == "postgresql" and _reason(exc).startswith("invalid "):
+            raise _unusable(store.url, exc) from None
+        raise
 
 
 def open_store(location: str, *, create: bool = False, timeout: float | None = None) -> Store:
@@ -266,7 +320,7 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
     store.bind()
     try:
-        store.db.connect()
+        _connect(store)
         _prepare(store, create)
     except BaseException:
         store.close()
@@ -342,7 +396,7 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
             return Unavailable("the store's disk is full; nothing changed")
         if "unable to open" in text or "disk i/o" in text:
             return Unavailable(f"cannot open the store ({said})")
-        if "connect" in text or "server closed" in text or (
+        if "connect" in text or "server closed" in text or "resolve host" in text or (
             text.startswith('database "') and "does not exist" in text
         ):
             return Unavailable(f"cannot reach the PostgreSQL store: {said}")
