@@ -624,7 +624,7 @@ class Settings:
         (the rule is the one ``notify send --from`` follows)."""
         value, origin = self.raw("mail_from")
         if value is not None:
-            from sessionctl.domain.mail import sender
+            from sessionctl.domain.checks import sender
 
             try:
                 sender(value)

@@ -16,7 +16,7 @@ import pytest
 from conftest import Clock, UTC
 from cronkit import Sessions
 from sessionctl.domain import courses, reminders, requests, slots, users
-from sessionctl.domain.context import to_db
+from sessionctl.store.edge import to_db
 from sessionctl.store import open_store
 from sessionctl.store.models import Request, Slot
 

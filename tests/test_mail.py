@@ -263,7 +263,7 @@ def test_overlapping_runs_never_send_a_message_twice(world, booked):
 def test_a_run_that_cannot_get_the_lease_in_time_is_exit_6_and_sends_nothing(world, booked):
     booked.pending(future(hours=5), "alan")
     store = booked.store
-    from sessionctl.domain.context import to_db
+    from sessionctl.store.edge import to_db
     from sessionctl.store.models import Lease
 
     with store.write():

@@ -146,7 +146,7 @@ class App:
 
     def actor_name(self) -> str:
         """Who is acting: a well-formed user name (registered or not), else exit 2."""
-        from sessionctl.domain.context import check_name
+        from sessionctl.domain.checks import check_name
 
         return check_name(self.settings.user)
 

@@ -7,7 +7,7 @@ import typer
 from sessionctl import render
 from sessionctl.cli.common import COURSE_CODE, FromOpt, Json, ToOpt, Wide
 from sessionctl.domain import courses
-from sessionctl.domain.context import KEEP
+from sessionctl.domain.checks import KEEP
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)

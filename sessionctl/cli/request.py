@@ -10,7 +10,7 @@ from sessionctl.cli.common import (
     each,
 )
 from sessionctl.domain import requests
-from sessionctl.domain.context import shown_name
+from sessionctl.domain.texts import shown_name
 from sessionctl.errors import UsageError
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import peewee as pw
 
-from sessionctl.domain import queries
+from sessionctl.store import queries
 from sessionctl.errors import NotAllowed, NotFound
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
-from sessionctl.store.prepared import Prepared
 
 
 def require_role(ctx, *roles: str, doing: str) -> None:
@@ -32,12 +31,8 @@ def _a(role: str) -> str:
     return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
-_ENROLLED = Prepared(lambda course, student: Enrollment.select(Enrollment.id).where(
-    Enrollment.course == course, Enrollment.student == student).limit(1))
-
-
 def is_enrolled(course_id: int, student: User) -> bool:
-    return _ENROLLED.first(course=course_id, student=student.id) is not None
+    return queries.ENROLLED.first(course=course_id, student=student.id) is not None
 
 
 def can_manage(ctx, educator_id: int) -> bool:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import peewee as pw
 
-from sessionctl.domain import access, queries
-from sessionctl.domain.context import Context, check_code
+from sessionctl.domain import access
+from sessionctl.store import queries
+from sessionctl.domain.checks import check_code
+from sessionctl.domain.context import Context
 from sessionctl.domain.views import RequestView, SlotView
 from sessionctl.errors import UsageError
 from sessionctl.store.models import Course, Request, Slot

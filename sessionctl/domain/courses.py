@@ -5,10 +5,14 @@ from __future__ import annotations
 import peewee as pw
 
 from sessionctl._plain import Record
-from sessionctl.domain import access, policy, queries
-from sessionctl.domain.context import (
-    KEEP, Context, check_code, check_email, check_line, check_name, check_title, to_db,
+from sessionctl.domain import access, policy
+from sessionctl.statuses import CANCELLED, UNDECIDED
+from sessionctl.store import queries
+from sessionctl.domain.checks import (
+    KEEP, check_code, check_email, check_line, check_name, check_title,
 )
+from sessionctl.domain.context import Context
+from sessionctl.store.edge import to_db
 from sessionctl.domain.views import CourseView, UserView
 from sessionctl.errors import Conflict, NotFound, UsageError
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
@@ -203,7 +207,7 @@ def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> E
 
 def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
     """Remove students; their pending and waiting requests in the course become cancelled."""
-    from sessionctl.domain.requests import transition
+    from sessionctl.domain.transitions import transition
 
     check_code(code)
     for name in names:
@@ -219,11 +223,11 @@ def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
             ).execute()
             waiting = queries.requests().where(  # not yet a session: pending or on a waitlist
                 Slot.course == course, Request.student == user,
-                Request.status.in_(("pending", "waiting")),
+                Request.status.in_(UNDECIDED),
             )
             for request in list(waiting):
                 transition(
-                    ctx, request, "cancelled", reason=f"unenrolled from {course.code}",
+                    ctx, request, CANCELLED, reason=f"unenrolled from {course.code}",
                     notify_kind="cancelled",
                 )
         return _roster(course)

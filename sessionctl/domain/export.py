@@ -21,11 +21,13 @@ from datetime import datetime
 
 import peewee as pw
 
-from sessionctl.domain.context import Context, from_db, shown_name, store_id
+from sessionctl.domain.context import Context, store_id
+from sessionctl.domain.texts import shown_name
+from sessionctl.statuses import CANCELLED, EXPORTED
+from sessionctl.store.edge import from_db
 from sessionctl.domain.requests import listed
 from sessionctl.store.models import History, Request, Slot
 
-EXPORTED = ("approved", "completed", "cancelled")
 
 
 @dataclass
@@ -84,7 +86,7 @@ def _links(known: dict[int, tuple]) -> dict[int, tuple]:
 def _stands(request: Request, links: dict[int, tuple]) -> bool:
     """False for a move proposal that never took over and ended cancelled: it never was the
     session (the booking it would have replaced is)."""
-    if request.replaces_id is None or request.status != "cancelled":
+    if request.replaces_id is None or request.status != CANCELLED:
         return True
     return links.get(request.replaces_id, (None, None))[1] == request.id
 
@@ -122,7 +124,7 @@ def _event(ctx: Context, request: Request, first: int, sequence: int, created: d
     return EventView(
         uid=f"request-{first}-{store}@sessionctl",
         sequence=sequence,
-        status="CANCELLED" if request.status == "cancelled" else "CONFIRMED",
+        status="CANCELLED" if request.status == CANCELLED else "CONFIRMED",
         start=from_db(slot.starts_at),
         end=from_db(slot.ends_at),
         summary=summary,

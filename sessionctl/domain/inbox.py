@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sessionctl.domain.context import Context, to_db
+from sessionctl.domain.context import Context
+from sessionctl.store.edge import to_db
 from sessionctl.domain.views import NotificationView
 from sessionctl.store.models import Notification
 

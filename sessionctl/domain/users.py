@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from sessionctl.domain import access
-from sessionctl.domain.context import (
-    KEEP, ROLES, Context, check_choice, check_email, check_line, check_name, check_role, check_tz,
-    to_db,
+from sessionctl.domain.checks import (
+    KEEP, ROLES, check_choice, check_email, check_line, check_name, check_role, check_tz,
 )
+from sessionctl.domain.context import Context
+from sessionctl.store.edge import to_db
 from sessionctl.domain.views import UserView
 from sessionctl.errors import Conflict
 from sessionctl.store import Store

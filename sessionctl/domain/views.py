@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sessionctl._plain import Record
-from sessionctl.domain.context import from_db
+from sessionctl.statuses import AVAILABLE, BOOKED, CANCELLED, SESSIONS
+from sessionctl.store.edge import from_db
 from sessionctl.domain.policy import Policy
 from sessionctl.store.models import Course, Notification, Request, Slot, User
 
@@ -58,9 +59,6 @@ class HistoryView(Record):
         self.note = note
 
 
-BOOKED = ("approved", "completed")  # sessions that happen(ed): they show their meeting link
-
-
 class RequestView(Record):
     _fields = ("id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
               "notes", "start", "end", "created", "updated", "replaces", "replaced_by",
@@ -103,7 +101,7 @@ class RequestView(Record):
         shows its slot's (SPEC §7.4: it follows the slot's link)."""
         s = r.slot
         position, length = place or (None, None)
-        link = r.link or (s.link if r.status in BOOKED else None)
+        link = r.link or (s.link if r.status in SESSIONS else None)
         return cls(
             r.id, s.id, s.course.code, r.student.name, s.educator.name, r.status,
             r.message, r.reason, link, r.notes, from_db(s.starts_at),
@@ -139,11 +137,11 @@ class SlotView(Record):
     @classmethod
     def of(cls, s: Slot, now: datetime) -> "SlotView":
         if s.cancelled_at is not None:
-            status = "cancelled"
+            status = CANCELLED
         elif s.booked >= s.capacity:
-            status = "booked"
+            status = BOOKED
         else:
-            status = "available"
+            status = AVAILABLE
         end = from_db(s.ends_at)
         return cls(
             s.id, s.course.code, s.educator.name, from_db(s.starts_at), end, s.capacity,
