@@ -3,7 +3,7 @@ two answers that need nothing else, ``sessionctl --version`` and ``sessionctl --
 
 Typer with its click costs about as much as the interpreter itself at every start-up, and its
 help is drawn by ``typer.rich_utils``, which loads all of Rich, Markdown and tracebacks
-included (DESIGN §5). ``launch.py`` answers ``--version`` here without either, and the root's
+included (benchmarks/README.md). ``launch.py`` answers ``--version`` here without either, and the root's
 ``--help`` with Rich's console, panel and table alone, building the very renderables Typer's
 help builds, so the output is Typer's byte for byte (``tests/test_startup.py`` compares the two
 at many widths, with and without colour). Anything else on the command line, a global option
@@ -175,8 +175,8 @@ def root_help() -> None:
 
     def emoji(text: str) -> bool:
         """Whether ``text`` may hold an emoji code (``:name:``, replaced as in Typer's help):
-        without one, Rich's replacement changes nothing, and its table of emoji codes (~2 ms
-        to import) is never loaded."""
+        without one, Rich's replacement changes nothing, and its table of emoji codes is
+        never loaded."""
         return re.search(r":\S*:", text) is not None
 
     def markup(text: str) -> Text:

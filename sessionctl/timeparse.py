@@ -6,10 +6,11 @@ dateutil is imported only when an input needs it, to keep start-up cheap.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Iterator
+from typing import Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sessionctl.errors import UsageError
@@ -55,14 +56,32 @@ def zone(name: str) -> ZoneInfo:
 
 def system_zone() -> tzinfo:
     """The machine's zone, by IANA name where it can be found."""
-    from sessionctl.settings import system_tz_candidates
-
     for name in system_tz_candidates():
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             continue
     return ZoneInfo("UTC")
+
+
+def system_tz_candidates(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Names the machine's zone may go by: ``TZ``, then /etc/localtime's link, /etc/timezone."""
+    environ = os.environ if environ is None else environ
+    candidates = []
+    if environ.get("TZ"):
+        candidates.append(environ["TZ"].lstrip(":"))
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            candidates.append(link.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    try:
+        with open("/etc/timezone", encoding="utf-8") as fh:
+            candidates.append(fh.read().strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return candidates
 
 
 def zone_name(tz: tzinfo) -> str:
@@ -160,7 +179,7 @@ def _readable(parse):
 
 @_readable
 def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
-    """An instant from WHEN (SPEC §1). No offset means a wall-clock time in ``tz``; a date
+    """An instant from WHEN (``docs/reference/time.md#when``). No offset means a wall-clock time in ``tz``; a date
     without a time of day means its first instant."""
     value = _read(text, tz, now)
     if not isinstance(value, datetime):  # a bare date

@@ -1,13 +1,15 @@
-"""Every command through the CLI, in-process: exit codes, tables and ``--json`` (SPEC §3, §5).
+"""Every command through the CLI, in-process: exit codes, tables and ``--json`` (README.md#command-reference,
+docs/reference/output.md#json).
 
 Each test drives the product the way a user or a cron script does and checks what they see:
-the exit code, the exact JSON field names of SPEC §5, UTC ``Z`` times, and what the tables
+the exit code, the exact JSON field names of docs/reference/output.md#json, UTC ``Z`` times, and what the tables
 print. Refusals live in ``test_refusals.py``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -34,7 +36,7 @@ YEAR = datetime.now(UTC).year + 2  # a fixed calendar date that stays in the fut
 
 
 class Checked:
-    """The conftest runner plus the output hygiene every invocation must keep (SPEC §3)."""
+    """The conftest runner plus the output hygiene every invocation must keep (docs/reference/exit-codes.md#messages)."""
 
     def __init__(self, cli):
         self.cli = cli
@@ -770,7 +772,7 @@ def test_free_text_of_exactly_2000_characters_with_newline_and_tab_is_accepted(w
 
 
 def test_display_name_is_free_text_up_to_2000_characters(w):
-    """SPEC §4 lists display with message, notes and reason: at most 2,000 characters."""
+    """docs/reference/input.md: lists display with message, notes and reason: at most 2,000 characters."""
     display = "D" * 2000
     result = w("user", "set", "--display", display, "--json", user="alan")
     assert result.exit_code == 0, result.stderr
@@ -888,3 +890,46 @@ def test_sessionctl_debug_shows_the_traceback(w, monkeypatch):
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and "ZeroDivisionError: a bug" in result.stderr
     assert result.stderr.rstrip().splitlines()[-2].startswith("error: internal error")
+
+
+# -- one run, one object: runs in one process do not see each other ----------------------------------
+
+
+def test_two_runs_in_one_process_never_see_each_others_options(w, tmp_path):
+    """Each run has its own settings, clock and output (cli/invocation.py): a run's global
+    options, its zone and its colour are gone when the next run in the same process starts."""
+    other = tmp_path / "other.db"
+    first = w.json("--db", str(other), "--tz", "Asia/Tokyo", "--color", "always", "--no-pager",
+                   "config", "show")["settings"]
+    assert (first["db"]["value"], first["db"]["origin"]) == (str(other), "--db")
+    assert (first["tz"]["value"], first["color"]["value"]) == ("Asia/Tokyo", "always")
+    second = w.json("config", "show")["settings"]
+    assert (second["db"]["value"], second["db"]["origin"]) == (str(w.db), "SESSIONCTL_DB")
+    assert (second["tz"]["value"], second["color"]["value"]) == ("UTC", "never")
+    assert second["pager"]["origin"] != "--no-pager"
+    coloured = w.ok("--color", "always", "user", "list")
+    plain = w.ok("user", "list")
+    assert "\x1b[" in coloured and "\x1b[" not in plain
+
+
+def test_a_run_inside_a_run_leaves_the_outer_runs_settings_as_they_were(tmp_path, monkeypatch):
+    """The demo runs its steps as runs of their own, inside its own: each step's store, user
+    and clock are its own, and the demo's run keeps its settings, its clock and the process's
+    environment unchanged."""
+    from typer.main import get_command
+
+    from sessionctl.cli import app
+    from sessionctl.cli.invocation import Invocation
+
+    monkeypatch.setenv("SESSIONCTL_USER", "outer")
+    monkeypatch.setenv("SESSIONCTL_DB", str(tmp_path / "outer.db"))
+    environ_before = dict(os.environ)
+    outer = Invocation()
+    command = get_command(app)
+    assert command.main(["--tz", "Europe/Paris", "demo", "--db", str(tmp_path / "demo.db")],
+                        standalone_mode=False, obj=outer) == 0
+    assert dict(os.environ) == environ_before
+    assert (outer.settings.user, outer.settings.tz) == ("outer", "Europe/Paris")
+    assert outer.settings.db == str(tmp_path / "outer.db")
+    assert abs((outer.now() - datetime.now(UTC)).total_seconds()) < 60  # not moved ahead
+    assert (tmp_path / "demo.db").exists() and not (tmp_path / "outer.db").exists()

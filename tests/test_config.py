@@ -1,4 +1,4 @@
-"""SPEC §10, config files: the site and user files, their precedence, ``config show``.
+"""docs/reference/settings.md#config-files: the site and user files, their precedence, ``config show``.
 
 Each test points the site and user config directories at temp dirs of its own (platformdirs
 honours XDG_CONFIG_DIRS and XDG_CONFIG_HOME). The shared mode has tests of its own
@@ -347,7 +347,7 @@ def test_the_default_locations_are_platformdirs_own(monkeypatch, home):
     """The shortcut that spares most commands importing platformdirs gives its answer."""
     import platformdirs
 
-    from sessionctl.settings import personal_files
+    from sessionctl.configfile import personal_files
 
     for name in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS"):
         monkeypatch.delenv(name, raising=False)

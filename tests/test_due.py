@@ -1,6 +1,6 @@
 """Migration 6: each request carries its slot's times, kept by the schema, so that ``sweep`` and
 ``remind`` find what is due through small partial indexes of the live requests instead of
-reading every request the store ever had (SPEC §9: flat with the store; benchmarks/scale.py).
+reading every request the store ever had (flat with the store: benchmarks/README.md, benchmarks/scale.py).
 
 Runs on SQLite and, with SESSIONCTL_TEST_PG set, on PostgreSQL; the query plans on SQLite.
 """

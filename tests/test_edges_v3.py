@@ -98,8 +98,7 @@ def test_a_driver_error_that_quotes_the_url_is_masked_at_the_root(monkeypatch, c
     def leaky(*args, **kwargs):
         raise RuntimeError(f'could not use "{url}" (password "{SECRET}")')
 
-    monkeypatch.setattr("sessionctl.store.open_store", leaky)
-    monkeypatch.setattr("sessionctl.cli.common.open_store", leaky)
+    monkeypatch.setattr("sessionctl.store.open_store", leaky)  # what a run opens its store with
     result = cli("--db", url, "whoami")
     assert result.exit_code == 1 and "internal error" in result.stderr
     assert SECRET not in result.stderr and "postgresql://app:***@db.example.edu/sessions" in result.stderr
@@ -117,7 +116,7 @@ def test_in_the_shared_mode_no_caller_sees_the_password_of_a_broken_service_url(
                                                                                 monkeypatch):
     from test_shared import fake_pwd  # the fake machine of tests/test_shared.py
 
-    from sessionctl import settings, shared
+    from sessionctl import configfile, shared
 
     home = tmp_path / "svc-home"
     config = home / ".config" / "sessionctl"
@@ -132,7 +131,7 @@ def test_in_the_shared_mode_no_caller_sees_the_password_of_a_broken_service_url(
     _, getpwnam, getpwuid = fake_pwd(home)
     monkeypatch.setattr("pwd.getpwnam", getpwnam)
     monkeypatch.setattr("pwd.getpwuid", getpwuid)
-    monkeypatch.setattr(settings, "SITE_FILE", str(site))
+    monkeypatch.setattr(configfile, "SITE_FILE", str(site))
     monkeypatch.setattr(shared, "ROOT", os.getuid())
     monkeypatch.setattr(shared, "SUPERUSER", -1)
     before = snapshot(pg_location)
@@ -324,7 +323,7 @@ FAKE_MACHINE = """
 import json, os, pwd, sys
 sys.path.insert(0, {tests!r})
 from test_shared import fake_pwd
-from sessionctl import settings, shared
+from sessionctl import configfile, shared
 home, site, svc_uid = {home!r}, {site!r}, {svc_uid!r}
 table, getpwnam, getpwuid = fake_pwd(home)
 if svc_uid is not None:  # the service account is someone else: this process must hop
@@ -332,7 +331,7 @@ if svc_uid is not None:  # the service account is someone else: this process mus
     me = os.getuid()
     table["me"] = pwd.struct_passwd(("me", "x", me, me, "me", "/nonexistent", "/bin/sh"))
 pwd.getpwnam, pwd.getpwuid = getpwnam, getpwuid
-settings.SITE_FILE, shared.ROOT, shared.SUPERUSER = site, os.getuid(), -1
+configfile.SITE_FILE, shared.ROOT, shared.SUPERUSER = site, os.getuid(), -1
 os.path.exists = lambda p, real=os.path.exists: True if p == "/usr/bin/sudo" else real(p)
 os.access = lambda p, m, real=os.access: True if p == "/usr/bin/sudo" else real(p, m)
 def execv(path, argv):  # where sudo would take over: say what it was given
@@ -588,10 +587,10 @@ def test_the_reports_bars_are_ascii_on_an_ascii_terminal(booking):
 # -- the suite leaves the machine alone -----------------------------------------------------------------
 
 MEANWHILE = """
-from sessionctl import settings
+from sessionctl import configfile
 
 def test_while_an_administrator_sets_up_the_shared_mode():
-    with open(settings.SITE_FILE, "w") as fh:  # another process, as far as the guard knows
+    with open(configfile.SITE_FILE, "w") as fh:  # another process, as far as the guard knows
         fh.write('identity = "sudo"  # the administrator\\'s\\n')
 """
 
@@ -605,7 +604,7 @@ def test_the_suites_guard_never_deletes_a_site_file_it_did_not_create(tmp_path):
     site.parent.mkdir()
     shutil.copy(os.path.join(os.path.dirname(__file__), "conftest.py"), tmp_path / "conftest.py")
     (tmp_path / "moved_site.py").write_text(
-        "import os\nfrom sessionctl import settings\nsettings.SITE_FILE = os.environ['MOVED_SITE']\n")
+        "import os\nfrom sessionctl import configfile\nconfigfile.SITE_FILE = os.environ['MOVED_SITE']\n")
     (tmp_path / "test_meanwhile.py").write_text(MEANWHILE)
     env = {**os.environ, "MOVED_SITE": str(site),
            "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}

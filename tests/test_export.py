@@ -313,7 +313,7 @@ def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, c
     assert re.search(r"^13:00-14:00 MATH101 \(Maths\) with Ada Lovelace \[CANCELLED\s*\]$", january, re.M)
 
 
-# -- a moved session is one event (SPEC §7.1) --------------------------------------------------------
+# -- a moved session is one event (docs/reference/lifecycle.md#moving-a-booking) -------------------
 
 
 def test_a_moved_session_keeps_the_first_requests_uid_with_a_higher_sequence(world, booked, clock):

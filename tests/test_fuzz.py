@@ -11,7 +11,7 @@ for every parameter with one to three hostile ones, and everything hostile. It r
 in-process on a fresh copy of a populated store as the admin (root), an educator (ada) and a
 student (alan), now and then as someone unknown, with odd global options (``--db``, ``--tz``)
 and environment (``COLUMNS``, ``SESSIONCTL_TZ``, ``SESSIONCTL_LOCK_TIMEOUT``, ``FORCE_COLOR``).
-Every example must keep the contract of SPEC §3, §5 and §6:
+Every example must keep the contract of docs/reference/exit-codes.md and output.md#json:
 
 - the exit code is 0, 2, 3, 4 or 5 (6 only where the store or the mail server is legitimately
   unavailable: ``notify send`` to a closed local port, a ``--db`` that is not a store);
@@ -539,7 +539,7 @@ MULTI = {("request", "approve"), ("request", "reject"), ("request", "cancel"),
 
 
 def _ids(path, argv) -> list[str]:
-    """The ids given to a command that takes several (SPEC §7.7): its positional arguments."""
+    """The ids given to a command that takes several (docs/reference/lifecycle.md#several-at-once): its positional arguments."""
     if tuple(path) not in MULTI:
         return []
     at = next((i for i in range(len(argv)) if tuple(argv[i:i + len(path)]) == tuple(path)), None)
@@ -639,9 +639,9 @@ class Fuzzer:
         lines = err.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        # several ids (SPEC §7.7) answer per id, unless the command line itself is refused
+        # several ids (docs/reference/lifecycle.md#several-at-once) answer per id, unless the command line itself is refused
         multi = len(_ids(path, argv)) > 1 and (bool(out) or err.count("error: ") > 1)
-        if multi and "--json" in argv:  # SPEC §7.7: one object or {id, error, exit} per id
+        if multi and "--json" in argv:  # one object or {id, error, exit} per id
             try:
                 results = json.loads(out)
                 if not any(set(r) == {"id", "error", "exit"} for r in results):
@@ -1011,7 +1011,7 @@ def test_invalid_utf8_in_an_argument_is_a_usage_error(store, user, args):
 
 @pytest.mark.parametrize("args", [["whoami"], ["slot", "list"], ["inbox"], ["init"]])
 def test_invalid_utf8_in_sessionctl_user_is_refused(store, args):
-    """SPEC §1: an unregistered acting name is exit 4 (a malformed one may be exit 2)."""
+    """docs/reference/shared-mode.md#trust-model: an unregistered acting name is exit 4 (a malformed one may be exit 2)."""
     before = snapshot(store)
     refused(proc(*args, user="alan", db=store, env={"SESSIONCTL_USER": b"\xff"}), {2, 4})
     assert snapshot(store) == before
@@ -1056,7 +1056,7 @@ def test_a_store_path_that_is_not_utf8_is_refused_clearly(tmp_path):
 @pytest.mark.parametrize("columns", ["abc", "80.5", "", " ", "0", "-5"])
 @pytest.mark.parametrize("args", [["course", "list"], ["slot", "list"], ["inbox", "--peek"]], ids=" ".join)
 def test_an_unusable_columns_value_is_ignored(store, columns, args):
-    """SPEC §8: 'An unusable COLUMNS value is ignored, never a crash.' COLUMNS=abc crashes
+    """docs/reference/output.md#width: 'An unusable COLUMNS value is ignored, never a crash.' COLUMNS=abc crashes
     (int('abc') in render._console); COLUMNS=0 or -5 makes Rich print nothing at all while the
     command reports success."""
     result = proc(*args, user="ada", db=store, env={"COLUMNS": columns})
@@ -1121,7 +1121,7 @@ def test_demo_never_overwrites_a_file_next_to_its_store(tmp_path, monkeypatch):
 
 def test_a_huge_columns_value_does_not_break_help(store):
     """Typer draws --help with Rich at COLUMNS wide: 99999999999 asks Rich for a 100 GB line
-    (MemoryError, exit 1); 1000000 prints 18 MB of padding. SPEC §8: an unusable COLUMNS value
+    (MemoryError, exit 1); 1000000 prints 18 MB of padding. docs/reference/output.md#width: an unusable COLUMNS value
     is ignored."""
     result = proc("slot", "list", "--help", user="ada", db=store, env={"COLUMNS": "99999999999"})
     assert result.returncode == 0, result.stderr.decode()
@@ -1133,7 +1133,7 @@ def test_a_huge_columns_value_does_not_break_help(store):
 @pytest.mark.parametrize("case", ["actor", "store path", "csv path", "out path", "out directory",
                                   "smtp parameter", "smtp starttls"])
 def test_a_line_break_in_user_text_never_splits_an_error_message(store, tmp_path, case):
-    """SPEC §3: stderr is 'error: <message>' and optionally 'hint: <what to do>'. User text
+    """docs/reference/exit-codes.md#messages: stderr is 'error: <message>' and optionally 'hint: <what to do>'. User text
     written raw into a message (not with repr, as most messages do) lets a newline start a
     line of its own, even a forged 'hint:' line."""
     (tmp_path / "d\nir").mkdir()

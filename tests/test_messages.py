@@ -1,4 +1,4 @@
-"""SPEC §8, messages: bad ids, a time spilled into an extra argument, "did you mean" for a
+"""docs/reference/exit-codes.md#messages: bad ids, a time spilled into an extra argument, "did you mean" for a
 course code in another case, numeric dates whose day and month could be swapped, and
 ``whoami`` for a name that is not registered.
 

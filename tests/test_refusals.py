@@ -1,4 +1,4 @@
-"""Refusals: bad input, wrong role, wrong state (SPEC §2, §4, §6).
+"""Refusals: bad input, wrong role, wrong state (docs/reference/exit-codes.md).
 
 Every refusal must give the documented exit code, one ``error:`` line on stderr (optionally
 one ``hint:`` line), an empty stdout, no traceback, and leave the store exactly as it was.

@@ -1,4 +1,4 @@
-"""``course report`` (SPEC §7.5) on a scenario whose numbers are worked out by hand below.
+"""``course report`` (docs/reference/after-the-session.md#the-course-report) on a scenario whose numbers are worked out by hand below.
 
 The clock starts on Monday 2026-12-28 08:00 UTC (T0). ada's MATH101 slots, all in UTC:
 

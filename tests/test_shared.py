@@ -1,6 +1,6 @@
-"""SPEC §10, the shared mode, in-process: who acts, what a caller may not name, the files.
+"""docs/reference/shared-mode.md, the shared mode in-process: who acts, what a caller may not name, the files.
 
-A fake machine: the fixed site file is moved to a temp dir (``settings.SITE_FILE``), "root" is
+A fake machine: the fixed site file is moved to a temp dir (``configfile.SITE_FILE``), "root" is
 this process's user (``shared.ROOT``), and the password database knows a service account
 ``svc`` with this process's uid and a few callers. So every rule runs here as any user; the
 real thing, with real accounts, sudo and /etc/xdg, is test_shared_e2e.py.
@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import snapshot
-from sessionctl import settings, shared
+from sessionctl import configfile, shared
 from sessionctl.cli import app
 
 UID = os.getuid()
@@ -93,7 +93,7 @@ def machine(tmp_path, monkeypatch) -> Machine:
     m.accounts = table
     monkeypatch.setattr(pwd, "getpwnam", getpwnam)
     monkeypatch.setattr(pwd, "getpwuid", getpwuid)
-    monkeypatch.setattr(settings, "SITE_FILE", str(m.site))
+    monkeypatch.setattr(configfile, "SITE_FILE", str(m.site))
     monkeypatch.setattr(shared, "ROOT", UID)
     monkeypatch.setattr(shared, "SUPERUSER", -1)
     for name in ("SESSIONCTL_SMTP", "SESSIONCTL_SMTP_PASSWORD", "SESSIONCTL_PAGER", "PAGER",

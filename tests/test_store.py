@@ -108,7 +108,7 @@ def test_sqlite_url_form_is_accepted(tmp_path, cli):
 
 
 def test_a_full_disk_is_exit_6_and_changes_nothing(world, domain, clock):
-    """SQLite's max_page_count stands in for a full disk (DESIGN §6)."""
+    """SQLite's max_page_count stands in for a full disk (docs/architecture.md#tests)."""
     from datetime import timedelta
 
     from conftest import snapshot

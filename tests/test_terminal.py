@@ -1,4 +1,4 @@
-"""SPEC §8, the terminal: lists fit the width one line a row, colour, the pager.
+"""docs/reference/output.md, the terminal: lists fit the width one line a row, colour, the pager.
 
 The lists are drawn over a store full of what breaks tables: display names, notes, messages
 and reasons hundreds of characters long, links over 300 characters, CJK and emoji, line

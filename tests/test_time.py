@@ -781,7 +781,7 @@ def test_calendar_json_is_the_local_week(w):
     last = one("2027-01-17 23:30")    # Sunday night (04:30Z the next Monday)
     after = one("2027-01-18 00:00")   # the next week
     got = w.json("--tz", ny, "slot", "calendar", "--week", "2027-01-13", user="ada")
-    assert got == [first, last]  # the SPEC §5 slot objects, UTC Z times
+    assert got == [first, last]  # the slot objects of docs/reference/output.md#json, UTC Z times
     assert [s["start"] for s in got] == ["2027-01-11T05:00:00Z", "2027-01-18T04:30:00Z"]
     # the same week in UTC holds other slots: the bounds are local midnights
     got = w.json("slot", "calendar", "--week", "2027-01-13", user="ada")

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl import render
+from sessionctl.output import tables, terminal
 from sessionctl.cli.common import Json
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
@@ -35,5 +35,5 @@ def send(
     outcome = mail.send(ctx.obj.context(), transport.Transport(target),
                         parse_sender(sender or settings.mail_from), patience=timeout)
     for refusal in outcome.refusals:
-        render.warning(refusal.text())
-    render.counts(outcome.counts(), as_json)
+        terminal.warning(refusal.text())
+    tables.counts(outcome.counts(), as_json)

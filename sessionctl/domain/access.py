@@ -1,4 +1,4 @@
-"""Who may do what (SPEC §2): every role, ownership and visibility rule, once.
+"""Who may do what (``README.md#command-reference``): every role, ownership and visibility rule, once.
 
 - ``require_role``: the actor's role is one of these, else exit 4.
 - ``can_manage``: an admin, or the educator who owns the course (and so its slots and the
@@ -147,7 +147,7 @@ def educator(ctx, name: str) -> User:
 
 
 def check_student_of(ctx, slot: Slot) -> None:
-    """SPEC §4: only a student enrolled in the slot's course may request it."""
+    """Only a student enrolled in the slot's course may request it."""
     if ctx.actor.role != "student":
         raise NotAllowed(f"only students can request slots; {ctx.actor.name} is {_a(ctx.actor.role)}")
     if not is_enrolled(slot.course_id, ctx.actor):

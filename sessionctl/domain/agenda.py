@@ -1,4 +1,4 @@
-"""``agenda`` (SPEC §7.6): what is ahead for the actor, from what is running now on.
+"""``agenda`` (``docs/reference/after-the-session.md#the-agenda``): what is ahead for the actor, from what is running now on.
 
 - A student: their approved sessions (running now or ahead) and their pending and waiting
   requests for slots that have not started.

@@ -61,7 +61,7 @@ def _refused(ch: str, multiline: bool) -> str | None:
 
 def check_text(label: str, value: str | None, limit: int = MAX_TEXT, *,
                multiline: bool = True) -> str | None:
-    """Free text (SPEC §4): at most ``limit`` characters; no control characters but newline
+    """Free text (``docs/reference/input.md``): at most ``limit`` characters; no control characters but newline
     and tab, no bidi or zero-width characters; a one-line field (``multiline=False``) not even
     newline or tab."""
     if value is None:

@@ -1,4 +1,4 @@
-"""What the actor could name on the command line, for shell completion (SPEC §8).
+"""What the actor could name on the command line, for shell completion (``docs/reference/completion.md``).
 
 Course codes, slot ids and request ids that the actor's own lists show, narrowed by
 ``access.scope`` exactly as ``course list``, ``slot list --status all`` and ``request list``

@@ -44,7 +44,7 @@ def add_course(ctx: Context, code: str, title: str, educator: str | None) -> Cou
 
 
 def set_course(ctx: Context, code: str, *, title=KEEP, **policies) -> CourseView:
-    """``course set``: the title and the policies (SPEC §7.3; ``policy.changes`` names them)
+    """``course set``: the title and the policies (``docs/reference/policies.md``; ``policy.changes`` names them)
     of a course, by its educator or an admin. Existing requests are left as they are."""
     check_code(code)
     changes = policy.changes(**policies)

@@ -3,7 +3,7 @@
 Which sessions: those ``request list`` shows the actor (a student's own, those in an
 educator's slots, all for an admin) that are approved, completed or cancelled.
 
-A moved booking is one session (SPEC §7.1): its requests form a chain (each ``replaces`` the
+A moved booking is one session (``docs/reference/lifecycle.md#moving-a-booking``): its requests form a chain (each ``replaces`` the
 one before, which handed over to it: ``replaced_by``), and the chain is one event, shown as
 its newest request, under the UID of its first. A move proposal that was never approved is
 not part of the session.

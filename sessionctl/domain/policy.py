@@ -1,4 +1,4 @@
-"""Course policies (SPEC §7.3): when a student may book, move and cancel, in one place.
+"""Course policies (``docs/reference/policies.md``): when a student may book, move and cancel, in one place.
 
 A course's educator (or an admin) sets them with ``course set``; each is off until set.
 

@@ -1,4 +1,4 @@
-"""``course report`` (SPEC §7.5): how a course's sessions were used, in SQL aggregates.
+"""``course report`` (``docs/reference/after-the-session.md#the-course-report``): how a course's sessions were used, in SQL aggregates.
 
 Every number comes from a handful of GROUP BY / aggregate queries bounded by the course and
 the range (the ``slots (course_id, starts_at)`` index, then each slot's requests through

@@ -5,7 +5,7 @@ Each command checks its rules and calls ``transitions`` to change states; the st
 moves between them are drawn in ``sessionctl/statuses.py``, the wording of what people are told
 is ``texts``. The course policies (``docs/reference/policies.md``) live in ``policy``.
 
-After a session (``docs/reference/lifecycle.md#after-the-session``) a completed request may carry
+After a session (``docs/reference/after-the-session.md``) a completed request may carry
 its attendance (``attended``, ``no-show``, or unknown as ``sweep`` leaves it), changeable by the
 educator, and its student's rating (1 to 5 stars and a comment, within 30 days of the end, not for
 a no-show).
@@ -149,7 +149,7 @@ def cancel(ctx: Context, request_id: int, reason: str | None) -> RequestView:
 
 def complete(ctx: Context, request_id: int, attendance: str | None = None,
              notes: str | None = None) -> RequestView:
-    """SPEC §7.5: an approved session becomes completed after its end, with its attendance if
+    """An approved session becomes completed after its end, with its attendance if
     given; on a completed session, the attendance is recorded or changed (a history row each
     time it changes, the student told). A no-show withdraws the student's rating."""
     check_choice("attendance", attendance, ATTENDANCE)
@@ -191,7 +191,7 @@ def _record_attendance(ctx: Context, request: Request, attendance: str | None,
 
 
 def rate(ctx: Context, request_id: int, stars: int, comment: str | None) -> RequestView:
-    """SPEC §7.5: the student rates their completed session (not a no-show) within 30 days of
+    """The student rates their completed session (not a no-show) within 30 days of
     its end; rating again replaces it. The educator is told."""
     if not 1 <= stars <= 5:
         raise UsageError(f"stars must be from 1 to 5, not {stars}")
@@ -220,7 +220,7 @@ def rate(ctx: Context, request_id: int, stars: int, comment: str | None) -> Requ
 
 
 def update(ctx: Context, request_id: int, *, link=KEEP, notes=KEEP) -> RequestView:
-    """SPEC §7.4: the educator changes one pending or approved request's own link or notes
+    """The educator changes one pending or approved request's own link or notes
     ('' clears: the request follows its slot's link again); the student is told."""
     changes = {}
     if link is not KEEP:

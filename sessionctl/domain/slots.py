@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def _check_future(windows: list[Window], now: datetime, tz: tzinfo) -> None:
-    """SPEC §4: a slot starts in the future when it is created or moved (else exit 5)."""
+    """A slot starts in the future when it is created or moved (else exit 5)."""
     past = [w for w in windows if w.start <= now]
     if past:
         raise Conflict(
@@ -58,7 +58,7 @@ def conflicts(
 ) -> list[tuple[Window, str]]:
     """Every window that overlaps one of the educator's live slots or another window.
 
-    One bounded index scan over the whole range, then a sweep in Python (DESIGN §2).
+    One bounded index scan over the whole range, then a sweep in Python (benchmarks/README.md).
     """
     from sessionctl.domain.window import MAX_LENGTH, Window
 
@@ -323,7 +323,7 @@ def update_slot(
 
 
 def _tell_booked(ctx: Context, slot_id: int, changes: dict) -> None:
-    """SPEC §7.4: a new link reaches the sessions that follow the slot's link (approved, and
+    """A new link (``docs/reference/lifecycle.md#changes-that-reach-booked-sessions``) reaches the sessions that follow the slot's link (approved, and
     completed ones, whose calendar event shows it too), and new notes every approved session
     of the slot; each student is told."""
     booked = queries.requests().where(Request.slot == slot_id, Request.status == APPROVED)

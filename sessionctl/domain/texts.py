@@ -1,7 +1,7 @@
 """What people are told: the wording of every notification, one entry a kind in ``TEXTS``.
 
 A notification's ``kind`` names both its text here and its e-mail subject (``mail.SUBJECTS``);
-``render`` shows kinds in the inbox by their labels (``output/tables.py``). To add a kind, add
+the inbox shows kinds by their labels (``output/tables.py``'s ``KINDS``). To add a kind, add
 it in all three (``docs/architecture.md#add-a-notification-kind``). Times are written in the
 recipient's own stored zone (else UTC); people by their display name (else their user name).
 """

@@ -112,7 +112,7 @@ def check_not_ended(ctx: Context, request: Request, doing: str) -> None:
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
            kind: str | None, recipients: list[User], *, system: bool = False,
            text: str | None = None) -> None:
-    """SPEC §4: every change writes one history row and notifies the other party (``kind``
+    """Every change writes one history row and notifies the other party (``kind``
     names the notification; ``text`` overrides the standard wording)."""
     queries.HISTORY.execute(request=request.id, at=to_db(ctx.now()),
                      actor=None if system else ctx.actor.id, from_status=was, to_status=to,
@@ -154,7 +154,7 @@ def settle_full(ctx: Context, slot_id: int) -> None:
 
 
 def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
-    """The offer rule (SPEC §7.2): for each seat that frees (``freed``), the oldest waiting
+    """The offer rule (``docs/reference/lifecycle.md#the-waitlist``): for each seat that frees (``freed``), the oldest waiting
     request of a live, future slot becomes pending, or approved when the course auto-approves
     and the student has no approved session at that time; and while the slot has more free
     seats than pending requests (a promoted request turned down), the next one does too. The

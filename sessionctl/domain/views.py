@@ -1,6 +1,7 @@
-"""Plain data the domain returns and ``render`` prints.
+"""Plain data the domain returns and ``output/`` prints.
 
-Field names follow SPEC §5; the JSON field lists live in ``render``. Extra fields
+Field names are the JSON fields of ``docs/reference/output.md#json``; the field lists live in
+``output/json.py``. Extra fields
 (educator_display, ended, …) serve the tables only.
 """
 
@@ -98,7 +99,8 @@ class RequestView(Record):
            proposal: int | None = None) -> "RequestView":
         """``place``: (position, length) on the slot's waitlist; ``proposal``: a pending
         request that would replace this one. A booked session without a link of its own
-        shows its slot's (SPEC §7.4: it follows the slot's link)."""
+        shows its slot's (it follows the slot's link:
+    ``docs/reference/lifecycle.md#changes-that-reach-booked-sessions``)."""
         s = r.slot
         position, length = place or (None, None)
         link = r.link or (s.link if r.status in SESSIONS else None)

@@ -31,7 +31,7 @@ def sqlite_path(location: str) -> Path | None:
     if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
         location = location[len("sqlite:///") :]
     elif "://" in location:
-        from sessionctl.settings import mask_url
+        from sessionctl.urls import mask_url
 
         raise UnusableLocation(f"unknown store location {mask_url(location)!r}", hint=LOCATION_HINT)
     return Path(location).expanduser()
@@ -181,7 +181,7 @@ class Store:
         return int(row[0])
 
     def migrate(self, upto: int = migrations.LATEST) -> int:
-        """Apply the pending migrations and their records in one transaction (SPEC §1): a
+        """Apply the pending migrations and their records in one transaction (``docs/architecture.md#add-a-migration``): a
         store is at its old version or the new one, never between.
 
         On SQLite foreign keys are not enforced while migrations run (one may rebuild a table
@@ -272,7 +272,7 @@ def _postgres(url: str, timeout: float) -> Store:
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
-    from sessionctl.settings import mask_url
+    from sessionctl.urls import mask_url
 
     store = Store(db, mask_url(url), timeout)
     store.url = url
@@ -287,7 +287,7 @@ def _reason(exc: BaseException) -> str:
 def _unusable(url: str, exc: BaseException) -> UnusableLocation:
     """The driver's reason a URL cannot be used, its password hidden (the driver quotes the
     part it stumbled on, which may be the password, or the whole URL)."""
-    from sessionctl.settings import conceal, mask_url
+    from sessionctl.urls import conceal, mask_url
 
     return UnusableLocation(
         f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(_reason(exc), [url])}",
@@ -310,12 +310,12 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
 
     Without ``create`` a missing store is an error, never an empty new file (or schema).
-    ``timeout``: seconds a writer waits for the lock (default: the settings').
+    ``timeout``: seconds a writer waits for the lock (the CLI passes the settings' value).
     """
     if timeout is None:
-        from sessionctl.settings import Settings
+        from sessionctl.configfile import DEFAULT_LOCK_TIMEOUT
 
-        timeout = Settings().lock_timeout
+        timeout = DEFAULT_LOCK_TIMEOUT
     path = sqlite_path(location)
     store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
     store.bind()
