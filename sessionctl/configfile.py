@@ -16,6 +16,7 @@ launcher, then the settings) parses it once; any change to the file reads it ane
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from typing import Mapping
 
@@ -101,7 +102,6 @@ def read_config(path: str, layer: str) -> ConfigFile:
     2 naming the file (and the line where there is one): a directory, FIFO or device, a symlink
     loop, more than 1 MiB, invalid UTF-8, malformed TOML, an unknown key, a wrong type."""
     import errno
-    import stat
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)

@@ -8,12 +8,13 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from sessionctl import __version__
-from sessionctl.cli._typer import Commands, operands
+from sessionctl.cli._typer import Commands, command_of, operands
 from sessionctl.cli._typer import exceptions as click_exc
 from sessionctl.cli.invocation import Invocation
 from sessionctl.errors import OutputLost, SessionctlError
 from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
 from sessionctl.output import terminal
+from sessionctl.timeparse import zone
 
 
 def run_mapped(call, run: Invocation, argv: list[str] | tuple = (), root=None) -> int:
@@ -231,8 +232,6 @@ def root(
     run: Invocation = ctx.obj
     run.configure({"db": db, "tz": tz, "color": color, "pager": False if no_pager else None})
     if tz is not None:
-        from sessionctl.timeparse import zone
-
         zone(tz)  # an unknown zone is exit 2 for every command, init included
     run.settings.check()  # the config files, and in the shared mode who may act on which store
     ctx.call_on_close(run.close)
@@ -241,8 +240,6 @@ def root(
 def load_command(name: str):
     """The click command for one of the root's ``COMMANDS``, importing its module now."""
     import importlib
-
-    from sessionctl.cli._typer import command_of
 
     module_name = COMMANDS[name][0]
     module = importlib.import_module(f"sessionctl.cli.{module_name}")

@@ -10,7 +10,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl.cli._typer import ParamType
-from sessionctl.errors import UsageError
+from sessionctl.errors import SessionctlError, UsageError
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 
@@ -107,7 +107,6 @@ def each(ctx: typer.Context, kind: str, ids: list[int], call, show_one, as_json:
     result per id; a refused id changes nothing and the rest go on
     (``docs/reference/lifecycle.md#several-at-once``). One id keeps the one-object output
     (``show_one``). Returns the exit code: 0, or the highest among the refusals."""
-    from sessionctl.errors import SessionctlError
     from sessionctl.output import tables
     from sessionctl.store import translate
 

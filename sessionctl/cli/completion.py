@@ -21,10 +21,12 @@ values of a known alphabet (course codes, ids) are offered, and descriptions kee
 digits and a few safe marks: a course title can never become shell code.
 """
 
+import io
 import os
 import sys
 
 from sessionctl.cli.invocation import Invocation
+from sessionctl.errors import Unavailable, UsageError
 from sessionctl.front import COMPLETE_VAR, PROG
 
 SHELLS = ("bash", "zsh", "fish")
@@ -38,7 +40,6 @@ _SAFE_MARKS = frozenset(" .,:-_/()#+")
 def perform(action: str, operands: list[str]) -> int:
     """``--show-completion``/``--install-completion``, with at most one SHELL operand."""
     from sessionctl.output import terminal
-    from sessionctl.errors import Unavailable, UsageError
 
     option = f"--{action}-completion"
     if len(operands) > 1:
@@ -66,7 +67,6 @@ def perform(action: str, operands: list[str]) -> int:
 def _detected(option: str) -> str:
     """The shell sessionctl runs under (Typer's detection), else the login shell ``$SHELL``."""
     from sessionctl.cli._typer import detected_shell
-    from sessionctl.errors import UsageError
 
     found = detected_shell()
     if found not in SHELLS:
@@ -85,7 +85,6 @@ def respond(run: Invocation, complete) -> None:
     """Run Typer's completion (``complete``) for a shell that asks (``_SESSIONCTL_COMPLETE``
     set), in ``run``. It exits the process; stderr stays silent unless debugging
     (``SESSIONCTL_DEBUG=1``: errors show instead of completing nothing)."""
-    import io
 
     from typer.completion import completion_init
 

@@ -161,8 +161,6 @@ def _after_the_sessions(tour: _Tour, tz) -> int:
     """The policies, the agenda, and what happens after a session. Sessions end only when
     their time has passed, so for the last steps the demo runs its own clock (its steps' only)
     forward to the day after tomorrow, 09:00, and says so: nothing is written into the past."""
-    from sessionctl.timeparse import midnight
-
     real = tour.clock
     today = real().astimezone(tz).date()
     day = (today + timedelta(days=1)).strftime("%Y-%m-%d")
@@ -170,7 +168,7 @@ def _after_the_sessions(tour: _Tour, tz) -> int:
     code = _run(tour, now)
     if code:
         return code
-    then = midnight(today + timedelta(days=2), tz) + timedelta(hours=9)
+    then = timeparse.midnight(today + timedelta(days=2), tz) + timedelta(hours=9)
     ahead = then - real()
     tour.clock = lambda: real() + ahead
     return _run(tour, [("#", f"{then.astimezone(tz):%a %Y-%m-%d %H:%M}, the day after "

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
 from sessionctl import timeparse
+from sessionctl.errors import UsageError
 from sessionctl.output.terminal import Output
 from sessionctl.settings import Settings
 
@@ -59,7 +60,6 @@ class Invocation:
 
     def store(self, *, create: bool = False):
         if self._store is None:
-            from sessionctl.errors import UsageError
             from sessionctl.store import UnusableLocation, open_store
 
             location, shared = self.location, self.settings.shared

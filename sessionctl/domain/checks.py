@@ -10,6 +10,7 @@ import re
 import unicodedata
 
 from sessionctl.errors import UsageError
+from sessionctl.timeparse import zone
 
 ROLES = ("admin", "educator", "student")
 KEEP = object()  # an update's "option not given"; None or "" clears the field
@@ -155,7 +156,6 @@ def check_role(value: str) -> str:
 def check_tz(value: str | None) -> str | None:
     if not value:
         return None
-    from sessionctl.timeparse import zone
 
     zone(value)
     return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import peewee as pw
 
 from sessionctl._plain import Record
@@ -96,7 +98,6 @@ def read_roster_csv(text: str) -> list[dict]:
     """Rows of a roster CSV: a ``name`` column, optional ``email`` and ``display``; separated
     by commas, semicolons or tabs (whichever the header line uses), with or without a BOM."""
     import csv
-    import io
 
     text = text.removeprefix("\ufeff")
     header = text.split("\n", 1)[0]

@@ -14,6 +14,7 @@ from sessionctl.errors import UsageError
 from sessionctl.statuses import APPROVED, ATTENDED, REJECTED
 from sessionctl.store.edge import from_db
 from sessionctl.store.models import Request, User
+from sessionctl.timeparse import zone
 
 SYSTEM = "(system)"  # how an automatic change's actor is shown
 
@@ -25,8 +26,6 @@ def shown_name(user: User) -> str:
 
 def user_zone(user: User) -> tzinfo:
     """A user's stored zone, or UTC (also when an old store holds a zone that no longer exists)."""
-    from sessionctl.timeparse import zone
-
     try:
         return zone(user.tz) if user.tz else timezone.utc
     except UsageError:

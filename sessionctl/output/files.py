@@ -5,9 +5,10 @@ a calendar (``docs/reference/input.md``)."""
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
-from sessionctl.errors import UsageError
+from sessionctl.errors import Unavailable, UsageError
 from sessionctl.output.terminal import guarded
 
 # Errors that mean "this path will not do" (exit 2); anything else writing it is exit 6.
@@ -31,8 +32,6 @@ def _own_target(path: str, out: str) -> str:
     would let whoever planted it choose a file that a cron job (root's, say) creates or
     replaces. The kernel's protected_symlinks cannot see this (the path is resolved here, in
     sessionctl), so the check is made here, as strictly: wherever the link lives."""
-    import stat
-
     me, hops = os.geteuid(), 0
     while True:
         try:
@@ -60,7 +59,6 @@ def _existing(path, size: int, out: str):
     """The file at ``path`` as it is now: its stat, and when it is a regular file its first
     ``size`` bytes, read without following a symlink (None, b"" when there is none)."""
     import errno
-    import stat
 
     try:
         info = os.stat(path)
@@ -93,11 +91,8 @@ def write_atomic(out: str, data: bytes, *, replaces: bytes) -> None:
     too: ``--out`` pointed at the store, a config file or anything else by mistake must not
     destroy it."""
     import errno
-    import stat
     import tempfile
     from pathlib import Path
-
-    from sessionctl.errors import Unavailable
 
     tmp = None
     try:

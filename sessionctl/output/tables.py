@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
 
+from sessionctl import columns as model
 from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, one_line
+from sessionctl.errors import SessionctlError
 from sessionctl.output.json import (
     AGENDA, NOTIFICATION, USER, course_json, emit_json, pick, request_json, slot_json,
 )
@@ -42,8 +44,6 @@ def _table(title: str | None, columns: list[str], rows: list[list], caption: str
 
 def _list(columns, rows, *, viewer=None, wide=False, title=None, caption=None, notes=()) -> None:
     """A list: fitted to the width, one line per row; ``wide``: every cell whole, wrapping."""
-    from sessionctl import columns as model
-
     look = term.look()
     if not wide:
         return term.lines(model.draw(columns, rows, look, viewer=viewer, title=title, caption=caption,
@@ -404,8 +404,6 @@ def notifications(views, tz: tzinfo, as_json: bool, *, wide: bool = False) -> No
 def outcomes(kind: str, results, tz: tzinfo, as_json: bool, *, deleted: bool = False) -> None:
     """Several ids (``docs/reference/lifecycle.md#several-at-once``): one result per id, in the order given: the object (or, in JSON,
     ``{id, error, exit}``); a refusal goes to stderr as ``error: slot 4: …``."""
-    from sessionctl.errors import SessionctlError
-
     if as_json:
         to_json = slot_json if kind == "slot" else request_json
         return emit_json([
@@ -496,7 +494,6 @@ def agenda(items, tz: tzinfo, as_json: bool, days: int) -> None:
         return emit_json([pick(v, AGENDA) for v in items])
     if not items:
         return line("nothing ahead today" if days == 1 else f"nothing ahead in the next {days} days")
-    from sessionctl import columns as model
 
     now = term.now().astimezone(tz)
     t = Times(tz, now)

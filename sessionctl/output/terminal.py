@@ -20,7 +20,8 @@ import sys
 from datetime import datetime
 
 from sessionctl._plain import Frozen
-from sessionctl.columns import clean
+from sessionctl.columns import Look, cell_len, clean
+from sessionctl.errors import OutputLost
 from sessionctl.front import usable_columns
 
 NOT_A_TERMINAL_WIDTH = 200  # tables written to a file or a pipe, unless COLUMNS says otherwise
@@ -182,8 +183,6 @@ class guarded:
 
     def __exit__(self, kind, exc, tb):
         if exc is not None and isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
-            from sessionctl.errors import OutputLost
-
             raise OutputLost(f"cannot write the output: {exc.strerror or exc}") from None
         return False
 
@@ -191,8 +190,6 @@ class guarded:
 def _rows(text: str, width: int) -> int:
     """Screen rows ``text`` takes, long lines wrapping."""
     import re
-
-    from sessionctl.columns import cell_len
 
     plain = re.sub(r"\x1b\[[0-9;]*m|\x1b\]8;;[^\x1b]*\x1b\\", "", text)
     return sum(max(1, -(-cell_len(line) // width)) for line in plain.rstrip("\n").split("\n"))
@@ -288,8 +285,6 @@ def warning(message: str) -> None:
 
 def look():
     """The width, colour and links of what is printed now, for the column model."""
-    from sessionctl.columns import Look
-
     now_ = out().screen()
     return Look(now_.width, now_.colour, now_.links)
 

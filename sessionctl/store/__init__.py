@@ -21,7 +21,7 @@ from sessionctl.store._peewee import pg_adapter
 from sessionctl.errors import Conflict, SessionctlError, Unavailable
 from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
-from sessionctl.store.queue import WriterQueue
+from sessionctl.store.queue import Busy, WriterQueue
 
 
 def sqlite_path(location: str) -> Path | None:
@@ -142,8 +142,6 @@ class Store:
         return list(row[0] or []), int(row[1])
 
     def _busy(self, waited: float, ahead: int) -> Unavailable:
-        from sessionctl.store.queue import Busy
-
         return Busy.after(waited, ahead, self.timeout)
 
     @contextmanager
