@@ -238,3 +238,12 @@ def booked(world, clock, monkeypatch):
     store = open_store(str(world.db))
     yield Sessions(store, clock)
     store.close()
+
+
+# -- only on PostgreSQL ---------------------------------------------------------------------------
+
+@pytest.fixture
+def pg_location(location):
+    if not location.startswith("postgresql://"):
+        pytest.skip("a PostgreSQL URL")
+    return location

@@ -17,6 +17,7 @@ import pytest
 
 import sessionctl
 from conftest import future, iso, snapshot
+from runkit import proc, refused_plainly, refused_unchanged, unusable_paths
 
 UTC = timezone.utc
 
@@ -933,3 +934,66 @@ def test_a_run_inside_a_run_leaves_the_outer_runs_settings_as_they_were(tmp_path
     assert outer.settings.db == str(tmp_path / "outer.db")
     assert abs((outer.now() - datetime.now(UTC)).total_seconds()) < 60  # not moved ahead
     assert (tmp_path / "demo.db").exists() and not (tmp_path / "outer.db").exists()
+
+
+# -- found by the fuzzer: CSV fields over the limit, the demo's paths -----------------------------
+
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_a_csv_field_over_the_csv_field_limit_is_a_usage_error(world, tmp_path, via):
+    text = "name,email,display\nnewbie,n@example.edu," + "x" * 131_073 + "\n"
+    before = snapshot(world.db)
+    if via == "file":
+        roster = tmp_path / "roster.csv"
+        roster.write_text(text, encoding="utf-8")
+        result = world("course", "enroll", "MATH101", "--from-csv", str(roster), user="ada")
+    else:
+        result = world("course", "enroll", "MATH101", "--from-csv", "-", user="ada", input=text)
+    refused_plainly(result)
+    assert snapshot(world.db) == before
+
+
+def test_an_unterminated_quote_running_past_the_field_limit_is_a_usage_error(world, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text('name\n"newbie' + "x" * 200_000, encoding="utf-8")
+    before = snapshot(world.db)
+    refused_plainly(world("course", "enroll", "MATH101", "--from-csv", str(roster), user="ada"))
+    assert snapshot(world.db) == before
+
+
+def test_demo_never_overwrites_a_file_next_to_its_store(tmp_path, monkeypatch):
+    """demo --db DIR/new.db writes its sample roster to DIR/roster.csv, replacing whatever the
+    user had there. The demo must only create new files (a name of its own or a temp dir)."""
+    mine = tmp_path / "roster.csv"
+    mine.write_text("name\nmy,real,roster\n")
+    result = proc("demo", "--db", str(tmp_path / "new.db"), user="root", db=tmp_path / "unused.db",
+                  timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert mine.read_text() == "name\nmy,real,roster\n"
+
+
+@pytest.mark.parametrize("which", ["300-char name", "a link to itself", "two links in a ring",
+                                   "a file inside a looping link"])
+def test_demo_at_a_path_that_cannot_be_used_is_refused(tmp_path, which):
+    """demo --db checks Path(db).exists() and Path(db).resolve(): a 300-char name raises
+    OSError (ENAMETOOLONG), a symlink loop RuntimeError; both are exit 1 today. Expected: a
+    refusal (2, 5 or 6) and nothing written next to it."""
+    paths = unusable_paths(tmp_path)
+    paths["300-char name"] = tmp_path / ("n" * 300 + ".db")
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    result = proc("demo", "--db", str(paths[which]), user="root", db=tmp_path / "unused.db")
+    refused_plainly(result, {2, 5, 6})
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+# -- found by the third attack pass: an oversized CSV field ---------------------------------------
+
+@pytest.mark.parametrize("text, line", [
+    ("name\n" + "x" * 200_000 + "\n", 2),
+    ("name,email\nalan,alan@example.edu\n\"" + "x" * 200_000 + "\"\n", 3),
+    ("name\nalan\n\"a\nb\n" + "x" * 200_000 + "\"\n", 5),
+])
+def test_an_oversized_csv_field_is_reported_on_its_own_line(world, tmp_path, text, line):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text)
+    refused_unchanged(world, ["course", "enroll", "MATH101", "--from-csv", str(roster)], 2,
+            f"error: CSV line {line}: field larger than field limit", env={"SESSIONCTL_USER": "ada"})

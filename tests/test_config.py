@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import snapshot
+from runkit import refused_unchanged
 
 BIN = Path(sys.executable).with_name("sessionctl")
 
@@ -355,3 +356,28 @@ def test_the_default_locations_are_platformdirs_own(monkeypatch, home):
     expected = (os.path.join(platformdirs.site_config_dir("sessionctl"), "config.toml"),
                 os.path.join(platformdirs.user_config_dir("sessionctl"), "config.toml"))
     assert personal_files() == expected
+
+
+# -- found by the third attack pass: mail_from checked as notify send checks it, a HOME that is not UTF-8 ---
+
+@pytest.mark.parametrize("sender", ["a@example.edu, b@evil.example", "bad <<", "not an address",
+                                    "a@example.edu\u202e"])
+def test_config_show_checks_mail_from_like_notify_send(world, files, sender):
+    refused_unchanged(world, ["config", "show"], 2, "error: SESSIONCTL_MAIL_FROM: ",
+            env={"SESSIONCTL_MAIL_FROM": sender})
+    path = files.write("user", f'mail_from = "{sender}"\n')
+    if "\u202e" not in sender:  # the file refuses that one itself
+        refused_unchanged(world, ["config", "show", "--json"], 2, f"error: {path}, line 1: invalid ")
+    assert world("config", "show", env={"SESSIONCTL_MAIL_FROM": "Sessions <s@example.edu>"}).exit_code == 0
+
+
+def test_a_home_that_is_not_utf8_is_a_usage_error(tmp_path):
+    for env in ({"HOME": "/tmp/\udcff"}, {"HOME": str(tmp_path), "XDG_DATA_HOME": "/tmp/\udcfe"}):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONCTL_", "XDG_DATA"))}
+        environ.update(SESSIONCTL_USER="root", **env)
+        for args in (["whoami"], ["init"]):
+            result = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                                    text=True, env=environ, timeout=60)
+            name = "XDG_DATA_HOME" if "XDG_DATA_HOME" in env else "HOME"
+            assert (result.returncode, result.stderr) == (2, f"error: {name} is not valid UTF-8\n")
+    assert os.listdir(tmp_path) == []
