@@ -226,9 +226,9 @@ class Store:
 
 
 def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a PostgreSQL error (peewee wraps psycopg's), else None."""
+    """The SQLSTATE of a PostgreSQL error (peewee wraps the driver's), else None."""
     for err in (exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())):
-        state = getattr(getattr(err, "diag", None), "sqlstate", None) or getattr(err, "sqlstate", None)
+        state = getattr(err, "pgcode", None)
         if state:
             return state
     return None
@@ -257,16 +257,16 @@ def _postgres(url: str, timeout: float) -> Store:
         adapter = pg_adapter()
     except ImportError:
         raise Unavailable(
-            "a PostgreSQL store needs the psycopg driver",
+            "a PostgreSQL store needs the psycopg2 driver",
             hint="pip install 'sessionctl[postgres]'",
         ) from None
     url = "postgresql://" + url.split("://", 1)[1]
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
 
     try:
-        conninfo_to_dict(url)  # libpq's own reading: what it refuses here, it would at connect
-    except psycopg.Error as exc:
+        parse_dsn(url)  # libpq's own reading: what it refuses here, it would at connect
+    except psycopg2.Error as exc:
         raise _unusable(url, exc) from None
     db = pw.PostgresqlDatabase(
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
@@ -280,8 +280,8 @@ def _postgres(url: str, timeout: float) -> Store:
 
 
 def _reason(exc: BaseException) -> str:
-    """The driver's message on one line, without psycopg's "connection is bad:" in front."""
-    return " ".join(str(exc).split()).removeprefix("connection is bad: ")
+    """The driver's message on one line, without psycopg2's "invalid dsn:" in front."""
+    return " ".join(str(exc).split()).removeprefix("invalid dsn: ")
 
 
 def _unusable(url: str, exc: BaseException) -> UnusableLocation:
@@ -297,13 +297,19 @@ def _unusable(url: str, exc: BaseException) -> UnusableLocation:
 
 def _connect(store: Store) -> None:
     """Connect; a parameter libpq refuses only now (a port that is no number, an unknown
-    sslmode) makes the URL unusable, like a malformed one."""
+    sslmode) makes the URL unusable, like a malformed one, and a server that cannot be
+    reached (no such host, refused, timed out, the login refused) is exit 6."""
     try:
         store.db.connect()
     except pw.OperationalError as exc:
-        if store.dialect == "postgresql" and _reason(exc).startswith("invalid "):
+        if store.dialect != "postgresql":
+            raise
+        if _reason(exc).startswith("invalid "):
             raise _unusable(store.url, exc) from None
-        raise
+        from sessionctl.settings import conceal
+
+        raise Unavailable(f"cannot reach the PostgreSQL store: "
+                          f"{conceal(_reason(exc), [store.url])}") from None
 
 
 def open_store(location: str, *, create: bool = False, timeout: float | None = None) -> Store:
