@@ -355,3 +355,10 @@ def test_the_default_locations_are_platformdirs_own(monkeypatch, home):
     expected = (os.path.join(platformdirs.site_config_dir("sessionctl"), "config.toml"),
                 os.path.join(platformdirs.user_config_dir("sessionctl"), "config.toml"))
     assert personal_files() == expected
+
+
+@pytest.mark.parametrize("raw", ["٣", "1_0", "1e1", "0x10", "+5", "-0", "nan", "5.", ".5", "1" * 20])
+def test_a_lock_timeout_is_written_in_ascii_digits(cli, raw):
+    result = cli("whoami", env={"SESSIONCTL_LOCK_TIMEOUT": raw})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "SESSIONCTL_LOCK_TIMEOUT must be a number of seconds" in result.stderr

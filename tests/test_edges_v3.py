@@ -223,6 +223,7 @@ def test_course_report_on_postgresql_never_crashes_while_others_write(pg_locatio
 
 CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 NOBODY = 65534
+DAEMON = 1
 
 
 @pytest.fixture
@@ -288,6 +289,32 @@ def test_out_through_a_symlink_to_someone_elses_file_is_refused(exporter, tmp_pa
     link.symlink_to(theirs)
     assert "belongs to someone else" in refused_out(exporter, link, theirs).stderr
     assert theirs.stat().st_uid == NOBODY
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")
+def test_out_through_someone_elses_symlink_to_a_folder_is_refused(exporter, tmp_path):
+    """A link among the folders chooses where the file lands as surely as a link to the file."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    os.chown(victim, DAEMON, DAEMON)
+    theirs = victim / "mine.ics"
+    theirs.write_bytes(CALENDAR)
+    os.chown(theirs, DAEMON, DAEMON)
+    box = drop(tmp_path) / "s1"
+    box.mkdir()
+    os.chown(box, NOBODY, NOBODY)
+    link = box / "out"
+    link.symlink_to(victim)
+    os.lchown(link, NOBODY, NOBODY)
+    for name in ("cal.ics", "mine.ics"):
+        assert "on its way belongs to someone else" in refused_out(exporter, link / name,
+                                                                   theirs).stderr
+    assert sorted(os.listdir(victim)) == ["mine.ics"] and theirs.read_bytes() == CALENDAR
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (tmp_path / "own-link").symlink_to(mine)  # your own link to a folder is followed
+    assert exporter(tmp_path / "own-link" / "cal.ics").returncode == 0
+    assert (mine / "cal.ics").read_bytes().startswith(CALENDAR.splitlines(True)[0])
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")
@@ -392,18 +419,25 @@ def test_completion_through_sudo_answers_with_what_the_caller_may_see(seeded):
 # -- 5. output that cannot be written says whether the change was made ---------------------------------
 
 
-@pytest.fixture
-def booking(tmp_path):
+@pytest.fixture(params=["buffered", "unbuffered"])
+def booking(tmp_path, request):
     """A SQLite store with ada's course C1, student al enrolled, slot 1 tomorrow; ``as_(user,
-    *args, stdout=…)`` runs sessionctl in a new process with that stdout."""
+    *args, stdout=…)`` runs sessionctl in a new process with that stdout, its output buffered
+    as Python does by default (a failed write shows only when the buffer is flushed), or
+    unbuffered (PYTHONUNBUFFERED, as on this machine)."""
     db = tmp_path / "store.db"
 
     def as_(user, *args, stdout=subprocess.PIPE, env=None, **kwargs) -> subprocess.CompletedProcess:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith("SESSIONCTL_") and k != "PYTHONUNBUFFERED"}
+        if request.param == "unbuffered":
+            environ["PYTHONUNBUFFERED"] = "1"
         environ.update(SESSIONCTL_DB=str(db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", NO_COLOR="1",
                        **(env or {}))
-        return subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
+        done = subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
                               stderr=subprocess.PIPE, text=True, env=environ, timeout=60, **kwargs)
+        assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        return done
 
     for user, *args in (("root", "init"), ("root", "user", "add", "ada", "--role", "educator"),
                         ("root", "user", "add", "al", "--role", "student"),
@@ -467,6 +501,19 @@ def test_inbox_marks_notifications_read_only_once_they_were_written(booking):
     shown = json_of(booking("ada", "inbox", "--json"))
     assert [(n["kind"], n["read"]) for n in shown] == [("request", False)]
     assert json_of(booking("ada", "inbox", "--json")) == []  # written, so now read
+
+
+def test_a_reader_that_goes_away_ends_the_demo_quietly():
+    """``sessionctl demo | head -1``: click ends a broken pipe with exit 1 and Python's own
+    flush at exit complains; sessionctl ends quietly, as for a list."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    environ.pop("PYTHONUNBUFFERED", None)
+    demo = subprocess.Popen([sys.executable, "-m", "sessionctl", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert demo.stdout.readline().startswith(b"# a throwaway store")
+    demo.stdout.close()  # the reader goes away (| head -1)
+    assert demo.wait(timeout=120) == 0
+    assert demo.stderr.read() == b""
 
 
 def json_of(result) -> list:
@@ -614,3 +661,75 @@ def test_the_suites_guard_never_deletes_a_site_file_it_did_not_create(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert inner.returncode == 1 and "changed while the test ran" in inner.stdout, inner.stdout
     assert site.read_text() == 'identity = "sudo"  # the administrator\'s\n'
+
+
+@pytest.mark.parametrize("args", [
+    [b"--db", b"postgresql://u:TopSecret\xff@127.0.0.1:5432/x", b"whoami"],
+    [b"notify", b"send", b"--smtp", b"smtp://user:TopSecret\xff@127.0.0.1:25"],
+    [b"--db", b"postgresql://u@127.0.0.1/x?password=TopSecret\xff", b"whoami"],
+])
+def test_an_argument_that_is_not_utf8_is_refused_without_showing_a_password(args):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    done = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                          env=dict(environ, SESSIONCTL_USER="root"), timeout=60)
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"is not valid UTF-8" in done.stderr and b"TopSecret" not in done.stderr, done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [
+    ("ada", "course", "set", "C1", "--max-active", "off"),  # already off
+    ("ada", "course", "enroll", "C1", "al"),  # already enrolled
+    ("al", "user", "set", "--tz", "UTC"),  # already UTC (set below)
+])
+def test_a_change_that_changes_nothing_says_nothing_was_changed(booking, args):
+    assert booking("al", "user", "set", "--tz", "UTC").returncode == 0
+    before = snapshot(booking.db)
+    with full() as out:
+        done = booking(*args, stdout=out)
+    assert done.returncode == 6 and done.stderr.startswith(
+        "error: cannot write the output: No space left on device; nothing was changed\n"), done.stderr
+    assert snapshot(booking.db) == before
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_demo_stopped_by_a_signal_removes_its_temp_folders(tmp_path, signal_name):
+    """As Ctrl-C does: in the shared mode its store too (it would belong to the service
+    account); here, in the personal mode, the store is kept by design and its inputs go."""
+    import signal
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    environ["TMPDIR"] = str(tmp_path)
+    demo = subprocess.Popen([sys.executable, "-m", "sessionctl", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert demo.stdout.readline().startswith(b"# a throwaway store")
+    demo.send_signal(getattr(signal, signal_name))
+    assert demo.wait(timeout=60) == 130  # as for Ctrl-C
+    assert b"Traceback" not in demo.stderr.read()
+    assert [p.name.startswith("sessionctl-demo-input-") for p in tmp_path.iterdir()] == [False]
+
+
+@pytest.mark.parametrize("location", [
+    "host=127.0.0.1 password=TopSecret dbname=x",  # libpq's keyword form
+    "dbname=x password='Top Secret'",
+    "postgresql:/u:TopSecret@127.0.0.1/db",  # a slash short of a URL
+    "postgres:u:TopSecret@127.0.0.1/db",
+])
+def test_a_server_written_another_way_is_no_file_path_and_its_password_is_hidden(tmp_path, location):
+    """Taken for a file, it would be created (init) and printed whole (whoami)."""
+    for flags, env, code in ((["--db", location], {}, 2), ([], {"SESSIONCTL_DB": location}, 6)):
+        for command in (["whoami"], ["init"]):
+            result = subprocess.run([sys.executable, "-m", "sessionctl", *flags, *command],
+                                    capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                                    env={**{k: v for k, v in os.environ.items()
+                                            if not k.startswith("SESSIONCTL_")},
+                                         "SESSIONCTL_USER": "root", **env})
+            assert result.returncode == code and result.stdout == "", result.stderr
+            assert "Secret" not in result.stderr and "unknown store location" in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_config_show_hides_the_password_of_a_url_a_slash_short(world):
+    shown = world("config", "show", env={"SESSIONCTL_SMTP": "smtp:/user:TopSecret@mail.example.edu"})
+    assert shown.exit_code == 0 and "TopSecret" not in shown.stdout
+    assert "smtp:/user:***@mail.example.edu" in shown.stdout

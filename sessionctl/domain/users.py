@@ -28,7 +28,6 @@ def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
             made = existing
         else:
             made = User.create(name=name, role="admin", created_at=to_db(utcnow()))
-    store.changed = True
     return UserView.of(made), True
 
 
