@@ -46,11 +46,12 @@ else:
 
 
 def seconds(label: str, raw: str, *, low: float, high: float, above_low: bool = False) -> float:
-    """A number of seconds from ``raw`` within [low, high] (or (low, high] with ``above_low``)."""
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
+    """A number of seconds from ``raw`` within [low, high] (or (low, high] with ``above_low``):
+    ASCII digits with an optional fraction (``float()`` alone takes ``٣``, ``1_0``, ``1e1``)."""
+    import re
+
+    text = raw.strip() if isinstance(raw, str) else str(raw)
+    value = float(text) if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,12})?", text) else float("nan")
     fits = (low < value if above_low else low <= value) and value <= high
     if not fits:  # NaN fails every comparison
         bound = "above" if above_low else "from"

@@ -99,15 +99,23 @@ def _out(write) -> int:
         write()
         sys.stdout.flush()
     except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        discard_stdout()
     except OSError as exc:
+        discard_stdout()
         sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
         return 6
     return 0
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered (after a reader went away,
+    or a write failed) is dropped, and Python's own flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
 
 
 MAX_COLUMNS = 10_000  # a larger COLUMNS is taken for a mistake and ignored

@@ -1,6 +1,6 @@
 """The shared mode (``docs/reference/shared-mode.md``): one store owned by a service account, reached through sudo.
 
-It is on when ``settings.SITE_FILE`` (``/etc/xdg/sessionctl/config.toml`` on Linux, never a file
+It is on when ``configfile.SITE_FILE`` (``/etc/xdg/sessionctl/config.toml`` on Linux, never a file
 that ``XDG_CONFIG_DIRS`` names) says ``identity = "sudo"`` and ``account = "NAME"``. That file
 must be owned by root and writable by nobody else, and so must each directory above it;
 otherwise sessionctl refuses to run (exit 4) rather than ignore a line that says the store is

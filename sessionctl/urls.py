@@ -17,9 +17,10 @@ def _password_span(url: str) -> tuple[int, int] | None:
     (libpq takes the first ``@`` before a ``/``, urllib the last before a ``/``, ``?`` or
     ``#``): the span reaches the last ``@`` that any of them could take. The URL need not be
     well formed (a bad percent-escape, a broken IPv6 host): its password is still found."""
-    head, sep, rest = url.partition("://")
-    if not sep:
+    found = re.match(r"[A-Za-z][A-Za-z0-9+.-]*:/*", url)  # scheme://, or slashes short
+    if found is None:
         return None
+    head, sep, rest = url[:found.end()], "", url[found.end():]
     ends = [rest.rfind("@", 0, min([i for i in (rest.find("?"), rest.find("#")) if i >= 0],
                                    default=len(rest)))]
     libpq = re.search(r"[@/]", rest)
@@ -33,11 +34,17 @@ def _password_span(url: str) -> tuple[int, int] | None:
     return base + start + 1, base + end
 
 
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)", re.IGNORECASE)
+
+
 def mask_url(url: str) -> str:
     """A server URL (PostgreSQL, SMTP) with its password shown as ``***``: the one after the
     user name, and any in the query string (``?password=…``, as libpq takes it). Works on
     malformed URLs too."""
     from urllib.parse import parse_qsl, urlencode
+
+    if "://" not in url and _KEYWORD_PASSWORD.search(url):  # libpq's "host=… password=…"
+        return _KEYWORD_PASSWORD.sub(r"\1***", url)
 
     span = _password_span(url)
     if span is not None:

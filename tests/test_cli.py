@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -997,3 +999,20 @@ def test_an_oversized_csv_field_is_reported_on_its_own_line(world, tmp_path, tex
     roster.write_text(text)
     refused_unchanged(world, ["course", "enroll", "MATH101", "--from-csv", str(roster)], 2,
             f"error: CSV line {line}: field larger than field limit", env={"SESSIONCTL_USER": "ada"})
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_demo_stopped_by_a_signal_removes_its_temp_folders(tmp_path, signal_name):
+    """As Ctrl-C does: in the shared mode its store too (it would belong to the service
+    account); here, in the personal mode, the store is kept by design and its inputs go."""
+    import signal
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    environ["TMPDIR"] = str(tmp_path)
+    demo = subprocess.Popen([sys.executable, "-m", "sessionctl", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert demo.stdout.readline().startswith(b"# a throwaway store")
+    demo.send_signal(getattr(signal, signal_name))
+    assert demo.wait(timeout=60) == 130  # as for Ctrl-C
+    assert b"Traceback" not in demo.stderr.read()
+    assert [p.name.startswith("sessionctl-demo-input-") for p in tmp_path.iterdir()] == [False]

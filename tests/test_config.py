@@ -358,6 +358,13 @@ def test_the_default_locations_are_platformdirs_own(monkeypatch, home):
     assert personal_files() == expected
 
 
+@pytest.mark.parametrize("raw", ["٣", "1_0", "1e1", "0x10", "+5", "-0", "nan", "5.", ".5", "1" * 20])
+def test_a_lock_timeout_is_written_in_ascii_digits(cli, raw):
+    result = cli("whoami", env={"SESSIONCTL_LOCK_TIMEOUT": raw})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "SESSIONCTL_LOCK_TIMEOUT must be a number of seconds" in result.stderr
+
+
 # -- found by the third attack pass: mail_from checked as notify send checks it, a HOME that is not UTF-8 ---
 
 @pytest.mark.parametrize("sender", ["a@example.edu, b@evil.example", "bad <<", "not an address",
@@ -381,3 +388,9 @@ def test_a_home_that_is_not_utf8_is_a_usage_error(tmp_path):
             name = "XDG_DATA_HOME" if "XDG_DATA_HOME" in env else "HOME"
             assert (result.returncode, result.stderr) == (2, f"error: {name} is not valid UTF-8\n")
     assert os.listdir(tmp_path) == []
+
+
+def test_config_show_hides_the_password_of_a_url_a_slash_short(world):
+    shown = world("config", "show", env={"SESSIONCTL_SMTP": "smtp:/user:TopSecret@mail.example.edu"})
+    assert shown.exit_code == 0 and "TopSecret" not in shown.stdout
+    assert "smtp:/user:***@mail.example.edu" in shown.stdout

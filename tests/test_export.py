@@ -462,6 +462,7 @@ CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
 
 
 NOBODY = 65534
+DAEMON = 1
 
 
 @pytest.fixture
@@ -527,6 +528,32 @@ def test_out_through_a_symlink_to_someone_elses_file_is_refused(exporter, tmp_pa
     link.symlink_to(theirs)
     assert "belongs to someone else" in refused_out(exporter, link, theirs).stderr
     assert theirs.stat().st_uid == NOBODY
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")
+def test_out_through_someone_elses_symlink_to_a_folder_is_refused(exporter, tmp_path):
+    """A link among the folders chooses where the file lands as surely as a link to the file."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    os.chown(victim, DAEMON, DAEMON)
+    theirs = victim / "mine.ics"
+    theirs.write_bytes(CALENDAR)
+    os.chown(theirs, DAEMON, DAEMON)
+    box = drop(tmp_path) / "s1"
+    box.mkdir()
+    os.chown(box, NOBODY, NOBODY)
+    link = box / "out"
+    link.symlink_to(victim)
+    os.lchown(link, NOBODY, NOBODY)
+    for name in ("cal.ics", "mine.ics"):
+        assert "on its way belongs to someone else" in refused_out(exporter, link / name,
+                                                                   theirs).stderr
+    assert sorted(os.listdir(victim)) == ["mine.ics"] and theirs.read_bytes() == CALENDAR
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (tmp_path / "own-link").symlink_to(mine)  # your own link to a folder is followed
+    assert exporter(tmp_path / "own-link" / "cal.ics").returncode == 0
+    assert (mine / "cal.ics").read_bytes().startswith(CALENDAR.splitlines(True)[0])
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")

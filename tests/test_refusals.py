@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -471,7 +473,7 @@ def test_invalid_utf8_in_sessionctl_user_is_refused(built_store, args):
 def test_invalid_utf8_in_the_store_path_is_not_a_crash(tmp_path, command):
     """A path whose bytes are not UTF-8 is a fine POSIX path: use it (exit 0), or refuse it (2).
     Today the store's URI quoting crashes (store._sqlite: urllib.parse.quote), and the path
-    printed to a strict UTF-8 stdout crashes render.line (stdout is strict in any UTF-8 locale
+    printed to a strict UTF-8 stdout crashes the line printer (output/terminal.py's line; stdout is strict in any UTF-8 locale
     but C/POSIX, as PYTHONIOENCODING=utf-8 makes it here)."""
     path = os.fsencode(tmp_path) + b"/\xff.db"
     strict = {"PYTHONIOENCODING": "utf-8:strict"}
@@ -550,3 +552,16 @@ def test_characters_that_print_as_nothing_are_refused(world, ch, where):
     assert f"the invisible or text-reordering character U+{ord(ch):04X}" in result.stderr
     assert "hint: type the text without it" in result.stderr
     assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize("args", [
+    [b"--db", b"postgresql://u:TopSecret\xff@127.0.0.1:5432/x", b"whoami"],
+    [b"notify", b"send", b"--smtp", b"smtp://user:TopSecret\xff@127.0.0.1:25"],
+    [b"--db", b"postgresql://u@127.0.0.1/x?password=TopSecret\xff", b"whoami"],
+])
+def test_an_argument_that_is_not_utf8_is_refused_without_showing_a_password(args):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    done = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                          env=dict(environ, SESSIONCTL_USER="root"), timeout=60)
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"is not valid UTF-8" in done.stderr and b"TopSecret" not in done.stderr, done.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -319,7 +321,7 @@ def test_a_postgresql_url_that_cannot_be_used_is_exit_6_or_2_and_never_shows_its
              ([], {"XDG_CONFIG_HOME": str(tmp_path / "user"), "SESSIONCTL_DEBUG": "1"}, 6)]
     for command in (["whoami"], ["init"], ["slot", "list", "--json"]):
         for flags, env, code in cases:
-            if form.startswith("an unescaped"):  # libpq reads another host: unreachable
+            if form == "an unescaped @ in it":  # libpq reads another host: unreachable
                 code = 6
             result = run_module([*flags, *command], SESSIONCTL_LOCK_TIMEOUT="2", **env)
             said = result.stdout + result.stderr
@@ -391,3 +393,23 @@ def test_in_the_shared_mode_no_caller_sees_the_password_of_a_broken_service_url(
             assert SECRET not in result.stdout + result.stderr, (sudo, args, result.stderr)
             assert result.exit_code == (0 if args[0] == "config" else 6), (sudo, args, result.stderr)
     assert snapshot(pg_location) == before
+
+
+@pytest.mark.parametrize("location", [
+    "host=127.0.0.1 password=TopSecret dbname=x",  # libpq's keyword form
+    "dbname=x password='Top Secret'",
+    "postgresql:/u:TopSecret@127.0.0.1/db",  # a slash short of a URL
+    "postgres:u:TopSecret@127.0.0.1/db",
+])
+def test_a_server_written_another_way_is_no_file_path_and_its_password_is_hidden(tmp_path, location):
+    """Taken for a file, it would be created (init) and printed whole (whoami)."""
+    for flags, env, code in ((["--db", location], {}, 2), ([], {"SESSIONCTL_DB": location}, 6)):
+        for command in (["whoami"], ["init"]):
+            result = subprocess.run([sys.executable, "-m", "sessionctl", *flags, *command],
+                                    capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                                    env={**{k: v for k, v in os.environ.items()
+                                            if not k.startswith("SESSIONCTL_")},
+                                         "SESSIONCTL_USER": "root", **env})
+            assert result.returncode == code and result.stdout == "", result.stderr
+            assert "Secret" not in result.stderr and "unknown store location" in result.stderr
+    assert os.listdir(tmp_path) == []

@@ -548,7 +548,7 @@ def test_an_unusable_pager_setting_prints_directly(store, value):
 @pytest.mark.parametrize("args", [["course", "list"], ["slot", "list"], ["inbox", "--peek"]], ids=" ".join)
 def test_an_unusable_columns_value_is_ignored(built_store, columns, args):
     """docs/reference/output.md#width: 'An unusable COLUMNS value is ignored, never a crash.' COLUMNS=abc crashes
-    (int('abc') in render._console); COLUMNS=0 or -5 makes Rich print nothing at all while the
+    (int('abc') in the console of render.py, now output/terminal.py); COLUMNS=0 or -5 makes Rich print nothing at all while the
     command reports success."""
     result = proc(*args, user="ada", db=built_store, env={"COLUMNS": columns})
     out = result.stdout.decode()
@@ -593,18 +593,25 @@ def test_a_terminal_that_cannot_encode_the_text_still_gets_every_list(tmp_path, 
 
 # -- found by the third attack pass: output that cannot be written says whether the change was made ---
 
-@pytest.fixture
-def booking(tmp_path):
+@pytest.fixture(params=["buffered", "unbuffered"])
+def booking(tmp_path, request):
     """A SQLite store with ada's course C1, student al enrolled, slot 1 tomorrow; ``as_(user,
-    *args, stdout=…)`` runs sessionctl in a new process with that stdout."""
+    *args, stdout=…)`` runs sessionctl in a new process with that stdout, its output buffered
+    as Python does by default (a failed write shows only when the buffer is flushed), or
+    unbuffered (PYTHONUNBUFFERED, as on this machine)."""
     db = tmp_path / "store.db"
 
     def as_(user, *args, stdout=subprocess.PIPE, env=None, **kwargs) -> subprocess.CompletedProcess:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith("SESSIONCTL_") and k != "PYTHONUNBUFFERED"}
+        if request.param == "unbuffered":
+            environ["PYTHONUNBUFFERED"] = "1"
         environ.update(SESSIONCTL_DB=str(db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", NO_COLOR="1",
                        **(env or {}))
-        return subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
+        done = subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
                               stderr=subprocess.PIPE, text=True, env=environ, timeout=60, **kwargs)
+        assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        return done
 
     for user, *args in (("root", "init"), ("root", "user", "add", "ada", "--role", "educator"),
                         ("root", "user", "add", "al", "--role", "student"),
@@ -670,6 +677,19 @@ def test_inbox_marks_notifications_read_only_once_they_were_written(booking):
     assert json_of(booking("ada", "inbox", "--json")) == []  # written, so now read
 
 
+def test_a_reader_that_goes_away_ends_the_demo_quietly():
+    """``sessionctl demo | head -1``: click ends a broken pipe with exit 1 and Python's own
+    flush at exit complains; sessionctl ends quietly, as for a list."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    environ.pop("PYTHONUNBUFFERED", None)
+    demo = subprocess.Popen([sys.executable, "-m", "sessionctl", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert demo.stdout.readline().startswith(b"# a throwaway store")
+    demo.stdout.close()  # the reader goes away (| head -1)
+    assert demo.wait(timeout=120) == 0
+    assert demo.stderr.read() == b""
+
+
 def test_the_reports_bars_are_ascii_on_an_ascii_terminal(booking):
     assert booking("al", "request", "send", "1").returncode == 0
     assert booking("ada", "request", "approve", "1").returncode == 0
@@ -688,3 +708,19 @@ def json_of(result) -> list:
 
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [
+    ("ada", "course", "set", "C1", "--max-active", "off"),  # already off
+    ("ada", "course", "enroll", "C1", "al"),  # already enrolled
+    ("al", "user", "set", "--tz", "UTC"),  # already UTC (set below)
+])
+def test_a_change_that_changes_nothing_says_nothing_was_changed(booking, args):
+    assert booking("al", "user", "set", "--tz", "UTC").returncode == 0
+    before = snapshot(booking.db)
+    with full() as out:
+        done = booking(*args, stdout=out)
+    assert done.returncode == 6 and done.stderr.startswith(
+        "error: cannot write the output: No space left on device; nothing was changed\n"), done.stderr
+    assert snapshot(booking.db) == before

@@ -82,12 +82,12 @@ def _debug(run: Invocation) -> None:
 
 
 def _quiet_stdout() -> None:
-    """After the reader of our stdout went away (``| head``), end without noise."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    """After the reader of our stdout went away (``| head``) or its writes failed (a full
+    disk, already reported), end without noise: what is still buffered goes to /dev/null,
+    where Python's own flush at exit cannot fail."""
+    from sessionctl.front import discard_stdout
+
+    discard_stdout()
 
 
 def _check_arguments(args) -> None:
@@ -95,9 +95,10 @@ def _check_arguments(args) -> None:
     reads them, whatever the command."""
     from sessionctl.columns import clean
     from sessionctl.configfile import checked_text
+    from sessionctl.urls import mask_url
 
-    for index, arg in enumerate(args, 1):
-        checked_text(f"argument {index} ('{clean(arg)}')", arg)
+    for index, arg in enumerate(args, 1):  # shown as a URL's password never is (--db, --smtp)
+        checked_text(f"argument {index} ('{clean(mask_url(arg))}')", arg)
 
 
 COMPLETION_ASKED = "sessionctl.completion"  # ctx.meta: "show" or "install", from the root options
@@ -151,7 +152,12 @@ class Root(TyperGroup):
 
             return completion.perform(action, operands(ctx))
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered fails here, where it can be said so
+            return result
+        except BrokenPipeError:  # the reader went away (| head): a quiet end (click's is exit 1)
+            _quiet_stdout()
+            raise typer.Exit(0) from None
         except OutputLost as exc:  # after the command's work: say whether its change was made
             store = ctx.obj._store
             done = "the change was made" if store is not None and store.changed else \
@@ -177,7 +183,7 @@ class Root(TyperGroup):
         if standalone_mode:
             try:
                 sys.stdout.flush()
-            except BrokenPipeError:
+            except OSError:  # gone away or failing (already said): what is left goes nowhere
                 _quiet_stdout()
             sys.exit(code)
         return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import tempfile
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def run_demo(ctx, db: str | None, tz, *, keep: bool = True) -> int:
     removed = folder is not None and not keep
     try:
         # The demo's own inputs live in a private folder of their own, never beside the store.
-        with tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
+        with _stopped_cleanly(), tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
             roster = Path(inputs) / "roster.csv"
             roster.write_text(ROSTER, encoding="utf-8")
             code = _walk(ctx, db, tz, str(roster))
@@ -86,6 +87,28 @@ def run_demo(ctx, db: str | None, tz, *, keep: bool = True) -> int:
                     "the service account, and you could not delete it" if removed else
                     f"# done; the store stays at {db} until you delete it")
     return code
+
+
+@contextmanager
+def _stopped_cleanly():
+    """A demo stopped by SIGTERM or SIGHUP (a closed terminal, ``kill``, sudo passing either
+    on) ends like one interrupted with Ctrl-C: its temp folders are removed on the way out."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _claim(db: str) -> None:

@@ -54,7 +54,6 @@ class Context(Record):
         with self.store.write(slots=slots, people=people):
             self._reload()
             yield
-        self.store.changed = True
 
     @contextmanager
     def read(self) -> Iterator[None]:

@@ -57,7 +57,9 @@ def set_course(ctx: Context, code: str, *, title=KEEP, **policies) -> CourseView
                          hint="give --title or a policy: see 'sessionctl course set --help'")
     with ctx.write():
         course = access.course(ctx, code, manage=True)
-        Course.update(**changes).where(Course.id == course.id).execute()
+        changes = {k: v for k, v in changes.items() if getattr(course, k) != v}
+        if changes:  # a setting given as it already is changes nothing
+            Course.update(**changes).where(Course.id == course.id).execute()
         return _view(queries.courses().where(Course.id == course.id).get())
 
 

@@ -33,7 +33,6 @@ def register_first_admin(store: Store, name: str, *,
             made = existing
         else:
             made = User.create(name=name, role="admin", created_at=to_db(now or utcnow()))
-    store.changed = True
     return UserView.of(made), True
 
 

@@ -33,6 +33,7 @@ def _own_target(path: str, out: str) -> str:
     replaces. The kernel's protected_symlinks cannot see this (the path is resolved here, in
     sessionctl), so the check is made here, as strictly: wherever the link lives."""
     me, hops = os.geteuid(), 0
+    _own_folders(path, out)
     while True:
         try:
             info = os.lstat(path)
@@ -53,6 +54,41 @@ def _own_target(path: str, out: str) -> str:
         if hops > 40:
             raise UsageError(f"cannot write {out}: too many levels of symbolic links")
         path = os.path.join(os.path.dirname(path), os.readlink(path))
+
+
+def _own_folders(path: str, out: str) -> None:
+    """Every symlink among the folders on the way to ``path`` is this process's user's or
+    root's (``/bin``, ``/var/run``); one of someone else's would choose the folder the file
+    lands in (exit 2). Links are followed here one by one, as the kernel would."""
+    me, hops = os.geteuid(), 0
+    pending = list(reversed(os.path.dirname(os.path.abspath(path)).split(os.sep)[1:]))
+    current = os.sep
+    while pending:
+        part = pending.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            current = os.path.dirname(current)
+            continue
+        step = os.path.join(current, part)
+        try:
+            info = os.lstat(step)
+        except OSError:
+            return  # a folder that is not there: the write fails on its own, creating nothing
+        if not stat.S_ISLNK(info.st_mode):
+            current = step
+            continue
+        if info.st_uid not in (me, 0):
+            raise UsageError(f"cannot write {out}: the symlink {step} on its way belongs to "
+                             "someone else", hint="give --out a path of your own, not through a "
+                             "link someone else made")
+        hops += 1
+        if hops > 40:
+            raise UsageError(f"cannot write {out}: too many levels of symbolic links")
+        target = os.readlink(step)
+        if target.startswith(os.sep):
+            current = os.sep
+        pending.extend(reversed(target.split(os.sep)))
 
 
 def _existing(path, size: int, out: str):

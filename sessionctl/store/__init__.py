@@ -7,6 +7,7 @@ domain's queries run unchanged on PostgreSQL.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -30,11 +31,17 @@ def sqlite_path(location: str) -> Path | None:
         return None
     if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
         location = location[len("sqlite:///") :]
-    elif "://" in location:
+    elif "://" in location or _LOOKS_LIKE_A_SERVER.match(location):
         from sessionctl.urls import mask_url
 
         raise UnusableLocation(f"unknown store location {mask_url(location)!r}", hint=LOCATION_HINT)
     return Path(location).expanduser()
+
+
+# What is no file path but a server written another way: a URL short of a slash
+# (postgresql:/host/db), or libpq's keyword form ("host=db.example.edu dbname=sessionctl").
+_LOOKS_LIKE_A_SERVER = re.compile(
+    r"(?i)(postgres(ql)?|sqlite):|\s*(host|hostaddr|dbname|user|password|port|service|sslmode)\s*=")
 
 
 LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB"
@@ -63,7 +70,7 @@ class Store:
         self.location = location
         self.timeout = timeout
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
-        self.changed = False  # a change was committed (the domain's writes say so)
+        self.changed = False  # a write transaction that changed rows was committed
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
 
@@ -85,8 +92,13 @@ class Store:
         (the store's, slots, people: by id), so two writers never wait for each other."""
         self.bind()
         if self.queue is not None:
-            with self.queue.turn(), self.db.atomic("IMMEDIATE"):
-                yield
+            with self.queue.turn() as left:
+                self.db.execute_sql(f"PRAGMA busy_timeout = {int(left * 1000)}")
+                with self.db.atomic("IMMEDIATE"):
+                    before = self.db.connection().total_changes
+                    yield
+                    wrote = self.db.connection().total_changes != before
+            self.changed |= wrote
             return
         with self.db.atomic():
             if not slots and not people:
@@ -97,6 +109,8 @@ class Store:
                     for one in sorted(set(ids)):
                         self._pg_lock("pg_advisory_xact_lock", kind, one % _INT4)
             yield
+            wrote = self.db.execute_sql("SELECT txid_current_if_assigned() IS NOT NULL").fetchone()[0]
+        self.changed |= wrote
 
     def _pg_lock(self, function: str, *key: int) -> None:
         """Take one advisory lock, waiting while its holders make progress: the lock timeout
@@ -105,9 +119,9 @@ class Store:
         if self._pg_try(function, key, args):
             return
         began = time.monotonic()
-        holders, waiting = self._pg_queue(key)
+        holders, ahead, mark = self._pg_queue(key)
         if self.timeout <= 0:
-            raise self._busy(0, len(holders) + waiting)
+            raise self._busy(0, len(holders) + ahead)
         prepared.prime()  # while others hold it: then this writer only runs its queries
         while True:
             try:
@@ -117,17 +131,19 @@ class Store:
             except pw.OperationalError as exc:
                 if _sqlstate(exc) != "55P03":  # lock_not_available: lock_timeout passed
                     raise
-            now, waiting = self._pg_queue(key)
+            now, ahead, _ = self._pg_queue(key, mark)
             if now == holders:
-                raise self._busy(time.monotonic() - began, len(holders) + waiting)
+                raise self._busy(time.monotonic() - began, len(holders) + ahead)
             holders = now
 
     def _pg_try(self, function: str, key, args: str) -> bool:
         try_function = function.replace("pg_advisory", "pg_try_advisory")
         return bool(self.db.execute_sql(f"SELECT {try_function}({args})", key).fetchone()[0])
 
-    def _pg_queue(self, key) -> tuple[list[int], int]:
-        """Who holds the lock ``key`` now (process ids), and how many wait for it."""
+    def _pg_queue(self, key, before=None) -> tuple[list[int], int, object]:
+        """Who holds the lock ``key`` now (process ids), how many wait for it (since before
+        ``before``, a server time: those ahead of a writer that began waiting then), and the
+        server's time now."""
         if len(key) == 1:
             where = "classid = (%s::bigint >> 32)::oid AND objid = (%s::bigint & 4294967295)::oid " \
                     "AND objsubid = 1"
@@ -135,11 +151,12 @@ class Store:
         else:
             where, params = "classid = %s::oid AND objid = %s::oid AND objsubid = 2", key
         row = self.db.execute_sql(
-            "SELECT array_agg(pid ORDER BY pid) FILTER (WHERE granted), "
-            "count(*) FILTER (WHERE NOT granted) FROM pg_locks WHERE locktype = 'advisory' "
-            f"AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND {where}",
-            params).fetchone()
-        return list(row[0] or []), int(row[1])
+            "SELECT array_agg(pid ORDER BY pid) FILTER (WHERE granted), count(*) FILTER "
+            "(WHERE NOT granted AND (%s::timestamptz IS NULL OR waitstart < %s::timestamptz)), "
+            "clock_timestamp() FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            f"(SELECT oid FROM pg_database WHERE datname = current_database()) AND {where}",
+            (before, before, *params)).fetchone()
+        return list(row[0] or []), int(row[1]), row[2]
 
     def _busy(self, waited: float, ahead: int) -> Unavailable:
         return Busy.after(waited, ahead, self.timeout)
@@ -224,9 +241,9 @@ class Store:
 
 
 def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a PostgreSQL error (peewee wraps psycopg's), else None."""
+    """The SQLSTATE of a PostgreSQL error (peewee wraps the driver's), else None."""
     for err in (exc, exc.__cause__, exc.__context__, *getattr(exc, "args", ())):
-        state = getattr(getattr(err, "diag", None), "sqlstate", None) or getattr(err, "sqlstate", None)
+        state = getattr(err, "pgcode", None)
         if state:
             return state
     return None
@@ -255,16 +272,16 @@ def _postgres(url: str, timeout: float) -> Store:
         adapter = pg_adapter()
     except ImportError:
         raise Unavailable(
-            "a PostgreSQL store needs the psycopg driver",
+            "a PostgreSQL store needs the psycopg2 driver",
             hint="pip install 'sessionctl[postgres]'",
         ) from None
     url = "postgresql://" + url.split("://", 1)[1]
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
+    import psycopg2
+    from psycopg2.extensions import parse_dsn
 
     try:
-        conninfo_to_dict(url)  # libpq's own reading: what it refuses here, it would at connect
-    except psycopg.Error as exc:
+        parse_dsn(url)  # libpq's own reading: what it refuses here, it would at connect
+    except psycopg2.Error as exc:
         raise _unusable(url, exc) from None
     db = pw.PostgresqlDatabase(
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
@@ -278,8 +295,8 @@ def _postgres(url: str, timeout: float) -> Store:
 
 
 def _reason(exc: BaseException) -> str:
-    """The driver's message on one line, without psycopg's "connection is bad:" in front."""
-    return " ".join(str(exc).split()).removeprefix("connection is bad: ")
+    """The driver's message on one line, without psycopg2's "invalid dsn:" in front."""
+    return " ".join(str(exc).split()).removeprefix("invalid dsn: ")
 
 
 def _unusable(url: str, exc: BaseException) -> UnusableLocation:
@@ -295,13 +312,19 @@ def _unusable(url: str, exc: BaseException) -> UnusableLocation:
 
 def _connect(store: Store) -> None:
     """Connect; a parameter libpq refuses only now (a port that is no number, an unknown
-    sslmode) makes the URL unusable, like a malformed one."""
+    sslmode) makes the URL unusable, like a malformed one, and a server that cannot be
+    reached (no such host, refused, timed out, the login refused) is exit 6."""
     try:
         store.db.connect()
     except pw.OperationalError as exc:
-        if store.dialect == "postgresql" and _reason(exc).startswith("invalid "):
+        if store.dialect != "postgresql":
+            raise
+        if _reason(exc).startswith("invalid "):
             raise _unusable(store.url, exc) from None
-        raise
+        from sessionctl.urls import conceal
+
+        raise Unavailable(f"cannot reach the PostgreSQL store: "
+                          f"{conceal(_reason(exc), [store.url])}") from None
 
 
 def open_store(location: str, *, create: bool = False, timeout: float | None = None) -> Store:
@@ -320,6 +343,7 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     try:
         _connect(store)
         _prepare(store, create)
+        store.changed = False  # an upgrade on the way is not what the command changes
     except BaseException:
         store.close()
         raise

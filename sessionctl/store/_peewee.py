@@ -20,32 +20,35 @@ finally:
 
 
 def pg_adapter():
-    """A peewee psycopg-3 adapter bound to the driver imported now (not at peewee's import)."""
-    import psycopg
-    from psycopg.pq import TransactionStatus
-    from psycopg.types.json import Json, Jsonb
+    """A peewee psycopg2 adapter bound to the driver imported now (not at peewee's import).
 
-    class Adapter(peewee.Psycopg3Adapter):
-        txn_idle = TransactionStatus.IDLE
-        txn_inerror = TransactionStatus.INERROR
-        txn_unknown = TransactionStatus.UNKNOWN
+    psycopg2 rather than psycopg 3: both are libpq underneath, and psycopg 3 imports asyncio,
+    logging and importlib.metadata on the way in, which cost every PostgreSQL command about
+    150 ms more before it could connect (benchmarks/README.md)."""
+    import psycopg2
+    from psycopg2 import extensions
+    from psycopg2.extras import Json
+
+    class Adapter(peewee.Psycopg2Adapter):
+        txn_idle = extensions.TRANSACTION_STATUS_IDLE
+        txn_inerror = extensions.TRANSACTION_STATUS_INERROR
+        txn_unknown = extensions.TRANSACTION_STATUS_UNKNOWN
 
         def __init__(self):
             super().__init__()
-            self.json_type, self.jsonb_type = Json, Jsonb
+            self.json_type = self.jsonb_type = Json
 
         def check_driver(self):
             pass
 
         def get_binary_type(self):
-            return psycopg.Binary
+            return psycopg2.Binary
 
         def connect(self, db, **params):
-            params.setdefault("conninfo", db.database)
-            return psycopg.connect(**params)
+            params.setdefault("dsn", db.database)
+            return psycopg2.connect(**params)
 
         def server_side_cursor(self, conn):
-            in_txn = self.txn_status(conn) == TransactionStatus.INTRANS
-            return conn.cursor(name=f"c{id(conn)}", withhold=not in_txn)
+            return conn.cursor(name=f"c{id(conn)}", withhold=True)
 
     return Adapter()
