@@ -1,6 +1,5 @@
 """The root Typer app: global options, sub-groups, and the one error → exit-code mapper."""
 
-import os
 import sys
 from typing import Annotated, Optional
 
