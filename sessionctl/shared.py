@@ -26,9 +26,9 @@ import sys
 from typing import Mapping
 
 from sessionctl import configfile as config
-from sessionctl.urls import has_password, mask_url
 from sessionctl._plain import Record
 from sessionctl.errors import NotAllowed, UsageError
+from sessionctl.urls import has_password, mask_url
 
 ROOT = 0  # the owner the site file must have (the tests of this module run as someone else)
 SUPERUSER = 0  # the one account that may not be the service account (tests set it aside)

@@ -4,11 +4,11 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl.output import chart, tables
 from sessionctl.cli.common import COURSE_CODE, FromOpt, Json, ToOpt, Wide
 from sessionctl.domain import courses
 from sessionctl.domain.checks import KEEP
 from sessionctl.errors import UsageError
+from sessionctl.output import chart, tables
 
 app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)
 

@@ -4,8 +4,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.output import tables, terminal
 from sessionctl.cli.common import Json
+from sessionctl.output import tables, terminal
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 

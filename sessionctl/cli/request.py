@@ -4,14 +4,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.output import files, tables
 from sessionctl.cli.common import (
-    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide,
-    each,
+    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import requests
 from sessionctl.domain.texts import shown_name
 from sessionctl.errors import UsageError
+from sessionctl.output import files, tables
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
 

@@ -4,11 +4,11 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl.output import tables
 from sessionctl.cli.common import (
     COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import slots
+from sessionctl.output import tables
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 

@@ -4,8 +4,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.output import tables
 from sessionctl.cli.common import NUMBER, Json, Wide
+from sessionctl.output import tables
 
 app = typer.Typer()  # the root's own commands: the root builds each when used (COMMANDS)
 

@@ -4,9 +4,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.output import tables
 from sessionctl.cli.common import Json, Wide
 from sessionctl.domain import users
+from sessionctl.output import tables
 
 app = typer.Typer(help="Register users and change their details (admins).", no_args_is_help=True)
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import peewee as pw
 
-from sessionctl.store import queries
 from sessionctl.errors import NotAllowed, NotFound
+from sessionctl.store import queries
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
 
 

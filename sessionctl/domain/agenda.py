@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sessionctl.statuses import ACTIVE, APPROVED, AVAILABLE, BOOKED, PENDING, WAITING
-from sessionctl.store import queries
 from sessionctl.domain.context import Context
-from sessionctl.store.edge import from_db, to_db
 from sessionctl.domain.waitlist import waitlist_positions
 from sessionctl.domain.window import MAX_LENGTH
 from sessionctl.errors import UsageError
+from sessionctl.statuses import ACTIVE, APPROVED, AVAILABLE, BOOKED, PENDING, WAITING
+from sessionctl.store import queries
+from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import peewee as pw
 
 from sessionctl.domain import access
-from sessionctl.store import queries
 from sessionctl.domain.checks import check_code
 from sessionctl.domain.context import Context
 from sessionctl.domain.views import RequestView, SlotView
 from sessionctl.errors import UsageError
+from sessionctl.store import queries
 from sessionctl.store.models import Course, Request, Slot
 
 LIMIT = 100

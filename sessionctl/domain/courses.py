@@ -8,15 +8,15 @@ import peewee as pw
 
 from sessionctl._plain import Record
 from sessionctl.domain import access, policy
-from sessionctl.statuses import CANCELLED, UNDECIDED
-from sessionctl.store import queries
 from sessionctl.domain.checks import (
     KEEP, check_code, check_email, check_line, check_name, check_title,
 )
 from sessionctl.domain.context import Context
-from sessionctl.store.edge import to_db
 from sessionctl.domain.views import CourseView, UserView
 from sessionctl.errors import Conflict, NotFound, UsageError
+from sessionctl.statuses import CANCELLED, UNDECIDED
+from sessionctl.store import queries
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
 
 

@@ -22,12 +22,11 @@ from datetime import datetime
 import peewee as pw
 
 from sessionctl.domain.context import Context, store_id
+from sessionctl.domain.requests import listed
 from sessionctl.domain.texts import shown_name
 from sessionctl.statuses import CANCELLED, EXPORTED
 from sessionctl.store.edge import from_db
-from sessionctl.domain.requests import listed
 from sessionctl.store.models import History, Request, Slot
-
 
 
 @dataclass

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from sessionctl.domain.context import Context
-from sessionctl.store.edge import to_db
 from sessionctl.domain.views import NotificationView
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import Notification
 
 

@@ -147,8 +147,8 @@ def compose(note: Notification, from_: tuple[str, str], store: str):
     """The e-mail for one notification: subject naming the event and course; a plain-text
     body with the session time in the recipient's zone and UTC, the educator, the link and
     the request id."""
-    from email.message import EmailMessage
     from email.headerregistry import Address
+    from email.message import EmailMessage
     from email.utils import format_datetime
 
     user, request = note.user, note.request

@@ -21,17 +21,16 @@ from __future__ import annotations
 from sessionctl.domain import access, policy, texts
 from sessionctl.domain.checks import check_text
 from sessionctl.domain.context import Context, notify
-from sessionctl.domain.texts import describe_time, shown_name
-from sessionctl.statuses import APPROVED, CANCELLED, PENDING
-from sessionctl.store.edge import from_db
 from sessionctl.domain.requests import view
+from sessionctl.domain.texts import describe_time, shown_name
 from sessionctl.domain.transitions import (
     active_request, approve_now, check_no_overlap, check_not_ended, check_open, create,
     pending_move, proposal_target, record, settle_full, take_seat, transition,
 )
-from sessionctl.statuses import ACTIVE
 from sessionctl.domain.views import RequestView
 from sessionctl.errors import Conflict
+from sessionctl.statuses import ACTIVE, APPROVED, CANCELLED, PENDING
+from sessionctl.store.edge import from_db
 from sessionctl.store.models import Request, Slot
 
 

@@ -26,9 +26,9 @@ from datetime import timedelta
 
 from sessionctl._plain import Frozen
 from sessionctl.domain.checks import KEEP
+from sessionctl.errors import Conflict, UsageError
 from sessionctl.statuses import ACTIVE, APPROVED, PENDING
 from sessionctl.store.edge import from_db, to_db
-from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Course, Request, Slot, User
 
 MAX_MINUTES = 366 * 1440  # a notice period or horizon of at most a year (and a day)

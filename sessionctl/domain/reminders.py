@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sessionctl.domain import access
 from sessionctl.domain.context import Context, notify
-from sessionctl.domain.texts import describe_time, shown_name
 from sessionctl.domain.requests import listed
+from sessionctl.domain.texts import describe_time, shown_name
 from sessionctl.store import queries
 from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, User

@@ -29,9 +29,9 @@ import peewee as pw
 from sessionctl.domain import access
 from sessionctl.domain.checks import check_code
 from sessionctl.domain.context import Context
+from sessionctl.errors import UsageError
 from sessionctl.statuses import APPROVED, ATTENDED, CANCELLED, COMPLETED, NO_SHOW, SESSIONS
 from sessionctl.store.edge import to_db
-from sessionctl.errors import UsageError
 from sessionctl.store.models import History, Request, Slot
 from sessionctl.timeparse import midnight
 

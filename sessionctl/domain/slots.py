@@ -8,21 +8,20 @@ from typing import TYPE_CHECKING
 
 from sessionctl._plain import Frozen
 from sessionctl.domain import access
+from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
+from sessionctl.domain.context import Context
+from sessionctl.domain.requests import tell_changed
+from sessionctl.domain.requests import views as request_views
+from sessionctl.domain.transitions import offer_free_seats, settle_full, transition
+from sessionctl.domain.views import SlotView
+from sessionctl.errors import Conflict, UsageError
 from sessionctl.statuses import (
     ACTIVE, ALL, APPROVED, AVAILABLE, BOOKED, CANCELLED, SESSIONS, SLOT_STATES,
 )
 from sessionctl.store import queries
-from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
-from sessionctl.domain.context import Context
 from sessionctl.store.edge import from_db, to_db
-from sessionctl.domain.requests import tell_changed
-from sessionctl.domain.transitions import offer_free_seats, settle_full, transition
-from sessionctl.domain.requests import views as request_views
-from sessionctl.domain.views import SlotView
-from sessionctl.errors import Conflict, UsageError
 from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
-
 
 if TYPE_CHECKING:
     from sessionctl.domain.series import Series

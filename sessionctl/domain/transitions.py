@@ -26,13 +26,10 @@ from datetime import datetime
 from sessionctl.domain import policy, texts
 from sessionctl.domain.context import Context, notify
 from sessionctl.errors import Conflict
-from sessionctl.statuses import (
-    APPROVED, CANCELLED, NEXT, PENDING, REJECTED, WAITING,
-)
+from sessionctl.statuses import APPROVED, CANCELLED, NEXT, PENDING, REJECTED, WAITING
 from sessionctl.store import queries
 from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, Slot, User
-
 
 
 def check_next(request: Request, to: str) -> None:

@@ -9,10 +9,10 @@ from sessionctl.domain.checks import (
     KEEP, ROLES, check_choice, check_email, check_line, check_name, check_role, check_tz,
 )
 from sessionctl.domain.context import Context
-from sessionctl.store.edge import to_db
 from sessionctl.domain.views import UserView
 from sessionctl.errors import Conflict
 from sessionctl.store import Store
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import Course, Enrollment, User
 from sessionctl.timeparse import utcnow
 

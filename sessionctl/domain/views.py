@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sessionctl._plain import Record
+from sessionctl.domain.policy import Policy
 from sessionctl.statuses import AVAILABLE, BOOKED, CANCELLED, SESSIONS
 from sessionctl.store.edge import from_db
-from sessionctl.domain.policy import Policy
 from sessionctl.store.models import Course, Notification, Request, Slot, User
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timezone, tzinfo
 
 from sessionctl.columns import Times, drawing, fit_line
-from sessionctl.output.json import emit_json
 from sessionctl.output import terminal as term
+from sessionctl.output.json import emit_json
 from sessionctl.output.tables import local_time, show_pairs
 from sessionctl.timeparse import format_utc, zone_name
 

@@ -14,14 +14,12 @@ from datetime import datetime, timedelta, tzinfo
 from sessionctl import columns as model
 from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, one_line
 from sessionctl.errors import SessionctlError
+from sessionctl.output import terminal as term
 from sessionctl.output.json import (
     AGENDA, NOTIFICATION, USER, course_json, emit_json, pick, request_json, slot_json,
 )
-from sessionctl.output import terminal as term
 from sessionctl.output.terminal import error, line
-from sessionctl.statuses import (
-    APPROVED, AVAILABLE, BOOKED, CANCELLED, PENDING, REJECTED, WAITING,
-)
+from sessionctl.statuses import APPROVED, AVAILABLE, BOOKED, CANCELLED, PENDING, REJECTED, WAITING
 from sessionctl.timeparse import zone_name
 
 
