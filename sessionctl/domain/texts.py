@@ -1,6 +1,6 @@
 """What people are told: the wording of every notification, one entry a kind in ``TEXTS``.
 
-A notification's ``kind`` names both its text here and its e-mail subject (``mail.SUBJECTS``);
+A notification's ``kind`` names both its text here and its e-mail subject (``mail.EVENTS``);
 the inbox shows kinds by their labels (``output/tables.py``'s ``KINDS``). To add a kind, add
 it in all three (``docs/architecture.md#add-a-notification-kind``). Times are written in the
 recipient's own stored zone (else UTC); people by their display name (else their user name).
