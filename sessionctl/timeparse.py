@@ -24,22 +24,10 @@ MAX_DURATION = timedelta(days=3660)
 _DURATION = r"^(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?$"
 
 
-_AHEAD = [timedelta(0)]  # how far ``ahead`` has moved this process's clock (the demo only)
-
-
 def utcnow() -> datetime:
-    return (datetime.now(UTC) + _AHEAD[0]).replace(microsecond=0)
-
-
-@contextmanager
-def ahead(delta: timedelta) -> Iterator[None]:
-    """Run this process's clock ``delta`` ahead (``sessionctl demo`` shows the day after
-    tomorrow this way). Nothing a user types or sets can reach it."""
-    _AHEAD[0], before = _AHEAD[0] + delta, _AHEAD[0]
-    try:
-        yield
-    finally:
-        _AHEAD[0] = before
+    """The real clock, to the second. A run takes the time from its own clock
+    (``Invocation.clock``), which is this unless the run was given another (the demo's steps)."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def zone(name: str) -> ZoneInfo:

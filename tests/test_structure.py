@@ -120,14 +120,21 @@ CACHES = {
 }
 
 
+MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault", "add",
+            "discard", "popitem"}
+
+
 def test_no_module_keeps_a_runs_state_in_a_global():
-    """No ``global`` statement anywhere, and no module-level name bound to a mutable value
-    (a list, dict or set display, or a call that makes one) but the known caches."""
+    """No ``global`` statement anywhere, no module-level name bound to a mutable value (a list,
+    dict or set, or a call that makes one) but constant tables in capitals and the known
+    caches, and no module-level name changed in place (``NAME[…] = …``, ``NAME.append(…)``)
+    but the known caches."""
     mutable_calls = {"list", "dict", "set", "defaultdict", "OrderedDict", "Counter", "StringIO",
                      "ContextVar", "local"}
     for name, path in modules().items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Global, ast.Nonlocal))], name
+        held = set()
         for node in tree.body:
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -139,9 +146,35 @@ def test_no_module_keeps_a_runs_state_in_a_global():
                     in mutable_calls)
                 for target in targets:
                     label = getattr(target, "id", None)
-                    if (mutable and label and (name, label) not in CACHES and not label.isupper()
-                            and not label.startswith("__")):
-                        pytest.fail(f"{name}.{label} is a mutable module global")
+                    if not (mutable and label) or (name, label) in CACHES or label.startswith("__"):
+                        continue
+                    assert label.isupper(), f"{name}.{label} is a mutable module global"
+                    held.add(label)  # a constant table: it must never change
+        for node in ast.walk(tree):
+            changed = None
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                for target in getattr(node, "targets", None) or [node.target]:
+                    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                        changed = target.value.id
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in MUTATORS and isinstance(node.func.value, ast.Name)):
+                changed = node.func.value.id
+            assert changed not in held, f"{name}.{changed} is changed in place"
+
+
+def test_the_state_check_finds_what_it_looks_for(tmp_path, monkeypatch):
+    """The check above fails on the shapes per-run state took before (a list changed in
+    place, a global rebound)."""
+    for code in ("_AHEAD = [0]\ndef f():\n    _AHEAD[0] = 1\n",
+                 "_depth = 0\ndef f():\n    global _depth\n    _depth = 1\n",
+                 "OPTIONS = {}\ndef f(x):\n    OPTIONS.update(x)\n"):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        (folder / "sessionctl").mkdir(parents=True)
+        (folder / "sessionctl" / "__init__.py").write_text(code)
+        monkeypatch.setattr(sys.modules[__name__], "PACKAGE", folder / "sessionctl")
+        monkeypatch.setattr(sys.modules[__name__], "ROOT", folder)
+        with pytest.raises(AssertionError):
+            test_no_module_keeps_a_runs_state_in_a_global()
 
 
 def test_every_prepared_query_is_declared_in_one_module():

@@ -50,7 +50,7 @@ LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD
 class UnusableLocation(Unavailable):
     """A store location that cannot be read or used (an unknown scheme, a PostgreSQL URL libpq
     refuses). Exit 6 from the environment or a config file; exit 2 from ``--db`` (the command
-    line is the caller's to fix: ``App.store``). Its message never holds the password."""
+    line is the caller's to fix: ``Invocation.store``). Its message never holds the password."""
 
 
 # The advisory locks of a PostgreSQL store (the two-number form: a kind, then an id). A writer
