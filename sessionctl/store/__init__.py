@@ -22,7 +22,7 @@ from sessionctl.store._peewee import pg_adapter
 from sessionctl.errors import Conflict, SessionctlError, Unavailable
 from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
-from sessionctl.store.queue import WriterQueue
+from sessionctl.store.queue import Busy, WriterQueue
 
 
 def sqlite_path(location: str) -> Path | None:
@@ -32,7 +32,7 @@ def sqlite_path(location: str) -> Path | None:
     if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
         location = location[len("sqlite:///") :]
     elif "://" in location or _LOOKS_LIKE_A_SERVER.match(location):
-        from sessionctl.settings import mask_url
+        from sessionctl.urls import mask_url
 
         raise UnusableLocation(f"unknown store location {mask_url(location)!r}", hint=LOCATION_HINT)
     return Path(location).expanduser()
@@ -50,7 +50,7 @@ LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD
 class UnusableLocation(Unavailable):
     """A store location that cannot be read or used (an unknown scheme, a PostgreSQL URL libpq
     refuses). Exit 6 from the environment or a config file; exit 2 from ``--db`` (the command
-    line is the caller's to fix: ``App.store``). Its message never holds the password."""
+    line is the caller's to fix: ``Invocation.store``). Its message never holds the password."""
 
 
 # The advisory locks of a PostgreSQL store (the two-number form: a kind, then an id). A writer
@@ -159,8 +159,6 @@ class Store:
         return list(row[0] or []), int(row[1]), row[2]
 
     def _busy(self, waited: float, ahead: int) -> Unavailable:
-        from sessionctl.store.queue import Busy
-
         return Busy.after(waited, ahead, self.timeout)
 
     @contextmanager
@@ -198,7 +196,7 @@ class Store:
         return int(row[0])
 
     def migrate(self, upto: int = migrations.LATEST) -> int:
-        """Apply the pending migrations and their records in one transaction (SPEC §1): a
+        """Apply the pending migrations and their records in one transaction (``docs/architecture.md#add-a-migration``): a
         store is at its old version or the new one, never between.
 
         On SQLite foreign keys are not enforced while migrations run (one may rebuild a table
@@ -289,7 +287,7 @@ def _postgres(url: str, timeout: float) -> Store:
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
-    from sessionctl.settings import mask_url
+    from sessionctl.urls import mask_url
 
     store = Store(db, mask_url(url), timeout)
     store.url = url
@@ -304,7 +302,7 @@ def _reason(exc: BaseException) -> str:
 def _unusable(url: str, exc: BaseException) -> UnusableLocation:
     """The driver's reason a URL cannot be used, its password hidden (the driver quotes the
     part it stumbled on, which may be the password, or the whole URL)."""
-    from sessionctl.settings import conceal, mask_url
+    from sessionctl.urls import conceal, mask_url
 
     return UnusableLocation(
         f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(_reason(exc), [url])}",
@@ -323,7 +321,7 @@ def _connect(store: Store) -> None:
             raise
         if _reason(exc).startswith("invalid "):
             raise _unusable(store.url, exc) from None
-        from sessionctl.settings import conceal
+        from sessionctl.urls import conceal
 
         raise Unavailable(f"cannot reach the PostgreSQL store: "
                           f"{conceal(_reason(exc), [store.url])}") from None
@@ -333,12 +331,12 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
 
     Without ``create`` a missing store is an error, never an empty new file (or schema).
-    ``timeout``: seconds a writer waits for the lock (default: the settings').
+    ``timeout``: seconds a writer waits for the lock (the CLI passes the settings' value).
     """
     if timeout is None:
-        from sessionctl.settings import Settings
+        from sessionctl.configfile import DEFAULT_LOCK_TIMEOUT
 
-        timeout = Settings().lock_timeout
+        timeout = DEFAULT_LOCK_TIMEOUT
     path = sqlite_path(location)
     store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
     store.bind()
