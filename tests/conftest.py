@@ -57,7 +57,12 @@ def _private_config_dirs(tmp_path_factory):
         pytest.exit(f"{SITE_FILE} exists and may turn on the shared mode; run the tests on a "
                     "machine without it", returncode=3)
     base = tmp_path_factory.mktemp("config-dirs")
-    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")}
+    saved = {k: os.environ.get(k)
+             for k in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "COLUMNS", "LINES")}
+    # No terminal size from whoever started pytest (pytest-xdist's workers are given COLUMNS=80,
+    # LINES=24): a test that depends on the width says so itself.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
     os.environ["XDG_CONFIG_HOME"] = str(base / "user")
     os.environ["XDG_CONFIG_DIRS"] = str(base / "site")
     yield

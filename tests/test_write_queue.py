@@ -261,9 +261,9 @@ def test_behind_a_stuck_writer_everybody_gives_up_after_the_timeout_not_one_afte
         writers, started = [], []
         for i in range(4):
             seen = _tickets(db)
-            started.append(time.monotonic())
             writers.append(_send(db, f"s{i}", slots[i], SESSIONCTL_LOCK_TIMEOUT="2"))
             _until(lambda: _tickets(db) > seen, f"writer {i} to line up")
+            started.append(time.monotonic())  # in line: its start-up (slow on a busy machine) is over
         ended = []
         for writer in writers:
             assert writer.wait(timeout=60) == 6, writer.stderr.read()
