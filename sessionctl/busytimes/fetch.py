@@ -126,8 +126,9 @@ def _http(source: str, rules: Rules, deadline: float) -> bytes:
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         if parts.scheme.lower() not in SCHEMES or not parts.hostname:
-            raise FetchError(f"busy source {shown(source)} redirects to {shown(url)}, "
-                             "which is not an http(s) URL")
+            raise FetchError(f"busy source {shown(source)} redirects to a "
+                             f"{parts.scheme.lower() or 'schemeless'}: URL, which is not "
+                             "an http(s) URL")
         # a password in the URL goes to the host it was given for, never to a redirect's
         auth = (parts.username, parts.password) if parts.hostname == first_host else None
         status, location, body = _get(parts, auth, rules, deadline, source)
@@ -142,9 +143,9 @@ def _http(source: str, rules: Rules, deadline: float) -> bytes:
     raise FetchError(f"busy source {shown(source)} redirects more than {MAX_REDIRECTS} times")
 
 
-def _address(host: str, port: int, rules: Rules, source: str, deadline: float) -> str:
-    """The one address to connect to: in the restricted modes every address the name has is
-    checked (so no answer may reach what a caller must not), and the first one is used."""
+def _addresses(host: str, port: int, rules: Rules, source: str, deadline: float) -> list[str]:
+    """The addresses to connect to, in order: in the restricted modes every address the name
+    has is checked first (so no answer may reach what a caller must not)."""
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
@@ -165,7 +166,19 @@ def _address(host: str, port: int, rules: Rules, source: str, deadline: float) -
                     f"busy source {shown(source)} leads to {address}, a loopback, private or "
                     "link-local address; in the shared and database modes such addresses are "
                     "refused unless the site file's busy_allow lists them")
-    return addresses[0]
+    return list(dict.fromkeys(addresses))
+
+
+def _connect(addresses: list[str], port: int, deadline: float) -> socket.socket:
+    """A connection to the first of ``addresses`` that answers (never the name again)."""
+    failure: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port),
+                                            timeout=max(0.01, deadline - time.monotonic()))
+        except OSError as exc:
+            failure = exc
+    raise failure
 
 
 def _get(parts, auth, rules: Rules, deadline: float, source: str):
@@ -177,10 +190,10 @@ def _get(parts, auth, rules: Rules, deadline: float, source: str):
         port = parts.port or (443 if https else 80)
     except ValueError:
         raise FetchError(f"busy source {shown(source)} has a port that is not a number") from None
-    address = _address(host, port, rules, source, deadline)
+    addresses = _addresses(host, port, rules, source, deadline)
     left = max(0.01, deadline - time.monotonic())
     try:
-        sock = socket.create_connection((address, port), timeout=left)
+        sock = _connect(addresses, port, deadline)
         if https:
             import ssl
 

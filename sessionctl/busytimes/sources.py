@@ -61,7 +61,7 @@ def shown(source: str) -> str:
     if not is_url(source):
         return source
     scheme, _, rest = source.partition(":")
-    rest = rest.lstrip("/")
+    rest = rest[2:] if rest.startswith("//") else rest
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     host = authority.rpartition("@")[2]
     hidden = "…" if len(rest) > len(authority) or "@" in authority else ""
