@@ -85,6 +85,9 @@ class Hostile(BaseHTTPRequestHandler):
             self._send(302, Location=f"http://127.0.0.1:{port}/cal.ics")
         elif path == "/record":
             self._send(200, CALENDAR)
+        elif path == "/slow":  # answers after three seconds
+            Hostile.stop.wait(3)
+            self._send(200, CALENDAR)
         elif path == "/missing":
             self._send(404, b"no")
         elif path == "/html":
@@ -182,6 +185,41 @@ def test_no_cookies_netrc_proxy_or_password_to_another_host(remote, tmp_path, mo
     assert first_headers.get("Authorization", "").startswith("Basic ")  # its own host
     assert "Authorization" not in second_headers  # not to the host it redirects to
     assert "Cookie" not in second_headers
+
+
+def test_a_slow_source_never_holds_the_write_lock(remote, tmp_path):
+    """Real processes: while ada's ``slot add`` waits three seconds for her calendar, bob's
+    ``slot add`` (willing to wait one second for the lock) goes through, and then ada's does."""
+    import os
+    import subprocess
+
+    from test_processes import BIN
+
+    (tmp_path / "config" / "sessionctl" / "config.toml").write_text("busy_timeout = 20\n")
+    assert remote("user", "set", "--busy", remote.base + "/slow", user="ada").exit_code == 0
+    env = {**os.environ, "SESSIONCTL_DB": str(remote.db), "SESSIONCTL_TZ": "UTC"}
+    env.pop("SESSIONCTL_DEBUG", None)
+    ada = subprocess.Popen([str(BIN), "slot", "add", "--course", "MATH101", "--start",
+                            "2030-02-04 12:00", "--duration", "30m"],
+                           env={**env, "SESSIONCTL_USER": "ada"}, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):  # until ada's process asks for the calendar
+            if any(path == "/slow" for path, _ in Hostile.seen):
+                break
+            time.sleep(0.05)
+        began = time.monotonic()
+        bob = subprocess.run([str(BIN), "slot", "add", "--course", "PHYS1", "--start",
+                              "2030-02-04 12:00", "--duration", "30m"],
+                             env={**env, "SESSIONCTL_USER": "bob",
+                                  "SESSIONCTL_LOCK_TIMEOUT": "1"},
+                             capture_output=True, text=True, timeout=60)
+        assert bob.returncode == 0, bob.stderr
+        assert ada.poll() is None or time.monotonic() - began < 3  # ada was still waiting
+    finally:
+        out, err = ada.communicate(timeout=60)
+    assert ada.returncode == 0, err
+    assert "2030-02-04" in out
 
 
 # -- the restricted modes -----------------------------------------------------------------------
