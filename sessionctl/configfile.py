@@ -125,24 +125,30 @@ def read_config(path: str, layer: str) -> ConfigFile:
         cached = _cache.get(path)
         if cached is not None and cached[0] == signature:
             return cached[1]
-        chunks, size = [], 0
-        while size <= MAX_CONFIG_BYTES:
-            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_capped(fd, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise UsageError(f"cannot read the {layer} config file {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > MAX_CONFIG_BYTES:
         raise UsageError(f"the {layer} config file {path} is larger than 1 MiB")
     config = ConfigFile(path, layer, True, stat=info)
     _parse(config, data)
     _cache[path] = (signature, config)
     return config
+
+
+def read_capped(fd: int, cap: int) -> bytes:
+    """What ``fd`` holds, up to ``cap`` + 1 bytes: more than ``cap`` means too large (a config
+    file, a busy source)."""
+    chunks, size = [], 0
+    while size <= cap:
+        chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _parse(config: ConfigFile, data: bytes) -> None:

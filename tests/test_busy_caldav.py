@@ -17,10 +17,13 @@ from conftest import snapshot
 caldav = pytest.importorskip("caldav")
 pytest.importorskip("radicale")
 
-WEEKLY = """BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//test//busy//EN\r
-BEGIN:VEVENT\r
+
+def calendar(body: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//busy//EN\r\n"
+            f"{body}END:VCALENDAR\r\n")
+
+
+WEEKLY = calendar("""BEGIN:VEVENT\r
 UID:lectures-1\r
 DTSTART;TZID=Europe/Paris:20300107T140000\r
 DTEND;TZID=Europe/Paris:20300107T160000\r
@@ -35,33 +38,24 @@ DTSTART;TZID=Europe/Paris:20300122T090000\r
 DTEND;TZID=Europe/Paris:20300122T110000\r
 SUMMARY:Lecture (moved to Tuesday)\r
 END:VEVENT\r
-END:VCALENDAR\r
-"""
+""")
 
-ALL_DAY = """BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//test//busy//EN\r
-BEGIN:VEVENT\r
+ALL_DAY = calendar("""BEGIN:VEVENT\r
 UID:retreat-1\r
 DTSTART;VALUE=DATE:20300130\r
 DTEND;VALUE=DATE:20300201\r
 SUMMARY:Department retreat\r
 END:VEVENT\r
-END:VCALENDAR\r
-"""
+""")
 
-FREE = """BEGIN:VCALENDAR\r
-VERSION:2.0\r
-PRODID:-//test//busy//EN\r
-BEGIN:VEVENT\r
+FREE = calendar("""BEGIN:VEVENT\r
 UID:office-hours-1\r
 DTSTART:20300108T130000Z\r
 DTEND:20300108T150000Z\r
 TRANSP:TRANSPARENT\r
 SUMMARY:Office hours (free)\r
 END:VEVENT\r
-END:VCALENDAR\r
-"""
+""")
 
 
 def free_port() -> int:

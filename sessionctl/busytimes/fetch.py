@@ -20,6 +20,7 @@ import socket
 import time
 
 from sessionctl.busytimes.sources import SCHEMES, is_url, shown
+from sessionctl.configfile import read_capped
 
 MAX_BYTES = 20 * 2**20  # a calendar of 5,000 events is ~2 MB
 MAX_REDIRECTS = 5
@@ -77,20 +78,14 @@ def _file(path: str, source: str) -> bytes:
 
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FetchError(f"busy source {source} is not a regular file or a directory")
-        chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, min(1 << 20, MAX_BYTES + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_capped(fd, MAX_BYTES)
     except OSError as exc:
         raise FetchError(f"cannot read busy source {source}: {exc.strerror}") from None
     finally:
         os.close(fd)
-    if size > MAX_BYTES:
+    if len(data) > MAX_BYTES:
         raise FetchError(_too_big(source))
-    return b"".join(chunks)
+    return data
 
 
 def _vdir(path: str) -> bytes:
