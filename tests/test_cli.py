@@ -274,7 +274,7 @@ def test_course_enroll_from_csv_registers_unknown_students_and_is_idempotent(w, 
     assert [u["name"] for u in enrolled] == ["alan", "grace", "kat", "linus"]
     grace = w.json("user", "show", "grace")
     assert grace == {"name": "grace", "role": "student", "display": "Grace Hopper",
-                     "email": "grace@example.edu", "tz": None}
+                     "email": "grace@example.edu", "tz": None, "busy": []}
     assert w.json("user", "show", "linus")["role"] == "student"
     assert w.json("course", "list", user="grace")[0]["code"] == "MATH101"
 

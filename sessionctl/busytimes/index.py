@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import datetime, time, timedelta, timezone, tzinfo
 
 SPAN_BEFORE = timedelta(days=1)
 SPAN_AFTER = timedelta(days=400)  # slots are rarely published further ahead; beyond, recompiled
@@ -117,8 +117,6 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
                 summary = _summary(event.get("SUMMARY"))
                 which = summaries.setdefault(summary, len(summaries))
                 intervals.append((busy[0], busy[1], which, str(event.get("UID", ""))))
-        except NotCalendar:
-            raise
         except Exception as exc:  # noqa: BLE001 - a calendar the libraries cannot expand
             raise NotCalendar(f"its events cannot be read ({type(exc).__name__})") from None
     intervals.sort()
@@ -152,7 +150,7 @@ def _busy(event, zone: tzinfo) -> tuple[int, int] | None:
 
 def _moment(value, zone: tzinfo) -> int:
     if not isinstance(value, datetime):  # a date: midnight where the educator is
-        value = datetime.combine(value if isinstance(value, date) else date.today(), time())
+        value = datetime.combine(value, time())
     if value.tzinfo is None:  # floating: where the educator is
         value = value.replace(tzinfo=zone)
     return int(value.timestamp())

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from sessionctl._plain import Record
 from sessionctl.busytimes import sources as sourcing
-from sessionctl.domain import access
 from sessionctl.domain.context import Context, store_id
 from sessionctl.errors import Conflict, NotAllowed, Unavailable, UsageError
 from sessionctl.store.models import BusySource, User
@@ -68,7 +67,7 @@ def checked_sources(given: list[str], restricted: bool) -> list[str]:
     return found
 
 
-def store_sources(ctx: Context, user: User, sources: list[str]) -> None:
+def store_sources(user: User, sources: list[str]) -> None:
     """Replace ``user``'s stored sources (inside the caller's write transaction)."""
     BusySource.delete().where(BusySource.user == user.id).execute()
     for position, source in enumerate(sources, 1):
@@ -185,8 +184,3 @@ def blocks(ctx: Context, config: BusyConfig | None, start: datetime, end: dateti
     for compiled in busy.indexes:
         found += [(a, b) for a, b, _ in compiled.overlapping(start, end, busy.store)]
     return sorted(set(found))
-
-
-def course_educator(ctx: Context, code: str) -> int:
-    with ctx.read():
-        return access.course(ctx, code, manage=True).educator.id

@@ -168,8 +168,11 @@ def add_slots(
         now = ctx.now()
         _check_future(windows, now, ctx.tz)
         raise_conflicts(conflicts(educator, windows, ctx.tz), single=len(windows) == 1, tz=ctx.tz)
-        if busy_times is not None and educator.id == educator_id:
-            busy_times.refuse(windows, ctx.tz, single=len(windows) == 1)
+        if busy is not None:
+            if educator.id != educator_id:
+                raise _changed_meanwhile(f"course {code}")
+            if busy_times is not None:
+                busy_times.refuse(windows, ctx.tz, single=len(windows) == 1)
         stamp = to_db(now)
         rows = [
             {
@@ -201,6 +204,13 @@ def _busy(ctx: Context, config: BusyConfig | None, educator_id: int, windows: li
     from sessionctl.domain import busy
 
     return busy.read(ctx, config, educator_id, windows)
+
+
+def _changed_meanwhile(what: str) -> Conflict:
+    """Busy times were read for a slot or an educator that another writer changed before the
+    lock was taken: nothing is checked against the wrong calendar, nothing changes."""
+    return Conflict(f"{what} changed while the educator's busy times were read; nothing changed",
+                    hint="run the command again")
 
 
 def list_slots(
@@ -313,13 +323,14 @@ def update_slot(
             new_end = new_start + (old.end - old.start)
         return old, check_window(new_start, new_end)
 
-    busy_times = None
+    busy_times, checked = None, None
     if busy is not None and (start or end or duration):
         with ctx.read():
             slot = access.slot(ctx, slot_id, manage=True)
-            old, window = moved(slot)
-        if window != old:
-            busy_times = _busy(ctx, busy, slot.educator_id, [window])
+            old, checked = moved(slot)
+            educator_id = slot.educator_id
+        if checked != old:
+            busy_times = _busy(ctx, busy, educator_id, [checked])
     with ctx.write():
         slot = access.slot(ctx, slot_id, manage=True)
         if slot.cancelled_at is not None:
@@ -343,8 +354,11 @@ def update_slot(
             raise_conflicts(
                 conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
             )
-            if busy is not None and busy_times is not None:  # read before the lock, never under it
-                busy_times.refuse([window], ctx.tz, single=True)
+            if busy is not None:  # read before the lock, never under it
+                if window != checked or slot.educator_id != educator_id:
+                    raise _changed_meanwhile(f"slot {slot_id}")
+                if busy_times is not None:
+                    busy_times.refuse([window], ctx.tz, single=True)
             changes["starts_at"], changes["ends_at"] = to_db(window.start), to_db(window.end)
         if capacity is not None:
             if capacity < slot.booked:

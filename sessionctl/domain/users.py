@@ -114,7 +114,7 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
             for key, value in changes.items():
                 setattr(user, key, value)
         if busy is not KEEP:
-            store_sources(ctx, user, busy)
+            store_sources(user, busy)
         return _with_busy(user)
 
 
