@@ -352,3 +352,50 @@ def test_the_cache_is_private(busy, tmp_path):
     folder = tmp_path / "cache" / "sessionctl" / "busy"
     assert oct(folder.stat().st_mode & 0o777) == "0o700"
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in folder.iterdir())
+
+
+def test_sources_are_stored_and_checked_on_both_backends(backend_db, tmp_path, monkeypatch):
+    """SQLite and PostgreSQL (SESSIONCTL_TEST_PG): stored in order, replaced whole, used."""
+    from conftest import Cli
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cli = Cli(backend_db)
+    assert cli("init").exit_code == 0
+    assert cli("user", "add", "ada", "--role", "educator").exit_code == 0
+    assert cli("course", "add", "MATH101", "--title", "Maths", user="ada").exit_code == 0
+    first, second = tmp_path / "a.ics", tmp_path / "b.ics"
+    first.write_text(CALENDAR)
+    second.write_text(ics("UID:b\nDTSTART:20300801T090000Z\nDTEND:20300801T100000Z\nSUMMARY:B"))
+    assert cli.json("user", "set", "--busy", str(second), "--busy", str(first),
+                    user="ada")["busy"] == [str(second), str(first)]
+    assert add(cli, "2030-01-07 09:15").exit_code == 5
+    assert add(cli, "2030-08-01 09:15").exit_code == 5
+    before = snapshot(backend_db)
+    assert cli("user", "set", "--busy", str(first), "--busy", str(first), user="ada").exit_code == 2
+    assert snapshot(backend_db) == before
+    assert cli.json("user", "set", "--busy", str(first), user="ada")["busy"] == [str(first)]
+    assert add(cli, "2030-08-01 09:15").exit_code == 0
+
+
+def test_two_processes_setting_sources_at_once_leave_one_whole_list(busy, tmp_path):
+    """Real processes race to replace ada's sources: the store ends with one list or the
+    other, whole, never a mix."""
+    import subprocess
+
+    from test_processes import BIN
+
+    lists = [[str(tmp_path / f"{who}-{i}.ics") for i in range(10)] for who in ("x", "y")]
+    env = {**os.environ, "SESSIONCTL_DB": str(busy.db), "SESSIONCTL_USER": "ada",
+           "SESSIONCTL_TZ": "UTC"}
+    for _ in range(3):
+        runs = [subprocess.Popen([str(BIN), "user", "set", *[a for s in sources
+                                                                for a in ("--busy", s)]],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                for sources in lists]
+        for run in runs:
+            assert run.wait(60) == 0, run.stderr.read()
+        con = sqlite3.connect(busy.db)
+        stored = [r[0] for r in con.execute(
+            "SELECT source FROM busy_sources ORDER BY position").fetchall()]
+        con.close()
+        assert stored in lists, stored
