@@ -399,3 +399,37 @@ def test_two_processes_setting_sources_at_once_leave_one_whole_list(busy, tmp_pa
             "SELECT source FROM busy_sources ORDER BY position").fetchall()]
         con.close()
         assert stored in lists, stored
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "loop", "empty-vdir", "unreadable-dir"])
+def test_odd_paths_are_exit_6_never_a_hang(busy, tmp_path, kind):
+    path = tmp_path / f"odd-{kind}"
+    if kind == "fifo":
+        os.mkfifo(path)  # nobody writes: a blocking open would hang
+    elif kind == "device":
+        path = "/dev/zero"  # endless: a read without a cap would never stop
+    elif kind == "loop":
+        os.symlink(path, path)
+    elif kind == "empty-vdir":
+        path.mkdir()
+    else:
+        path.mkdir()
+        (path / "x.ics").mkdir()  # an .ics entry that is a directory
+    assert busy("user", "set", "--busy", str(path), user="ada").exit_code == 0
+    before = snapshot(busy.db)
+    result = add(busy, "2030-06-03 09:15")
+    assert result.exit_code == 6, result.stderr
+    assert str(path) in result.stderr and snapshot(busy.db) == before
+
+
+def test_invalid_utf8_in_a_source_is_exit_2(busy):
+    import subprocess
+
+    from test_processes import BIN
+
+    env = {**os.environ, "SESSIONCTL_DB": str(busy.db), "SESSIONCTL_USER": "ada"}
+    before = snapshot(busy.db)
+    run = subprocess.run([os.fsencode(str(BIN)), b"user", b"set", b"--busy", b"/tmp/\xff.ics"],
+                         env=env, capture_output=True, timeout=60)
+    assert run.returncode == 2 and b"UTF-8" in run.stderr
+    assert snapshot(busy.db) == before

@@ -88,15 +88,14 @@ class Invocation:
         """The busy-times settings for a slot's check (None with ``--ignore-busy``)."""
         if ignore:
             return None
-        from sessionctl.busytimes.fetch import Rules
         from sessionctl.domain.busy import BusyConfig
 
         settings = self.settings
         sources, origin = settings.busy_setting()
-        rules = Rules(restricted=self.restricted(), allow=settings.busy_allow,
-                      timeout=settings.busy_timeout)
-        return BusyConfig(sources, origin, rules, timedelta(seconds=settings.busy_ttl),
-                          settings.busy_cache())
+        return BusyConfig(sources, origin, restricted=self.restricted(),
+                          allow=settings.busy_allow, timeout=settings.busy_timeout,
+                          ttl=timedelta(seconds=settings.busy_ttl),
+                          directory=settings.busy_cache())
 
     def restricted(self) -> bool:
         """Whether this process fetches for someone else: the shared mode (the service

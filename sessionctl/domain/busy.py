@@ -27,19 +27,30 @@ HINT = "--ignore-busy creates it anyway"
 
 class BusyConfig(Record):
     """What the run knows of busy times: ``sources`` from the acting user's config file (and
-    where they came from), the fetch ``rules``, the ``ttl``, the cache ``directory``; the
-    warnings a stale copy gave are collected in ``warnings`` for the command to print."""
+    where they came from), whether the run is ``restricted`` (the shared and database modes)
+    and the addresses ``allow``ed there, the fetch ``timeout``, the ``ttl``, the cache
+    ``directory``; the warnings a stale copy gave are collected in ``warnings`` for the
+    command to print."""
 
-    _fields = ("sources", "origin", "rules", "ttl", "directory", "warnings")
+    _fields = ("sources", "origin", "restricted", "allow", "timeout", "ttl", "directory",
+               "warnings")
 
-    def __init__(self, sources: tuple[str, ...], origin: str, rules, ttl: timedelta,
-                 directory: str):
+    def __init__(self, sources: tuple[str, ...], origin: str, *, restricted: bool,
+                 allow: tuple[str, ...], timeout: float, ttl: timedelta, directory: str):
         self.sources = sources
         self.origin = origin
-        self.rules = rules
+        self.restricted = restricted
+        self.allow = allow
+        self.timeout = timeout
         self.ttl = ttl
         self.directory = directory
         self.warnings: list[str] = []
+
+    def rules(self):
+        """How to fetch (``busytimes/fetch.py``), built only when a source is read."""
+        from sessionctl.busytimes.fetch import Rules
+
+        return Rules(restricted=self.restricted, allow=self.allow, timeout=self.timeout)
 
 
 # -- storing them -----------------------------------------------------------------------------
@@ -144,7 +155,7 @@ def read(ctx: Context, config: BusyConfig | None, educator_id: int,
         store = store_id()
     if mine:
         for source in config.sources:
-            if config.rules.restricted:
+            if config.restricted:
                 raise NotAllowed(f"{config.origin}: busy sources in a config file are not read "
                                  "in the shared and database modes",
                                  hint="store them with 'sessionctl user set --busy URL…'")
@@ -158,11 +169,11 @@ def read(ctx: Context, config: BusyConfig | None, educator_id: int,
     tz = zone(educator.tz) if educator.tz else ctx.tz
     lo = min(w.start for w in windows)
     hi = max(w.end for w in windows)
-    indexes = []
+    indexes, rules = [], config.rules()
     for source in wanted:
         try:
             indexes.append(cache.load(
-                config.directory, source, config.rules, now=ctx.now(), ttl=config.ttl,
+                config.directory, source, rules, now=ctx.now(), ttl=config.ttl,
                 zone=tz, zone_name=zone_name(tz), lo=lo, hi=hi, warnings=config.warnings))
         except cache.Unreadable as exc:
             raise Unavailable(str(exc), hint=f"{HINT}; or fix the source: "
