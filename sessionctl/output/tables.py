@@ -380,8 +380,8 @@ def _busy_days(week, tz: tzinfo):
     for start, end in week.busy:
         start, end = start.astimezone(tz), end.astimezone(tz)
         while start < end:
-            midnight = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0)
-            piece = min(end, midnight)
+            next_day = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+            piece = min(end, next_day)
             if start.date() in days:
                 yield start, piece
             start = piece
