@@ -433,3 +433,26 @@ def test_invalid_utf8_in_a_source_is_exit_2(busy):
                          env=env, capture_output=True, timeout=60)
     assert run.returncode == 2 and b"UTF-8" in run.stderr
     assert snapshot(busy.db) == before
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("busy_timeout = 0", "above 0 and up to 600"),
+    ("busy_timeout = 1e9", "above 0 and up to 600"),
+    ('busy_timeout = "ten"', "must be a number of seconds"),
+    ("busy_ttl = -1", "from 0 and up to 604800"),
+    ("busy = 5", "must be a string or an array of strings"),
+    ('busy = ["/a.ics", "line\\nbreak"]', "line break"),
+    ('busy_allow = ["127.0.0.1"]', "may be set only in the site file"),
+])
+def test_hostile_busy_settings_are_exit_2_naming_the_line(busy, tmp_path, line, fragment):
+    config = tmp_path / "hostile"
+    (config / "sessionctl").mkdir(parents=True)
+    (config / "sessionctl" / "config.toml").write_text(f"tz = \"UTC\"\n{line}\n")
+    env = {"XDG_CONFIG_HOME": str(config)}
+    before = snapshot(busy.db)
+    result = busy(
+        "slot", "add", "--course", "MATH101", "--start", "2030-06-03 09:15", "--duration", "30m",
+        user="ada", env=env)
+    assert result.exit_code == 2, result.stderr
+    assert fragment in result.stderr and "line 2" in result.stderr
+    assert snapshot(busy.db) == before
