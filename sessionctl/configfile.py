@@ -29,8 +29,10 @@ APP = "sessionctl"
 # the shared mode (``account`` and ``command`` are additions to the usual keys,
 # see docs/reference/shared-mode.md#deploying-for-a-department).
 FILE_KEYS = ("db", "tz", "lock_timeout", "smtp", "mail_from", "smtp_timeout", "color", "pager",
-             "identity", "account", "command")
-SITE_ONLY = ("identity", "account", "command")
+             "busy", "busy_timeout", "busy_ttl", "busy_allow", "identity", "account", "command")
+SITE_ONLY = ("identity", "account", "command", "busy_allow")
+USER_ONLY = ("busy",)  # the educator's own calendars (docs/reference/busy-times.md#sources)
+LISTS = ("busy", "busy_allow")  # a string or an array of strings
 COLOR_CHOICES = ("auto", "always", "never")
 IDENTITIES = ("login", "sudo")
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; a larger one is a mistake
@@ -73,6 +75,8 @@ def checked_text(label: str, value: str) -> str:
 TIMEOUTS = {  # key -> (low, high, above_low), in the files and the variables alike
     "lock_timeout": (0, 3600, False),
     "smtp_timeout": (0, 600, True),
+    "busy_timeout": (0, 600, True),
+    "busy_ttl": (0, 7 * 86400, False),
 }
 
 
@@ -121,24 +125,30 @@ def read_config(path: str, layer: str) -> ConfigFile:
         cached = _cache.get(path)
         if cached is not None and cached[0] == signature:
             return cached[1]
-        chunks, size = [], 0
-        while size <= MAX_CONFIG_BYTES:
-            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = read_capped(fd, MAX_CONFIG_BYTES)
     except OSError as exc:
         raise UsageError(f"cannot read the {layer} config file {path}: {exc.strerror}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > MAX_CONFIG_BYTES:
         raise UsageError(f"the {layer} config file {path} is larger than 1 MiB")
     config = ConfigFile(path, layer, True, stat=info)
     _parse(config, data)
     _cache[path] = (signature, config)
     return config
+
+
+def read_capped(fd: int, cap: int) -> bytes:
+    """What ``fd`` holds, up to ``cap`` + 1 bytes: more than ``cap`` means too large (a config
+    file, a busy source)."""
+    chunks, size = [], 0
+    while size <= cap:
+        chunk = os.read(fd, min(1 << 20, cap + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _parse(config: ConfigFile, data: bytes) -> None:
@@ -167,6 +177,8 @@ def _parse(config: ConfigFile, data: bytes) -> None:
             raise UsageError(f"{where}: unknown key {key!r}", hint=f"the keys are {', '.join(FILE_KEYS)}")
         if key in SITE_ONLY and config.layer != "site":
             raise UsageError(f"{where}: {key} may be set only in the site file ({SITE_FILE})")
+        if key in USER_ONLY and config.layer != "user":
+            raise UsageError(f"{where}: {key} may be set only in a user's own config file")
         config.values[key] = _checked(key, value, where)
 
 
@@ -206,6 +218,12 @@ def _checked(key: str, value, where: str):
             raise UsageError(f"{where}: {key} must be a number of seconds, not {_kind_of(value)}")
         low, high, above = TIMEOUTS[key]
         return seconds(f"{where}: {key}", str(value), low=low, high=high, above_low=above)
+    if key in LISTS:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or len(items) > 100:
+            raise UsageError(f"{where}: {key} must be a string or an array of strings, "
+                             f"not {_kind_of(value)}")
+        return tuple(_checked(f"{key} entry", item, where) for item in items)
     if not isinstance(value, str):
         raise UsageError(f"{where}: {key} must be a string (in quotes), not {_kind_of(value)}")
     if len(value) > MAX_VALUE_CHARS:

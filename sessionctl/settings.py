@@ -53,6 +53,8 @@ DEFAULTS = {
     "mail_from": "default: sessionctl@ this host's name",
 }
 DEFAULT_SMTP_TIMEOUT = 30.0
+DEFAULT_BUSY_TIMEOUT = 10.0
+DEFAULT_BUSY_TTL = 900.0
 DEFAULT_PAGER = "less -FRX"
 
 class Layers(Record):
@@ -276,6 +278,39 @@ class Settings:
                 raise UsageError(f"{origin}: {exc.message}", exc.hint) from None
         return value
 
+    # -- busy times (docs/reference/busy-times.md) ---------------------------------------------
+
+    def busy_setting(self) -> tuple[tuple[str, ...], str]:
+        """The ``busy`` sources of the user's own config file, and where they came from."""
+        value, origin = self.file_value("busy")
+        return (tuple(value), origin) if value else ((), "default")
+
+    @property
+    def busy_timeout(self) -> float:
+        return self._timeout("busy_timeout", DEFAULT_BUSY_TIMEOUT)
+
+    @property
+    def busy_ttl(self) -> float:
+        return self._timeout("busy_ttl", DEFAULT_BUSY_TTL)
+
+    @property
+    def busy_allow(self) -> tuple[str, ...]:
+        """Addresses the restricted modes may fetch from all the same (the site file's)."""
+        site = self.layers().site
+        return tuple(site.values.get("busy_allow", ())) if site is not None else ()
+
+    def busy_cache(self) -> str:
+        """Where fetched busy sources are kept: the user's cache directory, in the shared mode
+        the service account's."""
+        state = self.shared
+        if state is not None:
+            return os.path.join(state.account.pw_dir, ".cache", APP, "busy")
+        base = self.environ.get("XDG_CACHE_HOME", "")
+        if not base.startswith("/"):
+            utf8_paths(self.environ, "HOME")
+            base = os.path.join(os.path.expanduser(self.environ.get("HOME") or "~"), ".cache")
+        return os.path.join(base, APP, "busy")
+
     @property
     def debug(self) -> bool:
         return self.environ.get(ENV["debug"]) == "1"
@@ -378,6 +413,13 @@ class Settings:
             rows[key] = (value, DEFAULTS.get(key, origin) if value is None else origin)
         rows["lock_timeout"] = (self.lock_timeout, rows["lock_timeout"][1])
         rows["smtp_timeout"] = (self.smtp_timeout, rows["smtp_timeout"][1])
+        from sessionctl.busytimes.sources import shown
+
+        sources, origin = self.busy_setting()
+        rows["busy"] = ([shown(s) for s in sources], origin)
+        for key in ("busy_timeout", "busy_ttl"):
+            rows[key] = (getattr(self, key), self.raw(key)[1])
+        rows["busy_allow"] = (list(self.busy_allow), self.file_value("busy_allow")[1])
         rows["color"] = self.color_setting()
         rows["pager"] = self.pager_setting()
         for key, default in (("identity", "login"), ("account", None), ("command", None)):

@@ -24,6 +24,7 @@ from runkit import proc, refused_plainly, refused_unchanged, unusable_paths
 UTC = timezone.utc
 
 USER = {"name", "role", "display", "email", "tz"}
+ONE_USER = USER | {"busy"}  # one user shown alone: their busy sources (docs/reference/busy-times.md#sources)
 COURSE = {"code", "title", "educator", "enrolled", "policy"}
 SLOT = {"id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link"}
 REQUEST = {"id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
@@ -153,9 +154,9 @@ def test_whoami_shows_identity_and_store_location(w):
 def test_user_add_prints_the_new_user(w):
     user = w.json("user", "add", "zoe", "--role", "educator", "--display", "Zoe Z",
                   "--email", "zoe@example.edu", "--tz", "Europe/Berlin")
-    assert set(user) == USER
+    assert set(user) == ONE_USER
     assert user == {"name": "zoe", "role": "educator", "display": "Zoe Z",
-                    "email": "zoe@example.edu", "tz": "Europe/Berlin"}
+                    "email": "zoe@example.edu", "tz": "Europe/Berlin", "busy": []}
     assert w.json("user", "show", "zoe") == user
 
 
@@ -172,7 +173,7 @@ def test_user_list_for_admin_and_educator_with_role_filter(w):
 
 def test_user_show_self_by_default_and_anyone_for_admin(w):
     me = w.json("user", "show", user="kat")
-    assert set(me) == USER and me["name"] == "kat" and me["role"] == "student"
+    assert set(me) == ONE_USER and me["name"] == "kat" and me["role"] == "student"
     assert w.json("user", "show", "kat", user="kat") == me
     assert w.json("user", "show", "kat", user="root") == me
     assert "kat@example.edu" in w.ok("user", "show", "kat")
@@ -181,8 +182,8 @@ def test_user_show_self_by_default_and_anyone_for_admin(w):
 def test_user_set_own_fields_but_not_own_role(w):
     changed = w.json("user", "set", "--display", "Alan T", "--email", "at@example.edu",
                      "--tz", "Europe/London", user="alan")
-    assert set(changed) == USER
-    assert changed == {"name": "alan", "role": "student", "display": "Alan T",
+    assert set(changed) == ONE_USER
+    assert changed == {"busy": [], "name": "alan", "role": "student", "display": "Alan T",
                        "email": "at@example.edu", "tz": "Europe/London"}
     before = snapshot(w.db)
     refused = w("user", "set", "--role", "admin", user="alan")
@@ -273,7 +274,7 @@ def test_course_enroll_from_csv_registers_unknown_students_and_is_idempotent(w, 
     assert [u["name"] for u in enrolled] == ["alan", "grace", "kat", "linus"]
     grace = w.json("user", "show", "grace")
     assert grace == {"name": "grace", "role": "student", "display": "Grace Hopper",
-                     "email": "grace@example.edu", "tz": None}
+                     "email": "grace@example.edu", "tz": None, "busy": []}
     assert w.json("user", "show", "linus")["role"] == "student"
     assert w.json("course", "list", user="grace")[0]["code"] == "MATH101"
 

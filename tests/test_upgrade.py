@@ -487,6 +487,24 @@ def test_the_lifecycle_works_on_the_upgraded_store(upgraded):
         con.close()
 
 
+def test_busy_sources_work_on_the_upgraded_store(upgraded, tmp_path, monkeypatch):
+    """Migration 9 (docs/reference/busy-times.md#sources): an upgraded store keeps busy
+    sources, and a slot over a busy event is refused."""
+    db = upgraded["db"]
+    cal = tmp_path / "busy.ics"
+    cal.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:t\r\nBEGIN:VEVENT\r\nUID:u1\r\n"
+                   "DTSTART:20990105T100000Z\r\nDTEND:20990105T110000Z\r\nSUMMARY:Board\r\n"
+                   "END:VEVENT\r\nEND:VCALENDAR\r\n")
+    shown = new("user", "set", "--busy", str(cal), "--json", user="ada", db=db)
+    assert shown["busy"] == [str(cal)]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    refused = new("slot", "add", "--course", "MATH101", "--start", "2099-01-05 10:30",
+                  "--duration", "30m", user="ada", db=db, code=5)
+    assert "2099-01-05 10:00–11:00" in refused.stderr and "Board" in refused.stderr
+    new("slot", "add", "--course", "MATH101", "--start", "2099-01-05 10:30",
+        "--duration", "30m", "--ignore-busy", user="ada", db=db)
+
+
 def test_the_previous_release_refuses_the_upgraded_store(upgraded):
     refused = upgraded["old"].run("request", "list", "--json")
     assert refused.returncode == 6 and refused.stdout == "", refused

@@ -84,6 +84,26 @@ class Invocation:
             self._context = Context(store, actor, self.display_zone(actor.tz), self.now)
         return self._context
 
+    def busy(self, ignore: bool = False):
+        """The busy-times settings for a slot's check (None with ``--ignore-busy``)."""
+        if ignore:
+            return None
+        from sessionctl.domain.busy import BusyConfig
+
+        settings = self.settings
+        sources, origin = settings.busy_setting()
+        return BusyConfig(sources, origin, restricted=self.restricted(),
+                          allow=settings.busy_allow, timeout=settings.busy_timeout,
+                          ttl=timedelta(seconds=settings.busy_ttl),
+                          directory=settings.busy_cache())
+
+    def restricted(self) -> bool:
+        """Whether this process fetches for someone else: the shared mode (the service
+        account) and the database mode (docs/reference/busy-times.md#the-shared-and-database-modes)."""
+        # the database mode's store says so once issue 14's branch records it (Store.identity)
+        return (self.settings.shared is not None
+                or getattr(self.store(), "identity", "login") == "database")
+
     def display_zone(self, user_tz: str | None = None):
         """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""
         name = self.settings.tz or user_tz

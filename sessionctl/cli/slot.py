@@ -1,5 +1,6 @@
 """sessionctl slot …"""
 
+from contextlib import contextmanager
 from typing import Annotated, List, Optional
 
 import typer
@@ -16,6 +17,7 @@ Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="S
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
 Notes = Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="Notes for students ('' clears).")]
+IgnoreBusy = Annotated[bool, typer.Option("--ignore-busy", help="Create it even if it overlaps a busy time of the educator's calendars.")]
 Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Default meeting link, http(s) ('' clears).")]
 
 
@@ -38,6 +40,7 @@ def add(
     rrule: Annotated[Optional[str], typer.Option("--rrule", metavar="RULE", help="Repeat by an RFC 5545 RRULE body, e.g. 'FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8'.")] = None,
     except_: Annotated[Optional[List[str]], typer.Option(
         "--except", metavar="DATE", help="Leave out a series' slots on this local date (repeatable, or comma-separated).")] = None,
+    ignore_busy: IgnoreBusy = False,
     as_json: Json = False,
 ) -> None:
     """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
@@ -50,10 +53,12 @@ def add(
         until=app_.when(until, until=True),
         skip=tuple(app_.day(d) for given in except_ or () for d in given.split(",") if d.strip()),
     )
-    created = slots.add(
-        c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
-        plan=plan, capacity=capacity, notes=notes, link=link,
-    )
+    busy = app_.busy(ignore_busy)
+    with _warnings(busy):
+        created = slots.add(
+            c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
+            plan=plan, capacity=capacity, notes=notes, link=link, busy=busy,
+        )
     tables.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
 
 
@@ -95,16 +100,19 @@ def update(
     capacity: Annotated[Optional[int], typer.Option("--capacity", metavar="N", click_type=NUMBER, help="Seats, 1-100.")] = None,
     notes: Notes = None,
     link: Link = None,
+    ignore_busy: IgnoreBusy = False,
     as_json: Json = False,
 ) -> None:
     """Change a slot; --start alone keeps its length. Times cannot move while it has requests."""
     app_ = ctx.obj
     c = app_.context()
     given = {k: v for k, v in dict(notes=notes, link=link).items() if v is not None}
-    view = slots.update_slot(
-        c, slot_id, start=app_.when(start), end=app_.when(end), duration=app_.duration(duration),
-        capacity=capacity, **given,
-    )
+    busy = app_.busy(ignore_busy)
+    with _warnings(busy):
+        view = slots.update_slot(
+            c, slot_id, start=app_.when(start), end=app_.when(end),
+            duration=app_.duration(duration), capacity=capacity, busy=busy, **given,
+        )
     tables.slot(view, c.tz, as_json, viewer=app_.viewer())
 
 
@@ -134,4 +142,21 @@ def calendar(
     """A Monday-to-Sunday grid of the slots you can see, in the display zone."""
     app_ = ctx.obj
     c = app_.context()
-    tables.calendar(slots.week(c, app_.when(week), course), c.tz, as_json)
+    busy = app_.busy() if c.role == "educator" else None
+    with _warnings(busy):
+        shown = slots.week(c, app_.when(week), course, busy=busy)
+    tables.calendar(shown, c.tz, as_json)
+
+
+@contextmanager
+def _warnings(busy):
+    """Say which busy source failed and had its cached copy used, whether the command then
+    succeeds or is refused (docs/reference/busy-times.md#caching)."""
+    try:
+        yield
+    finally:
+        if busy is not None and busy.warnings:
+            from sessionctl.output import terminal
+
+            for text in busy.warnings:
+                terminal.warning(text)

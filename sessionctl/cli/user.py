@@ -1,6 +1,6 @@
 """sessionctl user …"""
 
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -55,8 +55,12 @@ def set_(
     email: Email = None,
     tz: Tz = None,
     role: Annotated[Optional[str], typer.Option("--role", metavar="ROLE", help="New role (admin only).")] = None,
+    busy: Annotated[Optional[List[str]], typer.Option(
+        "--busy", metavar="SOURCE", help="A calendar whose events block slots: an ICS URL, file or vdir (repeatable; '' clears).")] = None,
     as_json: Json = False,
 ) -> None:
     """Change a user's details: your own, or anyone's (and roles) for an admin."""
-    given = {k: v for k, v in dict(display=display, email=email, tz=tz, role=role).items() if v is not None}
-    tables.user(users.set_user(ctx.obj.context(), name, **given), as_json)
+    given = {k: v for k, v in dict(display=display, email=email, tz=tz, role=role, busy=busy).items() if v is not None}
+    app_ = ctx.obj
+    c = app_.context()
+    tables.user(users.set_user(c, name, restricted=app_.restricted(), **given), as_json)

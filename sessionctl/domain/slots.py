@@ -24,6 +24,7 @@ from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
 
 if TYPE_CHECKING:
+    from sessionctl.domain.busy import BusyConfig
     from sessionctl.domain.series import Series
     from sessionctl.domain.window import Window
 
@@ -113,6 +114,7 @@ def add(
     capacity: int = 1,
     notes: str | None = None,
     link: str | None = None,
+    busy: BusyConfig | None = None,
 ) -> list[SlotView]:
     """``slot add``: one slot or a series from [start, end or start + duration).
 
@@ -130,7 +132,7 @@ def add(
 
     windows = series.windows(start, end if end is not None else start + duration, ctx.tz,
                              series.Series() if plan is None else plan)
-    return add_slots(ctx, course, windows, capacity=capacity, notes=notes, link=link)
+    return add_slots(ctx, course, windows, capacity=capacity, notes=notes, link=link, busy=busy)
 
 
 def add_slots(
@@ -141,8 +143,11 @@ def add_slots(
     capacity: int = 1,
     notes: str | None = None,
     link: str | None = None,
+    busy: BusyConfig | None = None,
 ) -> list[SlotView]:
-    """Create every window as a slot of ``course`` in one transaction, or none of them."""
+    """Create every window as a slot of ``course`` in one transaction, or none of them; with
+    ``busy``, none that overlaps a busy time of the educator's calendars, read before the lock
+    (``docs/reference/busy-times.md``)."""
     from sessionctl.domain.window import MAX_SERIES, check_window
 
     check_capacity(capacity)
@@ -156,12 +161,18 @@ def add_slots(
     code = check_code(course)
     with ctx.read():  # refusals without the lock; the educator whose slots these are
         educator_id = access.course(ctx, code, manage=True).educator.id
+    busy_times = _busy(ctx, busy, educator_id, windows)
     with ctx.write(people=(educator_id,)):  # only their slots can collide with these
         owner_course = access.course(ctx, code, manage=True)
         educator = owner_course.educator
         now = ctx.now()
         _check_future(windows, now, ctx.tz)
         raise_conflicts(conflicts(educator, windows, ctx.tz), single=len(windows) == 1, tz=ctx.tz)
+        if busy is not None:
+            if educator.id != educator_id:
+                raise _changed_meanwhile(f"course {code}")
+            if busy_times is not None:
+                busy_times.refuse(windows, ctx.tz, single=len(windows) == 1)
         stamp = to_db(now)
         rows = [
             {
@@ -184,6 +195,22 @@ def add_slots(
             for row in rows
         )
         return [SlotView.of(slot, now) for slot in made]
+
+
+def _busy(ctx: Context, config: BusyConfig | None, educator_id: int, windows: list[Window]):
+    """The educator's busy times over ``windows``, read (and maybe fetched) before the lock."""
+    if config is None:
+        return None
+    from sessionctl.domain import busy
+
+    return busy.read(ctx, config, educator_id, windows)
+
+
+def _changed_meanwhile(what: str) -> Conflict:
+    """Busy times were read for a slot or an educator that another writer changed before the
+    lock was taken: nothing is checked against the wrong calendar, nothing changes."""
+    return Conflict(f"{what} changed while the educator's busy times were read; nothing changed",
+                    hint="run the command again")
 
 
 def list_slots(
@@ -224,22 +251,30 @@ def list_slots(
 
 
 class Week(Frozen):
-    """``slot calendar``: the seven local days of a week and the slots starting in it."""
+    """``slot calendar``: the seven local days of a week and the slots starting in it; for an
+    educator looking at their own week, the busy times of their calendars (``busy``:
+    (start, end) pairs, no summaries)."""
 
-    _fields = ("days", "slots")
+    _fields = ("days", "slots", "busy")
 
-    def __init__(self, days: list[date], slots: list[SlotView]):
-        self.__dict__.update(days=days, slots=slots)
+    def __init__(self, days: list[date], slots: list[SlotView], busy: list | None = None):
+        self.__dict__.update(days=days, slots=slots, busy=busy or [])
 
 
-def week(ctx: Context, when: datetime | None = None, course: str | None = None) -> Week:
+def week(ctx: Context, when: datetime | None = None, course: str | None = None,
+         busy: BusyConfig | None = None) -> Week:
     """The Monday-to-Sunday week (display zone) holding ``when`` (default: now), with every
     slot the actor may see in ``slot list`` that starts in it, whatever its status."""
     day = (when or ctx.now()).astimezone(ctx.tz).date()
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     start, end = midnight(monday, ctx.tz), midnight(monday + timedelta(days=7), ctx.tz)
-    return Week(days, list_slots(ctx, course, start, end, ALL))
+    blocks = []
+    if busy is not None:
+        from sessionctl.domain import busy as busy_times
+
+        blocks = busy_times.blocks(ctx, busy, start, end)
+    return Week(days, list_slots(ctx, course, start, end, ALL), blocks)
 
 
 def show_slot(ctx: Context, slot_id: int) -> SlotView:
@@ -261,7 +296,10 @@ def update_slot(
     capacity: int | None = None,
     notes=KEEP,
     link=KEEP,
+    busy: BusyConfig | None = None,
 ) -> SlotView:
+    """``slot update``; a new time is checked against the educator's busy times (``busy``),
+    read before the lock for the time the slot would have (``docs/reference/busy-times.md``)."""
     from sessionctl.domain.window import Window, check_window
 
     if end is not None and duration is not None:
@@ -273,10 +311,8 @@ def update_slot(
         changes["notes"] = check_text("notes", notes) or None
     if link is not KEEP:
         changes["link"] = check_link(link)
-    with ctx.write():
-        slot = access.slot(ctx, slot_id, manage=True)
-        if slot.cancelled_at is not None:
-            raise Conflict(f"slot {slot_id} is cancelled")
+
+    def moved(slot: Slot) -> tuple[Window, Window]:
         old = Window(from_db(slot.starts_at), from_db(slot.ends_at))
         new_start = start or old.start
         if end is not None:
@@ -285,7 +321,21 @@ def update_slot(
             new_end = new_start + duration
         else:
             new_end = new_start + (old.end - old.start)
-        window = check_window(new_start, new_end)
+        return old, check_window(new_start, new_end)
+
+    busy_times, checked = None, None
+    if busy is not None and (start or end or duration):
+        with ctx.read():
+            slot = access.slot(ctx, slot_id, manage=True)
+            old, checked = moved(slot)
+            educator_id = slot.educator_id
+        if checked != old:
+            busy_times = _busy(ctx, busy, educator_id, [checked])
+    with ctx.write():
+        slot = access.slot(ctx, slot_id, manage=True)
+        if slot.cancelled_at is not None:
+            raise Conflict(f"slot {slot_id} is cancelled")
+        old, window = moved(slot)
         ended = old.end <= ctx.now()
         if ended and (window != old or capacity is not None):
             raise Conflict(f"slot {slot_id} has ended; its time and seats can no longer change")
@@ -304,6 +354,11 @@ def update_slot(
             raise_conflicts(
                 conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
             )
+            if busy is not None:  # read before the lock, never under it
+                if window != checked or slot.educator_id != educator_id:
+                    raise _changed_meanwhile(f"slot {slot_id}")
+                if busy_times is not None:
+                    busy_times.refuse([window], ctx.tz, single=True)
             changes["starts_at"], changes["ends_at"] = to_db(window.start), to_db(window.end)
         if capacity is not None:
             if capacity < slot.booked:

@@ -59,7 +59,7 @@ def add_user(
             name=name, role=role, display=display or None, email=email, tz=tz,
             created_at=to_db(ctx.now()),
         )
-        return UserView.of(user)
+        return _with_busy(user)
 
 
 def list_users(ctx: Context, role: str | None) -> list[UserView]:
@@ -74,11 +74,27 @@ def list_users(ctx: Context, role: str | None) -> list[UserView]:
 
 def show_user(ctx: Context, name: str | None) -> UserView:
     with ctx.read():
-        return UserView.of(access.user(ctx, name))
+        return _with_busy(access.user(ctx, name))
 
 
-def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEEP, role=KEEP) -> UserView:
+def _with_busy(user: User) -> UserView:
+    """The user with their busy sources, masked (``docs/reference/busy-times.md#sources``)."""
+    from sessionctl.domain import busy
+
+    view = UserView.of(user)
+    view.busy = busy.shown(user.id)
+    return view
+
+
+def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEEP, role=KEEP,
+             busy=KEEP, restricted: bool = False) -> UserView:
+    """``user set``; ``busy`` (a list of sources, ``[""]`` to clear) replaces the stored
+    ones, checked first (paths refused when ``restricted``)."""
     changes = {}
+    if busy is not KEEP:
+        from sessionctl.domain.busy import checked_sources, store_sources
+
+        busy = checked_sources(list(busy), restricted)
     if display is not KEEP:
         changes["display"] = check_line("display name", display) or None
     if email is not KEEP:
@@ -97,7 +113,9 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
             User.update(**changes).where(User.id == user.id).execute()
             for key, value in changes.items():
                 setattr(user, key, value)
-        return UserView.of(user)
+        if busy is not KEEP:
+            store_sources(user, busy)
+        return _with_busy(user)
 
 
 def _check_role_change(user: User) -> None:

@@ -17,15 +17,19 @@ from sessionctl.store.models import Course, Notification, Request, Slot, User
 
 
 class UserView(Record):
-    _fields = ("name", "role", "display", "email", "tz")
+    """A user; ``busy`` (their busy sources, URLs masked) only where they or an admin look
+    at one user (``user show``, ``user set``), else None."""
+
+    _fields = ("name", "role", "display", "email", "tz", "busy")
 
     def __init__(self, name: str, role: str, display: str | None, email: str | None,
-                 tz: str | None):
+                 tz: str | None, busy: list[str] | None = None):
         self.name = name
         self.role = role
         self.display = display
         self.email = email
         self.tz = tz
+        self.busy = busy
 
     @classmethod
     def of(cls, u: User) -> "UserView":

@@ -254,9 +254,12 @@ def users(views, as_json: bool, *, wide: bool = False) -> None:
 
 
 def user(view, as_json: bool) -> None:
+    """One user; their busy sources (masked) when the view holds them."""
     if as_json:
-        return emit_json(pick(view, USER))
-    show_pairs(None, _user_pairs(view))
+        extra = {} if view.busy is None else {"busy": list(view.busy)}
+        return emit_json({**pick(view, USER), **extra})
+    busy = [] if view.busy is None else [("busy", "\n".join(view.busy) or None)]
+    show_pairs(None, _user_pairs(view) + busy)
 
 
 def _user_pairs(view) -> list[tuple[str, object]]:
@@ -357,6 +360,11 @@ def calendar(week, tz: tzinfo, as_json: bool) -> None:
         cells.setdefault((start.date(), start.hour), []).append(
             f"{start:%H:%M} {v.course} #{v.id}\n{_slot_status(v)}"
         )
+    for start, end in _busy_days(week, tz):  # the educator's own calendars: no summaries
+        first = min(first, start.hour)
+        last = max(last, (end - timedelta(seconds=1)).hour if end.date() == start.date() else 23)
+        cells.setdefault((start.date(), start.hour), []).append(
+            f"{start:%H:%M}–{end:%H:%M} busy")
     rows = [
         [f"{hour:02d}:00"] + ["\n".join(cells.get((day, hour), [])) for day in week.days]
         for hour in range(first, last + 1)
@@ -364,6 +372,19 @@ def calendar(week, tz: tzinfo, as_json: bool) -> None:
     title = f"week of {week.days[0]:%a %Y-%m-%d}" + ("" if rows else ": no slots")
     _table(title, [""] + [f"{day:%a}\n{day:%m-%d}" for day in week.days], rows,
            _zone_caption(tz))
+
+
+def _busy_days(week, tz: tzinfo):
+    """A week's busy blocks in local time, cut at midnight into one piece a day."""
+    days = set(week.days)
+    for start, end in week.busy:
+        start, end = start.astimezone(tz), end.astimezone(tz)
+        while start < end:
+            next_day = (start + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+            piece = min(end, next_day)
+            if start.date() in days:
+                yield start, piece
+            start = piece
 
 
 def request(view, tz: tzinfo, as_json: bool) -> None:
@@ -446,6 +467,8 @@ def config(data: dict, as_json: bool) -> None:
             return "(none)"
         if isinstance(value, bool):
             return "on" if value else "off"
+        if isinstance(value, list):
+            return ", ".join(clean(v) for v in value) or "(none)"
         return f"{value:g}" if isinstance(value, float) else clean(str(value))
 
     rows = [("setting", "value", "from")] + [

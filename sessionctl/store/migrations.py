@@ -311,6 +311,20 @@ END $$""",
     ],
 }
 
+# Busy times (issue 19, docs/reference/busy-times.md): the calendars an educator stores with
+# `user set --busy`, in their order. A table of its own, not a column of `users`, because its
+# URLs are secrets (a Google or Nextcloud secret address): the rows are their owner's and the
+# admins' alone, where a user's name and e-mail are seen by many.
+M009_BUSY = """
+CREATE TABLE busy_sources (
+    id {pk},
+    user_id INTEGER NOT NULL REFERENCES users (id),
+    position INTEGER NOT NULL CHECK (position BETWEEN 1 AND 20),
+    source TEXT NOT NULL CHECK (length(source) BETWEEN 1 AND 2048),
+    UNIQUE (user_id, position)
+);
+"""
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
@@ -318,6 +332,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
+    (9, "busy", M009_BUSY),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -142,4 +142,17 @@ class Lease(BaseModel):
         table_name = "leases"
 
 
-MODELS = [User, Course, Enrollment, Slot, Request, History, Notification, StoreInfo, Lease]
+class BusySource(BaseModel):
+    """One of a user's busy calendars (``user set --busy``): a URL or, outside the shared
+    mode, a file or vdir; ``position`` keeps the order they were given in."""
+
+    user = pw.ForeignKeyField(User, column_name="user_id")
+    position = pw.IntegerField()
+    source = pw.TextField()
+
+    class Meta:
+        table_name = "busy_sources"
+
+
+MODELS = [User, Course, Enrollment, Slot, Request, History, Notification, StoreInfo, Lease,
+          BusySource]
