@@ -997,7 +997,7 @@ BEGIN
         ELSIF f.proname NOT IN ({", ".join(f"'{name}'" for name in _INVOKER)}) THEN
             EXECUTE format('ALTER FUNCTION %s OWNER TO {DEFINER}', f.sig);
         END IF;
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {_EVERYONE}', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {_EVERYONE}, {DEFINER}', f.sig);
         IF f.proname IN ('me', 'my_role', 'may_make_login', 'is_login') THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {ROLEMAKER}', f.sig);
         END IF;
