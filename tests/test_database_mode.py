@@ -219,9 +219,7 @@ def test_a_student_cannot_change_or_delete_anything_of_anyone_else(converted):
 
 def test_a_student_cannot_approve_their_own_request_nor_book_one_approved(converted):
     w = converted
-    lin = w.connect("lin")
-    with w.superuser() as con:  # lin's own pending request on the two-seat slot
-        pass
+    lin = w.connect("lin")  # lin's own pending request on the two-seat slot:
     made = rows(lin, "INSERT INTO requests (slot_id, student_id, status, message, created_at, "
                      "updated_at) VALUES (%s, %s, 'pending', 'hello', now(), now()) RETURNING id",
                 (w.slot["s2"], w.id["lin"]))[0][0]
@@ -559,7 +557,6 @@ def test_a_login_that_is_no_user_of_the_store_is_nobody(converted):
         assert "permission denied" in refused(stranger, sql)
     kat = w.connect("kat")
     assert "permission denied" in refused(kat, "SELECT * FROM requests")
-    w.name["kat_again"] = w.name["kat"]
     with w.superuser() as con:
         con.execute(f'GRANT sessionctl_educator TO "{w.name["kat"]}"')  # the wrong group
     assert rows(w.connect("kat"), "SELECT sessionctl.me(), count(*) FROM requests") == [(None, 0)]
@@ -674,6 +671,8 @@ def test_the_writers_advisory_locks_work_for_a_login_role(converted):
 
 
 def test_an_idle_transaction_is_ended_by_the_server(converted):
+    """A suspended laptop's transaction (and its lock) goes; the conversion sets the store's
+    database to 30 s (test_a_conversion_runs_again_and_turns_back), here a role's half second."""
     import time
 
     import psycopg
@@ -687,3 +686,86 @@ def test_an_idle_transaction_is_ended_by_the_server(converted):
     time.sleep(1.5)
     with pytest.raises(psycopg.Error):
         kat.execute("SELECT 1")
+
+
+# -- the DBA's steps on a server that wants passwords ---------------------------------------------------
+
+
+@pytest.fixture
+def password_cluster():
+    """A PostgreSQL cluster of its own whose every connection needs a password (scram), run as
+    the ``postgres`` account: what the README's DBA steps start from."""
+    import glob
+    import os
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins or os.geteuid() != 0 or shutil.which("su") is None:
+        pytest.skip("needs root, su and PostgreSQL's initdb to start a cluster of its own")
+    try:
+        account = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres account to run the cluster as")
+    bindir = os.path.dirname(bins[-1])
+    home = Path(tempfile.mkdtemp(prefix="sessionctl-pg-"))  # pytest's tmp is root's alone
+    (home / "pw").write_text("super-secret\n")
+    os.chown(home, account.pw_uid, account.pw_gid)
+    os.chown(home / "pw", account.pw_uid, account.pw_gid)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def as_postgres(command: str) -> None:
+        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", command], check=True,
+                       capture_output=True, timeout=120)
+
+    as_postgres(f"{bindir}/initdb -D {home}/data -U postgres -A scram-sha-256 --pwfile={home}/pw")
+    as_postgres(f"{bindir}/pg_ctl -D {home}/data -w -l {home}/log -o "
+                f"'-p {port} -k {home} -c listen_addresses=127.0.0.1' start")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        as_postgres(f"{bindir}/pg_ctl -D {home}/data -m fast stop")
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_dbas_steps_with_passwords_and_an_owner_that_is_no_superuser(password_cluster):
+    """The owner role holds CREATEROLE and owns the database (no superuser), makes the store
+    with today's CLI and converts it; then each person logs in with their own password."""
+    import psycopg
+
+    server = password_cluster
+    superuser = f"postgresql://postgres:super-secret@{server}/postgres"
+    with psycopg.connect(superuser, autocommit=True) as con:
+        con.execute("CREATE ROLE sessionctl_owner LOGIN CREATEROLE PASSWORD 'owner-secret'")
+        con.execute("CREATE DATABASE sessions OWNER sessionctl_owner")
+    url = f"postgresql://sessionctl_owner:owner-secret@{server}/sessions"
+    w = World(url, "pw")
+    w.build()
+    done = w.convert()
+    assert sorted(done["created"]) == sorted(w.name.values())
+    w.superuser = lambda: psycopg.connect(f"postgresql://postgres:super-secret@{server}/sessions",
+                                          autocommit=True)
+    try:
+        alan = w.connect("alan")
+        assert ids(alan, "requests") == {w.request["alan-s1"]}
+        with psycopg.connect(url, autocommit=True) as owner:  # the owner is nobody in the store
+            assert rows(owner, "SELECT count(*) FROM requests") == [(0,)]
+            assert rows(owner, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [
+                (False,)]
+        for wrong in (f"postgresql://{w.name['alan']}:nope@{server}/sessions",
+                      f"postgresql://{w.name['alan']}@{server}/sessions"):
+            with pytest.raises(psycopg.OperationalError):
+                psycopg.connect(wrong, connect_timeout=5)
+        # nobody can become the definer or the rolemaker, the owner included
+        with w.superuser() as con:
+            assert rows(con, "SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON "
+                             "r.oid = m.roleid WHERE r.rolname IN ('sessionctl_definer', "
+                             "'sessionctl_rolemaker')") == [(0,)]
+    finally:
+        w.close()

@@ -49,16 +49,28 @@ _ROLES = f"""
 DO $$
 DECLARE
     name text;
+    r pg_roles%ROWTYPE;
+    maker boolean;
 BEGIN
     FOREACH name IN ARRAY ARRAY['{GROUPS["admin"]}', '{GROUPS["educator"]}',
                                 '{GROUPS["student"]}', '{DEFINER}', '{ROLEMAKER}'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = name) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', name);
+        maker := name = '{ROLEMAKER}';
+        SELECT * INTO r FROM pg_roles WHERE rolname = name;
+        IF NOT FOUND THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN %s', name,
+                           CASE WHEN maker THEN 'CREATEROLE' ELSE '' END);
+            CONTINUE;
         END IF;
-        EXECUTE format('ALTER ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOREPLICATION NOBYPASSRLS '
-                       'PASSWORD NULL', name);
-        EXECUTE format('ALTER ROLE %I %s', name,
-                       CASE WHEN name = '{ROLEMAKER}' THEN 'CREATEROLE' ELSE 'NOCREATEROLE' END);
+        IF r.rolsuper OR r.rolbypassrls OR r.rolreplication THEN
+            RAISE EXCEPTION 'the role % exists with powers it must not have (superuser, '
+                'bypassrls or replication); a superuser must drop or fix it', name
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF r.rolcanlogin OR r.rolcreatedb OR r.rolcreaterole <> maker THEN
+            EXECUTE format('ALTER ROLE %I NOLOGIN NOCREATEDB %s', name,
+                           CASE WHEN maker THEN 'CREATEROLE' ELSE 'NOCREATEROLE' END);
+        END IF;
+        EXECUTE format('ALTER ROLE %I PASSWORD NULL', name);
     END LOOP;
 END $$"""
 
