@@ -153,6 +153,15 @@ def rows(con, sql: str, params=()) -> list:
     return con.execute(sql, params).fetchall()
 
 
+def record(con, request: int, actor: int, was, to: str, tell: int, slot: int, note=None):
+    """What ``requests.record`` writes after a change: the history row, the other party told."""
+    con.execute("INSERT INTO history (request_id, at, actor_id, from_status, to_status, note) "
+                "VALUES (%s, now(), %s, %s, %s, %s)", (request, actor, was, to, note))
+    con.execute("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, created_at,"
+                " mail_state) VALUES (%s, %s, %s, %s, 'told', now(), 'queued')",
+                (tell, to, request, slot))
+
+
 def ids(con, table: str, column: str = "id") -> set:
     return {r[0] for r in rows(con, f"SELECT {column} FROM {table}")}
 
@@ -427,20 +436,12 @@ def test_a_student_sends_cancels_rates_and_reads_their_inbox(converted):
                           " link, notes, created_at, updated_at) VALUES (%s, %s, 'pending', "
                           "'hi', 0, NULL, NULL, now(), now()) RETURNING id",
                     (s2, w.id["alan"]))[0][0]
-        alan.execute("INSERT INTO history (request_id, at, actor_id, from_status, to_status) "
-                     "VALUES (%s, now(), %s, NULL, 'pending')", (made, w.id["alan"]))
-        alan.execute("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, "
-                     "created_at, mail_state) VALUES (%s, 'request', %s, %s, 'Alan requests', "
-                     "now(), 'queued')", (w.id["ada"], made, s2))
+        record(alan, made, w.id["alan"], None, "pending", w.id["ada"], s2)
     with alan.transaction():  # request cancel of the approved session: the seat goes to lin
         alan.execute("UPDATE requests SET status = 'cancelled', reason = 'ill', updated_at = now()"
                      " WHERE id = %s AND status = 'approved'", (w.request["alan-s1"],))
-        alan.execute("INSERT INTO history (request_id, at, actor_id, from_status, to_status, note)"
-                     " VALUES (%s, now(), %s, 'approved', 'cancelled', 'ill')",
-                     (w.request["alan-s1"], w.id["alan"]))
-        alan.execute("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, "
-                     "created_at) VALUES (%s, 'cancelled', %s, %s, 'Alan cancelled', now())",
-                     (w.id["ada"], w.request["alan-s1"], s1))
+        record(alan, w.request["alan-s1"], w.id["alan"], "approved", "cancelled", w.id["ada"], s1,
+               "ill")
         assert rows(alan, "SELECT sessionctl.offer(%s, 1)", (s1,)) == [(1,)]
     alan.execute("UPDATE notifications SET read_at = now() WHERE user_id = %s AND read_at IS NULL",
                  (w.id["alan"],))
@@ -487,12 +488,7 @@ def test_an_educator_decides_adds_slots_and_enrols_new_students(converted):
         ada.execute("UPDATE requests SET status = 'approved', link = 'https://meet.example/1', "
                     "updated_at = now() WHERE id = %s AND status = 'pending'",
                     (w.request["kat-s2"],))
-        ada.execute("INSERT INTO history (request_id, at, actor_id, from_status, to_status) "
-                    "VALUES (%s, now(), %s, 'pending', 'approved')",
-                    (w.request["kat-s2"], w.id["ada"]))
-        ada.execute("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, "
-                    "created_at) VALUES (%s, 'approved', %s, %s, 'Ada approved', now())",
-                    (w.id["kat"], w.request["kat-s2"], s2))
+        record(ada, w.request["kat-s2"], w.id["ada"], "pending", "approved", w.id["kat"], s2)
         ada.execute("SELECT sessionctl.settle(%s)", (s2,))
     assert rows(ada, "SELECT booked FROM slots WHERE id = %s", (s2,)) == [(1,)]
     with ada.transaction():  # slot add, slot update, request move of kat's booking

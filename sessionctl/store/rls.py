@@ -837,6 +837,7 @@ _ME = f"(SELECT {SCHEMA}.me())"
 _ROLE = f"(SELECT {SCHEMA}.my_role())"
 _ADMIN = f"{_ROLE} = 'admin'"
 _MY_SLOTS = f"(SELECT {SCHEMA}.my_slots())"
+_TEACHES = f"{_ADMIN} OR educator_id = {_ME}"  # a course's or slot's own educator, or an admin
 
 # (table, privileges, to whom): a column list in the privilege limits it to those columns
 _GRANTS = [
@@ -886,25 +887,23 @@ _POLICIES = [
      f"({_ADMIN} OR ({_ROLE} = 'educator' AND role = 'student')) AND {SCHEMA}.name_is_free(name)"),
     ("users", "change", "UPDATE", _EVERYONE, f"id = {_ME} OR {_ADMIN}", f"id = {_ME} OR {_ADMIN}"),
     ("courses", "read", "SELECT", _EVERYONE,
-     f"{_ADMIN} OR educator_id = {_ME} OR id IN (SELECT {SCHEMA}.my_enrolments())", None),
+     f"{_TEACHES} OR id IN (SELECT {SCHEMA}.my_enrolments())", None),
     ("courses", "add", "INSERT", _STAFF, None,
      f"({_ADMIN} AND {SCHEMA}.role_of(educator_id) = 'educator') "
      f"OR ({_ROLE} = 'educator' AND educator_id = {_ME})"),
-    ("courses", "change", "UPDATE", _STAFF, f"{_ADMIN} OR educator_id = {_ME}",
-     f"{_ADMIN} OR educator_id = {_ME}"),
+    ("courses", "change", "UPDATE", _STAFF, _TEACHES, _TEACHES),
     ("enrollments", "read", "SELECT", _EVERYONE,
      f"{_ADMIN} OR student_id = {_ME} OR course_id IN (SELECT {SCHEMA}.my_courses())", None),
     ("enrollments", "add", "INSERT", _STAFF, None,
      f"{SCHEMA}.manages_course(course_id) AND {SCHEMA}.role_of(student_id) = 'student'"),
     ("enrollments", "remove", "DELETE", _STAFF, f"{SCHEMA}.manages_course(course_id)", None),
     ("slots", "read", "SELECT", _EVERYONE,
-     f"{_ADMIN} OR educator_id = {_ME} OR course_id IN (SELECT {SCHEMA}.my_enrolments())", None),
+     f"{_TEACHES} OR course_id IN (SELECT {SCHEMA}.my_enrolments())", None),
     ("slots", "add", "INSERT", _STAFF, None,
      f"{SCHEMA}.manages_course(course_id) AND booked = 0 AND cancelled_at IS NULL "
      f"AND educator_id = ({SCHEMA}.course_row(course_id)).educator_id"),
-    ("slots", "change", "UPDATE", _STAFF, f"{_ADMIN} OR educator_id = {_ME}",
-     f"{_ADMIN} OR educator_id = {_ME}"),
-    ("slots", "remove", "DELETE", _STAFF, f"{_ADMIN} OR educator_id = {_ME}", None),
+    ("slots", "change", "UPDATE", _STAFF, _TEACHES, _TEACHES),
+    ("slots", "remove", "DELETE", _STAFF, _TEACHES, None),
     ("requests", "read", "SELECT", _EVERYONE,
      f"{_ADMIN} OR student_id = {_ME} OR slot_id IN {_MY_SLOTS}", None),
     ("requests", "add", "INSERT", _EVERYONE, None,
