@@ -1,8 +1,7 @@
 """Plain records for the classes every command loads, without ``dataclasses``.
 
 ``@dataclass`` writes each class's methods as source and compiles them when the module is
-imported: 0.2–0.5 ms a class, ~4 ms over the sixteen that ``slot list`` loads, plus the module
-itself, paid by every start-up (DESIGN §5). These classes write their ``__init__`` by hand (as
+imported, paid by every start-up (benchmarks/README.md#why-the-code-is-shaped-as-it-is). These classes write their ``__init__`` by hand (as
 fast as the generated one) and take equality, ``repr`` and, when frozen, immutability and a hash
 from the bases here, which read the field names from ``_fields``: the behaviour of the
 dataclasses they replace, with no code compiled at import.

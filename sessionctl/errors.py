@@ -1,4 +1,4 @@
-"""One exception family; each class carries its exit code (SPEC §6)."""
+"""One exception family; each class carries its exit code (``docs/reference/exit-codes.md``)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,19 @@ two answers that need nothing else, ``sessionctl --version`` and ``sessionctl --
 
 Typer with its click costs about as much as the interpreter itself at every start-up, and its
 help is drawn by ``typer.rich_utils``, which loads all of Rich, Markdown and tracebacks
-included (DESIGN §5). ``launch.py`` answers ``--version`` here without either, and the root's
-``--help`` with Rich's console, panel and table alone, building the very renderables Typer's
-help builds, so the output is Typer's byte for byte (``tests/test_startup.py`` compares the two
-at many widths, with and without colour). Anything else on the command line, a global option
-before ``--help`` included, goes through Typer as before.
+included. ``launch.py`` answers ``--version`` here without either, and the root's ``--help``
+with Rich's console, panel and table alone, building the very renderables Typer's help builds,
+so the output is Typer's byte for byte (``tests/test_startup.py`` compares the two at many
+widths, with and without colour). Anything else on the command line, a global option before
+``--help`` included, goes through Typer as before.
+
+Why the root's help keeps this second renderer (issue 17 weighed dropping it for click's plain
+formatter, which needs no Rich): typer 0.28 vendors its click as ``typer._click``, without a
+``Group``, and depends on no click package, so the only plain formatter a user's install has is
+Typer's own, behind ``import typer``: measured, the root's help drawn that way takes 2.56× the
+floor, against 2.58× for this copy and a 2× target (benchmarks/README.md#the-roots-help-one-renderer-or-two).
+Dropping the copy would change what every user sees for no gain in speed; it goes when the
+help screens get one renderer of their own for every command.
 
 The tables here are the root's: ``cli/__init__.py`` takes its global options' help from
 ``OPTIONS`` and builds its commands lazily from ``COMMANDS``.
@@ -91,15 +99,23 @@ def _out(write) -> int:
         write()
         sys.stdout.flush()
     except BrokenPipeError:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except (OSError, ValueError):
-            pass
+        discard_stdout()
     except OSError as exc:
+        discard_stdout()
         sys.stderr.write(f"error: cannot write the output: {exc.strerror or exc}\n")
         return 6
     return 0
+
+
+def discard_stdout() -> None:
+    """Point stdout at /dev/null, so that what is still buffered (after a reader went away,
+    or a write failed) is dropped, and Python's own flush at exit cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
 
 
 MAX_COLUMNS = 10_000  # a larger COLUMNS is taken for a mistake and ignored
@@ -175,8 +191,8 @@ def root_help() -> None:
 
     def emoji(text: str) -> bool:
         """Whether ``text`` may hold an emoji code (``:name:``, replaced as in Typer's help):
-        without one, Rich's replacement changes nothing, and its table of emoji codes (~2 ms
-        to import) is never loaded."""
+        without one, Rich's replacement changes nothing, and its table of emoji codes is
+        never loaded."""
         return re.search(r":\S*:", text) is not None
 
     def markup(text: str) -> Text:

@@ -19,7 +19,7 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
     becomes a newline (escaped as \\n) or, in a one-line value, a space, and the rest goes."""
     if value is None:
         return None
-    from sessionctl.domain.context import LINE_BREAKS, invisible
+    from sessionctl.domain.checks import LINE_BREAKS, invisible
 
     out = []
     for ch in value.replace("\r\n", "\n"):

@@ -19,9 +19,9 @@ def main() -> None:
         if sys.stdout is None:  # started with stdout closed (>&-): refused before anything
             raise OutputLost("standard output is closed; nothing was changed",
                              hint="send it to /dev/null instead (> /dev/null)")
-        from sessionctl import settings
+        from sessionctl import configfile
 
-        site = settings.read_config(settings.SITE_FILE, "site")  # settings keeps it for later
+        site = configfile.read_config(configfile.SITE_FILE, "site")  # kept for the settings
         if site.values.get("identity") == "sudo":  # the shared mode: its rules only then
             from sessionctl import shared
 
@@ -29,12 +29,12 @@ def main() -> None:
     except SessionctlError as exc:
         import os
 
-        from sessionctl import render
         from sessionctl.front import COMPLETE_VAR
+        from sessionctl.output import terminal
 
         if os.environ.get(COMPLETE_VAR) and os.environ.get("SESSIONCTL_DEBUG") != "1":
             sys.exit(0)  # a shell asking for completions gets nothing, not an error at each TAB
-        render.error(exc.message, exc.hint)
+        terminal.error(exc.message, exc.hint)
         sys.exit(exc.code)
     from sessionctl import front
 

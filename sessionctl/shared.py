@@ -1,6 +1,6 @@
-"""The shared mode (SPEC §10): one store owned by a service account, reached through sudo.
+"""The shared mode (``docs/reference/shared-mode.md``): one store owned by a service account, reached through sudo.
 
-It is on when ``settings.SITE_FILE`` (``/etc/xdg/sessionctl/config.toml`` on Linux, never a file
+It is on when ``configfile.SITE_FILE`` (``/etc/xdg/sessionctl/config.toml`` on Linux, never a file
 that ``XDG_CONFIG_DIRS`` names) says ``identity = "sudo"`` and ``account = "NAME"``. That file
 must be owned by root and writable by nobody else, and so must each directory above it;
 otherwise sessionctl refuses to run (exit 4) rather than ignore a line that says the store is
@@ -25,9 +25,10 @@ import stat
 import sys
 from typing import Mapping
 
-from sessionctl import settings as config
+from sessionctl import configfile as config
 from sessionctl._plain import Record
 from sessionctl.errors import NotAllowed, UsageError
+from sessionctl.urls import has_password, mask_url
 
 ROOT = 0  # the owner the site file must have (the tests of this module run as someone else)
 SUPERUSER = 0  # the one account that may not be the service account (tests set it aside)
@@ -122,7 +123,7 @@ class Shared(Record):
         always the configured one, so a symlink of the caller's cannot match)."""
         if configured is None:
             return False
-        if given in (configured, config.mask_url(configured)):
+        if given in (configured, mask_url(configured)):
             return True
         if key != "db" or "://" in given.replace("sqlite:///", "", 1):
             return False
@@ -287,7 +288,7 @@ def _private(found: config.ConfigFile, readable_by_others: bool) -> None:
     """A password (in the store's or the mail server's URL) only in a file nobody else reads."""
     for key in ("db", "smtp"):
         value = found.values.get(key)
-        if value and readable_by_others and config.has_password(value):
+        if value and readable_by_others and has_password(value):
             raise NotAllowed(
                 f"{found.origin(key)}: a password in a file others can read; in the shared mode "
                 "it belongs in the service account's own config file, mode 0600",

@@ -6,10 +6,11 @@ dateutil is imported only when an input needs it, to keep start-up cheap.
 
 from __future__ import annotations
 
+import os
 import re
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from typing import Iterator
+from typing import Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sessionctl.errors import UsageError
@@ -23,22 +24,10 @@ MAX_DURATION = timedelta(days=3660)
 _DURATION = r"^(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?$"
 
 
-_AHEAD = [timedelta(0)]  # how far ``ahead`` has moved this process's clock (the demo only)
-
-
 def utcnow() -> datetime:
-    return (datetime.now(UTC) + _AHEAD[0]).replace(microsecond=0)
-
-
-@contextmanager
-def ahead(delta: timedelta) -> Iterator[None]:
-    """Run this process's clock ``delta`` ahead (``sessionctl demo`` shows the day after
-    tomorrow this way). Nothing a user types or sets can reach it."""
-    _AHEAD[0], before = _AHEAD[0] + delta, _AHEAD[0]
-    try:
-        yield
-    finally:
-        _AHEAD[0] = before
+    """The real clock, to the second. A run takes the time from its own clock
+    (``Invocation.clock``), which is this unless the run was given another (the demo's steps)."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def zone(name: str) -> ZoneInfo:
@@ -55,14 +44,32 @@ def zone(name: str) -> ZoneInfo:
 
 def system_zone() -> tzinfo:
     """The machine's zone, by IANA name where it can be found."""
-    from sessionctl.settings import system_tz_candidates
-
     for name in system_tz_candidates():
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
             continue
     return ZoneInfo("UTC")
+
+
+def system_tz_candidates(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Names the machine's zone may go by: ``TZ``, then /etc/localtime's link, /etc/timezone."""
+    environ = os.environ if environ is None else environ
+    candidates = []
+    if environ.get("TZ"):
+        candidates.append(environ["TZ"].lstrip(":"))
+    try:
+        link = os.readlink("/etc/localtime")
+        if "zoneinfo/" in link:
+            candidates.append(link.split("zoneinfo/", 1)[1])
+    except OSError:
+        pass
+    try:
+        with open("/etc/timezone", encoding="utf-8") as fh:
+            candidates.append(fh.read().strip())
+    except (OSError, UnicodeDecodeError):
+        pass
+    return candidates
 
 
 def zone_name(tz: tzinfo) -> str:
@@ -160,7 +167,7 @@ def _readable(parse):
 
 @_readable
 def parse_when(text: str, *, tz: tzinfo, now: datetime) -> datetime:
-    """An instant from WHEN (SPEC §1). No offset means a wall-clock time in ``tz``; a date
+    """An instant from WHEN (``docs/reference/time.md#when``). No offset means a wall-clock time in ``tz``; a date
     without a time of day means its first instant."""
     value = _read(text, tz, now)
     if not isinstance(value, datetime):  # a bare date

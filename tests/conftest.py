@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sessionctl import settings
+from sessionctl import configfile
 from sessionctl.cli import app
 from sessionctl.domain.context import Context, find_actor
 from sessionctl.store import open_store
@@ -25,12 +25,12 @@ UTC = timezone.utc
 
 # -- config files: no test reads the user's or the machine's ---------------------------------------
 
-SITE_FILE = settings.SITE_FILE  # the real one, whatever a test monkeypatches
+SITE_FILE = configfile.SITE_FILE  # the real one, whatever a test monkeypatches
 
 
 def _claims_sudo() -> bool:
     try:
-        return settings.read_config(SITE_FILE, "site").values.get("identity") == "sudo"
+        return configfile.read_config(SITE_FILE, "site").values.get("identity") == "sudo"
     except Exception:  # unreadable or malformed: it may say anything
         return True
 
@@ -238,3 +238,12 @@ def booked(world, clock, monkeypatch):
     store = open_store(str(world.db))
     yield Sessions(store, clock)
     store.close()
+
+
+# -- only on PostgreSQL ---------------------------------------------------------------------------
+
+@pytest.fixture
+def pg_location(location):
+    if not location.startswith("postgresql://"):
+        pytest.skip("a PostgreSQL URL")
+    return location

@@ -1,4 +1,4 @@
-"""``agenda`` (SPEC §7.6, §8) through the command line, on the test clock (Sunday 2027-01-10
+"""``agenda`` (docs/reference/after-the-session.md#the-agenda) through the command line, on the test clock (Sunday 2027-01-10
 09:00 UTC): what each role sees, the days it spans, JSON, and one line per row from 80 columns
 up under a heading for each local day."""
 

@@ -1,20 +1,25 @@
-"""Every command through the CLI, in-process: exit codes, tables and ``--json`` (SPEC §3, §5).
+"""Every command through the CLI, in-process: exit codes, tables and ``--json`` (README.md#command-reference,
+docs/reference/output.md#json).
 
 Each test drives the product the way a user or a cron script does and checks what they see:
-the exit code, the exact JSON field names of SPEC §5, UTC ``Z`` times, and what the tables
+the exit code, the exact JSON field names of docs/reference/output.md#json, UTC ``Z`` times, and what the tables
 print. Refusals live in ``test_refusals.py``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 import sessionctl
 from conftest import future, iso, snapshot
+from runkit import proc, refused_plainly, refused_unchanged, unusable_paths
 
 UTC = timezone.utc
 
@@ -34,7 +39,7 @@ YEAR = datetime.now(UTC).year + 2  # a fixed calendar date that stays in the fut
 
 
 class Checked:
-    """The conftest runner plus the output hygiene every invocation must keep (SPEC §3)."""
+    """The conftest runner plus the output hygiene every invocation must keep (docs/reference/exit-codes.md#messages)."""
 
     def __init__(self, cli):
         self.cli = cli
@@ -770,7 +775,7 @@ def test_free_text_of_exactly_2000_characters_with_newline_and_tab_is_accepted(w
 
 
 def test_display_name_is_free_text_up_to_2000_characters(w):
-    """SPEC §4 lists display with message, notes and reason: at most 2,000 characters."""
+    """docs/reference/input.md: lists display with message, notes and reason: at most 2,000 characters."""
     display = "D" * 2000
     result = w("user", "set", "--display", display, "--json", user="alan")
     assert result.exit_code == 0, result.stderr
@@ -888,3 +893,126 @@ def test_sessionctl_debug_shows_the_traceback(w, monkeypatch):
     assert result.exit_code == 1
     assert "Traceback" in result.stderr and "ZeroDivisionError: a bug" in result.stderr
     assert result.stderr.rstrip().splitlines()[-2].startswith("error: internal error")
+
+
+# -- one run, one object: runs in one process do not see each other ----------------------------------
+
+
+def test_two_runs_in_one_process_never_see_each_others_options(w, tmp_path):
+    """Each run has its own settings, clock and output (cli/invocation.py): a run's global
+    options, its zone and its colour are gone when the next run in the same process starts."""
+    other = tmp_path / "other.db"
+    first = w.json("--db", str(other), "--tz", "Asia/Tokyo", "--color", "always", "--no-pager",
+                   "config", "show")["settings"]
+    assert (first["db"]["value"], first["db"]["origin"]) == (str(other), "--db")
+    assert (first["tz"]["value"], first["color"]["value"]) == ("Asia/Tokyo", "always")
+    second = w.json("config", "show")["settings"]
+    assert (second["db"]["value"], second["db"]["origin"]) == (str(w.db), "SESSIONCTL_DB")
+    assert (second["tz"]["value"], second["color"]["value"]) == ("UTC", "never")
+    assert second["pager"]["origin"] != "--no-pager"
+    coloured = w.ok("--color", "always", "user", "list")
+    plain = w.ok("user", "list")
+    assert "\x1b[" in coloured and "\x1b[" not in plain
+
+
+def test_a_run_inside_a_run_leaves_the_outer_runs_settings_as_they_were(tmp_path, monkeypatch):
+    """The demo runs its steps as runs of their own, inside its own: each step's store, user
+    and clock are its own, and the demo's run keeps its settings, its clock and the process's
+    environment unchanged."""
+    from typer.main import get_command
+
+    from sessionctl.cli import app
+    from sessionctl.cli.invocation import Invocation
+
+    monkeypatch.setenv("SESSIONCTL_USER", "outer")
+    monkeypatch.setenv("SESSIONCTL_DB", str(tmp_path / "outer.db"))
+    environ_before = dict(os.environ)
+    outer = Invocation()
+    command = get_command(app)
+    assert command.main(["--tz", "Europe/Paris", "demo", "--db", str(tmp_path / "demo.db")],
+                        standalone_mode=False, obj=outer) == 0
+    assert dict(os.environ) == environ_before
+    assert (outer.settings.user, outer.settings.tz) == ("outer", "Europe/Paris")
+    assert outer.settings.db == str(tmp_path / "outer.db")
+    assert abs((outer.now() - datetime.now(UTC)).total_seconds()) < 60  # not moved ahead
+    assert (tmp_path / "demo.db").exists() and not (tmp_path / "outer.db").exists()
+
+
+# -- found by the fuzzer: CSV fields over the limit, the demo's paths -----------------------------
+
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_a_csv_field_over_the_csv_field_limit_is_a_usage_error(world, tmp_path, via):
+    text = "name,email,display\nnewbie,n@example.edu," + "x" * 131_073 + "\n"
+    before = snapshot(world.db)
+    if via == "file":
+        roster = tmp_path / "roster.csv"
+        roster.write_text(text, encoding="utf-8")
+        result = world("course", "enroll", "MATH101", "--from-csv", str(roster), user="ada")
+    else:
+        result = world("course", "enroll", "MATH101", "--from-csv", "-", user="ada", input=text)
+    refused_plainly(result)
+    assert snapshot(world.db) == before
+
+
+def test_an_unterminated_quote_running_past_the_field_limit_is_a_usage_error(world, tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text('name\n"newbie' + "x" * 200_000, encoding="utf-8")
+    before = snapshot(world.db)
+    refused_plainly(world("course", "enroll", "MATH101", "--from-csv", str(roster), user="ada"))
+    assert snapshot(world.db) == before
+
+
+def test_demo_never_overwrites_a_file_next_to_its_store(tmp_path, monkeypatch):
+    """demo --db DIR/new.db writes its sample roster to DIR/roster.csv, replacing whatever the
+    user had there. The demo must only create new files (a name of its own or a temp dir)."""
+    mine = tmp_path / "roster.csv"
+    mine.write_text("name\nmy,real,roster\n")
+    result = proc("demo", "--db", str(tmp_path / "new.db"), user="root", db=tmp_path / "unused.db",
+                  timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+    assert mine.read_text() == "name\nmy,real,roster\n"
+
+
+@pytest.mark.parametrize("which", ["300-char name", "a link to itself", "two links in a ring",
+                                   "a file inside a looping link"])
+def test_demo_at_a_path_that_cannot_be_used_is_refused(tmp_path, which):
+    """demo --db checks Path(db).exists() and Path(db).resolve(): a 300-char name raises
+    OSError (ENAMETOOLONG), a symlink loop RuntimeError; both are exit 1 today. Expected: a
+    refusal (2, 5 or 6) and nothing written next to it."""
+    paths = unusable_paths(tmp_path)
+    paths["300-char name"] = tmp_path / ("n" * 300 + ".db")
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    result = proc("demo", "--db", str(paths[which]), user="root", db=tmp_path / "unused.db")
+    refused_plainly(result, {2, 5, 6})
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing
+
+
+# -- found by the third attack pass: an oversized CSV field ---------------------------------------
+
+@pytest.mark.parametrize("text, line", [
+    ("name\n" + "x" * 200_000 + "\n", 2),
+    ("name,email\nalan,alan@example.edu\n\"" + "x" * 200_000 + "\"\n", 3),
+    ("name\nalan\n\"a\nb\n" + "x" * 200_000 + "\"\n", 5),
+])
+def test_an_oversized_csv_field_is_reported_on_its_own_line(world, tmp_path, text, line):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(text)
+    refused_unchanged(world, ["course", "enroll", "MATH101", "--from-csv", str(roster)], 2,
+            f"error: CSV line {line}: field larger than field limit", env={"SESSIONCTL_USER": "ada"})
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_demo_stopped_by_a_signal_removes_its_temp_folders(tmp_path, signal_name):
+    """As Ctrl-C does: in the shared mode its store too (it would belong to the service
+    account); here, in the personal mode, the store is kept by design and its inputs go."""
+    import signal
+
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    environ["TMPDIR"] = str(tmp_path)
+    demo = subprocess.Popen([sys.executable, "-m", "sessionctl", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert demo.stdout.readline().startswith(b"# a throwaway store")
+    demo.send_signal(getattr(signal, signal_name))
+    assert demo.wait(timeout=60) == 130  # as for Ctrl-C
+    assert b"Traceback" not in demo.stderr.read()
+    assert [p.name.startswith("sessionctl-demo-input-") for p in tmp_path.iterdir()] == [False]

@@ -1,4 +1,4 @@
-"""SPEC §8, completion: Typer's scripts for bash, zsh and fish, and the installed command
+"""docs/reference/completion.md: Typer's scripts for bash, zsh and fish, and the installed command
 answering the shell the way each script asks it, with the commands, options, course codes and
 slot and request ids the acting user could list, and nothing at all on any error.
 

@@ -1,4 +1,4 @@
-"""SPEC §10, config files: the site and user files, their precedence, ``config show``.
+"""docs/reference/settings.md#config-files: the site and user files, their precedence, ``config show``.
 
 Each test points the site and user config directories at temp dirs of its own (platformdirs
 honours XDG_CONFIG_DIRS and XDG_CONFIG_HOME). The shared mode has tests of its own
@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from conftest import snapshot
+from runkit import refused_unchanged
 
 BIN = Path(sys.executable).with_name("sessionctl")
 
@@ -347,7 +348,7 @@ def test_the_default_locations_are_platformdirs_own(monkeypatch, home):
     """The shortcut that spares most commands importing platformdirs gives its answer."""
     import platformdirs
 
-    from sessionctl.settings import personal_files
+    from sessionctl.configfile import personal_files
 
     for name in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS"):
         monkeypatch.delenv(name, raising=False)
@@ -355,3 +356,41 @@ def test_the_default_locations_are_platformdirs_own(monkeypatch, home):
     expected = (os.path.join(platformdirs.site_config_dir("sessionctl"), "config.toml"),
                 os.path.join(platformdirs.user_config_dir("sessionctl"), "config.toml"))
     assert personal_files() == expected
+
+
+@pytest.mark.parametrize("raw", ["٣", "1_0", "1e1", "0x10", "+5", "-0", "nan", "5.", ".5", "1" * 20])
+def test_a_lock_timeout_is_written_in_ascii_digits(cli, raw):
+    result = cli("whoami", env={"SESSIONCTL_LOCK_TIMEOUT": raw})
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "SESSIONCTL_LOCK_TIMEOUT must be a number of seconds" in result.stderr
+
+
+# -- found by the third attack pass: mail_from checked as notify send checks it, a HOME that is not UTF-8 ---
+
+@pytest.mark.parametrize("sender", ["a@example.edu, b@evil.example", "bad <<", "not an address",
+                                    "a@example.edu\u202e"])
+def test_config_show_checks_mail_from_like_notify_send(world, files, sender):
+    refused_unchanged(world, ["config", "show"], 2, "error: SESSIONCTL_MAIL_FROM: ",
+            env={"SESSIONCTL_MAIL_FROM": sender})
+    path = files.write("user", f'mail_from = "{sender}"\n')
+    if "\u202e" not in sender:  # the file refuses that one itself
+        refused_unchanged(world, ["config", "show", "--json"], 2, f"error: {path}, line 1: invalid ")
+    assert world("config", "show", env={"SESSIONCTL_MAIL_FROM": "Sessions <s@example.edu>"}).exit_code == 0
+
+
+def test_a_home_that_is_not_utf8_is_a_usage_error(tmp_path):
+    for env in ({"HOME": "/tmp/\udcff"}, {"HOME": str(tmp_path), "XDG_DATA_HOME": "/tmp/\udcfe"}):
+        environ = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONCTL_", "XDG_DATA"))}
+        environ.update(SESSIONCTL_USER="root", **env)
+        for args in (["whoami"], ["init"]):
+            result = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                                    text=True, env=environ, timeout=60)
+            name = "XDG_DATA_HOME" if "XDG_DATA_HOME" in env else "HOME"
+            assert (result.returncode, result.stderr) == (2, f"error: {name} is not valid UTF-8\n")
+    assert os.listdir(tmp_path) == []
+
+
+def test_config_show_hides_the_password_of_a_url_a_slash_short(world):
+    shown = world("config", "show", env={"SESSIONCTL_SMTP": "smtp:/user:TopSecret@mail.example.edu"})
+    assert shown.exit_code == 0 and "TopSecret" not in shown.stdout
+    assert "smtp:/user:***@mail.example.edu" in shown.stdout

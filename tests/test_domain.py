@@ -1,9 +1,9 @@
-"""The rules of SPEC §4, exercised in-process through the domain layer on the test clock.
+"""The rules of docs/reference/lifecycle.md and input.md, exercised in-process through the domain layer on the test clock.
 
 Out of scope here: series (--repeat/--rrule/--split), relative WHEN forms, DST refusal, the
 slot calendar, remind, notify send and request export.
 
-Every refusal is checked twice: the error class (and its exit code, SPEC §6) and that the
+Every refusal is checked twice: the error class (and its exit code, docs/reference/exit-codes.md) and that the
 store is byte-for-byte the same afterwards (``snapshot``).
 """
 

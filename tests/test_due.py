@@ -1,6 +1,6 @@
 """Migration 6: each request carries its slot's times, kept by the schema, so that ``sweep`` and
 ``remind`` find what is due through small partial indexes of the live requests instead of
-reading every request the store ever had (SPEC §9: flat with the store; benchmarks/scale.py).
+reading every request the store ever had (flat with the store: benchmarks/README.md, benchmarks/scale.py).
 
 Runs on SQLite and, with SESSIONCTL_TEST_PG set, on PostgreSQL; the query plans on SQLite.
 """
@@ -16,7 +16,7 @@ import pytest
 from conftest import Clock, UTC
 from cronkit import Sessions
 from sessionctl.domain import courses, reminders, requests, slots, users
-from sessionctl.domain.context import to_db
+from sessionctl.store.edge import to_db
 from sessionctl.store import open_store
 from sessionctl.store.models import Request, Slot
 

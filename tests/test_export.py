@@ -10,6 +10,7 @@ import errno
 import os
 import re
 import stat
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from conftest import snapshot
+from conftest import future, iso, snapshot
+from runkit import proc, refused_plainly, run_module, unusable_paths
 from cronkit import run
 from sessionctl.domain import courses, requests, slots, users
 
@@ -313,7 +315,7 @@ def test_khal_imports_the_file_and_lists_sessions_at_local_time(world, booked, c
     assert re.search(r"^13:00-14:00 MATH101 \(Maths\) with Ada Lovelace \[CANCELLED\s*\]$", january, re.M)
 
 
-# -- a moved session is one event (SPEC §7.1) --------------------------------------------------------
+# -- a moved session is one event (docs/reference/lifecycle.md#moving-a-booking) -------------------
 
 
 def test_a_moved_session_keeps_the_first_requests_uid_with_a_higher_sequence(world, booked, clock):
@@ -368,3 +370,222 @@ def test_khal_shows_a_moved_session_once_at_its_new_time(world, booked, clock, t
     day = khal("list", "--format", "{start-time}-{end-time} {title}", "2027-01-11", "2027-01-11")
     assert [line for line in day.splitlines() if "MATH101" in line] == [
         "15:00-16:00 MATH101 (Maths) with Ada Lovelace"]
+
+
+# -- found by the fuzzer: --out paths -------------------------------------------------------------
+
+@pytest.fixture
+def session_to_export(world):
+    assert world("slot", "add", "--course", "MATH101", "--start", "+2d", "--duration", "1h",
+                 user="ada").exit_code == 0
+    assert world("request", "send", "1", user="alan").exit_code == 0
+    assert world("request", "approve", "1", user="ada").exit_code == 0
+    return world
+
+
+@pytest.mark.parametrize("which", ["300-char name", "a link to itself", "two links in a ring",
+                                   "a file inside a looping link"])
+def test_export_to_an_unwritable_path_is_a_usage_error(session_to_export, tmp_path, which):
+    paths = unusable_paths(tmp_path)
+    paths["300-char name"] = tmp_path / ("n" * 300 + ".ics")
+    before = snapshot(session_to_export.db)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    result = proc("request", "export", "--ics", "--out", str(paths[which]), user="alan",
+                  db=session_to_export.db)
+    refused_plainly(result)
+    assert snapshot(session_to_export.db) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no temp file left behind
+
+
+def test_export_to_a_device_writes_through_it_and_never_replaces_it(session_to_export, tmp_path):
+    """``--out /dev/null`` (or any character device or FIFO) must not be renamed over: the
+    atomic temp-file-and-rename turns the device node into a regular file. Run as root in a
+    container, ``sessionctl request export --ics --out /dev/null`` replaces the machine's
+    /dev/null with a plain file. Here the device is a copy of /dev/null made in tmp."""
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a device node here: {exc}")
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    result = proc("request", "export", "--ics", "--out", str(device), user="alan",
+                  db=session_to_export.db)
+    assert stat.S_ISCHR(os.lstat(device).st_mode), "the device node was replaced by a regular file"
+    assert result.returncode in (0, 2), result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no temp file left behind
+
+
+def test_export_to_a_fifo_writes_into_it_and_never_replaces_it(session_to_export, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader is there: writing won't block
+    try:
+        result = proc("request", "export", "--ics", "--out", str(fifo), user="alan",
+                      db=session_to_export.db, timeout=20)
+        try:
+            got = os.read(reader, 1 << 16)
+        except BlockingIOError:
+            got = b""
+    finally:
+        os.close(reader)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
+    assert result.returncode in (0, 2), result.stderr
+    if result.returncode == 0:
+        assert got.startswith(b"BEGIN:VCALENDAR"), got[:100]
+
+
+# -- found by the second attack pass: an older store's link ---------------------------------------
+
+def test_an_older_stores_link_with_line_breaks_exports_as_one_line(world):
+    if str(world.db).startswith("postgresql://"):
+        pytest.skip("writes an older store's row into the SQLite file itself")
+    [made] = world.json("slot", "add", "--course", "MATH101", "--start", iso(future(48)),
+                        "--duration", "1h", user="ada")
+    sent = world.json("request", "send", str(made["id"]), user="alan")
+    assert world("request", "approve", str(sent["id"]), user="ada").exit_code == 0
+    con = sqlite3.connect(world.db)
+    with con:  # what a store written before the input rules may hold
+        con.execute("UPDATE slots SET link = ? WHERE id = ?",
+                    ("https://meet.example.edu/a\r\nATTENDEE:mailto:evil@example\x1b[31m", made["id"]))
+    con.close()
+    result = world("request", "export", "--ics", user="alan")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.replace("\r\n", "\n").replace("\n ", "").split("\n")
+    assert not [line for line in lines if line.startswith("ATTENDEE:mailto:evil")]
+    assert "\x1b" not in result.stdout
+    assert [line for line in lines if line.startswith("URL")]
+
+
+# -- found by the third attack pass: --out follows no symlink that someone else chose -------------
+
+CALENDAR = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n"
+
+
+NOBODY = 65534
+DAEMON = 1
+
+
+@pytest.fixture
+def exporter(tmp_path):
+    """``export(path)``: a cron job's ``request export --ics --out PATH`` (a new process),
+    on an initialised SQLite store; the store's rows before it are kept in ``.before``."""
+    db = tmp_path / "store.db"
+    init = run_module(["init"], SESSIONCTL_DB=str(db))
+    assert init.returncode == 0, init.stderr
+
+    def export(path) -> subprocess.CompletedProcess:
+        return run_module(["request", "export", "--ics", "--out", str(path)], SESSIONCTL_DB=str(db))
+
+    export.db = db
+    return export
+
+
+def drop(tmp_path):
+    """A shared drop directory: world-writable and sticky, like /tmp."""
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    return folder
+
+
+def refused_out(exporter, link, *untouched):
+    before = snapshot(exporter.db)
+    states = [(p, os.path.lexists(p) and (os.readlink(p) if os.path.islink(p) else p.read_bytes()))
+              for p in (link, *untouched)]
+    result = exporter(link)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.startswith(f"error: cannot write {link}: "), result.stderr
+    for path, state in states:
+        now = os.path.lexists(path) and (os.readlink(path) if os.path.islink(path) else path.read_bytes())
+        assert now == state, path
+    assert snapshot(exporter.db) == before
+    return result
+
+
+def test_out_through_a_dangling_symlink_creates_nothing(exporter, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(victim / ".bash_profile")
+    result = refused_out(exporter, link)
+    assert "does not exist" in result.stderr
+    assert not (victim / ".bash_profile").exists() and os.listdir(victim) == []
+    relative = link.parent / "rel.ics"
+    relative.symlink_to("../victim/.profile")
+    refused_out(exporter, relative)
+    assert os.listdir(victim) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives files to another user: needs root (CI runs as root)")
+def test_out_through_a_symlink_to_someone_elses_file_is_refused(exporter, tmp_path):
+    """Even a calendar (which --out would replace): the link's maker chose it, not the writer."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    theirs = victim / "their.ics"
+    theirs.write_bytes(CALENDAR)
+    os.chown(theirs, NOBODY, NOBODY)
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(theirs)
+    assert "belongs to someone else" in refused_out(exporter, link, theirs).stderr
+    assert theirs.stat().st_uid == NOBODY
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")
+def test_out_through_someone_elses_symlink_to_a_folder_is_refused(exporter, tmp_path):
+    """A link among the folders chooses where the file lands as surely as a link to the file."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    os.chown(victim, DAEMON, DAEMON)
+    theirs = victim / "mine.ics"
+    theirs.write_bytes(CALENDAR)
+    os.chown(theirs, DAEMON, DAEMON)
+    box = drop(tmp_path) / "s1"
+    box.mkdir()
+    os.chown(box, NOBODY, NOBODY)
+    link = box / "out"
+    link.symlink_to(victim)
+    os.lchown(link, NOBODY, NOBODY)
+    for name in ("cal.ics", "mine.ics"):
+        assert "on its way belongs to someone else" in refused_out(exporter, link / name,
+                                                                   theirs).stderr
+    assert sorted(os.listdir(victim)) == ["mine.ics"] and theirs.read_bytes() == CALENDAR
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (tmp_path / "own-link").symlink_to(mine)  # your own link to a folder is followed
+    assert exporter(tmp_path / "own-link" / "cal.ics").returncode == 0
+    assert (mine / "cal.ics").read_bytes().startswith(CALENDAR.splitlines(True)[0])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="gives a link to another user: needs root (CI runs as root)")
+def test_out_through_someone_elses_symlink_to_your_own_calendar_is_refused(exporter, tmp_path):
+    mine = tmp_path / "mine.ics"
+    mine.write_bytes(CALENDAR)
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(mine)
+    os.lchown(link, NOBODY, NOBODY)
+    assert "belongs to someone else" in refused_out(exporter, link, mine).stderr
+
+
+def test_out_through_your_own_symlink_to_your_own_calendar_replaces_it(exporter, tmp_path):
+    mine = tmp_path / "cal" / "mine.ics"
+    mine.parent.mkdir()
+    mine.write_bytes(CALENDAR)
+    link = drop(tmp_path) / "sessions.ics"
+    link.symlink_to(mine)
+    chain = tmp_path / "chain.ics"
+    chain.symlink_to(link)
+    for path in (link, chain):
+        mine.write_bytes(CALENDAR)
+        result = exporter(path)
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        assert os.readlink(link) == str(mine) and mine.read_bytes().startswith(b"BEGIN:VCALENDAR")
+        assert b"PRODID" in mine.read_bytes()  # the export, not the old file
+
+
+def test_out_dash_is_stdout_and_dot_slash_dash_a_file(world, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    printed = world("request", "export", "--ics", "--out", "-", user="alan")
+    assert printed.exit_code == 0 and printed.stdout.startswith("BEGIN:VCALENDAR")
+    assert not os.path.lexists(tmp_path / "-")
+    assert world("request", "export", "--ics", "--out", "./-", user="alan").exit_code == 0
+    assert (tmp_path / "-").read_text().startswith("BEGIN:VCALENDAR")

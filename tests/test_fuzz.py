@@ -1,6 +1,6 @@
-"""Fuzzing every command and option of the CLI, and regressions for the defects it finds.
+"""Fuzzing every command and option of the CLI.
 
-Part 1 (Hypothesis) walks the Typer/click command tree from ``sessionctl.cli.app``, so a new
+Hypothesis walks the Typer/click command tree from ``sessionctl.cli.app``, so a new
 command or option is fuzzed without touching this file. For each leaf command it builds argument
 lists that mix valid-looking values (course codes, ids, WHEN, DURATION, RRULE …) with hostile
 ones (control characters, line and paragraph separators, bidi overrides, zero-width characters,
@@ -11,7 +11,7 @@ for every parameter with one to three hostile ones, and everything hostile. It r
 in-process on a fresh copy of a populated store as the admin (root), an educator (ada) and a
 student (alan), now and then as someone unknown, with odd global options (``--db``, ``--tz``)
 and environment (``COLUMNS``, ``SESSIONCTL_TZ``, ``SESSIONCTL_LOCK_TIMEOUT``, ``FORCE_COLOR``).
-Every example must keep the contract of SPEC §3, §5 and §6:
+Every example must keep the contract of docs/reference/exit-codes.md and output.md#json:
 
 - the exit code is 0, 2, 3, 4 or 5 (6 only where the store or the mail server is legitimately
   unavailable: ``notify send`` to a closed local port, a ``--db`` that is not a store);
@@ -34,12 +34,12 @@ For bug hunting: ``SESSIONCTL_FUZZ_EXAMPLES=N`` runs N random examples per comma
 Nothing outside a scratch folder is written: paths that a command writes are always inside it
 (cwd, HOME and the temp dir point there too). In particular the fuzz never names /dev/null or
 another device for ``--out`` or ``--db``: ``request export --out /dev/null`` renames a regular
-file over the device (see test_export_to_a_device_writes_through_it_and_never_replaces_it).
+file over the device (see tests/test_export.py's test_export_to_a_device_writes_through_it_and_never_replaces_it).
 No network either: ``--smtp`` names 127.0.0.1 on a closed port or does not parse.
 
-Part 2 holds plain regression tests, one group per defect (through the installed command in a
-subprocess wherever real argv bytes, a real locale or a real process matter). They fail until
-the code is fixed; none is marked xfail.
+A defect the fuzz finds gets a plain regression test in the test file of its feature (through
+the installed command in a subprocess, ``tests/runkit.py``, wherever real argv bytes, a real
+locale or a real process matter), never here.
 """
 
 from __future__ import annotations
@@ -47,13 +47,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import sqlite3
-import stat
-import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -64,6 +59,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from conftest import snapshot
+from runkit import closed_port
 from sessionctl.cli import app
 
 # -- the command tree --------------------------------------------------------------------------
@@ -83,7 +79,6 @@ def _walk(group, path=()):
 COMMANDS = dict(_walk(ROOT))
 SLOW = {("demo",)}  # builds a whole store: a few examples only
 
-BIN = shutil.which("sessionctl", path=os.path.dirname(sys.executable)) or shutil.which("sessionctl")
 EXAMPLES = int(os.environ.get("SESSIONCTL_FUZZ_EXAMPLES", "0") or 0)
 FUZZ_LOG = os.environ.get("SESSIONCTL_FUZZ_LOG")
 TRACE = os.environ.get("SESSIONCTL_FUZZ_TRACE")  # every example's exit code and first error line
@@ -224,12 +219,6 @@ class Box:
 
         return st.sampled_from(valid), st.one_of(st.sampled_from(odd), st.sampled_from(odd),
                                                  TEXT.map(inside), st.sampled_from(HOSTILE[:60]).map(inside))
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pool_for(param, box: Box, port: int) -> tuple:
@@ -539,7 +528,7 @@ MULTI = {("request", "approve"), ("request", "reject"), ("request", "cancel"),
 
 
 def _ids(path, argv) -> list[str]:
-    """The ids given to a command that takes several (SPEC §7.7): its positional arguments."""
+    """The ids given to a command that takes several (docs/reference/lifecycle.md#several-at-once): its positional arguments."""
     if tuple(path) not in MULTI:
         return []
     at = next((i for i in range(len(argv)) if tuple(argv[i:i + len(path)]) == tuple(path)), None)
@@ -639,9 +628,9 @@ class Fuzzer:
         lines = err.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        # several ids (SPEC §7.7) answer per id, unless the command line itself is refused
+        # several ids (docs/reference/lifecycle.md#several-at-once) answer per id, unless the command line itself is refused
         multi = len(_ids(path, argv)) > 1 and (bool(out) or err.count("error: ") > 1)
-        if multi and "--json" in argv:  # SPEC §7.7: one object or {id, error, exit} per id
+        if multi and "--json" in argv:  # one object or {id, error, exit} per id
             try:
                 results = json.loads(out)
                 if not any(set(r) == {"id", "error", "exit"} for r in results):
@@ -737,446 +726,3 @@ def test_the_walk_sees_every_command_of_the_readme():
     documented = set(re.findall(r"^\| `sessionctl ((?:[a-z]+ )?[a-z]+)", readme, re.M))
     walked = {" ".join(p) for p in COMMANDS}
     assert documented <= walked, documented - walked
-
-
-# ================================================================================================
-# Part 2: regressions. Each defect found by the fuzz (or named in its brief), reproduced exactly.
-# ================================================================================================
-
-
-def refused(result, code=2):
-    """Exit ``code`` (or one of the codes), nothing on stdout, 'error: …' [+ 'hint: …'] on stderr."""
-    codes = code if isinstance(code, (set, frozenset, tuple)) else {code}
-    err = result.stderr if isinstance(result.stderr, str) else result.stderr.decode("utf-8", "replace")
-    out = result.stdout if isinstance(result.stdout, str) else result.stdout.decode("utf-8", "replace")
-    rc = getattr(result, "exit_code", getattr(result, "returncode", None))
-    assert rc in codes and "Traceback" not in err + out, (rc, out[-500:], err[-2000:])
-    assert out == "", out[-500:]
-    lines = err.rstrip("\n").split("\n")
-    assert lines[0].startswith("error: ") and "internal error" not in lines[0], err
-    assert len(lines) <= 2 and (len(lines) == 1 or lines[1].startswith("hint: ")), err
-
-
-def proc(*args, user="ada", db, env=None, timeout=60, **kwargs):
-    """The installed command as its own process; ``args`` and ``env`` values may be bytes."""
-    environment = {k: v for k, v in os.environ.items()
-                   if not k.startswith("SESSIONCTL_") and k not in ("COLUMNS", "FORCE_COLOR")}
-    environment.update({"SESSIONCTL_DB": str(db), "SESSIONCTL_USER": user,
-                        "SESSIONCTL_TZ": "UTC", "NO_COLOR": "1"})
-    environ = {os.fsencode(k): os.fsencode(v) for k, v in environment.items()}
-    environ.update({os.fsencode(k): os.fsencode(v) for k, v in (env or {}).items()})
-    return subprocess.run([BIN, *args], env=environ, capture_output=True, timeout=timeout, **kwargs)
-
-
-# -- WHEN with an offset of 24 hours or more ----------------------------------------------------
-
-BIG_OFFSETS = ["2027-01-01T10:00+25:00", "2027-01-01T10:00+24:00", "2027-01-01 10:00-24:00",
-               "Jan 1 2027 10:00 +2500"]  # the last one is read by dateutil, the others by fromisoformat
-
-
-@pytest.mark.parametrize("when", BIG_OFFSETS)
-@pytest.mark.parametrize("args", [
-    ("slot", "add", "--course", "MATH101", "--duration", "1h", "--start"),
-    ("request", "list", "--to"),
-    ("slot", "calendar", "--week"),
-], ids=lambda a: " ".join(a[:2]))
-def test_a_when_offset_of_24_hours_or_more_is_a_usage_error(world, when, args):
-    before = snapshot(world.db)
-    refused(world(*args, when, user="ada"))
-    assert snapshot(world.db) == before
-
-
-def test_a_big_offset_in_until_is_a_usage_error(world):
-    before = snapshot(world.db)
-    refused(world("slot", "add", "--course", "MATH101", "--start", "2027-03-01 10:00",
-                  "--duration", "1h", "--repeat", "daily", "--until", "2027-03-05T10:00+30:00",
-                  user="ada"))
-    assert snapshot(world.db) == before
-
-
-# -- odd RRULE parts ----------------------------------------------------------------------------
-
-@pytest.mark.parametrize("rule", [
-    "FREQ=YEARLY;BYEASTER=999", "FREQ=YEARLY;BYEASTER=-999", "FREQ=YEARLY;BYEASTER=366",
-    "FREQ=DAILY;BYHOUR=25", "FREQ=DAILY;BYSETPOS=0", "FREQ=YEARLY;BYWEEKNO=54",
-    "FREQ=WEEKLY;WKST=XX", "FREQ=DAILY;BYMINUTE=60", "FREQ=MONTHLY;BYMONTHDAY=32",
-    "FREQ=MONTHLY;BYMONTHDAY=0", "FREQ=YEARLY;BYMONTH=13",
-])
-def test_an_out_of_range_rrule_part_is_a_usage_error(world, rule):
-    """RFC 5545 ranges: BYMONTHDAY ±1..31, BYWEEKNO ±1..53, BYHOUR 0..23 … (BYEASTER is a
-    dateutil extension; any offset that dateutil cannot place is malformed too). A value out
-    of range is exit 2; none of them may crash, and none may be silently dropped (BYMONTHDAY=0
-    today makes a plain monthly series)."""
-    before = snapshot(world.db)
-    refused(world("slot", "add", "--course", "MATH101", "--start", "2027-03-01 10:00",
-                  "--duration", "1h", "--rrule", rule, "--count", "3", user="ada"))
-    assert snapshot(world.db) == before
-
-
-NEVER = ["FREQ=MINUTELY;BYHOUR=3;BYMONTH=2;BYMONTHDAY=30",
-         "FREQ=SECONDLY;BYMINUTE=3;BYMONTH=2;BYMONTHDAY=30"]
-
-
-def test_a_rule_that_never_matches_is_refused_promptly(store):
-    """Without COUNT/UNTIL, dateutil walks minute by minute (or second by second) up to the year
-    9999 looking for a 30 February: about 5 s of CPU per simulated year, some 11 hours in all,
-    while the command holds nothing but the CPU. It must answer (exit 2) within seconds. Both
-    rules run at once, 6 s in all."""
-    before = snapshot(store)
-    env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
-    env.update({b"SESSIONCTL_DB": os.fsencode(store), b"SESSIONCTL_USER": b"ada", b"SESSIONCTL_TZ": b"UTC"})
-    runs = [subprocess.Popen([BIN, "slot", "add", "--course", "MATH101", "--start", "2027-01-04 10:00",
-                              "--duration", "1h", "--rrule", rule], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for rule in NEVER]
-    import time
-
-    deadline, hung = time.monotonic() + 6, []
-    for rule, run in zip(NEVER, runs):
-        try:
-            out, err = run.communicate(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            run.kill()
-            run.communicate()
-            hung.append(rule)
-            continue
-        refused(subprocess.CompletedProcess(run.args, run.returncode, out, err))
-    assert not hung, f"still running after 6 s: {hung}"
-    assert snapshot(store) == before
-
-
-# -- a CSV field over the csv module's limit ----------------------------------------------------
-
-@pytest.mark.parametrize("via", ["file", "stdin"])
-def test_a_csv_field_over_the_csv_field_limit_is_a_usage_error(world, tmp_path, via):
-    text = "name,email,display\nnewbie,n@example.edu," + "x" * 131_073 + "\n"
-    before = snapshot(world.db)
-    if via == "file":
-        roster = tmp_path / "roster.csv"
-        roster.write_text(text, encoding="utf-8")
-        result = world("course", "enroll", "MATH101", "--from-csv", str(roster), user="ada")
-    else:
-        result = world("course", "enroll", "MATH101", "--from-csv", "-", user="ada", input=text)
-    refused(result)
-    assert snapshot(world.db) == before
-
-
-def test_an_unterminated_quote_running_past_the_field_limit_is_a_usage_error(world, tmp_path):
-    roster = tmp_path / "roster.csv"
-    roster.write_text('name\n"newbie' + "x" * 200_000, encoding="utf-8")
-    before = snapshot(world.db)
-    refused(world("course", "enroll", "MATH101", "--from-csv", str(roster), user="ada"))
-    assert snapshot(world.db) == before
-
-
-# -- request export --out ------------------------------------------------------------------------
-
-@pytest.fixture
-def session_to_export(world):
-    assert world("slot", "add", "--course", "MATH101", "--start", "+2d", "--duration", "1h",
-                 user="ada").exit_code == 0
-    assert world("request", "send", "1", user="alan").exit_code == 0
-    assert world("request", "approve", "1", user="ada").exit_code == 0
-    return world
-
-
-def _loops(tmp_path: Path) -> dict[str, Path]:
-    (tmp_path / "self").symlink_to("self")
-    (tmp_path / "a").symlink_to("b")
-    (tmp_path / "b").symlink_to("a")
-    return {"a link to itself": tmp_path / "self", "two links in a ring": tmp_path / "a",
-            "a file inside a looping link": tmp_path / "self" / "x.ics"}
-
-
-@pytest.mark.parametrize("which", ["300-char name", "a link to itself", "two links in a ring",
-                                   "a file inside a looping link"])
-def test_export_to_an_unwritable_path_is_a_usage_error(session_to_export, tmp_path, which):
-    paths = _loops(tmp_path)
-    paths["300-char name"] = tmp_path / ("n" * 300 + ".ics")
-    before = snapshot(session_to_export.db)
-    listing = sorted(p.name for p in tmp_path.iterdir())
-    result = proc("request", "export", "--ics", "--out", str(paths[which]), user="alan",
-                  db=session_to_export.db)
-    refused(result)
-    assert snapshot(session_to_export.db) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no temp file left behind
-
-
-def test_export_to_a_device_writes_through_it_and_never_replaces_it(session_to_export, tmp_path):
-    """``--out /dev/null`` (or any character device or FIFO) must not be renamed over: the
-    atomic temp-file-and-rename turns the device node into a regular file. Run as root in a
-    container, ``sessionctl request export --ics --out /dev/null`` replaces the machine's
-    /dev/null with a plain file. Here the device is a copy of /dev/null made in tmp."""
-    device = tmp_path / "null"
-    try:
-        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-    except (PermissionError, OSError) as exc:
-        pytest.skip(f"cannot make a device node here: {exc}")
-    listing = sorted(p.name for p in tmp_path.iterdir())
-    result = proc("request", "export", "--ics", "--out", str(device), user="alan",
-                  db=session_to_export.db)
-    assert stat.S_ISCHR(os.lstat(device).st_mode), "the device node was replaced by a regular file"
-    assert result.returncode in (0, 2), result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no temp file left behind
-
-
-def test_export_to_a_fifo_writes_into_it_and_never_replaces_it(session_to_export, tmp_path):
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # a reader is there: writing won't block
-    try:
-        result = proc("request", "export", "--ics", "--out", str(fifo), user="alan",
-                      db=session_to_export.db, timeout=20)
-        try:
-            got = os.read(reader, 1 << 16)
-        except BlockingIOError:
-            got = b""
-    finally:
-        os.close(reader)
-    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a regular file"
-    assert result.returncode in (0, 2), result.stderr
-    if result.returncode == 0:
-        assert got.startswith(b"BEGIN:VCALENDAR"), got[:100]
-
-
-# -- invalid UTF-8 in arguments and in SESSIONCTL_USER (real argv bytes) --------------------------
-
-BAD = b"\xff\xfe"
-
-
-@pytest.fixture(scope="module")
-def store_template(tmp_path_factory):
-    """A store built once by the installed command: root (admin), ada (educator, MATH101),
-    alan (student, enrolled), slots 1 and 2 of ada's and alan's pending request 1 for slot 1
-    (so one notification is queued)."""
-    db = tmp_path_factory.mktemp("template") / "u.db"
-    steps = [
-        ("root", ["init"]), ("root", ["user", "add", "ada", "--role", "educator", "--email", "ada@example.edu"]),
-        ("root", ["user", "add", "alan", "--role", "student", "--email", "alan@example.edu"]),
-        ("ada", ["course", "add", "MATH101", "--title", "Maths"]),
-        ("ada", ["course", "enroll", "MATH101", "alan"]),
-        ("ada", ["slot", "add", "--course", "MATH101", "--start", "+2d", "--duration", "1h"]),
-        ("ada", ["slot", "add", "--course", "MATH101", "--start", "+3d", "--duration", "1h"]),
-        ("alan", ["request", "send", "1"]),
-    ]
-    for user, args in steps:
-        result = proc(*args, user=user, db=db)
-        assert result.returncode == 0, (args, result.stderr)
-    assert not Path(f"{db}-wal").exists()  # every process closed it: one self-contained file
-    return db.read_bytes()
-
-
-@pytest.fixture
-def store(store_template, tmp_path):
-    db = tmp_path / "u.db"
-    db.write_bytes(store_template)
-    return db
-
-
-INVALID_UTF8_ARGS = [
-    ("root", [b"user", b"add", b"zz", b"--role", b"student", b"--display", BAD]),
-    ("root", [b"user", b"set", b"alan", b"--display", BAD]),
-    ("root", [b"user", b"show", BAD]),
-    ("ada", [b"user", b"list", b"--role", BAD]),
-    ("ada", [b"course", b"add", b"ZZ1", b"--title", BAD]),
-    ("root", [b"course", b"add", b"ZZ1", b"--title", b"t", b"--educator", BAD]),
-    ("ada", [b"course", b"show", BAD]),
-    ("ada", [b"course", b"enroll", b"MATH101", BAD]),
-    ("ada", [b"slot", b"add", b"--course", b"MATH101", b"--start", b"+3d", b"--duration", b"1h",
-             b"--notes", BAD]),
-    ("ada", [b"slot", b"add", b"--course", b"MATH101", b"--start", b"+3d", b"--duration", b"1h",
-             b"--link", b"https://meet.example.edu/" + BAD]),
-    ("ada", [b"slot", b"add", b"--course", b"MATH101", b"--start", BAD, b"--duration", b"1h"]),
-    ("ada", [b"slot", b"update", b"1", b"--notes", BAD]),
-    ("ada", [b"slot", b"list", b"--educator", BAD]),
-    ("ada", [b"slot", b"cancel", b"1", b"--reason", BAD]),
-    ("alan", [b"request", b"send", b"2", b"--message", BAD]),
-    ("ada", [b"request", b"approve", b"1", b"--notes", BAD]),
-    ("ada", [b"request", b"approve", b"1", b"--link", b"https://x.example/" + BAD]),
-    ("ada", [b"request", b"reject", b"1", b"--reason", BAD]),
-    ("alan", [b"request", b"cancel", b"1", b"--reason", BAD]),
-    ("root", [b"notify", b"send", b"--smtp", b"smtp://127.0.0.1:1", b"--from", BAD + b"@example.edu"]),
-]
-
-
-@pytest.mark.parametrize("user,args", INVALID_UTF8_ARGS, ids=lambda v: v if isinstance(v, str) else
-                         b" ".join(v).decode(errors="backslashreplace"))
-def test_invalid_utf8_in_an_argument_is_a_usage_error(store, user, args):
-    """Python hands argv bytes that are not UTF-8 to the program as lone surrogates; they reach
-    SQLite, whose driver cannot encode them. Malformed text is exit 2 (a lookup of a name that
-    cannot exist may say not found, 3), never a crash, and nothing changes."""
-    before = snapshot(store)
-    refused(proc(*args, user=user, db=store), {2, 3})
-    assert snapshot(store) == before
-
-
-@pytest.mark.parametrize("args", [["whoami"], ["slot", "list"], ["inbox"], ["init"]])
-def test_invalid_utf8_in_sessionctl_user_is_refused(store, args):
-    """SPEC §1: an unregistered acting name is exit 4 (a malformed one may be exit 2)."""
-    before = snapshot(store)
-    refused(proc(*args, user="alan", db=store, env={"SESSIONCTL_USER": b"\xff"}), {2, 4})
-    assert snapshot(store) == before
-
-
-@pytest.mark.parametrize("command", [["init"], ["demo", "--db"]])
-def test_invalid_utf8_in_the_store_path_is_not_a_crash(tmp_path, command):
-    """A path whose bytes are not UTF-8 is a fine POSIX path: use it (exit 0), or refuse it (2).
-    Today the store's URI quoting crashes (store._sqlite: urllib.parse.quote), and the path
-    printed to a strict UTF-8 stdout crashes render.line (stdout is strict in any UTF-8 locale
-    but C/POSIX, as PYTHONIOENCODING=utf-8 makes it here)."""
-    path = os.fsencode(tmp_path) + b"/\xff.db"
-    strict = {"PYTHONIOENCODING": "utf-8:strict"}
-    if command == ["init"]:
-        result = proc(b"--db", path, b"init", user="root", db=tmp_path / "unused.db", env=strict)
-    else:
-        result = proc(b"demo", b"--db", path, user="root", db=tmp_path / "unused.db", timeout=120,
-                      env=strict)
-    assert result.returncode in (0, 2), result.stderr.decode("utf-8", "replace")
-    assert b"Traceback" not in result.stderr
-
-
-def test_a_store_path_that_is_not_utf8_is_refused_clearly(tmp_path):
-    """Arguments and settings are text: a store at /tmp/\\xff.db is refused (exit 2, README),
-    named with the byte escaped, and nothing is created or changed."""
-    good = tmp_path / "good.db"
-    assert proc("init", user="root", db=good).returncode == 0
-    odd = os.fsencode(tmp_path) + b"/\xff.db"
-    os.rename(good, odd)
-    before = open(odd, "rb").read()
-    result = proc("whoami", user="root", db=tmp_path / "unused.db", env={"SESSIONCTL_DB": odd})
-    assert result.returncode == 2, result.stderr.decode("utf-8", "replace")
-    assert result.stderr == b"error: SESSIONCTL_DB is not valid UTF-8\n"
-    assert open(odd, "rb").read() == before
-    flag = proc(b"--db", odd, b"whoami", user="root", db=tmp_path / "unused.db")
-    assert flag.returncode == 2 and b"is not valid UTF-8" in flag.stderr
-    assert b"\\xff" in flag.stderr  # the byte shown escaped, never raw
-
-
-# -- COLUMNS ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("columns", ["abc", "80.5", "", " ", "0", "-5"])
-@pytest.mark.parametrize("args", [["course", "list"], ["slot", "list"], ["inbox", "--peek"]], ids=" ".join)
-def test_an_unusable_columns_value_is_ignored(store, columns, args):
-    """SPEC §8: 'An unusable COLUMNS value is ignored, never a crash.' COLUMNS=abc crashes
-    (int('abc') in render._console); COLUMNS=0 or -5 makes Rich print nothing at all while the
-    command reports success."""
-    result = proc(*args, user="ada", db=store, env={"COLUMNS": columns})
-    out = result.stdout.decode()
-    assert result.returncode == 0, result.stderr.decode()
-    expected = {"course list": "MATH101", "slot list": "MATH101", "request list": "alan",
-                "course roster": "alan", "inbox --peek": "alan"}[" ".join(args[:2])]
-    assert expected in out, out
-
-
-# -- notify send --from with a non-ASCII address -------------------------------------------------
-
-@pytest.mark.parametrize("sender", ["José <jösé@exämple.edu>", "Ada <ädä@example.edu>"])
-def test_a_non_ascii_from_address_is_refused_before_connecting(store, sender):
-    """mail.sender() formats 'Name <addr>' with email.utils.formataddr, which raises
-    UnicodeEncodeError for a non-ASCII address; this happens before any connection, with or
-    without queued notifications, so no server is needed. Expected: exit 2 naming the address
-    (or, if such addresses are meant to work through SMTPUTF8, exit 6 for the closed port here),
-    and the queued notification stays queued."""
-    before = snapshot(store)
-    result = proc("notify", "send", "--smtp", f"smtp://127.0.0.1:{closed_port()}",
-                  "--from", sender, user="root", db=store, env={"SESSIONCTL_SMTP_TIMEOUT": "2"})
-    refused(result, {2, 6})
-    assert snapshot(store) == before
-
-
-# -- init over a stray, empty schema_migrations table ---------------------------------------------
-
-def test_init_over_a_stray_empty_schema_migrations_table(tmp_path):
-    """The file has schema_migrations and nothing else. init must not crash ('table
-    schema_migrations already exists'): it is either not a sessionctl store (exit 6, file
-    untouched) or an empty one it may migrate (exit 0 and a working store)."""
-    db = tmp_path / "stray.db"
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                " applied_at DATETIME NOT NULL)")
-    con.commit()
-    con.close()
-    before = snapshot(db)
-    result = proc("init", user="root", db=db)
-    if result.returncode == 0:
-        assert proc("whoami", user="root", db=db).returncode == 0
-    else:
-        refused(result, 6)
-        assert snapshot(db) == before
-
-
-# -- demo --db next to an existing roster.csv ----------------------------------------------------
-
-def test_demo_never_overwrites_a_file_next_to_its_store(tmp_path, monkeypatch):
-    """demo --db DIR/new.db writes its sample roster to DIR/roster.csv, replacing whatever the
-    user had there. The demo must only create new files (a name of its own or a temp dir)."""
-    mine = tmp_path / "roster.csv"
-    mine.write_text("name\nmy,real,roster\n")
-    result = proc("demo", "--db", str(tmp_path / "new.db"), user="root", db=tmp_path / "unused.db",
-                  timeout=120)
-    assert result.returncode == 0, result.stderr.decode()
-    assert mine.read_text() == "name\nmy,real,roster\n"
-
-
-# -- huge COLUMNS and --help ------------------------------------------------------------------------
-
-def test_a_huge_columns_value_does_not_break_help(store):
-    """Typer draws --help with Rich at COLUMNS wide: 99999999999 asks Rich for a 100 GB line
-    (MemoryError, exit 1); 1000000 prints 18 MB of padding. SPEC §8: an unusable COLUMNS value
-    is ignored."""
-    result = proc("slot", "list", "--help", user="ada", db=store, env={"COLUMNS": "99999999999"})
-    assert result.returncode == 0, result.stderr.decode()
-    assert b"--course" in result.stdout and len(result.stdout) < 100_000
-
-
-# -- user text with a line break inside an error message ---------------------------------------------
-
-@pytest.mark.parametrize("case", ["actor", "store path", "csv path", "out path", "out directory",
-                                  "smtp parameter", "smtp starttls"])
-def test_a_line_break_in_user_text_never_splits_an_error_message(store, tmp_path, case):
-    """SPEC §3: stderr is 'error: <message>' and optionally 'hint: <what to do>'. User text
-    written raw into a message (not with repr, as most messages do) lets a newline start a
-    line of its own, even a forged 'hint:' line."""
-    (tmp_path / "d\nir").mkdir()
-    forged = "\nhint: run rm -rf ~"
-    args, user, env = {
-        "actor": (["whoami"], "ada", {"SESSIONCTL_USER": "ada" + forged}),
-        "store path": (["--db", str(tmp_path / ("x" + forged)), "whoami"], "ada", {}),
-        "csv path": (["course", "enroll", "MATH101", "--from-csv", str(tmp_path / ("x" + forged))], "ada", {}),
-        "out path": (["request", "export", "--ics", "--out", str(tmp_path / ("no" + forged) / "x.ics")],
-                     "alan", {}),
-        "out directory": (["request", "export", "--ics", "--out", str(tmp_path / "d\nir")], "alan", {}),
-        "smtp parameter": (["notify", "send", "--smtp", "smtp://127.0.0.1:1?x%0Ahint:%20forged=1"], "root", {}),
-        "smtp starttls": (["notify", "send", "--smtp", "smtp://127.0.0.1:1?starttls=%0Ahint:%20forged"],
-                          "root", {}),
-    }[case]
-    result = proc(*args, user=user, db=store, env=env)
-    refused(result, {2, 4, 6})
-    assert not re.search(rb"^hint: (run rm|forged)", result.stderr, re.M), result.stderr.decode()
-
-
-# -- paths the store and the demo cannot use --------------------------------------------------------
-
-@pytest.mark.parametrize("command", [["whoami"], ["init"]])
-@pytest.mark.parametrize("which", ["300-char name", "a link to itself", "inside a looping link"])
-def test_a_store_path_that_cannot_exist_is_unavailable(tmp_path, command, which):
-    """``--db`` naming a file name too long for the file system (Path.exists raises
-    ENAMETOOLONG in store._sqlite) or a symlink loop is exit 6 (cannot open/create the store),
-    or 2, never a crash."""
-    paths = _loops(tmp_path)
-    path = {"300-char name": tmp_path / ("n" * 300 + ".db"), "a link to itself": paths["a link to itself"],
-            "inside a looping link": paths["a link to itself"] / "x.db"}[which]
-    refused(proc("--db", str(path), *command, user="root", db=tmp_path / "unused.db"), {2, 6})
-
-
-@pytest.mark.parametrize("which", ["300-char name", "a link to itself", "two links in a ring",
-                                   "a file inside a looping link"])
-def test_demo_at_a_path_that_cannot_be_used_is_refused(tmp_path, which):
-    """demo --db checks Path(db).exists() and Path(db).resolve(): a 300-char name raises
-    OSError (ENAMETOOLONG), a symlink loop RuntimeError; both are exit 1 today. Expected: a
-    refusal (2, 5 or 6) and nothing written next to it."""
-    paths = _loops(tmp_path)
-    paths["300-char name"] = tmp_path / ("n" * 300 + ".db")
-    listing = sorted(p.name for p in tmp_path.iterdir())
-    result = proc("demo", "--db", str(paths[which]), user="root", db=tmp_path / "unused.db")
-    refused(result, {2, 5, 6})
-    assert sorted(p.name for p in tmp_path.iterdir()) == listing

@@ -1,4 +1,4 @@
-"""The booking lifecycle of SPEC §7.1, §7.2, §7.4 and §7.7 through the command line.
+"""The booking lifecycle of docs/reference/lifecycle.md through the command line.
 
 Each test drives ``sessionctl`` (Typer's CliRunner on the ``world`` store: educators ada and
 bob, students alan and kat enrolled in MATH101, eve in nothing) and checks what users see:
@@ -56,7 +56,7 @@ def students(world, *names):
     ok(world, "course", "enroll", "MATH101", *names, user="ada")
 
 
-# -- the waitlist (SPEC §7.2) -----------------------------------------------------------------------
+# -- the waitlist (docs/reference/lifecycle.md#the-waitlist) ---------------------------------------
 
 
 def test_a_full_slot_refuses_a_plain_request_and_names_the_waitlist(world):
@@ -177,7 +177,7 @@ def test_slot_show_lists_the_line_for_its_educator(world):
     assert [(r["student"], r["waitlist_position"]) for r in mine] == [("sam", 2)]
 
 
-# -- moving a booking (SPEC §7.1) -------------------------------------------------------------------
+# -- moving a booking (docs/reference/lifecycle.md#moving-a-booking) -------------------------------
 
 
 def test_a_pending_request_moves_at_once(world):
@@ -290,7 +290,7 @@ def test_move_refusals_change_nothing(world, case):
     refused(world, code, "request", "move", str(rid), "--to", str(target), user=user, says=says)
 
 
-# -- changes that reach the booked (SPEC §7.4) -------------------------------------------------------
+# -- changes that reach the booked (docs/reference/lifecycle.md#changes-that-reach-booked-sessions) ---
 
 
 def test_a_new_slot_link_reaches_the_sessions_that_follow_it(world):
@@ -325,7 +325,7 @@ def test_request_update_changes_one_sessions_link_and_notes(world):
     refused(world, 2, "request", "update", str(r["id"]), "--notes", "a\u202eb", user="ada")
 
 
-# -- several at once (SPEC §7.7) ---------------------------------------------------------------------
+# -- several at once (docs/reference/lifecycle.md#several-at-once) ---------------------------------
 
 
 def test_several_ids_each_their_own_transaction_exit_code_the_highest(world):
@@ -347,7 +347,7 @@ def test_several_ids_each_their_own_transaction_exit_code_the_highest(world):
     assert deleted.stdout == f"deleted slot {b}\n" and f"slot {a}: slot {a} has requests" in deleted.stderr
 
 
-# -- series with exceptions (SPEC §7.7) --------------------------------------------------------------
+# -- series with exceptions (docs/reference/lifecycle.md#several-at-once) --------------------------
 
 
 def test_except_leaves_out_the_series_days_named(world):

@@ -1,4 +1,4 @@
-"""The booking lifecycle (SPEC §4, §7.1, §7.2) as a random walk: a Hypothesis state machine on
+"""The booking lifecycle (docs/reference/lifecycle.md) as a random walk: a Hypothesis state machine on
 the domain layer with a test clock.
 
 Random actors (the people concerned, an admin, and anyone at all, so that refusals are
@@ -62,7 +62,7 @@ STUDENTS = ("alan", "kat", "eve", "max", "sue")
 PEOPLE = ("root", "ada", "bob") + STUDENTS
 ACTIVE = ("pending", "approved", "waiting")
 FINAL = ("rejected", "cancelled", "completed")
-# Every transition the state machine allows (SPEC §4, §7.2), and the creations.
+# Every transition the state machine allows (sessionctl/statuses.py), and the creations.
 ALLOWED = {
     (None, "pending"), (None, "waiting"), (None, "approved"),
     ("pending", "approved"), ("pending", "rejected"), ("pending", "cancelled"),
@@ -413,7 +413,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.check(all(mine < w for w in still),
                        f"request {rid} was promoted ahead of older waiting requests {still}")
 
-        # SPEC §3: unenrolling cancels a student's pending requests in the course, and only
+        # unenrolling cancels a student's pending requests in the course, and only
         # enrolled students may ask (§4): no pending request of someone not enrolled, not even
         # one the waitlist brought back
         enrolled = set(self.sql("SELECT course_id, student_id FROM enrollments"))
@@ -468,7 +468,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 fresh = [c for c in chain if c[0] > self.last_history]
                 self.check(fresh and fresh[-1][3] == r["status"],
                            f"request {rid} changed {before} -> {r['status']} without history")
-        # automatic changes are the system's (SPEC §8): fill, offer and expiry
+        # automatic changes are the system's (docs/reference/lifecycle.md#automatic-changes-are-the-systems): fill, offer and expiry
         for hid, rid, actor, was, to, note in history:
             if hid <= self.last_history:
                 continue
@@ -477,7 +477,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 self.check(actor is None, f"automatic change {was} -> {to} of request {rid} "
                            f"is recorded as user {actor}")
 
-        # ... and told (SPEC §4, §7.2): the student of each, and the educator of a promotion
+        # ... and told (docs/reference/lifecycle.md#the-waitlist): the student of each, and the educator of a promotion
         told = {(rid, user, kind) for rid, user, kind in self.sql(
             "SELECT request_id, user_id, kind FROM notifications WHERE id > ?",
             self.last_notification)}
@@ -561,7 +561,7 @@ def replay(*steps: dict) -> None:
 
 def test_an_unenrolled_students_place_on_the_waitlist_is_not_offered_a_seat():
     """kat waits for slot 0 (seed); ada unenrols her from MATH101, which cancels her pending
-    requests (SPEC §3) but leaves the waiting one; a seat frees (capacity 1 -> 2) and the
+    requests (README.md#command-reference) but leaves the waiting one; a seat frees (capacity 1 -> 2) and the
     system offers it to kat: a pending request of a student not enrolled, which ada can then
     approve."""
     replay(dict(action="unenroll", other=0, pick=89),  # MATH101, kat

@@ -18,6 +18,8 @@ from datetime import timedelta
 import pytest
 
 from conftest import Clock, future, snapshot
+from runkit import built_store, built_template  # noqa: F401 (fixtures)
+from runkit import closed_port, proc, refused_plainly
 from cronkit import BIN, MailServer, Sessions, free_port, run, run_json
 from sessionctl.domain import courses, users
 from sessionctl.store import open_store
@@ -263,7 +265,7 @@ def test_overlapping_runs_never_send_a_message_twice(world, booked):
 def test_a_run_that_cannot_get_the_lease_in_time_is_exit_6_and_sends_nothing(world, booked):
     booked.pending(future(hours=5), "alan")
     store = booked.store
-    from sessionctl.domain.context import to_db
+    from sessionctl.store.edge import to_db
     from sessionctl.store.models import Lease
 
     with store.write():
@@ -508,3 +510,19 @@ def test_a_server_that_hangs_for_two_recipients_in_a_row_ends_the_run(world, boo
     assert result.returncode == 6 and "twice in a row" in result.stderr
     assert server.messages == []
     assert len(queued(world.db)) == 2
+
+
+# -- found by the fuzzer: a sender beyond ASCII ---------------------------------------------------
+
+@pytest.mark.parametrize("sender", ["José <jösé@exämple.edu>", "Ada <ädä@example.edu>"])
+def test_a_non_ascii_from_address_is_refused_before_connecting(built_store, sender):
+    """mail.sender() formats 'Name <addr>' with email.utils.formataddr, which raises
+    UnicodeEncodeError for a non-ASCII address; this happens before any connection, with or
+    without queued notifications, so no server is needed. Expected: exit 2 naming the address
+    (or, if such addresses are meant to work through SMTPUTF8, exit 6 for the closed port here),
+    and the queued notification stays queued."""
+    before = snapshot(built_store)
+    result = proc("notify", "send", "--smtp", f"smtp://127.0.0.1:{closed_port()}",
+                  "--from", sender, user="root", db=built_store, env={"SESSIONCTL_SMTP_TIMEOUT": "2"})
+    refused_plainly(result, {2, 6})
+    assert snapshot(built_store) == before

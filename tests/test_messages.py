@@ -1,4 +1,4 @@
-"""SPEC §8, messages: bad ids, a time spilled into an extra argument, "did you mean" for a
+"""docs/reference/exit-codes.md#messages: bad ids, a time spilled into an extra argument, "did you mean" for a
 course code in another case, numeric dates whose day and month could be swapped, and
 ``whoami`` for a name that is not registered.
 
@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import future, iso, snapshot
+from runkit import refused_unchanged
 
 UTC = timezone.utc
 BIN = Path(sys.executable).with_name("sessionctl")
@@ -347,3 +348,25 @@ def test_whoami_through_the_installed_command(world):
                                b"SESSIONCTL_USER": b"n\xffbody"}, capture_output=True, timeout=60)
     assert (done.returncode, done.stdout) == (2, b"")
     assert done.stderr == b"error: SESSIONCTL_USER is not valid UTF-8\n"
+
+
+# -- found by the third attack pass: an option without its value, a command in the wrong case -----
+
+@pytest.mark.parametrize("args, path", [
+    (["slot", "add", "--course"], "sessionctl slot add"),
+    (["--db", "x.db", "slot", "list", "--course"], "sessionctl slot list"),
+    (["--no-pager", "course", "report", "MATH101", "--from"], "sessionctl course report"),
+    (["request", "export", "--out"], "sessionctl request export"),
+    (["--tz"], "sessionctl"),
+])
+def test_an_option_without_its_value_points_at_its_commands_help(world, args, path):
+    refused_unchanged(world, args, 2, "requires an argument", f"hint: see '{path} --help'")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["SLOT", "list"], "No such command 'SLOT'. Did you mean 'slot'?"),
+    (["Request", "show", "1"], "No such command 'Request'. Did you mean 'request'?"),
+    (["slot", "LIST"], "No such command 'LIST'. Did you mean 'list'?"),
+])
+def test_a_command_in_the_wrong_case_gets_a_did_you_mean(world, args, said):
+    refused_unchanged(world, args, 2, f"error: {said}\n")

@@ -1,4 +1,4 @@
-"""After the session (SPEC §7.5) through the command line: attendance on ``request complete``,
+"""After the session (docs/reference/after-the-session.md) through the command line: attendance on ``request complete``,
 ratings with ``request rate`` and who may see them; and a store of the previous release
 (schema 4) upgraded in place to the policies and outcomes of schema 5, on both backends.
 """

@@ -1,4 +1,4 @@
-"""Course policies (SPEC §7.3) through the command line.
+"""Course policies (docs/reference/policies.md) through the command line.
 
 ``course set`` and what it shows; each policy's refusal (exit 5, the message names the policy
 and its value, nothing changed) and its edge under a moved clock (the ``booked``/``clock``

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sessionctl.domain import queries, users
+from sessionctl.domain import users
+from sessionctl.store import queries
 from sessionctl.store import open_store
 from sessionctl.store.models import Course, Request, Slot, User
 from sessionctl.store.prepared import Prepared

@@ -1,4 +1,4 @@
-"""Races between real processes over who the actor is (issue 8, DESIGN §7.2).
+"""Races between real processes over who the actor is (issue 8: the actor is read inside the transaction, domain/context.py).
 
 Each round holds the store's write lock while two installed-command processes start, read
 what they need and queue up for the lock; then it lets them go. Whichever writes second would,

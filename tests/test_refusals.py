@@ -1,4 +1,4 @@
-"""Refusals: bad input, wrong role, wrong state (SPEC §2, §4, §6).
+"""Refusals: bad input, wrong role, wrong state (docs/reference/exit-codes.md).
 
 Every refusal must give the documented exit code, one ``error:`` line on stderr (optionally
 one ``hint:`` line), an empty stdout, no traceback, and leave the store exactly as it was.
@@ -7,11 +7,17 @@ one ``hint:`` line), an empty stdout, no traceback, and leave the store exactly 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from conftest import future, iso, snapshot
+from runkit import built_store, built_template  # noqa: F401 (fixtures)
+from runkit import BAD, proc, refused_plainly
 
 UTC = timezone.utc
 YEAR = datetime.now(UTC).year + 2
@@ -414,3 +420,148 @@ def test_a_slot_overlapping_two_existing_slots_is_refused_naming_one(world, scen
     assert_refused(result, 5)
     assert "slot 8" in result.stderr or "slot 9" in result.stderr, result.stderr
     assert snapshot(world.db) == before
+
+
+# -- found by the fuzzer: invalid UTF-8, a line break in a message --------------------------------
+
+INVALID_UTF8_ARGS = [
+    ("root", [b"user", b"add", b"zz", b"--role", b"student", b"--display", BAD]),
+    ("root", [b"user", b"set", b"alan", b"--display", BAD]),
+    ("root", [b"user", b"show", BAD]),
+    ("ada", [b"user", b"list", b"--role", BAD]),
+    ("ada", [b"course", b"add", b"ZZ1", b"--title", BAD]),
+    ("root", [b"course", b"add", b"ZZ1", b"--title", b"t", b"--educator", BAD]),
+    ("ada", [b"course", b"show", BAD]),
+    ("ada", [b"course", b"enroll", b"MATH101", BAD]),
+    ("ada", [b"slot", b"add", b"--course", b"MATH101", b"--start", b"+3d", b"--duration", b"1h",
+             b"--notes", BAD]),
+    ("ada", [b"slot", b"add", b"--course", b"MATH101", b"--start", b"+3d", b"--duration", b"1h",
+             b"--link", b"https://meet.example.edu/" + BAD]),
+    ("ada", [b"slot", b"add", b"--course", b"MATH101", b"--start", BAD, b"--duration", b"1h"]),
+    ("ada", [b"slot", b"update", b"1", b"--notes", BAD]),
+    ("ada", [b"slot", b"list", b"--educator", BAD]),
+    ("ada", [b"slot", b"cancel", b"1", b"--reason", BAD]),
+    ("alan", [b"request", b"send", b"2", b"--message", BAD]),
+    ("ada", [b"request", b"approve", b"1", b"--notes", BAD]),
+    ("ada", [b"request", b"approve", b"1", b"--link", b"https://x.example/" + BAD]),
+    ("ada", [b"request", b"reject", b"1", b"--reason", BAD]),
+    ("alan", [b"request", b"cancel", b"1", b"--reason", BAD]),
+    ("root", [b"notify", b"send", b"--smtp", b"smtp://127.0.0.1:1", b"--from", BAD + b"@example.edu"]),
+]
+
+
+@pytest.mark.parametrize("user,args", INVALID_UTF8_ARGS, ids=lambda v: v if isinstance(v, str) else
+                         b" ".join(v).decode(errors="backslashreplace"))
+def test_invalid_utf8_in_an_argument_is_a_usage_error(built_store, user, args):
+    """Python hands argv bytes that are not UTF-8 to the program as lone surrogates; they reach
+    SQLite, whose driver cannot encode them. Malformed text is exit 2 (a lookup of a name that
+    cannot exist may say not found, 3), never a crash, and nothing changes."""
+    before = snapshot(built_store)
+    refused_plainly(proc(*args, user=user, db=built_store), {2, 3})
+    assert snapshot(built_store) == before
+
+
+@pytest.mark.parametrize("args", [["whoami"], ["slot", "list"], ["inbox"], ["init"]])
+def test_invalid_utf8_in_sessionctl_user_is_refused(built_store, args):
+    """docs/reference/shared-mode.md#trust-model: an unregistered acting name is exit 4 (a malformed one may be exit 2)."""
+    before = snapshot(built_store)
+    refused_plainly(proc(*args, user="alan", db=built_store, env={"SESSIONCTL_USER": b"\xff"}), {2, 4})
+    assert snapshot(built_store) == before
+
+
+@pytest.mark.parametrize("command", [["init"], ["demo", "--db"]])
+def test_invalid_utf8_in_the_store_path_is_not_a_crash(tmp_path, command):
+    """A path whose bytes are not UTF-8 is a fine POSIX path: use it (exit 0), or refuse it (2).
+    Today the store's URI quoting crashes (store._sqlite: urllib.parse.quote), and the path
+    printed to a strict UTF-8 stdout crashes the line printer (output/terminal.py's line; stdout is strict in any UTF-8 locale
+    but C/POSIX, as PYTHONIOENCODING=utf-8 makes it here)."""
+    path = os.fsencode(tmp_path) + b"/\xff.db"
+    strict = {"PYTHONIOENCODING": "utf-8:strict"}
+    if command == ["init"]:
+        result = proc(b"--db", path, b"init", user="root", db=tmp_path / "unused.db", env=strict)
+    else:
+        result = proc(b"demo", b"--db", path, user="root", db=tmp_path / "unused.db", timeout=120,
+                      env=strict)
+    assert result.returncode in (0, 2), result.stderr.decode("utf-8", "replace")
+    assert b"Traceback" not in result.stderr
+
+
+def test_a_store_path_that_is_not_utf8_is_refused_clearly(tmp_path):
+    """Arguments and settings are text: a store at /tmp/\\xff.db is refused (exit 2, README),
+    named with the byte escaped, and nothing is created or changed."""
+    good = tmp_path / "good.db"
+    assert proc("init", user="root", db=good).returncode == 0
+    odd = os.fsencode(tmp_path) + b"/\xff.db"
+    os.rename(good, odd)
+    before = open(odd, "rb").read()
+    result = proc("whoami", user="root", db=tmp_path / "unused.db", env={"SESSIONCTL_DB": odd})
+    assert result.returncode == 2, result.stderr.decode("utf-8", "replace")
+    assert result.stderr == b"error: SESSIONCTL_DB is not valid UTF-8\n"
+    assert open(odd, "rb").read() == before
+    flag = proc(b"--db", odd, b"whoami", user="root", db=tmp_path / "unused.db")
+    assert flag.returncode == 2 and b"is not valid UTF-8" in flag.stderr
+    assert b"\\xff" in flag.stderr  # the byte shown escaped, never raw
+
+
+@pytest.mark.parametrize("case", ["actor", "store path", "csv path", "out path", "out directory",
+                                  "smtp parameter", "smtp starttls"])
+def test_a_line_break_in_user_text_never_splits_an_error_message(built_store, tmp_path, case):
+    """docs/reference/exit-codes.md#messages: stderr is 'error: <message>' and optionally 'hint: <what to do>'. User text
+    written raw into a message (not with repr, as most messages do) lets a newline start a
+    line of its own, even a forged 'hint:' line."""
+    (tmp_path / "d\nir").mkdir()
+    forged = "\nhint: run rm -rf ~"
+    args, user, env = {
+        "actor": (["whoami"], "ada", {"SESSIONCTL_USER": "ada" + forged}),
+        "store path": (["--db", str(tmp_path / ("x" + forged)), "whoami"], "ada", {}),
+        "csv path": (["course", "enroll", "MATH101", "--from-csv", str(tmp_path / ("x" + forged))], "ada", {}),
+        "out path": (["request", "export", "--ics", "--out", str(tmp_path / ("no" + forged) / "x.ics")],
+                     "alan", {}),
+        "out directory": (["request", "export", "--ics", "--out", str(tmp_path / "d\nir")], "alan", {}),
+        "smtp parameter": (["notify", "send", "--smtp", "smtp://127.0.0.1:1?x%0Ahint:%20forged=1"], "root", {}),
+        "smtp starttls": (["notify", "send", "--smtp", "smtp://127.0.0.1:1?starttls=%0Ahint:%20forged"],
+                          "root", {}),
+    }[case]
+    result = proc(*args, user=user, db=built_store, env=env)
+    refused_plainly(result, {2, 4, 6})
+    assert not re.search(rb"^hint: (run rm|forged)", result.stderr, re.M), result.stderr.decode()
+
+
+# -- found by the second attack pass: text that prints as nothing ---------------------------------
+
+FORMAT_AND_FILLERS = [
+    "\u00ad", "\u034f", "\u115f", "\u1160", "\u180e", "\u2061", "\u2064", "\u3164", "\uffa0",
+    "\ufff9", "\ufffb", "\U000e0001", "\U000e0069", "\U000e007f",
+]
+
+
+@pytest.mark.parametrize("ch", FORMAT_AND_FILLERS, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("where", ["display", "title", "message"])
+def test_characters_that_print_as_nothing_are_refused(world, ch, where):
+    args = {"display": ("user", "set", "alan", "--display", f"Alan{ch}hidden"),
+            "title": ("course", "add", "NEW1", "--title", f"Title{ch}x"),
+            "message": None}[where]
+    user = {"display": "root", "title": "ada", "message": "alan"}[where]
+    if args is None:
+        [made] = world.json("slot", "add", "--course", "MATH101", "--start", iso(future(48)),
+                            "--duration", "1h", user="ada")
+        args = ("request", "send", str(made["id"]), "--message", f"hi{ch}there")
+    before = snapshot(world.db)
+    result = world(*args, user=user)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert f"the invisible or text-reordering character U+{ord(ch):04X}" in result.stderr
+    assert "hint: type the text without it" in result.stderr
+    assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize("args", [
+    [b"--db", b"postgresql://u:TopSecret\xff@127.0.0.1:5432/x", b"whoami"],
+    [b"notify", b"send", b"--smtp", b"smtp://user:TopSecret\xff@127.0.0.1:25"],
+    [b"--db", b"postgresql://u@127.0.0.1/x?password=TopSecret\xff", b"whoami"],
+])
+def test_an_argument_that_is_not_utf8_is_refused_without_showing_a_password(args):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    done = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                          env=dict(environ, SESSIONCTL_USER="root"), timeout=60)
+    assert done.returncode == 2 and done.stdout == b""
+    assert b"is not valid UTF-8" in done.stderr and b"TopSecret" not in done.stderr, done.stderr

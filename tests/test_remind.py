@@ -1,4 +1,4 @@
-"""``sessionctl remind --within DURATION`` (SPEC §3): one reminder per person per session.
+"""``sessionctl remind --within DURATION`` (docs/reference/cron-and-mail.md): one reminder per person per session.
 
 Every test runs on SQLite and, with SESSIONCTL_TEST_PG set, on PostgreSQL. The CLI runs at
 the test clock's time; the race runs the installed command in several processes at once.

@@ -1,4 +1,4 @@
-"""``course report`` (SPEC §7.5) on a scenario whose numbers are worked out by hand below.
+"""``course report`` (docs/reference/after-the-session.md#the-course-report) on a scenario whose numbers are worked out by hand below.
 
 The clock starts on Monday 2026-12-28 08:00 UTC (T0). ada's MATH101 slots, all in UTC:
 
@@ -32,6 +32,9 @@ So, over the default range (the 12 weeks from Mon 2026-10-19 to Mon 2027-01-11):
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -197,3 +200,77 @@ def test_report_and_agenda_queries_on_both_backends(location):
             ("2026-12-28", 1, 1, 1), ("2027-01-04", 2, 2, 2)]
     finally:
         store.close()
+
+
+# -- found by the third attack pass: a read sees one snapshot on PostgreSQL too -------------------
+
+FLIPPER = """
+import sys, time, psycopg
+url, slot, stop = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+import os
+with psycopg.connect(url, autocommit=True) as con:
+    while not os.path.exists(stop):
+        con.execute("UPDATE requests SET status = CASE status WHEN 'approved' THEN 'cancelled' "
+                    "ELSE 'approved' END WHERE slot_id = %s", (slot,))
+"""
+
+
+READER = """
+import sys
+from sessionctl.cli import app
+codes = [app(["course", "report", "C1", "--from", "-1d", "--to", "+30d", "--json"],
+             standalone_mode=False) for _ in range(int(sys.argv[1]))]
+print(" ".join(map(str, codes)))
+"""
+
+
+def test_course_report_on_postgresql_never_crashes_while_others_write(pg_location, tmp_path):
+    """Writer processes book and free seats as fast as they can (every seat of a slot at once,
+    as an educator cancelling and re-approving them would); `course report`, in processes of
+    its own, reads counts in one query and the rows they count in the next. It always adds up."""
+    env = {**os.environ, "SESSIONCTL_DB": pg_location, "SESSIONCTL_TZ": "UTC", "NO_COLOR": "1"}
+    env.pop("SESSIONCTL_DEBUG", None)
+
+    def cli(user, *args):
+        result = subprocess.run([sys.executable, "-m", "sessionctl", *args], capture_output=True,
+                                text=True, env={**env, "SESSIONCTL_USER": user}, timeout=60)
+        assert result.returncode == 0, (args, result.stderr)
+
+    cli("root", "init")
+    cli("root", "user", "add", "ada", "--role", "educator")
+    students = [f"s{i}" for i in range(6)]
+    for name in students:
+        cli("root", "user", "add", name, "--role", "student")
+    cli("ada", "course", "add", "C1", "--title", "Course")
+    cli("ada", "course", "enroll", "C1", *students)
+    for slot, start in ((1, "tomorrow 10:00"), (2, "tomorrow 12:00")):
+        cli("ada", "slot", "add", "--course", "C1", "--start", start, "--duration", "1h",
+            "--capacity", "6")
+        for name in students:
+            cli(name, "request", "send", str(slot))
+    cli("ada", "request", "approve", *map(str, range(1, 13)))
+    stop = tmp_path / "stop"
+    writers = [subprocess.Popen([sys.executable, "-c", FLIPPER, pg_location, str(slot), str(stop)])
+               for slot in (1, 2)]
+    try:
+        readers = [subprocess.Popen([sys.executable, "-c", READER, "40"], env={**env, "SESSIONCTL_USER": "ada"},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for _ in range(2)]
+        outcomes = [(r.communicate(timeout=300), r.returncode) for r in readers]
+    finally:
+        stop.touch()
+        for writer in writers:
+            writer.wait(timeout=60)
+    import json
+
+    for (out, err), code in outcomes:
+        *reports, codes = out.rstrip("\n").rsplit("\n", 1)
+        assert code == 0 and set(codes.split()) == {"0"}, (codes, err[-2000:])
+        decoder, text, at, seen = json.JSONDecoder(), reports[0], 0, 0
+        while at < len(text):  # each report is one state: booked seats and their notice agree
+            report, at = decoder.raw_decode(text, at)
+            at += 1
+            seen += 1
+            assert report["seats_booked"] in (0, 6, 12), report
+            assert (report["median_notice"] is None) == (report["seats_booked"] == 0), report
+        assert seen == 40

@@ -1,6 +1,6 @@
-"""SPEC §10, the shared mode, in-process: who acts, what a caller may not name, the files.
+"""docs/reference/shared-mode.md, the shared mode in-process: who acts, what a caller may not name, the files.
 
-A fake machine: the fixed site file is moved to a temp dir (``settings.SITE_FILE``), "root" is
+A fake machine: the fixed site file is moved to a temp dir (``configfile.SITE_FILE``), "root" is
 this process's user (``shared.ROOT``), and the password database knows a service account
 ``svc`` with this process's uid and a few callers. So every rule runs here as any user; the
 real thing, with real accounts, sudo and /etc/xdg, is test_shared_e2e.py.
@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from conftest import snapshot
-from sessionctl import settings, shared
+from sessionctl import configfile, shared
 from sessionctl.cli import app
 
 UID = os.getuid()
@@ -93,7 +95,7 @@ def machine(tmp_path, monkeypatch) -> Machine:
     m.accounts = table
     monkeypatch.setattr(pwd, "getpwnam", getpwnam)
     monkeypatch.setattr(pwd, "getpwuid", getpwuid)
-    monkeypatch.setattr(settings, "SITE_FILE", str(m.site))
+    monkeypatch.setattr(configfile, "SITE_FILE", str(m.site))
     monkeypatch.setattr(shared, "ROOT", UID)
     monkeypatch.setattr(shared, "SUPERUSER", -1)
     for name in ("SESSIONCTL_SMTP", "SESSIONCTL_SMTP_PASSWORD", "SESSIONCTL_PAGER", "PAGER",
@@ -491,3 +493,120 @@ def test_completion_is_not_installed_through_sudo(machine, execv):
         with pytest.raises(shared.NotAllowed, match="installed as yourself, not through sudo"):
             shared.launch(["sessionctl", *args], machine.env("alice"))
     assert execv == []
+
+
+# -- found by the third attack pass: completion crosses the sudo hop; the demo leaves nothing behind ---
+
+FAKE_MACHINE = """
+import json, os, pwd, sys
+sys.path.insert(0, {tests!r})
+from test_shared import fake_pwd
+from sessionctl import configfile, shared
+home, site, svc_uid = {home!r}, {site!r}, {svc_uid!r}
+table, getpwnam, getpwuid = fake_pwd(home)
+if svc_uid is not None:  # the service account is someone else: this process must hop
+    table["svc"] = pwd.struct_passwd(("svc", "x", svc_uid, svc_uid, "svc", home, "/bin/sh"))
+    me = os.getuid()
+    table["me"] = pwd.struct_passwd(("me", "x", me, me, "me", "/nonexistent", "/bin/sh"))
+pwd.getpwnam, pwd.getpwuid = getpwnam, getpwuid
+configfile.SITE_FILE, shared.ROOT, shared.SUPERUSER = site, os.getuid(), -1
+os.path.exists = lambda p, real=os.path.exists: True if p == "/usr/bin/sudo" else real(p)
+os.access = lambda p, m, real=os.access: True if p == "/usr/bin/sudo" else real(p, m)
+def execv(path, argv):  # where sudo would take over: say what it was given
+    os.write(1, json.dumps(argv).encode())
+    os.write(2, b"sudo: a password is required")
+    os._exit(1)
+os.execv = execv
+sys.argv = ["sessionctl", *sys.argv[1:]]
+from sessionctl.launch import main
+main()
+"""
+
+
+def fake_run(m, args, env, svc_uid=None) -> subprocess.CompletedProcess:
+    """sessionctl on the fake machine of tests/test_shared.py, in a process of its own: the
+    service account's side as sudo starts it, or (``svc_uid``) a caller's, up to the hop."""
+    code = FAKE_MACHINE.format(tests=os.path.dirname(__file__), home=str(m.home),
+                               site=str(m.site), svc_uid=svc_uid)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONCTL_", "SUDO_"))}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env=environ, timeout=60)
+
+
+BASH = {"_SESSIONCTL_COMPLETE": "complete_bash", "COMP_WORDS": "sessionctl request show ",
+        "COMP_CWORD": "3"}
+
+
+def test_completion_on_the_callers_side_hands_the_shells_request_to_sudo(seeded):
+    result = fake_run(seeded, [], {**BASH, "SESSIONCTL_TZ": "UTC"}, svc_uid=os.getuid() + 1)
+    assert result.returncode == 1 and result.stderr == "", result.stderr  # sudo's words: nowhere
+    argv = __import__("json").loads(result.stdout)
+    assert argv[:6] == ["/usr/bin/sudo", "-n", "-u", "svc", "--", "/usr/local/bin/sessionctl"]
+    assert argv[6:] == ["--complete-through-sudo", "_SESSIONCTL_COMPLETE=complete_bash",
+                        "COMP_WORDS=sessionctl request show ", "COMP_CWORD=3"]
+
+
+def test_completion_through_sudo_answers_with_what_the_caller_may_see(seeded):
+    def through_sudo(caller, words, cword, *extra):
+        return fake_run(seeded, ["--complete-through-sudo", "_SESSIONCTL_COMPLETE=complete_bash",
+                                 f"COMP_WORDS={words}", f"COMP_CWORD={cword}", *extra],
+                        {"SUDO_USER": caller, "SUDO_UID": str(CALLERS[caller])})
+
+    before = snapshot(seeded.db)
+    alice = through_sudo("alice", "sessionctl request show ", 3)
+    assert (alice.returncode, alice.stdout, alice.stderr) == (0, "1\n", "")  # her request
+    bob = through_sudo("bob", "sessionctl request show ", 3)
+    assert (bob.returncode, bob.stdout.strip(), bob.stderr) == (0, "", "")  # not his: nothing
+    commands = through_sudo("alice", "sessionctl sl", 1)
+    assert commands.stdout.split() == ["slot"]
+    for hostile in (["PYTHONPATH=/tmp"], ["not-a-pair"], ["SESSIONCTL_USER=prof"]):
+        refused = through_sudo("alice", "sessionctl request show ", 3, *hostile)
+        assert (refused.returncode, refused.stdout, refused.stderr) == (0, "", ""), hostile
+    assert snapshot(seeded.db) == before
+
+
+def test_the_demo_in_the_shared_mode_removes_its_store_and_says_so(seeded, tmp_path, monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    before = snapshot(seeded.db)
+    result = seeded.run("demo", sudo="alice")
+    assert result.exit_code == 0, result.stderr
+    last = result.stdout.rstrip("\n").splitlines()[-1]
+    assert last.startswith("# done; the store at ") and last.endswith(
+        "was removed: in the shared mode it would belong to the service account, and you could "
+        "not delete it")
+    assert list(temp.iterdir()) == []  # neither the store's folder nor the roster's
+    assert snapshot(seeded.db) == before  # the shared store was never touched
+
+
+# -- the suite leaves the machine alone -----------------------------------------------------------
+
+MEANWHILE = """
+from sessionctl import configfile
+
+def test_while_an_administrator_sets_up_the_shared_mode():
+    with open(configfile.SITE_FILE, "w") as fh:  # another process, as far as the guard knows
+        fh.write('identity = "sudo"  # the administrator\\'s\\n')
+"""
+
+
+def test_the_suites_guard_never_deletes_a_site_file_it_did_not_create(tmp_path):
+    """conftest's guard, run on a site file of a temp dir (a plugin moves it there before
+    conftest is read): a file that appears while a test runs fails the test and stays."""
+    import shutil
+
+    site = tmp_path / "etc" / "config.toml"
+    site.parent.mkdir()
+    shutil.copy(os.path.join(os.path.dirname(__file__), "conftest.py"), tmp_path / "conftest.py")
+    (tmp_path / "moved_site.py").write_text(
+        "import os\nfrom sessionctl import configfile\nconfigfile.SITE_FILE = os.environ['MOVED_SITE']\n")
+    (tmp_path / "test_meanwhile.py").write_text(MEANWHILE)
+    env = {**os.environ, "MOVED_SITE": str(site),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    inner = subprocess.run([sys.executable, "-m", "pytest", "-p", "moved_site", "-q",
+                            "-p", "no:cacheprovider", str(tmp_path / "test_meanwhile.py")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert inner.returncode == 1 and "changed while the test ran" in inner.stdout, inner.stdout
+    assert site.read_text() == 'identity = "sudo"  # the administrator\'s\n'

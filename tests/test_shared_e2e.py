@@ -1,4 +1,4 @@
-"""SPEC §10 for real: Unix accounts, sudo, the site file in /etc/xdg, a store nobody else can touch.
+"""docs/reference/shared-mode.md for real: Unix accounts, sudo, the site file in /etc/xdg, a store nobody else can touch.
 
 As root (CI runs as root; .ci/run installs sudo when it is missing), the module:
 - adds a service account, an educator and two students (names unique to the run, removed after);
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionctl.settings import SITE_FILE
+from sessionctl.configfile import SITE_FILE
 
 TOOLS = ("useradd", "userdel", "sudo", "visudo", "su", "runuser", "unshare", "mount")
 missing = [tool for tool in TOOLS if shutil.which(tool) is None]

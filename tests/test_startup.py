@@ -1,4 +1,4 @@
-"""SPEC §9 start-up, what it rests on (DESIGN §5): a command imports only its own group, the
+"""Start-up, what it rests on (benchmarks/README.md): a command imports only its own group, the
 root's --help and --version load neither Typer nor the store nor the domain, --json loads no
 Rich, and the root's help drawn without Typer (``sessionctl/front.py``) is Typer's, byte for byte.
 

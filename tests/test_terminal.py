@@ -1,4 +1,4 @@
-"""SPEC §8, the terminal: lists fit the width one line a row, colour, the pager.
+"""docs/reference/output.md, the terminal: lists fit the width one line a row, colour, the pager.
 
 The lists are drawn over a store full of what breaks tables: display names, notes, messages
 and reasons hundreds of characters long, links over 300 characters, CJK and emoji, line
@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from conftest import Cli, future, iso
+from conftest import Cli, future, iso, snapshot
+from runkit import built_store, built_template  # noqa: F401 (fixtures)
+from runkit import proc
 
 BIN = Path(sys.executable).with_name("sessionctl")
 WIDTHS = (80, 100, 120, 200)
@@ -538,3 +540,187 @@ def test_an_unusable_pager_setting_prints_directly(store, value):
         assert "times in UTC" in out
     else:
         assert code == 2 and err.startswith("error: ") and out == ""
+
+
+# -- found by the fuzzer: COLUMNS that is no width ------------------------------------------------
+
+@pytest.mark.parametrize("columns", ["abc", "80.5", "", " ", "0", "-5"])
+@pytest.mark.parametrize("args", [["course", "list"], ["slot", "list"], ["inbox", "--peek"]], ids=" ".join)
+def test_an_unusable_columns_value_is_ignored(built_store, columns, args):
+    """docs/reference/output.md#width: 'An unusable COLUMNS value is ignored, never a crash.' COLUMNS=abc crashes
+    (int('abc') in the console of render.py, now output/terminal.py); COLUMNS=0 or -5 makes Rich print nothing at all while the
+    command reports success."""
+    result = proc(*args, user="ada", db=built_store, env={"COLUMNS": columns})
+    out = result.stdout.decode()
+    assert result.returncode == 0, result.stderr.decode()
+    expected = {"course list": "MATH101", "slot list": "MATH101", "request list": "alan",
+                "course roster": "alan", "inbox --peek": "alan"}[" ".join(args[:2])]
+    assert expected in out, out
+
+
+def test_a_huge_columns_value_does_not_break_help(built_store):
+    """Typer draws --help with Rich at COLUMNS wide: 99999999999 asks Rich for a 100 GB line
+    (MemoryError, exit 1); 1000000 prints 18 MB of padding. docs/reference/output.md#width: an unusable COLUMNS value
+    is ignored."""
+    result = proc("slot", "list", "--help", user="ada", db=built_store, env={"COLUMNS": "99999999999"})
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"--course" in result.stdout and len(result.stdout) < 100_000
+
+
+# -- found by the second attack pass: a terminal that cannot encode the text ----------------------
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1"])
+def test_a_terminal_that_cannot_encode_the_text_still_gets_every_list(tmp_path, encoding):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("sessionctl")
+    db = tmp_path / "demo.db"
+    assert subprocess.run([exe, "demo", "--db", str(db)], capture_output=True).returncode == 0
+    env = {**os.environ, "SESSIONCTL_DB": str(db), "SESSIONCTL_TZ": "UTC", "COLUMNS": "100",
+           "PYTHONIOENCODING": encoding}
+    for user, args in [("ada", ["slot", "list"]), ("ada", ["request", "list", "--status", "all"]),
+                       ("alan", ["request", "show", "1"]), ("ada", ["agenda"]),
+                       ("ada", ["course", "report", "MATH101"])]:
+        result = subprocess.run([exe, *args], env={**env, "SESSIONCTL_USER": user},
+                                capture_output=True)
+        assert result.returncode == 0, (args, result.stderr)
+        result.stdout.decode(encoding)  # all of it in the terminal's encoding
+        assert b"Traceback" not in result.stderr
+
+
+# -- found by the third attack pass: output that cannot be written says whether the change was made ---
+
+@pytest.fixture(params=["buffered", "unbuffered"])
+def booking(tmp_path, request):
+    """A SQLite store with ada's course C1, student al enrolled, slot 1 tomorrow; ``as_(user,
+    *args, stdout=…)`` runs sessionctl in a new process with that stdout, its output buffered
+    as Python does by default (a failed write shows only when the buffer is flushed), or
+    unbuffered (PYTHONUNBUFFERED, as on this machine)."""
+    db = tmp_path / "store.db"
+
+    def as_(user, *args, stdout=subprocess.PIPE, env=None, **kwargs) -> subprocess.CompletedProcess:
+        environ = {k: v for k, v in os.environ.items()
+                   if not k.startswith("SESSIONCTL_") and k != "PYTHONUNBUFFERED"}
+        if request.param == "unbuffered":
+            environ["PYTHONUNBUFFERED"] = "1"
+        environ.update(SESSIONCTL_DB=str(db), SESSIONCTL_USER=user, SESSIONCTL_TZ="UTC", NO_COLOR="1",
+                       **(env or {}))
+        done = subprocess.run([sys.executable, "-m", "sessionctl", *args], stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, env=environ, timeout=60, **kwargs)
+        assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+        return done
+
+    for user, *args in (("root", "init"), ("root", "user", "add", "ada", "--role", "educator"),
+                        ("root", "user", "add", "al", "--role", "student"),
+                        ("ada", "course", "add", "C1", "--title", "Course"),
+                        ("ada", "course", "enroll", "C1", "al"),
+                        ("ada", "slot", "add", "--course", "C1", "--start", "tomorrow 10:00",
+                         "--duration", "1h")):
+        assert as_(user, *args).returncode == 0
+    as_.db = db
+    return as_
+
+
+def full():
+    return open("/dev/full", "w")
+
+
+def test_a_closed_stdout_is_refused_before_anything_happens(booking):
+    before = snapshot(booking.db)
+    for args in (("slot", "show", "1"), ("request", "send", "1")):
+        result = booking("al", *args, stdout=None, pass_fds=(), preexec_fn=lambda: os.close(1))
+        assert result.returncode == 6, result.stderr
+        assert result.stderr == ("error: standard output is closed; nothing was changed\n"
+                                 "hint: send it to /dev/null instead (> /dev/null)\n")
+    assert snapshot(booking.db) == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_output_to_a_full_disk_after_a_change_says_the_change_was_made(booking):
+    with full() as out:
+        sent = booking("al", "request", "send", "1", stdout=out)
+    assert sent.returncode == 6 and "Traceback" not in sent.stderr
+    assert sent.stderr.startswith("error: cannot write the output: No space left on device; "
+                                  "the change was made\n"), sent.stderr
+    assert [r["status"] for r in json_of(booking("al", "request", "list", "--json"))] == ["pending"]
+    before = snapshot(booking.db)
+    with full() as out:
+        shown = booking("al", "slot", "show", "1", stdout=out)
+    assert shown.returncode == 6 and "; nothing was changed\n" in shown.stderr, shown.stderr
+    assert snapshot(booking.db) == before
+    with full() as out:  # several ids: each was done, then the results could not be written
+        cancelled = booking("al", "request", "cancel", "1", "1", stdout=out)
+    assert cancelled.returncode == 6 and "the change was made" in cancelled.stderr
+    for args in (["--help"], ["--version"], ["slot", "list", "--help"], ["slot", "list"],
+                 ["request", "export", "--ics"]):
+        with full() as out:
+            result = booking("al", *args, stdout=out)
+        assert result.returncode == 6 and result.stderr.startswith(
+            "error: cannot write the output: No space left on device"), (args, result.stderr)
+    assert booking("al", "slot", "list", "--json").stdout.startswith("[")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_inbox_marks_notifications_read_only_once_they_were_written(booking):
+    assert booking("al", "request", "send", "1").returncode == 0
+    before = snapshot(booking.db)
+    for args in ((), ("--json",), ("--wide",)):
+        with full() as out:
+            lost = booking("ada", "inbox", *args, stdout=out)
+        assert lost.returncode == 6 and "nothing was changed" in lost.stderr, lost.stderr
+    assert snapshot(booking.db) == before  # still unread
+    shown = json_of(booking("ada", "inbox", "--json"))
+    assert [(n["kind"], n["read"]) for n in shown] == [("request", False)]
+    assert json_of(booking("ada", "inbox", "--json")) == []  # written, so now read
+
+
+def test_a_reader_that_goes_away_ends_the_demo_quietly():
+    """``sessionctl demo | head -1``: click ends a broken pipe with exit 1 and Python's own
+    flush at exit complains; sessionctl ends quietly, as for a list."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    environ.pop("PYTHONUNBUFFERED", None)
+    demo = subprocess.Popen([sys.executable, "-m", "sessionctl", "demo"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environ)
+    assert demo.stdout.readline().startswith(b"# a throwaway store")
+    demo.stdout.close()  # the reader goes away (| head -1)
+    assert demo.wait(timeout=120) == 0
+    assert demo.stderr.read() == b""
+
+
+def test_the_reports_bars_are_ascii_on_an_ascii_terminal(booking):
+    assert booking("al", "request", "send", "1").returncode == 0
+    assert booking("ada", "request", "approve", "1").returncode == 0
+    ascii_ = booking("ada", "course", "report", "C1", "--to", "+30d", env={"PYTHONIOENCODING": "ascii"})
+    assert ascii_.returncode == 0, ascii_.stderr
+    assert "seats booked (#) and free (.) by week" in ascii_.stdout and "\\u" not in ascii_.stdout
+    assert any(line.endswith("1/1") and "#" in line for line in ascii_.stdout.splitlines())
+    utf8 = booking("ada", "course", "report", "C1", "--to", "+30d", env={"PYTHONIOENCODING": "utf-8"})
+    assert "seats booked (█) and free (░) by week" in utf8.stdout and "█" * 4 in utf8.stdout
+
+
+# -- its JSON -------------------------------------------------------------------------------------
+
+def json_of(result) -> list:
+    import json
+
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [
+    ("ada", "course", "set", "C1", "--max-active", "off"),  # already off
+    ("ada", "course", "enroll", "C1", "al"),  # already enrolled
+    ("al", "user", "set", "--tz", "UTC"),  # already UTC (set below)
+])
+def test_a_change_that_changes_nothing_says_nothing_was_changed(booking, args):
+    assert booking("al", "user", "set", "--tz", "UTC").returncode == 0
+    before = snapshot(booking.db)
+    with full() as out:
+        done = booking(*args, stdout=out)
+    assert done.returncode == 6 and done.stderr.startswith(
+        "error: cannot write the output: No space left on device; nothing was changed\n"), done.stderr
+    assert snapshot(booking.db) == before

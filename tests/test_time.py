@@ -13,7 +13,9 @@ Australia/Sydney    2027-10-03 02:00 → 03:00      2027-04-04 03:00 → 02:00
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from itertools import pairwise
@@ -23,6 +25,8 @@ import pytest
 from conftest import snapshot
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
+from runkit import built_store, built_template  # noqa: F401 (fixtures)
+from runkit import BIN, refused_plainly
 
 from sessionctl.domain import series
 from sessionctl.errors import UsageError
@@ -781,7 +785,7 @@ def test_calendar_json_is_the_local_week(w):
     last = one("2027-01-17 23:30")    # Sunday night (04:30Z the next Monday)
     after = one("2027-01-18 00:00")   # the next week
     got = w.json("--tz", ny, "slot", "calendar", "--week", "2027-01-13", user="ada")
-    assert got == [first, last]  # the SPEC §5 slot objects, UTC Z times
+    assert got == [first, last]  # the slot objects of docs/reference/output.md#json, UTC Z times
     assert [s["start"] for s in got] == ["2027-01-11T05:00:00Z", "2027-01-18T04:30:00Z"]
     # the same week in UTC holds other slots: the bounds are local midnights
     got = w.json("slot", "calendar", "--week", "2027-01-13", user="ada")
@@ -938,3 +942,150 @@ def test_calendar_week_whose_monday_midnight_is_skipped(w):
     result = w("--tz", "Asia/Beirut", "slot", "calendar", "--week", "2027-03-28", user="ada")
     assert result.exit_code == 0, result.stderr
     assert "week of Mon 2027-03-22" in result.stdout
+
+
+# -- found by the fuzzer: WHEN offsets and RRULEs -------------------------------------------------
+
+BIG_OFFSETS = ["2027-01-01T10:00+25:00", "2027-01-01T10:00+24:00", "2027-01-01 10:00-24:00",
+               "Jan 1 2027 10:00 +2500"]  # the last one is read by dateutil, the others by fromisoformat
+
+
+@pytest.mark.parametrize("when", BIG_OFFSETS)
+@pytest.mark.parametrize("args", [
+    ("slot", "add", "--course", "MATH101", "--duration", "1h", "--start"),
+    ("request", "list", "--to"),
+    ("slot", "calendar", "--week"),
+], ids=lambda a: " ".join(a[:2]))
+def test_a_when_offset_of_24_hours_or_more_is_a_usage_error(world, when, args):
+    before = snapshot(world.db)
+    refused_plainly(world(*args, when, user="ada"))
+    assert snapshot(world.db) == before
+
+
+def test_a_big_offset_in_until_is_a_usage_error(world):
+    before = snapshot(world.db)
+    refused_plainly(world("slot", "add", "--course", "MATH101", "--start", "2027-03-01 10:00",
+                  "--duration", "1h", "--repeat", "daily", "--until", "2027-03-05T10:00+30:00",
+                  user="ada"))
+    assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize("rule", [
+    "FREQ=YEARLY;BYEASTER=999", "FREQ=YEARLY;BYEASTER=-999", "FREQ=YEARLY;BYEASTER=366",
+    "FREQ=DAILY;BYHOUR=25", "FREQ=DAILY;BYSETPOS=0", "FREQ=YEARLY;BYWEEKNO=54",
+    "FREQ=WEEKLY;WKST=XX", "FREQ=DAILY;BYMINUTE=60", "FREQ=MONTHLY;BYMONTHDAY=32",
+    "FREQ=MONTHLY;BYMONTHDAY=0", "FREQ=YEARLY;BYMONTH=13",
+])
+def test_an_out_of_range_rrule_part_is_a_usage_error(world, rule):
+    """RFC 5545 ranges: BYMONTHDAY ±1..31, BYWEEKNO ±1..53, BYHOUR 0..23 … (BYEASTER is a
+    dateutil extension; any offset that dateutil cannot place is malformed too). A value out
+    of range is exit 2; none of them may crash, and none may be silently dropped (BYMONTHDAY=0
+    today makes a plain monthly series)."""
+    before = snapshot(world.db)
+    refused_plainly(world("slot", "add", "--course", "MATH101", "--start", "2027-03-01 10:00",
+                  "--duration", "1h", "--rrule", rule, "--count", "3", user="ada"))
+    assert snapshot(world.db) == before
+
+
+NEVER = ["FREQ=MINUTELY;BYHOUR=3;BYMONTH=2;BYMONTHDAY=30",
+         "FREQ=SECONDLY;BYMINUTE=3;BYMONTH=2;BYMONTHDAY=30"]
+
+
+def test_a_rule_that_never_matches_is_refused_promptly(built_store):
+    """Without COUNT/UNTIL, dateutil walks minute by minute (or second by second) up to the year
+    9999 looking for a 30 February: about 5 s of CPU per simulated year, some 11 hours in all,
+    while the command holds nothing but the CPU. It must answer (exit 2) within seconds. Both
+    rules run at once, 6 s in all."""
+    before = snapshot(built_store)
+    env = {os.fsencode(k): os.fsencode(v) for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    env.update({b"SESSIONCTL_DB": os.fsencode(built_store), b"SESSIONCTL_USER": b"ada", b"SESSIONCTL_TZ": b"UTC"})
+    runs = [subprocess.Popen([BIN, "slot", "add", "--course", "MATH101", "--start", "2027-01-04 10:00",
+                              "--duration", "1h", "--rrule", rule], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for rule in NEVER]
+    import time
+
+    deadline, hung = time.monotonic() + 6, []
+    for rule, run in zip(NEVER, runs):
+        try:
+            out, err = run.communicate(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            run.kill()
+            run.communicate()
+            hung.append(rule)
+            continue
+        refused_plainly(subprocess.CompletedProcess(run.args, run.returncode, out, err))
+    assert not hung, f"still running after 6 s: {hung}"
+    assert snapshot(built_store) == before
+
+
+# -- found by the second attack pass: RRULEs, digits, --except dates ------------------------------
+
+@pytest.mark.parametrize("rule, says", [
+    ("FREQ=DAILY;COUNT=3\nEXDATE:20290102T100000", "one line of NAME=VALUE parts"),
+    ("FREQ=DAILY;COUNT=3\r\nEXDATE:20290102T100000Z", "one line of NAME=VALUE parts"),
+    ("FREQ=DAILY;COUNT=3\u2028X=1", "one line of NAME=VALUE parts"),
+    ("FREQ=DAILY;UNTIL=20290110T000000;COUNT=2", "COUNT and UNTIL cannot both be given"),
+    ("FREQ=DAILY;COUNT=2;UNTIL=20290110T000000Z", "COUNT and UNTIL cannot both be given"),
+    ("FREQ=MINUTELY;BYDAY=1MO;COUNT=2", "a numbered BYDAY"),
+    ("FREQ=WEEKLY;BYDAY=-1FR;COUNT=2", "a numbered BYDAY"),
+    ("FREQ=MONTHLY;BYWEEKNO=3;COUNT=2", "BYWEEKNO needs FREQ=YEARLY"),
+])
+def test_rrules_rfc_5545_forbids_are_refused(world, rule, says):
+    before = snapshot(world.db)
+    result = world("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                   "--duration", "1h", "--rrule", rule, user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert says in result.stderr and "offset-naive" not in result.stderr
+    assert snapshot(world.db) == before
+
+
+def test_a_numbered_byday_of_a_monthly_rule_still_works(world):
+    made = world.json("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                      "--duration", "1h", "--rrule", "FREQ=MONTHLY;BYDAY=1MO;COUNT=3", user="ada")
+    assert [m["start"][:10] for m in made] == ["2029-01-01", "2029-02-05", "2029-03-05"]
+
+
+@pytest.mark.parametrize("args", [
+    ["slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00", "--duration", "３０m"],
+    ["slot", "add", "--course", "MATH101", "--start", "+５d", "--duration", "30m"],
+    ["slot", "add", "--course", "MATH101", "--start", "2029-01-01 １０:００", "--duration", "30m"],
+    ["course", "set", "MATH101", "--min-notice", "２h"],
+])
+def test_durations_and_times_take_ascii_digits_only(world, args):
+    before = snapshot(world.db)
+    result = world(*args, user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize("rule", [
+    "FREQ=MONTHLY;BYMONTHDAY=" + "9" * 5000 + ";COUNT=2",
+    "FREQ=DAILY;INTERVAL=" + "9" * 5000 + ";COUNT=2",
+    "FREQ=DAILY;INTERVAL=\u0661;COUNT=2",
+    "FREQ=MONTHLY;BYMONTHDAY=\u0661;COUNT=2",
+])
+def test_rrule_numbers_huge_or_in_other_digits_are_exit_2(world, rule):
+    before = snapshot(world.db)
+    result = world("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                   "--duration", "1h", "--rrule", rule, user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr[-300:])
+    assert result.stderr.startswith("error: invalid RRULE") and "internal error" not in result.stderr
+    assert snapshot(world.db) == before
+
+
+@pytest.mark.parametrize("skip, says", [
+    ("2029-01-0\u200b2", "cannot read"),
+    ("2029-01-02\u202e", "cannot read"),
+    ("9999-01-01", "out of range"),
+    ("12/03/2029", "could be 12 March or 3 December 2029"),
+    (",".join(["2029-01-02"] * 5000 + ["nonsense"]), "cannot read"),
+])
+def test_except_refuses_hostile_dates(world, skip, says):
+    before = snapshot(world.db)
+    result = world("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                   "--duration", "1h", "--repeat", "daily", "--count", "3", "--except", skip,
+                   user="ada")
+    assert result.exit_code == 2, (result.stdout, result.stderr[-300:])
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(world.db) == before

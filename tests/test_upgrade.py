@@ -1,5 +1,5 @@
 """A schema change is a numbered migration that upgrades a store made by the previous release in
-place, tested by doing exactly that (issue 10, SPEC §1 "schema changes").
+place, tested by doing exactly that (issue 10, docs/architecture.md#add-a-migration).
 
 The previous release is commit ``1f8e469`` of this repository (schema version 3). Its
 ``sessionctl`` package is extracted with ``git archive`` and run as its own process with

@@ -190,13 +190,103 @@ def sqlite_ok(db: str) -> bool:
         con.close()
 
 
-def test_the_queue_file_has_the_stores_own_permissions(tmp_path):
+@pytest.mark.parametrize("store, queue", [(0o600, 0o600), (0o644, 0o600), (0o640, 0o600),
+                                          (0o660, 0o660), (0o666, 0o666)])
+def test_only_those_who_may_write_the_store_may_open_its_queue_file(tmp_path, store, queue):
+    """A lock needs only read access: a reader of the store who could read the queue file
+    could hold a lock in it and stop every writer."""
     db = str(tmp_path / "q.db")
     _course(db, 1, 1)
-    os.chmod(db, 0o640)
+    os.chmod(db, store)
     os.unlink(db + "-lock")
     ok("request", "send", "1", user="s0", db=db)
-    assert stat.S_IMODE(os.stat(db + "-lock").st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(db + "-lock").st_mode) == queue
+
+
+def test_a_queue_file_of_someone_else_is_not_used_nor_touched(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the file away")
+    db = str(tmp_path / "q.db")
+    slots = _course(db, 1, 1)
+    os.unlink(db + "-lock")
+    Path(db + "-lock").write_bytes(b"")
+    os.chown(db + "-lock", 65534, 65534)
+    os.chmod(db + "-lock", 0o666)
+    assert ok("request", "send", str(slots[0]), "--json", user="s0", db=db)["status"] == "approved"
+    assert Path(db + "-lock").read_bytes() == b""
+
+
+STOPPED_AT_THE_DISPENSER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_SH, 1, 1 << 40)
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_dispenser_that_stays_taken_is_waited_for_no_longer_than_the_timeout(tmp_path):
+    db = str(tmp_path / "q.db")
+    slots = _course(db, 1, 1)
+    holder = subprocess.Popen([sys.executable, "-c", STOPPED_AT_THE_DISPENSER, db + "-lock"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        before = snapshot(db)
+        started = time.monotonic()
+        result = sh("request", "send", str(slots[0]), user="s0", db=db, SESSIONCTL_LOCK_TIMEOUT="1")
+        assert result.returncode == 6 and result.stdout == ""
+        assert result.stderr.startswith("error: the store is busy: waited 1 s in line")
+        assert time.monotonic() - started < 8
+        assert snapshot(db) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.parametrize("stuck", ["a sessionctl writer", "a writer outside the queue"])
+def test_behind_a_stuck_writer_everybody_gives_up_after_the_timeout_not_one_after_another(
+        tmp_path, stuck):
+    db = str(tmp_path / "q.db")
+    slots = _course(db, 4, 4, auto=False)
+    if stuck == "a sessionctl writer":
+        holder = _holder(db, 60)
+        assert holder.stdout.readline() == "holding\n"
+    else:
+        import sqlite3
+
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        writers, started = [], []
+        for i in range(4):
+            seen = _tickets(db)
+            started.append(time.monotonic())
+            writers.append(_send(db, f"s{i}", slots[i], SESSIONCTL_LOCK_TIMEOUT="2"))
+            _until(lambda: _tickets(db) > seen, f"writer {i} to line up")
+        ended = []
+        for writer in writers:
+            assert writer.wait(timeout=60) == 6, writer.stderr.read()
+            ended.append(time.monotonic())
+            assert writer.stderr.read().startswith("error: the store is busy")
+        waits = [end - start for start, end in zip(started, ended)]
+        assert all(1.5 <= w < 4.5 for w in waits), waits  # not 2, 4, 6, 8 s
+    finally:
+        if stuck == "a sessionctl writer":
+            holder.kill()
+            holder.wait()
+        else:
+            holder.execute("ROLLBACK")
+            holder.close()
+
+
+def test_the_ticket_counter_wraps_around(tmp_path):
+    db = str(tmp_path / "q.db")
+    slots = _course(db, 2, 2)
+    Path(db + "-lock").write_bytes(struct.pack("<QQ", 2**64 - 1, 2**64 - 1))
+    for i in range(2):
+        assert ok("request", "send", str(slots[i]), "--json", user=f"s{i}", db=db)["status"] == "approved"
+    assert struct.unpack("<QQ", Path(db + "-lock").read_bytes()) == (1, 1)
 
 
 @pytest.mark.parametrize("planted", ["symlink", "dangling-symlink", "directory", "fifo", "big-file"])
@@ -302,3 +392,31 @@ def test_postgresql_a_lock_that_changes_hands_is_waited_for_past_the_timeout(pg)
     waiter.join(timeout=30)
     assert mine.wait(timeout=60) == 0, mine.stderr.read()
     assert json.loads(mine.stdout.read())["status"] == "pending"
+
+
+def test_postgresql_the_busy_message_counts_only_those_ahead(pg):
+    import threading
+
+    from sessionctl.store import _PG_SLOT
+
+    db = pg
+    slots = _course(db, 2, 1, auto=False)
+    held = _pg_hold(db, _PG_SLOT, slots[0])
+    behind = []
+    try:
+        first = _send(db, "s1", slots[0], SESSIONCTL_LOCK_TIMEOUT="30")
+        _until(lambda: _pg_waiting(db) == 1, "the first writer to queue")
+        mine = _send(db, "s0", slots[0], SESSIONCTL_LOCK_TIMEOUT="2")
+        _until(lambda: _pg_waiting(db) == 2, "this writer to queue")
+        threading.Thread(target=lambda: behind.append(_pg_hold(db, _PG_SLOT, slots[0])),
+                         daemon=True).start()
+        _until(lambda: _pg_waiting(db) == 3, "a writer behind to queue")
+        assert mine.wait(timeout=60) == 6
+        assert mine.stderr.read().startswith(
+            "error: the store is busy: waited 2 s in line with 2 writers ahead, and the one "
+            "being served made no progress for 2 s; nothing changed\n")
+    finally:
+        held.close()
+    assert first.wait(timeout=60) == 0, first.stderr.read()
+    _until(lambda: bool(behind), "the writer behind to get the lock")
+    behind[0].close()

@@ -1,29 +1,32 @@
 """The root Typer app: global options, sub-groups, and the one error → exit-code mapper."""
 
-import os
 import sys
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from sessionctl import __version__, render
-from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
-from sessionctl.cli._typer import Commands, operands
+from sessionctl import __version__
+from sessionctl.cli._typer import Commands, command_of, operands
 from sessionctl.cli._typer import exceptions as click_exc
+from sessionctl.cli.invocation import Invocation
 from sessionctl.errors import OutputLost, SessionctlError
-from sessionctl.settings import Settings
+from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
+from sessionctl.output import terminal
+from sessionctl.timeparse import zone
 
 
-def run_mapped(call, argv: list[str] | tuple = (), root=None) -> int:
-    """Run ``call`` (the command line ``argv`` of the click group ``root``) and turn every
-    outcome into an exit code (SPEC §6), printing errors once."""
+def run_mapped(call, run: Invocation, argv: list[str] | tuple = (), root=None) -> int:
+    """Run ``call`` (the command line ``argv`` of the click group ``root``, for ``run``) and
+    turn every outcome into an exit code (``docs/reference/exit-codes.md``), printing errors
+    once, through ``run``'s output."""
+    out = run.out
     try:
         result = call()
         return result if isinstance(result, int) else 0
     except SessionctlError as exc:
-        _debug()
-        render.error(exc.message, exc.hint, exc.details)
+        _debug(run)
+        out.error(exc.message, exc.hint, exc.details)
         return exc.code
     except click_exc.NoArgsIsHelpError:
         return 2  # the help text is already on the screen
@@ -33,17 +36,17 @@ def run_mapped(call, argv: list[str] | tuple = (), root=None) -> int:
         path, command = hints.where(exc, list(argv), root)
         bad_id = hints.negative_id(exc, list(argv), command)
         if bad_id is not None:
-            render.error(bad_id.message, bad_id.hint)
+            out.error(bad_id.message, bad_id.hint)
             return bad_id.code
         message = hints.wrong_case(exc.format_message(), command)
         hint = hints.quote_when(message, list(argv), command)
-        render.error(message, hint or f"see '{path} --help'")
+        out.error(message, hint or f"see '{path} --help'")
         return 2
     except click_exc.ClickException as exc:
-        render.error(exc.format_message())
+        out.error(exc.format_message())
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        render.error("interrupted; nothing was changed by the interrupted step")
+        out.error("interrupted; nothing was changed by the interrupted step")
         return 130
     except BrokenPipeError:
         _quiet_stdout()
@@ -51,12 +54,12 @@ def run_mapped(call, argv: list[str] | tuple = (), root=None) -> int:
     except Exception as exc:  # the store layer knows what a database error means to a user
         from sessionctl.store import translate
 
-        _debug()
-        mapped = translate(exc, _safe(lambda: Settings().lock_timeout))
+        _debug(run)
+        mapped = translate(exc, _safe(lambda: run.settings.lock_timeout))
         if mapped is not None:
-            render.error(mapped.message, mapped.hint)
+            out.error(mapped.message, mapped.hint)
             return mapped.code
-        render.error(
+        out.error(
             f"internal error: {type(exc).__name__}: {exc}",
             "this is a bug; run again with SESSIONCTL_DEBUG=1 for details and report it",
         )
@@ -70,29 +73,31 @@ def _safe(fn):
         return None
 
 
-def _debug() -> None:
-    if Settings().debug:
+def _debug(run: Invocation) -> None:
+    if run.settings.debug:
         import traceback
 
-        render.stderr(traceback.format_exc())
+        run.out.stderr(traceback.format_exc())
 
 
 def _quiet_stdout() -> None:
-    """After the reader of our stdout went away (``| head``), end without noise."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    """After the reader of our stdout went away (``| head``) or its writes failed (a full
+    disk, already reported), end without noise: what is still buffered goes to /dev/null,
+    where Python's own flush at exit cannot fail."""
+    from sessionctl.front import discard_stdout
+
+    discard_stdout()
 
 
 def _check_arguments(args) -> None:
     """Every argument is text: bytes that are not UTF-8 are refused (exit 2) before anything
     reads them, whatever the command."""
-    from sessionctl.settings import checked_text
+    from sessionctl.columns import clean
+    from sessionctl.configfile import checked_text
+    from sessionctl.urls import mask_url
 
-    for index, arg in enumerate(args, 1):
-        checked_text(f"argument {index} ('{render.clean(arg)}')", arg)
+    for index, arg in enumerate(args, 1):  # shown as a URL's password never is (--db, --smtp)
+        checked_text(f"argument {index} ('{clean(mask_url(arg))}')", arg)
 
 
 COMPLETION_ASKED = "sessionctl.completion"  # ctx.meta: "show" or "install", from the root options
@@ -132,10 +137,11 @@ class Root(TyperGroup):
             self.commands = built
 
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
-        if os.environ.get(COMPLETE_VAR):  # a shell asks for candidates: only then load completion
+        run = ctx_args["obj"]
+        if run.environ.get(COMPLETE_VAR):  # a shell asks for candidates: only then load completion
             from sessionctl.cli import completion
 
-            completion.respond(lambda: super(Root, self)._main_shell_completion(
+            completion.respond(run, lambda: super(Root, self)._main_shell_completion(
                 ctx_args, prog_name, complete_var))
 
     def invoke(self, ctx):
@@ -145,28 +151,38 @@ class Root(TyperGroup):
 
             return completion.perform(action, operands(ctx))
         try:
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            sys.stdout.flush()  # what is still buffered fails here, where it can be said so
+            return result
+        except BrokenPipeError:  # the reader went away (| head): a quiet end (click's is exit 1)
+            _quiet_stdout()
+            raise typer.Exit(0) from None
         except OutputLost as exc:  # after the command's work: say whether its change was made
-            store = getattr(ctx.obj, "_store", None)
+            store = ctx.obj._store
             done = "the change was made" if store is not None and store.changed else \
                 "nothing was changed"
             raise OutputLost(f"{exc.message}; {done}", "send the output where it can be "
                              "written (a file with room, or /dev/null)") from None
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        def run():
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             obj: Invocation | None = None, **extra):
+        """One run, for ``obj`` (the demo hands in its steps' own), else a new ``Invocation``
+        of this process's environment: click gives it to every context as ``ctx.obj``."""
+        run = obj if obj is not None else Invocation()
+
+        def call():
             _check_arguments(sys.argv[1:] if args is None else args)
             tame_columns()
-            return render.session(lambda: super(Root, self).main(
+            return run.out.session(lambda: super(Root, self).main(
                 args=args, prog_name=prog_name or "sessionctl", complete_var=complete_var,
-                standalone_mode=False, **extra,
+                standalone_mode=False, obj=run, **extra,
             ))
 
-        code = run_mapped(run, sys.argv[1:] if args is None else args, self)
+        code = run_mapped(call, run, sys.argv[1:] if args is None else args, self)
         if standalone_mode:
             try:
                 sys.stdout.flush()
-            except BrokenPipeError:
+            except OSError:  # gone away or failing (already said): what is left goes nowhere
                 _quiet_stdout()
             sys.exit(code)
         return code
@@ -185,7 +201,7 @@ app = typer.Typer(
 
 def _version(ctx: typer.Context, value: bool) -> None:
     if value and not ctx.resilient_parsing:  # not while a shell asks for completions
-        render.line(f"sessionctl {__version__}")
+        terminal.line(f"sessionctl {__version__}")
         raise typer.Exit()
 
 
@@ -218,25 +234,17 @@ def root(
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""
-    from sessionctl.cli.common import App  # the store and the domain: only for a command
-
-    settings = Settings({"db": db, "tz": tz, "color": color, "pager": False if no_pager else None})
-    render.configure(settings)
+    run: Invocation = ctx.obj
+    run.configure({"db": db, "tz": tz, "color": color, "pager": False if no_pager else None})
     if tz is not None:
-        from sessionctl.timeparse import zone
-
         zone(tz)  # an unknown zone is exit 2 for every command, init included
-    settings.check()  # the config files, and in the shared mode who may act on which store
-    state = App(settings)
-    ctx.obj = state
-    ctx.call_on_close(state.close)
+    run.settings.check()  # the config files, and in the shared mode who may act on which store
+    ctx.call_on_close(run.close)
 
 
 def load_command(name: str):
     """The click command for one of the root's ``COMMANDS``, importing its module now."""
     import importlib
-
-    from sessionctl.cli._typer import command_of
 
     module_name = COMMANDS[name][0]
     module = importlib.import_module(f"sessionctl.cli.{module_name}")

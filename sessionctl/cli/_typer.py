@@ -11,6 +11,8 @@ this: a bad option must raise these very classes.
 ``get_group_from_info``), so that the root can build each of its commands only when it is used
 (``Commands``).
 
+``current_context`` is click's context of the command being run (one per invocation, pushed
+and popped by click): ``output/terminal.py`` finds the run it prints for through it.
 ``detected_shell`` is Typer's (private) shell detection. ``operands`` reads what a group left
 after its own options (the command name and the rest),
 which click keeps in a private attribute; Typer's own group and completion read it the same way.
@@ -20,15 +22,22 @@ from collections.abc import MutableMapping
 
 try:
     from typer._click import exceptions
+    from typer._click.globals import get_current_context
     from typer._click.shell_completion import CompletionItem
     from typer._click.types import ParamType
 except ImportError:  # pragma: no cover - a Typer built on the click package
     from click import exceptions
+    from click.globals import get_current_context
     from click.shell_completion import CompletionItem
     from click.types import ParamType
 
-__all__ = ["Commands", "CompletionItem", "ParamType", "command_of", "detected_shell",
-           "exceptions", "operands"]
+__all__ = ["Commands", "CompletionItem", "ParamType", "command_of", "current_context",
+           "detected_shell", "exceptions", "operands"]
+
+
+def current_context():
+    """The click context of the command being run, or None outside one."""
+    return get_current_context(silent=True)
 
 
 def operands(ctx) -> list[str]:

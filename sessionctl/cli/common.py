@@ -1,18 +1,16 @@
-"""What every command shares: the global options, the open store, the acting context."""
+"""What every command's signature shares: the parameter types (ids, numbers, course codes) and the
+options used by many commands, declared once; and ``each``, the one way a command runs on several
+ids. The run itself (settings, clock, output, store, acting context) is ``ctx.obj``, an
+``Invocation`` (``cli/invocation.py``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl import timeparse
 from sessionctl.cli._typer import ParamType
-from sessionctl.domain.context import Context, find_actor
-from sessionctl.errors import UsageError
-from sessionctl.settings import Settings
-from sessionctl.store import Store, UnusableLocation, open_store
+from sessionctl.errors import SessionctlError, UsageError
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 
@@ -105,12 +103,11 @@ ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", he
 
 def each(ctx: typer.Context, kind: str, ids: list[int], call, show_one, as_json: bool, *,
          deleted: bool = False) -> int:
-    """SPEC §7.7: a command given several ids (of ``kind``) runs each in its own transaction,
-    with one result per id; a refused id changes nothing and the rest go on. One id keeps the
-    one-object output (``show_one``). Returns the exit code: 0, or the highest among the
-    refusals."""
-    from sessionctl import render
-    from sessionctl.errors import SessionctlError
+    """A command given several ids (of ``kind``) runs each in its own transaction, with one
+    result per id; a refused id changes nothing and the rest go on
+    (``docs/reference/lifecycle.md#several-at-once``). One id keeps the one-object output
+    (``show_one``). Returns the exit code: 0, or the highest among the refusals."""
+    from sessionctl.output import tables
     from sessionctl.store import translate
 
     if len(ids) == 1:
@@ -128,80 +125,5 @@ def each(ctx: typer.Context, kind: str, ids: list[int], call, show_one, as_json:
             if mapped is None:
                 raise
             results.append((one, mapped))
-    render.outcomes(kind, results, c.tz, as_json, deleted=deleted)
+    tables.outcomes(kind, results, c.tz, as_json, deleted=deleted)
     return max((r.code for _, r in results if isinstance(r, SessionctlError)), default=0)
-
-
-class App:
-    """Built by the root callback and handed to every command as ``ctx.obj``."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._store: Store | None = None
-        self._context: Context | None = None
-
-    @property
-    def location(self) -> str:
-        return self.settings.db
-
-    def actor_name(self) -> str:
-        """Who is acting: a well-formed user name (registered or not), else exit 2."""
-        from sessionctl.domain.context import check_name
-
-        return check_name(self.settings.user)
-
-    def store(self, *, create: bool = False) -> Store:
-        if self._store is None:
-            location, shared = self.location, self.settings.shared
-            if shared is not None:  # the service account's store: private files, made by it alone
-                create = shared.secure_store(location, create)
-            try:
-                self._store = open_store(location, create=create,
-                                         timeout=self.settings.lock_timeout)
-            except UnusableLocation as exc:
-                if self.settings.raw("db")[1] == "--db":  # the caller's own command line
-                    raise UsageError(exc.message, exc.hint) from None
-                raise
-        return self._store
-
-    def context(self) -> Context:
-        """The store, the acting user, the display zone and the clock, for a domain call."""
-        if self._context is None:
-            store = self.store()
-            actor = find_actor(self.actor_name())
-            self._context = Context(store, actor, self.display_zone(actor.tz), self.now)
-        return self._context
-
-    def display_zone(self, user_tz: str | None = None):
-        """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""
-        name = self.settings.tz or user_tz
-        return timeparse.zone(name) if name else timeparse.system_zone()
-
-    @staticmethod
-    def now() -> datetime:
-        return timeparse.utcnow()
-
-    def viewer(self) -> str:
-        """The acting user's name: lists leave out columns that would only repeat it."""
-        return self.context().actor.name
-
-    def when(self, text: str | None, *, until: bool = False) -> datetime | None:
-        """WHEN in the display zone; ``until``: a bare date means the end of that day."""
-        if text is None:
-            return None
-        ctx = self.context()
-        parse = timeparse.parse_until if until else timeparse.parse_when
-        return parse(text, tz=ctx.tz, now=ctx.now())
-
-    def day(self, text: str):
-        """A local calendar day in the display zone (``--except``)."""
-        ctx = self.context()
-        return timeparse.parse_date(text, tz=ctx.tz, now=ctx.now())
-
-    @staticmethod
-    def duration(text: str | None) -> timedelta | None:
-        return None if text is None else timeparse.parse_duration(text)
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()

@@ -1,4 +1,5 @@
-"""Shell completion for bash, zsh and fish (SPEC §8), on Typer's scripts and protocol.
+"""Shell completion for bash, zsh and fish (``docs/reference/completion.md``), on
+Typer's scripts and protocol.
 
 - ``sessionctl --show-completion [SHELL]`` (a root option, ``cli/__init__.py``) prints Typer's
   script for SHELL, and ``--install-completion [SHELL]`` installs it (Typer's files:
@@ -20,14 +21,15 @@ values of a known alphabet (course codes, ids) are offered, and descriptions kee
 digits and a few safe marks: a course title can never become shell code.
 """
 
+import io
 import os
 import sys
 
-from sessionctl.cli import COMPLETE_VAR
-from sessionctl.settings import Settings
+from sessionctl.cli.invocation import Invocation
+from sessionctl.errors import Unavailable, UsageError
+from sessionctl.front import COMPLETE_VAR, PROG
 
 SHELLS = ("bash", "zsh", "fish")
-PROG = "sessionctl"
 READ_TIMEOUT = 0.5  # seconds completion waits for a busy store before offering nothing
 _SAFE_MARKS = frozenset(" .,:-_/()#+")
 
@@ -37,8 +39,7 @@ _SAFE_MARKS = frozenset(" .,:-_/()#+")
 
 def perform(action: str, operands: list[str]) -> int:
     """``--show-completion``/``--install-completion``, with at most one SHELL operand."""
-    from sessionctl import render
-    from sessionctl.errors import Unavailable, UsageError
+    from sessionctl.output import terminal
 
     option = f"--{action}-completion"
     if len(operands) > 1:
@@ -51,22 +52,21 @@ def perform(action: str, operands: list[str]) -> int:
     from typer.completion import get_completion_script, install
 
     if action == "show":
-        render.line(get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell))
+        terminal.line(get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell))
         return 0
     try:
         _, path = install(shell=shell, prog_name=PROG, complete_var=COMPLETE_VAR)
     except OSError as exc:
         raise Unavailable(f"cannot install {shell} completion: {exc.strerror or exc}"
                           f"{f' ({exc.filename})' if exc.filename else ''}") from None
-    render.line(f"{shell} completion installed in {path}")
-    render.line(f"it takes effect in new {shell} sessions")
+    terminal.line(f"{shell} completion installed in {path}")
+    terminal.line(f"it takes effect in new {shell} sessions")
     return 0
 
 
 def _detected(option: str) -> str:
     """The shell sessionctl runs under (Typer's detection), else the login shell ``$SHELL``."""
     from sessionctl.cli._typer import detected_shell
-    from sessionctl.errors import UsageError
 
     found = detected_shell()
     if found not in SHELLS:
@@ -81,22 +81,23 @@ def _detected(option: str) -> str:
 # -- answering the shell ---------------------------------------------------------------------------
 
 
-def respond(complete) -> None:
+def respond(run: Invocation, complete) -> None:
     """Run Typer's completion (``complete``) for a shell that asks (``_SESSIONCTL_COMPLETE``
-    set). It exits the process; stderr stays silent unless debugging."""
-    import io
+    set), in ``run``. It exits the process; stderr stays silent unless debugging
+    (``SESSIONCTL_DEBUG=1``: errors show instead of completing nothing)."""
 
     from typer.completion import completion_init
 
     completion_init()  # Typer's bash/zsh/fish classes: the protocol its scripts speak
-    if not _debugging():
+    debugging = run.settings.debug
+    if not debugging:
         sys.stderr = io.StringIO()
     try:
         complete()
     except SystemExit:
         raise
     except BaseException:
-        if _debugging():
+        if debugging:
             raise
     sys.exit(0)
 
@@ -129,25 +130,22 @@ def _candidates(ctx, pick) -> list:
     """``pick(context)``'s ``(value, description)`` pairs from the store the command line names,
     as the acting user; nothing at all on any error."""
     from sessionctl.cli._typer import CompletionItem
-    from sessionctl.cli.common import App
 
-    root = ctx.find_root().params
-    app_ = None
+    root = ctx.find_root()
+    asked = None
     try:
-        timeout = min(Settings().lock_timeout, READ_TIMEOUT)
-        app_ = App(Settings({"db": root.get("db"), "tz": root.get("tz"), "lock_timeout": timeout}))
-        return [CompletionItem(value, help=_described(text)) for value, text in pick(app_.context())]
+        timeout = min(root.obj.settings.lock_timeout, READ_TIMEOUT)
+        asked = Invocation(root.obj.environ, files=root.obj.files, clock=root.obj.clock)
+        asked.configure({"db": root.params.get("db"), "tz": root.params.get("tz"),
+                         "lock_timeout": timeout})
+        return [CompletionItem(value, help=_described(text)) for value, text in pick(asked.context())]
     except Exception:
-        if _debugging():
+        if root.obj.settings.debug:
             raise
         return []
     finally:
-        if app_ is not None:
-            app_.close()
-
-
-def _debugging() -> bool:
-    return Settings().debug  # SESSIONCTL_DEBUG=1: errors show instead of completing nothing
+        if asked is not None:
+            asked.close()
 
 
 def _described(text: str) -> str:

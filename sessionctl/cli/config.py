@@ -2,8 +2,8 @@
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import Json
+from sessionctl.output import tables
 
 app = typer.Typer(help="The settings in effect and the config files they come from.",
                   no_args_is_help=True)
@@ -12,4 +12,4 @@ app = typer.Typer(help="The settings in effect and the config files they come fr
 @app.command("show")
 def show(ctx: typer.Context, as_json: Json = False) -> None:
     """Print every effective setting and where it came from (passwords masked)."""
-    render.config(ctx.obj.settings.explain(), as_json)
+    tables.config(ctx.obj.settings.explain(), as_json)

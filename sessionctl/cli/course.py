@@ -4,11 +4,11 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import COURSE_CODE, FromOpt, Json, ToOpt, Wide
 from sessionctl.domain import courses
-from sessionctl.domain.context import KEEP
+from sessionctl.domain.checks import KEEP
 from sessionctl.errors import UsageError
+from sessionctl.output import chart, tables
 
 app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)
 
@@ -26,19 +26,19 @@ def add(
     as_json: Json = False,
 ) -> None:
     """Create a course."""
-    render.course(courses.add_course(ctx.obj.context(), code, title, educator), as_json)
+    tables.course(courses.add_course(ctx.obj.context(), code, title, educator), as_json)
 
 
 @app.command("list")
 def list_(ctx: typer.Context, wide: Wide = False, as_json: Json = False) -> None:
     """List courses: all (admin), your own (educator) or your enrolled ones (student)."""
-    render.courses(courses.list_courses(ctx.obj.context()), as_json, viewer=ctx.obj.viewer(), wide=wide)
+    tables.courses(courses.list_courses(ctx.obj.context()), as_json, viewer=ctx.obj.viewer(), wide=wide)
 
 
 @app.command("show")
 def show(ctx: typer.Context, code: Code, as_json: Json = False) -> None:
     """Show a course with its educator and enrolment count."""
-    render.course(courses.show_course(ctx.obj.context(), code), as_json)
+    tables.course(courses.show_course(ctx.obj.context(), code), as_json)
 
 
 @app.command("enroll")
@@ -60,8 +60,8 @@ def enroll(
     rows = courses.read_roster_csv(_read(from_csv)) if from_csv is not None else []
     done = courses.enroll(ctx.obj.context(), code, students or [], rows)
     if not as_json:
-        render.counts(done.counts(), False)
-    render.users(done.roster, as_json)
+        tables.counts(done.counts(), False)
+    tables.users(done.roster, as_json)
 
 
 MAX_CSV_BYTES = 10 * 2**20
@@ -96,13 +96,13 @@ def unenroll(
     as_json: Json = False,
 ) -> None:
     """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster."""
-    render.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
+    tables.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
 
 
 @app.command("roster")
 def roster(ctx: typer.Context, code: Code, wide: Wide = False, as_json: Json = False) -> None:
     """List the students enrolled in a course."""
-    render.users(courses.roster(ctx.obj.context(), code), as_json, wide=wide)
+    tables.users(courses.roster(ctx.obj.context(), code), as_json, wide=wide)
 
 
 def _duration_or_off(option: str, text: str):
@@ -136,7 +136,7 @@ def set_(
         horizon=_or_off(horizon, app_.duration), max_active=_or_off(max_active, _max_active),
         auto_approve=KEEP if auto_approve is None else auto_approve,
     )
-    render.course(view, as_json)
+    tables.course(view, as_json)
 
 
 def _or_off(text: Optional[str], parse):
@@ -162,4 +162,4 @@ def report(ctx: typer.Context, code: Code, from_: FromOpt = None, to: ToOpt = No
 
     app_ = ctx.obj
     c = app_.context()
-    render.report(report_domain.report(c, code, app_.when(from_), app_.when(to)), c.tz, as_json)
+    chart.report(report_domain.report(c, code, app_.when(from_), app_.when(to)), c.tz, as_json)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shlex
 import tempfile
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from sessionctl import render, settings, timeparse
+from sessionctl import timeparse
 from sessionctl.errors import Conflict, UsageError
+from sessionctl.output import terminal
 
 ROSTER = "name,email,display\nalan,alan@example.edu,Alan Turing\nkat,kat@example.edu,Katherine Johnson\n"
 
@@ -53,10 +55,11 @@ def _steps(day: str, roster: str) -> list[tuple[str, list[str] | str]]:
     ]
 
 
-def run_demo(db: str | None, tz, *, keep: bool = True) -> int:
+def run_demo(ctx, db: str | None, tz, *, keep: bool = True) -> int:
     """Run the workflow on a new store at ``db`` (a temp dir if None); ``tz`` picks tomorrow.
     ``keep`` False (the shared mode): a temp dir's store is removed at the end, since it
-    belongs to the service account and its caller could never delete it."""
+    belongs to the service account and its caller could never delete it. ``ctx``: the demo
+    command's click context (its run, and the root command its steps run through)."""
     folder = None
     if db is None:
         folder = tempfile.mkdtemp(prefix="sessionctl-demo-")
@@ -69,21 +72,43 @@ def run_demo(db: str | None, tz, *, keep: bool = True) -> int:
     removed = folder is not None and not keep
     try:
         # The demo's own inputs live in a private folder of their own, never beside the store.
-        with tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
+        with _stopped_cleanly(), tempfile.TemporaryDirectory(prefix="sessionctl-demo-input-") as inputs:
             roster = Path(inputs) / "roster.csv"
             roster.write_text(ROSTER, encoding="utf-8")
-            code = _walk(db, tz, str(roster))
+            code = _walk(ctx, db, tz, str(roster))
     finally:
         if removed:
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)
     if not code:
-        render.line("")
-        render.line(f"# done; the store at {db} was removed: in the shared mode it would belong to "
+        terminal.line("")
+        terminal.line(f"# done; the store at {db} was removed: in the shared mode it would belong to "
                     "the service account, and you could not delete it" if removed else
                     f"# done; the store stays at {db} until you delete it")
     return code
+
+
+@contextmanager
+def _stopped_cleanly():
+    """A demo stopped by SIGTERM or SIGHUP (a closed terminal, ``kill``, sudo passing either
+    on) ends like one interrupted with Ctrl-C: its temp folders are removed on the way out."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _claim(db: str) -> None:
@@ -102,31 +127,34 @@ def _claim(db: str) -> None:
                          hint="pick a path in a folder you can write") from None
 
 
-def _walk(db: str, tz, roster: str) -> int:
-    from typer.main import get_command
+class _Tour:
+    """Where the demo's steps run: the root command, the demo's own run (its output, its
+    clock), and the environment each step's settings read: this process's, with the demo's
+    store and zone (and each step's user) in it. Each step is a run of its own (an
+    ``Invocation``) that reads no config file and is never in the shared mode."""
 
-    from sessionctl.cli import app
+    def __init__(self, ctx, db: str, tz):
+        self.command = ctx.find_root().command
+        self.run = ctx.obj
+        self.clock = self.run.clock
+        self.environ = {**self.run.environ, "SESSIONCTL_DB": db,
+                        "SESSIONCTL_TZ": timeparse.zone_name(tz)}
 
-    day = (timeparse.utcnow().astimezone(tz) + timedelta(days=1)).strftime("%Y-%m-%d")
+    def step(self, user: str, args: list[str]) -> int:
+        from sessionctl.cli.invocation import Invocation
 
-    command = get_command(app)
-    saved = {k: os.environ.get(k) for k in ("SESSIONCTL_DB", "SESSIONCTL_USER", "SESSIONCTL_TZ")}
-    os.environ["SESSIONCTL_DB"] = db
-    os.environ["SESSIONCTL_TZ"] = timeparse.zone_name(tz)
-    render.line("# a throwaway store and a display zone; every command below uses both")
-    render.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
-    try:
-        with settings.isolated():  # its own store and actors: no config file, no shared mode
-            code = _run(command, _steps(day, roster)) or _after_the_sessions(command, tz)
-            if code:
-                return code
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return 0
+        run = Invocation({**self.environ, "SESSIONCTL_USER": user}, files=False,
+                         clock=self.clock, out=self.run.out)
+        return self.command.main(args=args, prog_name="sessionctl", standalone_mode=False,
+                                 obj=run)
+
+
+def _walk(ctx, db: str, tz, roster: str) -> int:
+    tour = _Tour(ctx, db, tz)
+    day = (tour.clock().astimezone(tz) + timedelta(days=1)).strftime("%Y-%m-%d")
+    terminal.line("# a throwaway store and a display zone; every command below uses both")
+    terminal.line(f"$ export SESSIONCTL_DB={shlex.quote(db)} SESSIONCTL_TZ={timeparse.zone_name(tz)}")
+    return _run(tour, _steps(day, roster)) or _after_the_sessions(tour, tz)
 
 
 def _outcomes(day: str) -> tuple[list[tuple[str, list[str]]], list[tuple[str, list[str]]]]:
@@ -152,37 +180,35 @@ def _outcomes(day: str) -> tuple[list[tuple[str, list[str]]], list[tuple[str, li
     return now, later
 
 
-def _after_the_sessions(command, tz) -> int:
+def _after_the_sessions(tour: _Tour, tz) -> int:
     """The policies, the agenda, and what happens after a session. Sessions end only when
-    their time has passed, so for the last steps the demo runs its own clock (this process's
-    only) forward to the day after tomorrow, 09:00, and says so: nothing is written into the
-    past."""
-    from sessionctl.timeparse import midnight
-
-    today = timeparse.utcnow().astimezone(tz).date()
+    their time has passed, so for the last steps the demo runs its own clock (its steps' only)
+    forward to the day after tomorrow, 09:00, and says so: nothing is written into the past."""
+    real = tour.clock
+    today = real().astimezone(tz).date()
     day = (today + timedelta(days=1)).strftime("%Y-%m-%d")
     now, later = _outcomes(day)
-    code = _run(command, now)
+    code = _run(tour, now)
     if code:
         return code
-    then = midnight(today + timedelta(days=2), tz) + timedelta(hours=9)
-    with timeparse.ahead(then - timeparse.utcnow()):
-        return _run(command, [("#", f"{then.astimezone(tz):%a %Y-%m-%d %H:%M}, the day after "
-                               "tomorrow: the demo moves its own clock there, past the end of "
-                               "tomorrow's sessions")] + later)
+    then = timeparse.midnight(today + timedelta(days=2), tz) + timedelta(hours=9)
+    ahead = then - real()
+    tour.clock = lambda: real() + ahead
+    return _run(tour, [("#", f"{then.astimezone(tz):%a %Y-%m-%d %H:%M}, the day after "
+                        "tomorrow: the demo moves its own clock there, past the end of "
+                        "tomorrow's sessions")] + later)
 
 
-def _run(command, steps) -> int:
+def _run(tour: _Tour, steps) -> int:
     """Run each (user, command) step as that user, printing it first; ("#", text) says what
     the next steps show. Stops at the first that fails, with its exit code."""
     for user, args in steps:
-        render.line("")
+        terminal.line("")
         if user == "#":
-            render.line(f"# {args}")
+            terminal.line(f"# {args}")
             continue
-        os.environ["SESSIONCTL_USER"] = user
-        render.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
-        code = command.main(args=args, prog_name="sessionctl", standalone_mode=False)
+        terminal.line(f"$ SESSIONCTL_USER={user} sessionctl {shlex.join(args)}")
+        code = tour.step(user, args)
         if code:
             return code
     return 0

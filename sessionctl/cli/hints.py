@@ -1,4 +1,4 @@
-"""Hints for the usage errors the parser reports (SPEC §8 messages).
+"""Hints for the usage errors the parser reports (``docs/reference/exit-codes.md#messages``).
 
 A negative id (``slot show -1``) reaches the parser as an unknown option; it is reported like
 every other bad id: ``'-1' is not a slot id (a positive whole number)``.

@@ -4,8 +4,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import Json
+from sessionctl.output import tables, terminal
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 
@@ -26,13 +26,14 @@ def send(
     """For cron: e-mail every queued notification through SMTP (admins); marked sent once accepted."""
     from sessionctl import smtp as transport  # only this command pays for mail
     from sessionctl.domain import mail
+    from sessionctl.domain.checks import sender as parse_sender
 
     settings = ctx.obj.settings
     timeout = settings.smtp_timeout
     target = transport.target(settings.flagged("smtp", smtp), password=settings.smtp_password,
                               timeout=timeout)
     outcome = mail.send(ctx.obj.context(), transport.Transport(target),
-                        mail.sender(sender or settings.mail_from), patience=timeout)
+                        parse_sender(sender or settings.mail_from), patience=timeout)
     for refusal in outcome.refusals:
-        render.warning(refusal.text())
-    render.counts(outcome.counts(), as_json)
+        terminal.warning(refusal.text())
+    tables.counts(outcome.counts(), as_json)

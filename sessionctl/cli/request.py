@@ -4,20 +4,19 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import (
-    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide,
-    each,
+    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import requests
-from sessionctl.domain.context import shown_name
+from sessionctl.domain.texts import shown_name
 from sessionctl.errors import UsageError
+from sessionctl.output import files, tables
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
 
 
 def _show(ctx: typer.Context, view, as_json: bool) -> None:
-    render.request(view, ctx.obj.context().tz, as_json)
+    tables.request(view, ctx.obj.context().tz, as_json)
 
 
 def _each(ctx: typer.Context, ids: list[int], call, as_json: bool) -> int:
@@ -54,7 +53,7 @@ def list_(
     app_ = ctx.obj
     c = app_.context()
     views = requests.list_requests(c, status, course, app_.when(from_), app_.when(to))
-    render.requests(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
+    tables.requests(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
 @app.command("show")
@@ -167,4 +166,4 @@ def export(
 
     c = ctx.obj.context()
     name = f"sessionctl: {shown_name(c.actor)}"
-    render.document(ical.calendar(export_domain.sessions(c), name=name), out)
+    files.document(ical.calendar(export_domain.sessions(c), name=name), out)

@@ -4,11 +4,11 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import (
     COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import slots
+from sessionctl.output import tables
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 
@@ -54,7 +54,7 @@ def add(
         c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
         plan=plan, capacity=capacity, notes=notes, link=link,
     )
-    render.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
+    tables.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
 
 
 @app.command("list")
@@ -75,14 +75,14 @@ def list_(
     app_ = ctx.obj
     c = app_.context()
     views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator)
-    render.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
+    tables.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
 @app.command("show")
 def show(ctx: typer.Context, slot_id: SlotId, as_json: Json = False) -> None:
     """Show a slot with its requests (students see only their own)."""
     c = ctx.obj.context()
-    render.slot(slots.show_slot(c, slot_id), c.tz, as_json, viewer=ctx.obj.viewer())
+    tables.slot(slots.show_slot(c, slot_id), c.tz, as_json, viewer=ctx.obj.viewer())
 
 
 @app.command("update")
@@ -105,7 +105,7 @@ def update(
         c, slot_id, start=app_.when(start), end=app_.when(end), duration=app_.duration(duration),
         capacity=capacity, **given,
     )
-    render.slot(view, c.tz, as_json, viewer=app_.viewer())
+    tables.slot(view, c.tz, as_json, viewer=app_.viewer())
 
 
 @app.command("cancel")
@@ -113,7 +113,7 @@ def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_j
     """Cancel slots; their pending, waiting and approved requests are cancelled and the students told."""
     c = ctx.obj.context()
     return each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
-                lambda view: render.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()), as_json)
+                lambda view: tables.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()), as_json)
 
 
 @app.command("delete")
@@ -121,7 +121,7 @@ def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
     """Delete slots that never had a request (otherwise cancel them)."""
     c = ctx.obj.context()
     return each(ctx, "slot", slot_ids, lambda i: slots.delete_slot(c, i),
-                lambda view: render.slot_deleted(view, as_json), as_json, deleted=True)
+                lambda view: tables.slot_deleted(view, as_json), as_json, deleted=True)
 
 
 @app.command("calendar")
@@ -134,4 +134,4 @@ def calendar(
     """A Monday-to-Sunday grid of the slots you can see, in the display zone."""
     app_ = ctx.obj
     c = app_.context()
-    render.calendar(slots.week(c, app_.when(week), course), c.tz, as_json)
+    tables.calendar(slots.week(c, app_.when(week), course), c.tz, as_json)

@@ -4,8 +4,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import NUMBER, Json, Wide
+from sessionctl.output import tables
 
 app = typer.Typer()  # the root's own commands: the root builds each when used (COMMANDS)
 
@@ -16,9 +16,9 @@ def init(ctx: typer.Context, as_json: Json = False) -> None:
 
     app_ = ctx.obj
     store = app_.store(create=True)
-    view, promoted = users.register_first_admin(store, app_.actor_name())
+    view, promoted = users.register_first_admin(store, app_.actor_name(), now=app_.now())
     admin = view.name if promoted else None
-    render.initialized({"store": store.location, "schema": store.version(), "admin": admin}, as_json)
+    tables.initialized({"store": store.location, "schema": store.version(), "admin": admin}, as_json)
 
 
 def whoami(ctx: typer.Context, as_json: Json = False) -> None:
@@ -27,14 +27,14 @@ def whoami(ctx: typer.Context, as_json: Json = False) -> None:
 
     app_ = ctx.obj
     store, name = app_.store(), app_.actor_name()
-    render.whoami(name, users.lookup(store, name), store.location, as_json)
+    tables.whoami(name, users.lookup(store, name), store.location, as_json)
 
 
 def sweep(ctx: typer.Context, as_json: Json = False) -> None:
     """For cron: complete ended sessions, expire pending requests whose slot started."""
     from sessionctl.domain import requests
 
-    render.counts(requests.sweep(ctx.obj.context()), as_json)
+    tables.counts(requests.sweep(ctx.obj.context()), as_json)
 
 
 def remind(
@@ -48,7 +48,7 @@ def remind(
     from sessionctl.domain import reminders
 
     app_ = ctx.obj
-    render.counts(reminders.remind(app_.context(), app_.duration(within)), as_json)
+    tables.counts(reminders.remind(app_.context(), app_.duration(within)), as_json)
 
 
 def inbox(
@@ -63,7 +63,7 @@ def inbox(
 
     c = ctx.obj.context()
     shown = inbox_domain.inbox(c, everything=all_)
-    render.notifications(shown, c.tz, as_json, wide=wide)
+    tables.notifications(shown, c.tz, as_json, wide=wide)
     if not peek:  # only once they were written: output that failed leaves them unread
         inbox_domain.mark_read(c, shown)
 
@@ -77,7 +77,7 @@ def agenda(
     from sessionctl.domain import agenda as agenda_domain
 
     c = ctx.obj.context()
-    render.agenda(agenda_domain.agenda(c, days), c.tz, as_json, days)
+    tables.agenda(agenda_domain.agenda(c, days), c.tz, as_json, days)
 
 
 def demo(
@@ -94,7 +94,7 @@ def demo(
                                      "in a new temp dir")
     tz = ctx.obj.display_zone()
     ctx.obj.settings.lock_timeout  # a malformed setting is refused before the transcript starts
-    return run_demo(db, tz, keep=ctx.obj.settings.shared is None)
+    return run_demo(ctx, db, tz, keep=ctx.obj.settings.shared is None)
 
 
 app.command("init")(init)

@@ -4,9 +4,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl import render
 from sessionctl.cli.common import Json, Wide
 from sessionctl.domain import users
+from sessionctl.output import tables
 
 app = typer.Typer(help="Register users and change their details (admins).", no_args_is_help=True)
 
@@ -27,7 +27,7 @@ def add(
     as_json: Json = False,
 ) -> None:
     """Register a user (admin only)."""
-    render.user(users.add_user(ctx.obj.context(), name, role, display, email, tz), as_json)
+    tables.user(users.add_user(ctx.obj.context(), name, role, display, email, tz), as_json)
 
 
 @app.command("list")
@@ -38,13 +38,13 @@ def list_(
     as_json: Json = False,
 ) -> None:
     """List users (admins and educators)."""
-    render.users(users.list_users(ctx.obj.context(), role), as_json, wide=wide)
+    tables.users(users.list_users(ctx.obj.context(), role), as_json, wide=wide)
 
 
 @app.command("show")
 def show(ctx: typer.Context, name: Name = None, as_json: Json = False) -> None:
     """Show one user (yourself, or anyone for an admin)."""
-    render.user(users.show_user(ctx.obj.context(), name), as_json)
+    tables.user(users.show_user(ctx.obj.context(), name), as_json)
 
 
 @app.command("set")
@@ -59,4 +59,4 @@ def set_(
 ) -> None:
     """Change a user's details: your own, or anyone's (and roles) for an admin."""
     given = {k: v for k, v in dict(display=display, email=email, tz=tz, role=role).items() if v is not None}
-    render.user(users.set_user(ctx.obj.context(), name, **given), as_json)
+    tables.user(users.set_user(ctx.obj.context(), name, **given), as_json)

@@ -1,4 +1,4 @@
-"""Who may do what (SPEC §2): every role, ownership and visibility rule, once.
+"""Who may do what (``README.md#command-reference``): every role, ownership and visibility rule, once.
 
 - ``require_role``: the actor's role is one of these, else exit 4.
 - ``can_manage``: an admin, or the educator who owns the course (and so its slots and the
@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import peewee as pw
 
-from sessionctl.domain import queries
 from sessionctl.errors import NotAllowed, NotFound
+from sessionctl.store import queries
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
-from sessionctl.store.prepared import Prepared
 
 
 def require_role(ctx, *roles: str, doing: str) -> None:
@@ -32,12 +31,8 @@ def _a(role: str) -> str:
     return f"an {role}" if role[0] in "aeiou" else f"a {role}"
 
 
-_ENROLLED = Prepared(lambda course, student: Enrollment.select(Enrollment.id).where(
-    Enrollment.course == course, Enrollment.student == student).limit(1))
-
-
 def is_enrolled(course_id: int, student: User) -> bool:
-    return _ENROLLED.first(course=course_id, student=student.id) is not None
+    return queries.ENROLLED.first(course=course_id, student=student.id) is not None
 
 
 def can_manage(ctx, educator_id: int) -> bool:
@@ -152,7 +147,7 @@ def educator(ctx, name: str) -> User:
 
 
 def check_student_of(ctx, slot: Slot) -> None:
-    """SPEC §4: only a student enrolled in the slot's course may request it."""
+    """Only a student enrolled in the slot's course may request it."""
     if ctx.actor.role != "student":
         raise NotAllowed(f"only students can request slots; {ctx.actor.name} is {_a(ctx.actor.role)}")
     if not is_enrolled(slot.course_id, ctx.actor):

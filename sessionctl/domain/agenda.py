@@ -1,4 +1,4 @@
-"""``agenda`` (SPEC §7.6): what is ahead for the actor, from what is running now on.
+"""``agenda`` (``docs/reference/after-the-session.md#the-agenda``): what is ahead for the actor, from what is running now on.
 
 - A student: their approved sessions (running now or ahead) and their pending and waiting
   requests for slots that have not started.
@@ -17,11 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sessionctl.domain import queries
-from sessionctl.domain.context import Context, from_db, to_db
-from sessionctl.domain.requests import waitlist_positions
+from sessionctl.domain.context import Context
+from sessionctl.domain.waitlist import waitlist_positions
 from sessionctl.domain.window import MAX_LENGTH
 from sessionctl.errors import UsageError
+from sessionctl.statuses import ACTIVE, APPROVED, AVAILABLE, BOOKED, PENDING, WAITING
+from sessionctl.store import queries
+from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
 
@@ -63,16 +65,16 @@ def agenda(ctx: Context, days: int = 7) -> list[Item]:
 def _student(student: User, now: datetime, until: datetime) -> list[Item]:
     rows = list(queries.requests().where(
         Request.student == student,
-        Request.status.in_(("pending", "approved", "waiting")),
+        Request.status.in_(ACTIVE),
         Slot.starts_at < to_db(until),
         Slot.ends_at > to_db(now),
-        (Request.status == "approved") | (Slot.starts_at > to_db(now)),
+        (Request.status == APPROVED) | (Slot.starts_at > to_db(now)),
     ))
-    places = waitlist_positions({r.slot_id for r in rows if r.status == "waiting"})
+    places = waitlist_positions({r.slot_id for r in rows if r.status == WAITING})
     return [
         Item(from_db(r.slot.starts_at), from_db(r.slot.ends_at), r.slot.course.code, r.slot.id,
              r.id, r.slot.educator.name, r.status,
-             r.link or (r.slot.link if r.status == "approved" else None), places.get(r.id))
+             r.link or (r.slot.link if r.status == APPROVED else None), places.get(r.id))
         for r in rows
     ]
 
@@ -92,14 +94,14 @@ def _educator(educator: User, now: datetime, until: datetime) -> list[Item]:
         Request.select(Request, student)
         .join(student, on=Request.student)
         .where(Request.slot.in_([s.id for s in slots]),
-               Request.status.in_(("approved", "pending")))
+               Request.status.in_((APPROVED, PENDING)))
         .order_by(Request.id)
     )
     booked: dict[int, list[Request]] = {}
     waiting_on_me = []
     by_id = {s.id: s for s in slots}
     for r in requests:
-        if r.status == "approved":
+        if r.status == APPROVED:
             booked.setdefault(r.slot_id, []).append(r)
         elif from_db(by_id[r.slot_id].starts_at) > now:
             waiting_on_me.append(r)
@@ -110,11 +112,11 @@ def _educator(educator: User, now: datetime, until: datetime) -> list[Item]:
         items.append(Item(
             from_db(s.starts_at), from_db(s.ends_at), s.course.code, s.id,
             one.id if one else None, ", ".join(r.student.name for r in mine) or None,
-            "booked" if s.booked >= s.capacity else "available",
+            BOOKED if s.booked >= s.capacity else AVAILABLE,
             (one.link if one and one.link else s.link), slot_row=True,
         ))
     for r in waiting_on_me:
         s = by_id[r.slot_id]
         items.append(Item(from_db(s.starts_at), from_db(s.ends_at), s.course.code, s.id, r.id,
-                          r.student.name, "pending", r.link))
+                          r.student.name, PENDING, r.link))
     return items

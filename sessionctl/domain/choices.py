@@ -1,4 +1,4 @@
-"""What the actor could name on the command line, for shell completion (SPEC §8).
+"""What the actor could name on the command line, for shell completion (``docs/reference/completion.md``).
 
 Course codes, slot ids and request ids that the actor's own lists show, narrowed by
 ``access.scope`` exactly as ``course list``, ``slot list --status all`` and ``request list``
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import peewee as pw
 
-from sessionctl.domain import access, queries
-from sessionctl.domain.context import Context, check_code
+from sessionctl.domain import access
+from sessionctl.domain.checks import check_code
+from sessionctl.domain.context import Context
 from sessionctl.domain.views import RequestView, SlotView
 from sessionctl.errors import UsageError
+from sessionctl.store import queries
 from sessionctl.store.models import Course, Request, Slot
 
 LIMIT = 100

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
+
 import peewee as pw
 
 from sessionctl._plain import Record
-from sessionctl.domain import access, policy, queries
-from sessionctl.domain.context import (
-    KEEP, Context, check_code, check_email, check_line, check_name, check_title, to_db,
+from sessionctl.domain import access, policy
+from sessionctl.domain.checks import (
+    KEEP, check_code, check_email, check_line, check_name, check_title,
 )
+from sessionctl.domain.context import Context
 from sessionctl.domain.views import CourseView, UserView
 from sessionctl.errors import Conflict, NotFound, UsageError
+from sessionctl.statuses import CANCELLED, UNDECIDED
+from sessionctl.store import queries
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
 
 
@@ -40,7 +46,7 @@ def add_course(ctx: Context, code: str, title: str, educator: str | None) -> Cou
 
 
 def set_course(ctx: Context, code: str, *, title=KEEP, **policies) -> CourseView:
-    """``course set``: the title and the policies (SPEC §7.3; ``policy.changes`` names them)
+    """``course set``: the title and the policies (``docs/reference/policies.md``; ``policy.changes`` names them)
     of a course, by its educator or an admin. Existing requests are left as they are."""
     check_code(code)
     changes = policy.changes(**policies)
@@ -51,7 +57,9 @@ def set_course(ctx: Context, code: str, *, title=KEEP, **policies) -> CourseView
                          hint="give --title or a policy: see 'sessionctl course set --help'")
     with ctx.write():
         course = access.course(ctx, code, manage=True)
-        Course.update(**changes).where(Course.id == course.id).execute()
+        changes = {k: v for k, v in changes.items() if getattr(course, k) != v}
+        if changes:  # a setting given as it already is changes nothing
+            Course.update(**changes).where(Course.id == course.id).execute()
         return _view(queries.courses().where(Course.id == course.id).get())
 
 
@@ -92,7 +100,6 @@ def read_roster_csv(text: str) -> list[dict]:
     """Rows of a roster CSV: a ``name`` column, optional ``email`` and ``display``; separated
     by commas, semicolons or tabs (whichever the header line uses), with or without a BOM."""
     import csv
-    import io
 
     text = text.removeprefix("\ufeff")
     header = text.split("\n", 1)[0]
@@ -203,7 +210,7 @@ def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> E
 
 def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
     """Remove students; their pending and waiting requests in the course become cancelled."""
-    from sessionctl.domain.requests import transition
+    from sessionctl.domain.transitions import transition
 
     check_code(code)
     for name in names:
@@ -219,11 +226,11 @@ def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
             ).execute()
             waiting = queries.requests().where(  # not yet a session: pending or on a waitlist
                 Slot.course == course, Request.student == user,
-                Request.status.in_(("pending", "waiting")),
+                Request.status.in_(UNDECIDED),
             )
             for request in list(waiting):
                 transition(
-                    ctx, request, "cancelled", reason=f"unenrolled from {course.code}",
+                    ctx, request, CANCELLED, reason=f"unenrolled from {course.code}",
                     notify_kind="cancelled",
                 )
         return _roster(course)

@@ -3,7 +3,7 @@
 Which sessions: those ``request list`` shows the actor (a student's own, those in an
 educator's slots, all for an admin) that are approved, completed or cancelled.
 
-A moved booking is one session (SPEC §7.1): its requests form a chain (each ``replaces`` the
+A moved booking is one session (``docs/reference/lifecycle.md#moving-a-booking``): its requests form a chain (each ``replaces`` the
 one before, which handed over to it: ``replaced_by``), and the chain is one event, shown as
 its newest request, under the UID of its first. A move proposal that was never approved is
 not part of the session.
@@ -21,11 +21,12 @@ from datetime import datetime
 
 import peewee as pw
 
-from sessionctl.domain.context import Context, from_db, shown_name, store_id
+from sessionctl.domain.context import Context, store_id
 from sessionctl.domain.requests import listed
+from sessionctl.domain.texts import shown_name
+from sessionctl.statuses import CANCELLED, EXPORTED
+from sessionctl.store.edge import from_db
 from sessionctl.store.models import History, Request, Slot
-
-EXPORTED = ("approved", "completed", "cancelled")
 
 
 @dataclass
@@ -84,7 +85,7 @@ def _links(known: dict[int, tuple]) -> dict[int, tuple]:
 def _stands(request: Request, links: dict[int, tuple]) -> bool:
     """False for a move proposal that never took over and ended cancelled: it never was the
     session (the booking it would have replaced is)."""
-    if request.replaces_id is None or request.status != "cancelled":
+    if request.replaces_id is None or request.status != CANCELLED:
         return True
     return links.get(request.replaces_id, (None, None))[1] == request.id
 
@@ -122,7 +123,7 @@ def _event(ctx: Context, request: Request, first: int, sequence: int, created: d
     return EventView(
         uid=f"request-{first}-{store}@sessionctl",
         sequence=sequence,
-        status="CANCELLED" if request.status == "cancelled" else "CONFIRMED",
+        status="CANCELLED" if request.status == CANCELLED else "CONFIRMED",
         start=from_db(slot.starts_at),
         end=from_db(slot.ends_at),
         summary=summary,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sessionctl.domain.context import Context, to_db
+from sessionctl.domain.context import Context
 from sessionctl.domain.views import NotificationView
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import Notification
 
 

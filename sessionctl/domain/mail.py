@@ -24,12 +24,13 @@ from typing import Iterator, Protocol
 import peewee as pw
 
 from sessionctl.domain import access
-from sessionctl.domain.context import (
-    Context, check_email, check_line, from_db, shown_name, store_id, to_db, user_zone,
-)
+from sessionctl.domain.checks import check_email
+from sessionctl.domain.context import Context, store_id
+from sessionctl.domain.texts import shown_name, user_zone
 from sessionctl.errors import Unavailable, UsageError
+from sessionctl.store import queries
+from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Course, Lease, Notification, Request, Slot, User
-from sessionctl.store.prepared import Prepared
 from sessionctl.timeparse import zone_name
 
 LEASE = "mail"
@@ -83,26 +84,6 @@ class Transport(Protocol):
     def __exit__(self, *exc) -> None: ...
     def send(self, data: bytes, sender: str, recipient: str) -> None: ...
     def reconnect(self) -> None: ...
-
-
-def sender(value: str | None) -> tuple[str, str]:
-    """The sender's display name ('' for none) and address: ``--from`` /
-    SESSIONCTL_MAIL_FROM as ``addr`` or ``Name <addr>`` (one address, no more), else
-    ``sessionctl@`` this host's name."""
-    from email.utils import getaddresses
-
-    if not value:
-        import socket
-
-        return "", f"sessionctl@{socket.getfqdn()}"
-    check_line("sender address", value, 320)
-    found = getaddresses([value])
-    if len(found) != 1 or not found[0][1]:
-        raise UsageError(f"invalid sender address {value!r}",
-                         hint="use --from addr@example.edu or --from 'Name <addr@example.edu>'")
-    name, address = found[0]
-    check_email(address)
-    return name, address
 
 
 def header_text(text: str) -> str:
@@ -166,8 +147,8 @@ def compose(note: Notification, from_: tuple[str, str], store: str):
     """The e-mail for one notification: subject naming the event and course; a plain-text
     body with the session time in the recipient's zone and UTC, the educator, the link and
     the request id."""
-    from email.message import EmailMessage
     from email.headerregistry import Address
+    from email.message import EmailMessage
     from email.utils import format_datetime
 
     user, request = note.user, note.request
@@ -309,7 +290,7 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
 def _mark_sent(ctx: Context, notification_id: int, renew) -> None:
     """Mark one accepted message sent (compare-and-swap) and extend the lease in one write."""
     with ctx.write():
-        _MARK_SENT.execute(id=notification_id, at=to_db(ctx.now()))
+        queries.MARK_SENT.execute(id=notification_id, at=to_db(ctx.now()))
         kept = renew()
     if not kept:  # the mark above stands: the server did accept that message
         raise Unavailable("this run's claim on the outbox expired and another run took it "
@@ -317,12 +298,6 @@ def _mark_sent(ctx: Context, notification_id: int, renew) -> None:
 
 
 # built once: a batch of a thousand marks each message in its own write
-_MARK_SENT = Prepared(lambda id, at: Notification.update(mail_state="sent", sent_at=at).where(
-    Notification.id == id, Notification.mail_state == "queued"))
-_RENEW = Prepared(lambda owner, until: Lease.update(expires_at=until).where(
-    Lease.name == LEASE, Lease.owner == owner))
-
-
 @contextmanager
 def _lease(ctx: Context, length: timedelta) -> Iterator:
     """Hold the ``mail`` lease: wait up to the store's lock timeout for another run's."""
@@ -351,7 +326,7 @@ def _lease(ctx: Context, length: timedelta) -> Iterator:
 
     def renew() -> bool:
         """Extend the lease (inside the caller's write); False if another run has taken it."""
-        return _RENEW.execute(owner=owner, until=to_db(ctx.now() + length)) == 1
+        return queries.RENEW_LEASE.execute(name=LEASE, owner=owner, until=to_db(ctx.now() + length)) == 1
 
     def release() -> None:
         with ctx.write():

@@ -1,4 +1,4 @@
-"""``request move`` (SPEC §7.1): a booking moves to another slot of its course.
+"""``request move`` (``docs/reference/lifecycle.md#moving-a-booking``): a booking moves to another slot of its course.
 
 - A pending (or waiting) request moves at once: it is cancelled (``moved to request N``) and
   N is created pending on the target, ``replaces`` the old one.
@@ -18,16 +18,19 @@ under auto-approve it is approved at once, with every approval rule, like a new 
 
 from __future__ import annotations
 
-from sessionctl.domain import access, policy
-from sessionctl.domain.context import (
-    Context, check_text, describe_time, from_db, notify, shown_name,
-)
-from sessionctl.domain.requests import (
-    ACTIVE, active_request, approve_now, check_no_overlap, check_not_ended, check_open, create,
-    moved_text, pending_move, proposal_target, record, settle_full, take_seat, transition, view,
+from sessionctl.domain import access, policy, texts
+from sessionctl.domain.checks import check_text
+from sessionctl.domain.context import Context, notify
+from sessionctl.domain.requests import view
+from sessionctl.domain.texts import describe_time, shown_name
+from sessionctl.domain.transitions import (
+    active_request, approve_now, check_no_overlap, check_not_ended, check_open, create,
+    pending_move, proposal_target, record, settle_full, take_seat, transition,
 )
 from sessionctl.domain.views import RequestView
 from sessionctl.errors import Conflict
+from sessionctl.statuses import ACTIVE, APPROVED, CANCELLED, PENDING
+from sessionctl.store.edge import from_db
 from sessionctl.store.models import Request, Slot
 
 
@@ -44,7 +47,7 @@ def move(ctx: Context, request_id: int, slot_id: int, message: str | None) -> Re
         if booked is not None and old.student_id == ctx.actor.id:  # a new proposal instead
             _check_target(ctx, booked, target, besides=old.slot_id)
             _check_policies(ctx, booked, target, moving=old)
-            transition(ctx, old, "cancelled", note=f"replaced by a move to slot {target.id}",
+            transition(ctx, old, CANCELLED, note=f"replaced by a move to slot {target.id}",
                        recipients=[])
             return _propose(ctx, booked, target, message or old.message)
         if booked is not None:  # the educator moves the booking itself; the proposal goes
@@ -52,9 +55,9 @@ def move(ctx: Context, request_id: int, slot_id: int, message: str | None) -> Re
             return _move_booked(ctx, booked, target, message or old.message)
         _check_target(ctx, old, target)
         _check_policies(ctx, old, target, moving=old)
-        if old.status == "approved" and old.student_id == ctx.actor.id:
+        if old.status == APPROVED and old.student_id == ctx.actor.id:
             return _propose(ctx, old, target, message)
-        if old.status == "approved":
+        if old.status == APPROVED:
             return _move_booked(ctx, old, target, message)
         return _move_pending(ctx, old, target, message)
 
@@ -76,7 +79,7 @@ def _check_target(ctx: Context, old: Request, target: Slot, besides: int | None 
         raise Conflict(f"slot {target.id} is full",
                        hint="a booking moves only to a slot with a free seat")
     check_no_overlap(old.student, target, mine=old.student_id == ctx.actor.id,
-                     besides=old.id if old.status == "approved" else None)
+                     besides=old.id if old.status == APPROVED else None)
 
 
 def _check_policies(ctx: Context, booking: Request, target: Slot, *, moving: Request) -> None:
@@ -98,7 +101,7 @@ def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> R
     if proposal is not None:
         raise Conflict(f"request {old.id} already has a pending move (request {proposal.id})",
                        hint=f"cancel it first: sessionctl request cancel {proposal.id}")
-    new = create(ctx, target, old.student, "pending", message=message or old.message,
+    new = create(ctx, target, old.student, PENDING, message=message or old.message,
                  replaces=old.id)
     educator = target.educator
     auto = _approves_at_once(ctx, new)
@@ -107,7 +110,7 @@ def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> R
             f"({describe_time(from_db(target.starts_at), educator)}): request {new.id}; "
             + ("approved at once (auto-approve)" if auto
                else f"approving it cancels request {old.id}"))
-    record(ctx, new, None, "pending", f"proposes to replace request {old.id}", "move",
+    record(ctx, new, None, PENDING, f"proposes to replace request {old.id}", "move",
            [educator], text=text)
     if auto:
         approve_now(ctx, new, system=True, note="auto-approve")
@@ -117,24 +120,24 @@ def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> R
 def _move_booked(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
     """The educator (or an admin) moves an approved session: seats change hands at once."""
     take_seat(target.id)
-    new = create(ctx, target, old.student, "approved", message=message or old.message,
+    new = create(ctx, target, old.student, APPROVED, message=message or old.message,
                  link=old.link, notes=old.notes, replaces=old.id)
     # a proposal the student made to move it is overtaken, and goes (``transition``)
-    transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
+    transition(ctx, old, CANCELLED, note=f"moved to request {new.id}", recipients=[],
                replaced_by=new.id)
-    record(ctx, new, None, "approved", f"moved from request {old.id}", "moved", [new.student],
-           text=moved_text(ctx, old, new, new.link))
+    record(ctx, new, None, APPROVED, f"moved from request {old.id}", "moved", [new.student],
+           text=texts.moved(ctx.actor, old, new, new.link))
     settle_full(ctx, target.id)
     return view(new)
 
 
 def _move_pending(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
     """A request not yet approved moves at once and waits for a decision on the new slot."""
-    new = create(ctx, target, old.student, "pending", message=message or old.message,
+    new = create(ctx, target, old.student, PENDING, message=message or old.message,
                  waitlist=old.waitlist, replaces=old.id)
-    transition(ctx, old, "cancelled", note=f"moved to request {new.id}", recipients=[],
+    transition(ctx, old, CANCELLED, note=f"moved to request {new.id}", recipients=[],
                replaced_by=new.id)
-    record(ctx, new, None, "pending", f"moved from request {old.id}", None, [])
+    record(ctx, new, None, PENDING, f"moved from request {old.id}", None, [])
     auto = _approves_at_once(ctx, new)
     for other in (new.student, target.educator):
         if other.id != ctx.actor.id:

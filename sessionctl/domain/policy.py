@@ -1,4 +1,4 @@
-"""Course policies (SPEC §7.3): when a student may book, move and cancel, in one place.
+"""Course policies (``docs/reference/policies.md``): when a student may book, move and cancel, in one place.
 
 A course's educator (or an admin) sets them with ``course set``; each is off until set.
 
@@ -25,8 +25,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sessionctl._plain import Frozen
-from sessionctl.domain.context import KEEP, from_db, to_db
+from sessionctl.domain.checks import KEEP
 from sessionctl.errors import Conflict, UsageError
+from sessionctl.statuses import ACTIVE, APPROVED, PENDING
+from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Course, Request, Slot, User
 
 MAX_MINUTES = 366 * 1440  # a notice period or horizon of at most a year (and a day)
@@ -123,8 +125,6 @@ def bookings(ctx, course_id: int, student: User, moving: Request | None = None) 
     """The student's bookings that max-active counts: their pending, approved and waiting
     requests for future slots of the course. A pending proposal to move a booking is the same
     booking, and so is ``moving`` (the request being moved) with its own chain."""
-    from sessionctl.domain.requests import ACTIVE
-
     rows = (
         Request.select(Request.id, Request.status, Request.replaces)
         .join(Slot, on=Request.slot)
@@ -134,7 +134,7 @@ def bookings(ctx, course_id: int, student: User, moving: Request | None = None) 
     )
     held = {rid: (status, replaces) for rid, status, replaces in rows}
     found = {rid for rid, (status, replaces) in held.items()
-             if not (status == "pending" and replaces in held)}
+             if not (status == PENDING and replaces in held)}
     if moving is not None:
         found -= {moving.id, moving.replaces_id}
     return found
@@ -142,7 +142,7 @@ def bookings(ctx, course_id: int, student: User, moving: Request | None = None) 
 
 def check_cancel(ctx, request: Request, doing: str) -> None:
     """A student's cancel or move (``doing``) of their approved session: cancel-notice."""
-    if request.status != "approved" or not _students_own(ctx, request.student):
+    if request.status != APPROVED or not _students_own(ctx, request.student):
         return
     slot = request.slot
     policy = Policy.of(slot.course)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sessionctl.domain import access
-from sessionctl.domain.context import Context, describe_time, from_db, notify, shown_name, to_db
-from sessionctl.domain.requests import BOOKED, listed
+from sessionctl.domain.context import Context, notify
+from sessionctl.domain.requests import listed
+from sessionctl.domain.texts import describe_time, shown_name
+from sessionctl.store import queries
+from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, User
 
 
@@ -21,7 +24,7 @@ def remind(ctx: Context, within: timedelta) -> dict[str, int]:
         access.require_role(ctx, "admin", "educator", doing="run remind")
         now = ctx.now()
         due = listed(ctx).where(
-            BOOKED,
+            queries.LIVE_APPROVED,
             Request.starts_at > to_db(now),
             Request.starts_at <= to_db(now + within),
         ).order_by(Request.starts_at, Request.id)

@@ -1,4 +1,4 @@
-"""``course report`` (SPEC §7.5): how a course's sessions were used, in SQL aggregates.
+"""``course report`` (``docs/reference/after-the-session.md#the-course-report``): how a course's sessions were used, in SQL aggregates.
 
 Every number comes from a handful of GROUP BY / aggregate queries bounded by the course and
 the range (the ``slots (course_id, starts_at)`` index, then each slot's requests through
@@ -27,8 +27,11 @@ from datetime import date, datetime, timedelta
 import peewee as pw
 
 from sessionctl.domain import access
-from sessionctl.domain.context import Context, check_code, to_db
+from sessionctl.domain.checks import check_code
+from sessionctl.domain.context import Context
 from sessionctl.errors import UsageError
+from sessionctl.statuses import APPROVED, ATTENDED, CANCELLED, COMPLETED, NO_SHOW, SESSIONS
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import History, Request, Slot
 from sessionctl.timeparse import midnight
 
@@ -138,11 +141,11 @@ def _count(condition):
 
 
 def _requests(found: Report, week, in_range) -> None:
-    completed = Request.status == "completed"
+    completed = Request.status == COMPLETED
     rows = (
         Request.select(
-            week, _count(Request.status.in_(("approved", "completed"))), _count(completed),
-            _count(Request.attendance == "attended"), _count(Request.attendance == "no-show"),
+            week, _count(Request.status.in_(SESSIONS)), _count(completed),
+            _count(Request.attendance == ATTENDED), _count(Request.attendance == NO_SHOW),
             _count(Request.replaced_by.is_null(False)), pw.fn.COUNT(Request.rating),
             pw.fn.SUM(Request.rating))
         .join(Slot, on=Request.slot)
@@ -172,8 +175,8 @@ def _cancellations(found: Report, in_range) -> None:
         .join(Slot, on=Request.slot)
         .switch(Request)
         .join(History, on=(History.request == Request.id))
-        .where(in_range, Request.status == "cancelled", Request.replaced_by.is_null(),
-               History.from_status == "approved", History.to_status == "cancelled")
+        .where(in_range, Request.status == CANCELLED, Request.replaced_by.is_null(),
+               History.from_status == APPROVED, History.to_status == CANCELLED)
         .tuples().get()
     )
     found.cancelled_by_students = int(students or 0)
@@ -182,8 +185,8 @@ def _cancellations(found: Report, in_range) -> None:
 
 def _hours(ctx: Context, found: Report, in_range) -> None:
     held = Request.select(Request.id).where(
-        Request.slot == Slot.id, Request.status == "completed",
-        Request.attendance.is_null() | (Request.attendance != "no-show"))
+        Request.slot == Slot.id, Request.status == COMPLETED,
+        Request.attendance.is_null() | (Request.attendance != NO_SHOW))
     minutes = (Slot.select(pw.fn.SUM(ctx.store.minutes(Slot.starts_at, Slot.ends_at)))
                .where(in_range, Slot.cancelled_at.is_null(), pw.fn.EXISTS(held)).scalar())
     found.hours_held = round(float(minutes or 0) / 60, 2)
@@ -199,7 +202,7 @@ def _median_notice(ctx: Context, found: Report, in_range) -> None:
     middle = (
         Request.select(notice)
         .join(Slot, on=Request.slot)
-        .where(in_range, Request.status.in_(("approved", "completed")))
+        .where(in_range, Request.status.in_(SESSIONS))
         .order_by(notice)
         .limit(1 if count % 2 else 2)
         .offset((count - 1) // 2)

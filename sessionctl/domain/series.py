@@ -1,4 +1,4 @@
-"""Series expansion (SPEC §4): repeat a slot in local wall-clock time, then cut it with --split.
+"""Series expansion (``docs/reference/time.md#series``): repeat a slot in local wall-clock time, then cut it with --split.
 
 Occurrences are computed on naive wall-clock times in the display zone and converted one by
 one, so a weekly 10:00 slot stays at 10:00 when the zone changes its offset. Each occurrence
@@ -57,7 +57,7 @@ class Series:
 
 
 def windows(start: datetime, end: datetime, tz: tzinfo, series: Series = Series()) -> list[Window]:
-    """Every slot of the series as a window, in time order; refuses what SPEC §4 refuses."""
+    """Every slot of the series as a window, in time order; refuses what docs/reference/time.md#series refuses."""
     check_order(start, end)  # the range --split cuts may be longer than one slot
     length, pieces = end - start, 1
     if series.split is not None:

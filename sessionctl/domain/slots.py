@@ -7,20 +7,21 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from sessionctl._plain import Frozen
-from sessionctl.domain import access, queries
-from sessionctl.domain.context import (
-    KEEP, Context, check_choice, check_code, check_link, check_text, from_db, to_db,
-)
-from sessionctl.domain.requests import (
-    ACTIVE, offer_free_seats, settle_full, tell_changed, transition,
-)
+from sessionctl.domain import access
+from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
+from sessionctl.domain.context import Context
+from sessionctl.domain.requests import tell_changed
 from sessionctl.domain.requests import views as request_views
+from sessionctl.domain.transitions import offer_free_seats, settle_full, transition
 from sessionctl.domain.views import SlotView
 from sessionctl.errors import Conflict, UsageError
+from sessionctl.statuses import (
+    ACTIVE, ALL, APPROVED, AVAILABLE, BOOKED, CANCELLED, SESSIONS, SLOT_STATES,
+)
+from sessionctl.store import queries
+from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, Slot, User
 from sessionctl.timeparse import midnight
-
-STATUSES = ("available", "booked", "cancelled", "all")
 
 if TYPE_CHECKING:
     from sessionctl.domain.series import Series
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 
 def _check_future(windows: list[Window], now: datetime, tz: tzinfo) -> None:
-    """SPEC §4: a slot starts in the future when it is created or moved (else exit 5)."""
+    """A slot starts in the future when it is created or moved (else exit 5)."""
     past = [w for w in windows if w.start <= now]
     if past:
         raise Conflict(
@@ -56,7 +57,7 @@ def conflicts(
 ) -> list[tuple[Window, str]]:
     """Every window that overlaps one of the educator's live slots or another window.
 
-    One bounded index scan over the whole range, then a sweep in Python (DESIGN §2).
+    One bounded index scan over the whole range, then a sweep in Python (benchmarks/README.md).
     """
     from sessionctl.domain.window import MAX_LENGTH, Window
 
@@ -193,7 +194,7 @@ def list_slots(
     status: str | None = None,
     educator: str | None = None,
 ) -> list[SlotView]:
-    check_choice("status", status, STATUSES)
+    check_choice("status", status, SLOT_STATES + (ALL,))
     with ctx.read():
         now = ctx.now()
         query = access.scope(ctx, queries.slots().order_by(Slot.starts_at, Slot.id), "slot")
@@ -213,11 +214,11 @@ def list_slots(
                 query = query.where(live)
                 if start is None:
                     query = query.where(Slot.ends_at > to_db(now))
-        elif status == "available":
+        elif status == AVAILABLE:
             query = query.where(live, Slot.booked < Slot.capacity)
-        elif status == "booked":
+        elif status == BOOKED:
             query = query.where(live, Slot.booked >= Slot.capacity)
-        elif status == "cancelled":
+        elif status == CANCELLED:
             query = query.where(~live)
         return [SlotView.of(s, now) for s in query]
 
@@ -238,7 +239,7 @@ def week(ctx: Context, when: datetime | None = None, course: str | None = None) 
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     start, end = midnight(monday, ctx.tz), midnight(monday + timedelta(days=7), ctx.tz)
-    return Week(days, list_slots(ctx, course, start, end, "all"))
+    return Week(days, list_slots(ctx, course, start, end, ALL))
 
 
 def show_slot(ctx: Context, slot_id: int) -> SlotView:
@@ -321,13 +322,13 @@ def update_slot(
 
 
 def _tell_booked(ctx: Context, slot_id: int, changes: dict) -> None:
-    """SPEC §7.4: a new link reaches the sessions that follow the slot's link (approved, and
+    """A new link (``docs/reference/lifecycle.md#changes-that-reach-booked-sessions``) reaches the sessions that follow the slot's link (approved, and
     completed ones, whose calendar event shows it too), and new notes every approved session
     of the slot; each student is told."""
-    booked = queries.requests().where(Request.slot == slot_id, Request.status == "approved")
+    booked = queries.requests().where(Request.slot == slot_id, Request.status == APPROVED)
     if "link" in changes:
         following = queries.requests().where(
-            Request.slot == slot_id, Request.status.in_(("approved", "completed")),
+            Request.slot == slot_id, Request.status.in_(SESSIONS),
             Request.link.is_null())
         tell_changed(ctx, list(following), {"link": changes["link"]})
     if "notes" in changes:
@@ -348,7 +349,7 @@ def cancel_slot(ctx: Context, slot_id: int, reason: str | None) -> SlotView:
         affected = queries.requests().where(Request.slot == slot, Request.status.in_(ACTIVE))
         for request in list(affected):
             transition(
-                ctx, request, "cancelled", reason=reason or "slot cancelled",
+                ctx, request, CANCELLED, reason=reason or "slot cancelled",
                 notify_kind="slot_cancelled", recipients=[request.student],
             )
         return _reload(slot.id, ctx.now())

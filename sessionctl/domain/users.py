@@ -1,21 +1,26 @@
-"""Users and roles (SPEC §2)."""
+"""Users and roles (``README.md#command-reference``: who may run what)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sessionctl.domain import access
-from sessionctl.domain.context import (
-    KEEP, ROLES, Context, check_choice, check_email, check_line, check_name, check_role, check_tz,
-    to_db,
+from sessionctl.domain.checks import (
+    KEEP, ROLES, check_choice, check_email, check_line, check_name, check_role, check_tz,
 )
+from sessionctl.domain.context import Context
 from sessionctl.domain.views import UserView
 from sessionctl.errors import Conflict
 from sessionctl.store import Store
+from sessionctl.store.edge import to_db
 from sessionctl.store.models import Course, Enrollment, User
 from sessionctl.timeparse import utcnow
 
 
-def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
-    """``sessionctl init``: make ``name`` admin if the store has no admin yet."""
+def register_first_admin(store: Store, name: str, *,
+                         now: datetime | None = None) -> tuple[UserView, bool]:
+    """``sessionctl init``: make ``name`` admin if the store has no admin yet (registered
+    ``now``, by default the real clock)."""
     check_name(name)
     with store.write():
         existing = User.get_or_none(User.name == name)
@@ -27,8 +32,7 @@ def register_first_admin(store: Store, name: str) -> tuple[UserView, bool]:
             existing.role = "admin"
             made = existing
         else:
-            made = User.create(name=name, role="admin", created_at=to_db(utcnow()))
-    store.changed = True
+            made = User.create(name=name, role="admin", created_at=to_db(now or utcnow()))
     return UserView.of(made), True
 
 

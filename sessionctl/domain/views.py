@@ -1,6 +1,7 @@
-"""Plain data the domain returns and ``render`` prints.
+"""Plain data the domain returns and ``output/`` prints.
 
-Field names follow SPEC §5; the JSON field lists live in ``render``. Extra fields
+Field names are the JSON fields of ``docs/reference/output.md#json``; the field lists live in
+``output/json.py``. Extra fields
 (educator_display, ended, …) serve the tables only.
 """
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sessionctl._plain import Record
-from sessionctl.domain.context import from_db
 from sessionctl.domain.policy import Policy
+from sessionctl.statuses import AVAILABLE, BOOKED, CANCELLED, SESSIONS
+from sessionctl.store.edge import from_db
 from sessionctl.store.models import Course, Notification, Request, Slot, User
 
 
@@ -58,9 +60,6 @@ class HistoryView(Record):
         self.note = note
 
 
-BOOKED = ("approved", "completed")  # sessions that happen(ed): they show their meeting link
-
-
 class RequestView(Record):
     _fields = ("id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
               "notes", "start", "end", "created", "updated", "replaces", "replaced_by",
@@ -100,10 +99,11 @@ class RequestView(Record):
            proposal: int | None = None) -> "RequestView":
         """``place``: (position, length) on the slot's waitlist; ``proposal``: a pending
         request that would replace this one. A booked session without a link of its own
-        shows its slot's (SPEC §7.4: it follows the slot's link)."""
+        shows its slot's (it follows the slot's link:
+    ``docs/reference/lifecycle.md#changes-that-reach-booked-sessions``)."""
         s = r.slot
         position, length = place or (None, None)
-        link = r.link or (s.link if r.status in BOOKED else None)
+        link = r.link or (s.link if r.status in SESSIONS else None)
         return cls(
             r.id, s.id, s.course.code, r.student.name, s.educator.name, r.status,
             r.message, r.reason, link, r.notes, from_db(s.starts_at),
@@ -139,11 +139,11 @@ class SlotView(Record):
     @classmethod
     def of(cls, s: Slot, now: datetime) -> "SlotView":
         if s.cancelled_at is not None:
-            status = "cancelled"
+            status = CANCELLED
         elif s.booked >= s.capacity:
-            status = "booked"
+            status = BOOKED
         else:
-            status = "available"
+            status = AVAILABLE
         end = from_db(s.ends_at)
         return cls(
             s.id, s.course.code, s.educator.name, from_db(s.starts_at), end, s.capacity,

@@ -1,4 +1,4 @@
-"""A slot's time window and the limits on it (SPEC §4): a leaf that slots and series share."""
+"""A slot's time window and the limits on it (``docs/reference/time.md#series``): a leaf that slots and series share."""
 
 from __future__ import annotations
 

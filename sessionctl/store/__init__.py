@@ -7,6 +7,7 @@ domain's queries run unchanged on PostgreSQL.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from sessionctl.store._peewee import pg_adapter
 from sessionctl.errors import Conflict, SessionctlError, Unavailable
 from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
-from sessionctl.store.queue import WriterQueue
+from sessionctl.store.queue import Busy, WriterQueue
 
 
 def sqlite_path(location: str) -> Path | None:
@@ -30,11 +31,17 @@ def sqlite_path(location: str) -> Path | None:
         return None
     if location.startswith("sqlite:///"):  # SQLAlchemy's form: sqlite:////abs/path, sqlite:///rel
         location = location[len("sqlite:///") :]
-    elif "://" in location:
-        from sessionctl.settings import mask_url
+    elif "://" in location or _LOOKS_LIKE_A_SERVER.match(location):
+        from sessionctl.urls import mask_url
 
         raise UnusableLocation(f"unknown store location {mask_url(location)!r}", hint=LOCATION_HINT)
     return Path(location).expanduser()
+
+
+# What is no file path but a server written another way: a URL short of a slash
+# (postgresql:/host/db), or libpq's keyword form ("host=db.example.edu dbname=sessionctl").
+_LOOKS_LIKE_A_SERVER = re.compile(
+    r"(?i)(postgres(ql)?|sqlite):|\s*(host|hostaddr|dbname|user|password|port|service|sslmode)\s*=")
 
 
 LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD]@]HOST[:PORT]/DB"
@@ -43,7 +50,7 @@ LOCATION_HINT = "use a file path, sqlite:///PATH or postgresql://[USER[:PASSWORD
 class UnusableLocation(Unavailable):
     """A store location that cannot be read or used (an unknown scheme, a PostgreSQL URL libpq
     refuses). Exit 6 from the environment or a config file; exit 2 from ``--db`` (the command
-    line is the caller's to fix: ``App.store``). Its message never holds the password."""
+    line is the caller's to fix: ``Invocation.store``). Its message never holds the password."""
 
 
 # The advisory locks of a PostgreSQL store (the two-number form: a kind, then an id). A writer
@@ -63,7 +70,7 @@ class Store:
         self.location = location
         self.timeout = timeout
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
-        self.changed = False  # a change was committed (the domain's writes say so)
+        self.changed = False  # a write transaction that changed rows was committed
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
 
@@ -85,8 +92,13 @@ class Store:
         (the store's, slots, people: by id), so two writers never wait for each other."""
         self.bind()
         if self.queue is not None:
-            with self.queue.turn(), self.db.atomic("IMMEDIATE"):
-                yield
+            with self.queue.turn() as left:
+                self.db.execute_sql(f"PRAGMA busy_timeout = {int(left * 1000)}")
+                with self.db.atomic("IMMEDIATE"):
+                    before = self.db.connection().total_changes
+                    yield
+                    wrote = self.db.connection().total_changes != before
+            self.changed |= wrote
             return
         with self.db.atomic():
             if not slots and not people:
@@ -97,6 +109,8 @@ class Store:
                     for one in sorted(set(ids)):
                         self._pg_lock("pg_advisory_xact_lock", kind, one % _INT4)
             yield
+            wrote = self.db.execute_sql("SELECT txid_current_if_assigned() IS NOT NULL").fetchone()[0]
+        self.changed |= wrote
 
     def _pg_lock(self, function: str, *key: int) -> None:
         """Take one advisory lock, waiting while its holders make progress: the lock timeout
@@ -105,9 +119,9 @@ class Store:
         if self._pg_try(function, key, args):
             return
         began = time.monotonic()
-        holders, waiting = self._pg_queue(key)
+        holders, ahead, mark = self._pg_queue(key)
         if self.timeout <= 0:
-            raise self._busy(0, len(holders) + waiting)
+            raise self._busy(0, len(holders) + ahead)
         prepared.prime()  # while others hold it: then this writer only runs its queries
         while True:
             try:
@@ -117,17 +131,19 @@ class Store:
             except pw.OperationalError as exc:
                 if _sqlstate(exc) != "55P03":  # lock_not_available: lock_timeout passed
                     raise
-            now, waiting = self._pg_queue(key)
+            now, ahead, _ = self._pg_queue(key, mark)
             if now == holders:
-                raise self._busy(time.monotonic() - began, len(holders) + waiting)
+                raise self._busy(time.monotonic() - began, len(holders) + ahead)
             holders = now
 
     def _pg_try(self, function: str, key, args: str) -> bool:
         try_function = function.replace("pg_advisory", "pg_try_advisory")
         return bool(self.db.execute_sql(f"SELECT {try_function}({args})", key).fetchone()[0])
 
-    def _pg_queue(self, key) -> tuple[list[int], int]:
-        """Who holds the lock ``key`` now (process ids), and how many wait for it."""
+    def _pg_queue(self, key, before=None) -> tuple[list[int], int, object]:
+        """Who holds the lock ``key`` now (process ids), how many wait for it (since before
+        ``before``, a server time: those ahead of a writer that began waiting then), and the
+        server's time now."""
         if len(key) == 1:
             where = "classid = (%s::bigint >> 32)::oid AND objid = (%s::bigint & 4294967295)::oid " \
                     "AND objsubid = 1"
@@ -135,15 +151,14 @@ class Store:
         else:
             where, params = "classid = %s::oid AND objid = %s::oid AND objsubid = 2", key
         row = self.db.execute_sql(
-            "SELECT array_agg(pid ORDER BY pid) FILTER (WHERE granted), "
-            "count(*) FILTER (WHERE NOT granted) FROM pg_locks WHERE locktype = 'advisory' "
-            f"AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND {where}",
-            params).fetchone()
-        return list(row[0] or []), int(row[1])
+            "SELECT array_agg(pid ORDER BY pid) FILTER (WHERE granted), count(*) FILTER "
+            "(WHERE NOT granted AND (%s::timestamptz IS NULL OR waitstart < %s::timestamptz)), "
+            "clock_timestamp() FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            f"(SELECT oid FROM pg_database WHERE datname = current_database()) AND {where}",
+            (before, before, *params)).fetchone()
+        return list(row[0] or []), int(row[1]), row[2]
 
     def _busy(self, waited: float, ahead: int) -> Unavailable:
-        from sessionctl.store.queue import Busy
-
         return Busy.after(waited, ahead, self.timeout)
 
     @contextmanager
@@ -181,7 +196,7 @@ class Store:
         return int(row[0])
 
     def migrate(self, upto: int = migrations.LATEST) -> int:
-        """Apply the pending migrations and their records in one transaction (SPEC §1): a
+        """Apply the pending migrations and their records in one transaction (``docs/architecture.md#add-a-migration``): a
         store is at its old version or the new one, never between.
 
         On SQLite foreign keys are not enforced while migrations run (one may rebuild a table
@@ -272,7 +287,7 @@ def _postgres(url: str, timeout: float) -> Store:
         url, connect_timeout=max(1, int(timeout)), options=f"-c lock_timeout={max(1, int(timeout * 1000))}"
     )
     db._adapter = adapter  # see _peewee.py: the driver is bound here, not at peewee's import
-    from sessionctl.settings import mask_url
+    from sessionctl.urls import mask_url
 
     store = Store(db, mask_url(url), timeout)
     store.url = url
@@ -287,7 +302,7 @@ def _reason(exc: BaseException) -> str:
 def _unusable(url: str, exc: BaseException) -> UnusableLocation:
     """The driver's reason a URL cannot be used, its password hidden (the driver quotes the
     part it stumbled on, which may be the password, or the whole URL)."""
-    from sessionctl.settings import conceal, mask_url
+    from sessionctl.urls import conceal, mask_url
 
     return UnusableLocation(
         f"cannot use the PostgreSQL URL {mask_url(url)}: {conceal(_reason(exc), [url])}",
@@ -306,7 +321,7 @@ def _connect(store: Store) -> None:
             raise
         if _reason(exc).startswith("invalid "):
             raise _unusable(store.url, exc) from None
-        from sessionctl.settings import conceal
+        from sessionctl.urls import conceal
 
         raise Unavailable(f"cannot reach the PostgreSQL store: "
                           f"{conceal(_reason(exc), [store.url])}") from None
@@ -316,18 +331,19 @@ def open_store(location: str, *, create: bool = False, timeout: float | None = N
     """Open (and with ``create`` make) the store at ``location``, migrated to the latest schema.
 
     Without ``create`` a missing store is an error, never an empty new file (or schema).
-    ``timeout``: seconds a writer waits for the lock (default: the settings').
+    ``timeout``: seconds a writer waits for the lock (the CLI passes the settings' value).
     """
     if timeout is None:
-        from sessionctl.settings import Settings
+        from sessionctl.configfile import DEFAULT_LOCK_TIMEOUT
 
-        timeout = Settings().lock_timeout
+        timeout = DEFAULT_LOCK_TIMEOUT
     path = sqlite_path(location)
     store = _sqlite(path, create, timeout) if path is not None else _postgres(location, timeout)
     store.bind()
     try:
         _connect(store)
         _prepare(store, create)
+        store.changed = False  # an upgrade on the way is not what the command changes
     except BaseException:
         store.close()
         raise

@@ -1,8 +1,8 @@
 """Peewee, imported without its eager PostgreSQL driver import.
 
-``import peewee`` tries ``import psycopg`` and ``import psycopg2`` at once, which costs
-about 150 ms of start-up on every command once the ``postgres`` extra is installed, SQLite
-store or not. We hide the drivers while peewee loads, and hand a PostgreSQL store its driver
+``import peewee`` tries ``import psycopg`` and ``import psycopg2`` at once, which costs every
+command's start-up dearly once the ``postgres`` extra is installed, SQLite store or not
+(benchmarks/README.md#why-the-code-is-shaped-as-it-is). We hide the drivers while peewee loads, and hand a PostgreSQL store its driver
 through our own adapter (``pg_adapter``) when one is actually opened.
 """
 

@@ -1,7 +1,7 @@
 """Numbered schema migrations. Each one and its record run in one transaction.
 
 The DDL is portable: ``{pk}``, ``{ts}`` and ``{random_id}`` are the only dialect
-differences between SQLite and PostgreSQL. Constraints state the integrity rules (DESIGN §2) so that the
+differences between SQLite and PostgreSQL. Constraints state the integrity rules (``docs/reference/store.md#many-writers-at-once``) so that the
 database, not only Python, has the last word.
 """
 
@@ -221,7 +221,7 @@ ALTER TABLE history ALTER COLUMN actor_id DROP NOT NULL;
 }
 
 # Course policies and what happened in a session (issue 11):
-# - a course's policies (SPEC §7.3): notice periods and the horizon in whole minutes, the most
+# - a course's policies (docs/reference/policies.md): notice periods and the horizon in whole minutes, the most
 #   active requests per student, NULL when off; auto-approve 0 or 1;
 # - a completed session's attendance (NULL: unknown, as `sweep` leaves it) and the student's
 #   rating (1 to 5 stars, a comment, when). Attendance belongs to completed sessions only, and a

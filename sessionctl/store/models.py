@@ -32,7 +32,7 @@ class Course(BaseModel):
     title = pw.TextField()
     educator = pw.ForeignKeyField(User, column_name="educator_id", backref="courses")
     created_at = pw.DateTimeField()
-    # policies (SPEC §7.3, domain/policy.py): minutes, or None when off
+    # policies (docs/reference/policies.md, domain/policy.py): minutes, or None when off
     min_notice = pw.IntegerField(null=True)
     cancel_notice = pw.IntegerField(null=True)
     horizon = pw.IntegerField(null=True)

@@ -1,8 +1,8 @@
 """Hot queries built once: Peewee writes their SQL the first time, and every later run only
 binds new values.
 
-Peewee spends far longer turning a query into SQL than SQLite spends running it (a request
-joined to its slot, course and people: ~1 ms to write, ~0.05 ms to run). A command that
+Peewee spends far longer turning a query into SQL than SQLite spends running it (the figures:
+benchmarks/README.md#why-the-code-is-shaped-as-it-is). A command that
 approves, sweeps or reminds a thousand times would write the same few statements a thousand
 times. ``Prepared(build)`` calls ``build`` once with a ``Param`` for each value, records the
 SQL Peewee writes for it (per kind of database: the placeholders and quoting differ), and
@@ -10,9 +10,10 @@ replays it with the values of each call; everything else (the cursor, the models
 joined rows, the id of an insert, the count of an update) is Peewee's own.
 
 A value bound here skips Peewee's field conversion, so pass what the driver takes as it is:
-ids (not model instances), text, numbers and naive UTC datetimes (``context.to_db``). What
-Peewee adds by itself when it writes the SQL (an insert's field defaults) is recorded with it:
-fine for constants, wrong for a callable default, which none of the models has.
+ids (not model instances), text, numbers and naive UTC datetimes (``store/edge.py``'s
+``to_db``). What Peewee adds by itself when it writes the SQL (an insert's field defaults) is
+recorded with it: fine for constants, wrong for a callable default, which none of the models has
+(``tests/test_structure.py``). Every prepared query is declared in ``store/queries.py``.
 """
 
 from __future__ import annotations

@@ -12,19 +12,22 @@ a process ends however it ends:
   next writer in: its byte is locked for as long as it waits and writes.
 - **Its turn.** It then waits (asleep, in the kernel) for the byte of ticket ``t - 1``:
   that writer has finished, or died, when the byte is free. Then it is first in line
-  (a queue lock in the manner of Craig, Landin and Hagersten), records ``t`` as the
-  ticket being served, and begins its transaction; SQLite's own lock still decides, so
-  a writer that bypasses the queue (an older sessionctl, the ``sqlite3`` shell) cannot
-  break anything: it is only not queued.
-- **No progress, not a long queue.** The lock timeout bounds how long the writer ahead
-  keeps its turn, not the wait in a queue that moves: while waiting, a writer looks at
-  the ticket being served every so often and starts counting again whenever it changes.
-  When it gives up it says how long it waited and how many were ahead.
+  (a queue lock in the manner of Craig, Landin and Hagersten) and begins its
+  transaction; SQLite's own lock still decides, so a writer that bypasses the queue (an
+  older sessionctl, the ``sqlite3`` shell) cannot break anything: it is only not queued.
+  When its turn ends it records ``t`` as the last ticket completed.
+- **No progress, not a long queue.** The lock timeout bounds how long no turn completes,
+  not the wait in a queue that moves: while waiting, a writer looks at the last ticket
+  completed every so often and starts counting again whenever it changes; what is left of
+  the timeout when its turn comes is what it may still wait for SQLite's lock. So behind
+  a writer that stopped, everybody gives up after the timeout (those who gave up earlier
+  were no progress), saying how long they waited and how many were ahead.
 
-When the file cannot be used (a read-only directory, someone else's file) writers go
-straight to SQLite's lock, as before. One process never waits for itself: POSIX locks of
-one process do not conflict, so two stores open in one process (tests) just write in turn
-under SQLite's lock.
+The file can be read and written by whoever may write the store, and nobody else (a lock
+needs only read access). When it cannot be used (a read-only folder, something else in its
+place, someone else's file) writers go straight to SQLite's lock, as before. One process
+never waits for itself: POSIX locks of one process do not conflict, so two stores open in
+one process (tests) just write in turn under SQLite's lock.
 """
 
 from __future__ import annotations
@@ -41,8 +44,9 @@ from typing import Iterator
 
 from sessionctl.errors import Unavailable
 
-_COUNTERS = struct.Struct("<QQ")  # the last ticket handed out, the ticket being served
-_SERVING = struct.Struct("<Q")
+_COUNTERS = struct.Struct("<QQ")  # the last ticket handed out, the last ticket completed
+_COMPLETED = struct.Struct("<Q")
+_WRAP = 1 << 64  # tickets count on past this, from 0
 _DISPENSER = 1 << 40  # byte offsets of the locks, far beyond the counters (locks need no data)
 _TICKETS = 1 << 41
 _RING = 1 << 30  # tickets reuse bytes after this many: never that many writers at once
@@ -76,21 +80,24 @@ class WriterQueue:
         self._usable = True
 
     @contextmanager
-    def turn(self) -> Iterator[None]:
-        """Wait for this process's turn to write; hold it until the block ends."""
+    def turn(self) -> Iterator[float]:
+        """Wait for this process's turn to write; hold it until the block ends. Yields how
+        long SQLite's own lock may still be waited for: the lock timeout less the time the
+        queue has not moved (a writer ahead that gave up was no progress)."""
         fd = self._open()
-        if fd is None:
-            yield
-            return
-        ticket = self._take_ticket(fd)
+        ticket = None if fd is None else self._take_ticket(fd)
         if ticket is None:
-            yield
+            yield self.timeout
             return
         try:
-            self._wait(fd, ticket)
-            yield
+            since = self._wait(fd, ticket)
+            yield max(0.0, self.timeout - (time.monotonic() - since))
         finally:
             if self._fd == fd:  # not when it gave up: the file is closed then
+                try:
+                    os.pwrite(fd, _COMPLETED.pack(ticket), _COUNTERS.size - _COMPLETED.size)
+                except OSError:
+                    pass
                 _unlock(fd, _TICKETS + ticket % _RING)
 
     # -- the file --------------------------------------------------------------------------
@@ -102,20 +109,25 @@ class WriterQueue:
         return self._fd
 
     def _open_file(self) -> int | None:
-        """The queue file, created beside the store with the store's own permissions; None
-        when it cannot be used (then SQLite's lock alone decides)."""
+        """The queue file beside the store, readable and writable by whoever may write the
+        store (a byte-range lock needs only read access: nobody else may take one); None
+        when it cannot be used (then SQLite's lock alone decides): not a small regular file,
+        or someone else's than the store's owner or this process's."""
         try:
-            mode = stat.S_IMODE(os.stat(self.store_path).st_mode) & 0o666
+            info = os.stat(self.store_path)
+            writers = stat.S_IMODE(info.st_mode) & 0o222
+            mode = writers | writers << 1
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
         except OSError:
             return None
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_SIZE:
+            found = os.fstat(fd)
+            if (not stat.S_ISREG(found.st_mode) or found.st_size > _MAX_SIZE
+                    or found.st_uid not in (info.st_uid, os.geteuid())):
                 os.close(fd)
                 return None
-            if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) != mode:
-                os.fchmod(fd, mode)  # the umask narrowed it: writers of the store need it too
+            if found.st_uid == os.geteuid() and stat.S_IMODE(found.st_mode) != mode:
+                os.fchmod(fd, mode)  # the umask narrowed it, or the store's mode changed
         except OSError:
             os.close(fd)
             return None
@@ -129,34 +141,42 @@ class WriterQueue:
     # -- tickets ----------------------------------------------------------------------------
 
     def _take_ticket(self, fd: int) -> int | None:
-        """The next ticket, with its byte locked; None when the file cannot be used."""
+        """The next ticket, with its byte locked; None when the file cannot be used. The
+        dispenser is held for microseconds; one that stays taken (a writer stopped right
+        there) makes this writer give up after the lock timeout."""
+        began = time.monotonic()
+        pause = 0.001
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 1, _DISPENSER)  # held for a few microseconds
+            while not _try_lock(fd, _DISPENSER):
+                if time.monotonic() - began >= self.timeout:
+                    raise Busy.after(time.monotonic() - began, 1, self.timeout)
+                time.sleep(pause)
+                pause = min(pause * 2, _LOOK)
             try:
-                last, serving = _read(fd)
-                ticket = last + 1
+                last, completed = _read(fd)
+                ticket = (last + 1) % _WRAP
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, _TICKETS + ticket % _RING)
-                os.pwrite(fd, _COUNTERS.pack(ticket, serving), 0)
+                os.pwrite(fd, _COUNTERS.pack(ticket, completed), 0)
             finally:
                 _unlock(fd, _DISPENSER)
         except OSError:
             return None
         return ticket
 
-    def _wait(self, fd: int, ticket: int) -> None:
-        """Sleep until the writer with the previous ticket is done; then this one is served."""
+    def _wait(self, fd: int, ticket: int) -> float:
+        """Sleep until the writer with the previous ticket is done (or gone); return when the
+        queue last moved (a turn completed) as far as this writer has seen."""
         ahead = _TICKETS + (ticket - 1) % _RING
-        if not _try_lock(fd, ahead):
-            self._wait_in_line(fd, ticket, ahead)
+        if _try_lock(fd, ahead):
+            _unlock(fd, ahead)
+            return time.monotonic()
+        since = self._wait_in_line(fd, ticket, ahead)
         _unlock(fd, ahead)
-        try:
-            os.pwrite(fd, _SERVING.pack(ticket), _COUNTERS.size - _SERVING.size)
-        except OSError:
-            pass
+        return since
 
-    def _wait_in_line(self, fd: int, ticket: int, ahead: int) -> None:
+    def _wait_in_line(self, fd: int, ticket: int, ahead: int) -> float:
         """Wait in the kernel for the byte of the writer ahead, looking at the queue every so
-        often; give up once the writer being served has not changed for the lock timeout."""
+        often; give up once no turn has completed for the lock timeout."""
         done = threading.Event()
         failed: list[OSError] = []
 
@@ -168,31 +188,32 @@ class WriterQueue:
             done.set()
 
         waiter = threading.Thread(target=block, name="sessionctl-queue", daemon=True)
-        began = time.monotonic()
+        began = since = time.monotonic()
         _, seen = _read(fd)
-        since = began
         waiter.start()
         self.meanwhile()
         while not done.wait(min(_LOOK, max(0.0, since + self.timeout - time.monotonic()))):
-            _, serving = _read(fd)
+            _, completed = _read(fd)
             now = time.monotonic()
-            if serving != seen:
-                seen, since = serving, now
+            if completed != seen:
+                seen, since = completed, now
             elif now - since >= self.timeout:
-                self._give_up(fd, ticket, serving, now - began)
+                self._give_up(ticket, completed, now - began)
         if failed and failed[0].errno not in (errno.EINTR,):
             raise failed[0]
+        return since
 
-    def _give_up(self, fd: int, ticket: int, serving: int, waited: float) -> None:
-        ahead = max(1, ticket - serving)  # the one being served, and those waiting before this one
-        # Leaving the line: the writers behind this one now wait for the ones ahead of it
-        # under SQLite's lock; the kernel drops the blocked lock request with the file.
+    def _give_up(self, ticket: int, completed: int, waited: float) -> None:
+        ahead = max(1, (ticket - completed - 1) % _WRAP)  # the tickets between the last done and this
+        # Leaving the line: the kernel drops the blocked lock request with the file, and the
+        # writer behind this one inherits its wait (no turn completed: no progress for it).
         self.close()
         self._usable = False
         raise Busy.after(waited, ahead, self.timeout)
 
 
 def _read(fd: int) -> tuple[int, int]:
+    """The last ticket handed out and the last completed (0, 0 for a new or short file)."""
     data = os.pread(fd, _COUNTERS.size, 0)
     return _COUNTERS.unpack(data) if len(data) == _COUNTERS.size else (0, 0)
 

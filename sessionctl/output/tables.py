@@ -1,0 +1,507 @@
+"""Tables for people: every list drawn from its column model (``sessionctl/columns.py``), fitted to
+the width with one line per row, ``--wide`` and the ``show`` commands printing every field whole
+(``docs/reference/output.md``). JSON comes from ``output/json.py``, the terminal from
+``output/terminal.py``.
+
+Rich is imported only when a table must wrap (``--wide``, show commands, the calendar), so
+``--json`` runs stay cheap.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, tzinfo
+
+from sessionctl import columns as model
+from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, one_line
+from sessionctl.errors import SessionctlError
+from sessionctl.output import terminal as term
+from sessionctl.output.json import (
+    AGENDA, NOTIFICATION, USER, course_json, emit_json, pick, request_json, slot_json,
+)
+from sessionctl.output.terminal import error, line
+from sessionctl.statuses import APPROVED, AVAILABLE, BOOKED, CANCELLED, PENDING, REJECTED, WAITING
+from sessionctl.timeparse import zone_name
+
+
+def _table(title: str | None, columns: list[str], rows: list[list], caption: str | None = None):
+    """A Rich table with a line between rows (the calendar): cells wrap, whole."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=title, caption=caption, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+        title_justify="left", caption_justify="left", show_lines=True,
+    )
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(clean(cell)) for cell in row))
+    term.console().print(table)
+
+
+def _list(columns, rows, *, viewer=None, wide=False, title=None, caption=None, notes=()) -> None:
+    """A list: fitted to the width, one line per row; ``wide``: every cell whole, wrapping."""
+    look = term.look()
+    if not wide:
+        return term.lines(model.draw(columns, rows, look, viewer=viewer, title=title, caption=caption,
+                                 notes=notes))
+    drawn = model.draw_wide(columns, rows, look, viewer=viewer, title=title, caption=caption)
+    if isinstance(drawn, list):
+        return term.lines(drawn)
+    term.lines(drawn.head)
+    term.console(drawn.width).print(drawn.table)
+    term.lines(drawn.tail)
+
+
+def show_pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
+    """A show command: one field a line, every value whole. Long text wraps under its value
+    column; a link stays on one line however long (so a terminal finds it and copies it
+    whole), and on a terminal it is a hyperlink too."""
+    from rich.cells import cell_len
+
+    from sessionctl.columns import _hyperlink, _styled
+
+    look = term.look()
+    shown = [(key, value) for key, value in pairs if value is not None and value != ""]
+    keys = max(cell_len(key) for key, _ in shown)
+    room = max(look.width - keys - 2, 20)
+    out = [clean(title)] if title else []
+    for key, value in shown:
+        text = clean(value)
+        label = _styled(key + " " * (keys - cell_len(key)), "bold", look.colour)
+        if isinstance(value, Link):
+            body = [_hyperlink(text, text) if look.links else text]
+        else:
+            style = _status_style(text) if key == "status" else None
+            body = [_styled(part, style, look.colour) for part in _wrap(text, room)]
+        out.append(f"{label}  {body[0]}")
+        out.extend(" " * (keys + 2) + part for part in body[1:])
+    term.lines(out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Text wrapped at words (long words folded) to ``width`` cells, as Rich wraps it."""
+    from rich.cells import cell_len
+
+    if "\n" not in text and "\t" not in text and cell_len(text) <= width:
+        return [text]
+    from rich.text import Text
+
+    return [part.plain.rstrip() for part in Text(text).wrap(term.console(), width, overflow="fold")]
+
+
+def _person(name: str, display: str | None = None, email: str | None = None) -> str:
+    text = f"{display} ({name})" if display else name
+    return f"{text} <{email}>" if email else text
+
+
+def local_time(value: datetime | None, tz: tzinfo) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(tz).strftime("%a %Y-%m-%d %H:%M")
+
+
+def _span(start: datetime, end: datetime, tz: tzinfo) -> tuple[str, str]:
+    """Start in full; the end as a time alone when it falls on the same local day."""
+    same_day = start.astimezone(tz).date() == end.astimezone(tz).date()
+    return local_time(start, tz), end.astimezone(tz).strftime("%H:%M") if same_day else local_time(end, tz)
+
+
+def _zone_caption(tz: tzinfo) -> str:
+    return f"times in {zone_name(tz)}"
+
+
+def _times(tz: tzinfo) -> Times:
+    return Times(tz, term.now())
+
+
+# -- statuses --------------------------------------------------------------------------------------
+
+STATUS_COLOURS = {
+    AVAILABLE: "green", APPROVED: "green", PENDING: "yellow", WAITING: "yellow",
+    BOOKED: "blue", REJECTED: "red", CANCELLED: "red",
+}
+
+
+def _status_style(text: str) -> str | None:
+    """The colour of a status: ``available · ended`` is dimmed, ``waiting, 2 of 3`` yellow."""
+    if text.endswith("ended"):
+        return "dim"
+    return STATUS_COLOURS.get(text.split(",")[0].split(" ")[0])
+
+
+def _slot_status(view) -> str:
+    return f"{view.status} · ended" if view.ended else view.status
+
+
+def _request_status(view, *, attendance: bool = True) -> str:
+    """``waiting, 2 of 3`` for a request on a waitlist, ``completed, no-show`` for a session
+    whose attendance is known (unless ``attendance`` is false), else its status."""
+    if view.waitlist_position is not None:
+        return f"{view.status}, {view.waitlist_position} of {view.waitlist_length}"
+    if attendance and view.attendance:
+        return f"{view.status}, {view.attendance}"
+    return view.status
+
+
+# Notification kinds as people say them (the stored kind is a word for scripts).
+KINDS = {
+    "request": "new request", "slot_cancelled": "slot cancelled", "joined": "joined waitlist",
+    WAITING: "on waitlist", "promoted": "seat free", "move": "move request",
+}
+
+
+def kind_name(kind: str) -> str:
+    return KINDS.get(kind, kind.replace("_", " "))
+
+
+# -- the column model of each list -----------------------------------------------------------------
+# Column(header, cell, priority, cut, min_width, max_width, style=, viewer=): see columns.Column.
+
+PERSON = 40  # names and addresses take at most this much, leaving room for notes and messages
+
+
+def _educator(view) -> str:
+    return view.educator
+
+
+def _student(view) -> str:
+    return view.student
+
+
+def user_columns() -> tuple[Column, ...]:
+    return (
+        Column("Name", lambda v: v.name, 100),
+        Column("Role", lambda v: v.role, 90),
+        Column("Display", lambda v: v.display, 70, TEXT, 12, PERSON),
+        Column("E-mail", lambda v: v.email, 80, TEXT, 16, PERSON),
+        Column("Zone", lambda v: v.tz, 60),
+    )
+
+
+def course_columns() -> tuple[Column, ...]:
+    return (
+        Column("Code", lambda v: v.code, 100),
+        Column("Title", lambda v: v.title, 80, TEXT, 12, 60),
+        Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
+               PERSON, viewer=_educator),
+        Column("Enrolled", lambda v: v.enrolled, 90),
+    )
+
+
+def slot_columns(t: Times) -> tuple[Column, ...]:
+    return (
+        Column("ID", lambda v: v.id, 100),
+        Column("Course", lambda v: v.course, 90),
+        Column("Start", lambda v: t.at(v.start), 95),
+        Column("End", lambda v: t.end(v.start, v.end), 85),
+        Column("Seats", lambda v: f"{v.booked}/{v.capacity}", 35),
+        Column("Status", _slot_status, 80, style=_status_style),
+        Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
+               PERSON, viewer=_educator),
+        Column("E-mail", lambda v: v.educator_email, 50, TEXT, 16, PERSON, viewer=_educator),
+        Column("Notes", lambda v: v.notes, 40, TEXT, 12),
+        Column("Link", lambda v: v.link, 30, LINK, 20),
+    )
+
+
+def request_columns(t: Times) -> tuple[Column, ...]:
+    return (
+        Column("ID", lambda v: v.id, 100),
+        Column("Slot", lambda v: v.slot, 60),
+        Column("Course", lambda v: v.course, 90),
+        Column("Start", lambda v: t.at(v.start), 95),
+        Column("Student", lambda v: v.student, 75, viewer=_student),
+        Column("Educator", lambda v: v.educator, 55, viewer=_educator),
+        Column("Status", _request_status, 85, style=_status_style),
+        Column("Message", lambda v: v.message, 40, TEXT, 12),
+        Column("Reason / link", lambda v: v.reason or (Link(v.link) if v.link else None), 70,
+               TEXT, 20),
+    )
+
+
+def notification_columns(t: Times) -> tuple[Column, ...]:
+    return (
+        Column("ID", lambda v: v.id, 100),
+        Column("When", lambda v: t.at(v.created), 90),
+        Column("Kind", lambda v: kind_name(v.kind), 85),
+        Column("Request", lambda v: v.request, 55),
+        Column("Text", lambda v: v.text, 80, TEXT, 30),
+        Column("State", lambda v: "read" if v.read else "new", 70),
+    )
+
+
+def history_columns(tz: tzinfo) -> tuple[Column, ...]:
+    return (
+        Column("When", lambda h: local_time(h.at, tz), 100),
+        Column("Who", lambda h: h.actor, 90),
+        Column("From", lambda h: h.from_, 80, style=_status_style),
+        Column("To", lambda h: h.to, 85, style=_status_style),
+        Column("Note", lambda h: h.note, 50, TEXT, 10),
+    )
+
+
+# -- per kind --------------------------------------------------------------------------------------
+
+
+def users(views, as_json: bool, *, wide: bool = False) -> None:
+    if as_json:
+        return emit_json([pick(v, USER) for v in views])
+    if not views:
+        return line("no users")
+    _list(user_columns(), views, wide=wide)
+
+
+def user(view, as_json: bool) -> None:
+    if as_json:
+        return emit_json(pick(view, USER))
+    show_pairs(None, _user_pairs(view))
+
+
+def _user_pairs(view) -> list[tuple[str, object]]:
+    return [("name", view.name), ("role", view.role), ("display", view.display),
+            ("email", view.email), ("tz", view.tz)]
+
+
+def whoami(name: str, view, store: str, as_json: bool) -> None:
+    """Who is acting (``view``: their user, or None when ``name`` is not registered) and where."""
+    if as_json:
+        known = {} if view is None else pick(view, USER)
+        return emit_json({"name": name, **known, "registered": view is not None, "store": store})
+    pairs = [("name", one_line(name))] if view is None else _user_pairs(view)  # any name: one line
+    show_pairs(None, [*pairs, ("registered", "yes" if view else "no"), ("store", store)])
+
+
+def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = False) -> None:
+    if as_json:
+        return emit_json([course_json(v) for v in views])
+    if not views:
+        return line("no courses")
+    _list(course_columns(), views, viewer=viewer, wide=wide)
+
+
+def course(view, as_json: bool) -> None:
+    if as_json:
+        return emit_json(course_json(view))
+    from sessionctl.domain.policy import describe
+
+    p = view.policy
+
+    def minutes(value):
+        return "off" if value is None else describe(value)
+
+    show_pairs(None, [("code", view.code), ("title", view.title),
+                  ("educator", _person(view.educator, view.educator_display)),
+                  ("enrolled", view.enrolled), ("min-notice", minutes(p.min_notice)),
+                  ("cancel-notice", minutes(p.cancel_notice)), ("horizon", minutes(p.horizon)),
+                  ("max-active", "off" if p.max_active is None else p.max_active),
+                  ("auto-approve", "on" if p.auto_approve else "off")])
+
+
+SERIES_ROWS, SERIES_HEAD = 20, 10  # a longer series shows its first 10 slots and a summary
+
+
+def slots(views, tz: tzinfo, as_json: bool, *, viewer: str | None = None, wide: bool = False,
+          created: bool = False) -> None:
+    """``slot list``; with ``created`` (``slot add``), a series over 20 slots shows the first
+    10, ``… N more`` and a summary (``--json`` prints them all)."""
+    if as_json:
+        return emit_json([slot_json(v) for v in views])
+    if not views:
+        return line("no slots")
+    t = _times(tz)
+    notes = ()
+    if created and len(views) > SERIES_ROWS:
+        starts = [v.start for v in views]
+        notes = (f"… {len(views) - SERIES_HEAD} more",
+                 f"{len(views)} slots, first {t.at(min(starts))}, last {t.at(max(starts))}")
+        views = views[:SERIES_HEAD]
+    _list(slot_columns(t), views, viewer=viewer, wide=wide, caption=_zone_caption(tz), notes=notes)
+
+
+def slot(view, tz: tzinfo, as_json: bool, *, viewer: str | None = None) -> None:
+    if as_json:
+        return emit_json(slot_json(view))
+    start, end = _span(view.start, view.end, tz)
+    show_pairs(f"slot {view.id}", [
+        ("course", view.course),
+        ("educator", _person(view.educator, view.educator_display, view.educator_email)),
+        ("start", f"{start} ({zone_name(tz)})"), ("end", end),
+        ("seats", f"{view.booked} of {view.capacity} booked"), ("status", _slot_status(view)),
+        ("notes", view.notes), ("link", Link(view.link) if view.link else None),
+    ])
+    if view.requests:
+        requests(view.requests, tz, False, title="requests", viewer=viewer, wide=True)
+
+
+def requests(views, tz: tzinfo, as_json: bool, title: str | None = None, *,
+             viewer: str | None = None, wide: bool = False) -> None:
+    if as_json:
+        return emit_json([request_json(v) for v in views])
+    if not views:
+        return line("no requests")
+    _list(request_columns(_times(tz)), views, viewer=viewer, wide=wide, title=title,
+          caption=_zone_caption(tz))
+
+def calendar(week, tz: tzinfo, as_json: bool) -> None:
+    """``slot calendar``: hours as rows, Monday to Sunday as columns, each slot at its local start."""
+    if as_json:
+        return emit_json([slot_json(v) for v in week.slots])
+    cells: dict[tuple, list[str]] = {}
+    first, last = 23, 0
+    for v in week.slots:
+        start, end = v.start.astimezone(tz), v.end.astimezone(tz)
+        first = min(first, start.hour)
+        last = max(last, (end - timedelta(seconds=1)).hour if end.date() == start.date() else 23)
+        cells.setdefault((start.date(), start.hour), []).append(
+            f"{start:%H:%M} {v.course} #{v.id}\n{_slot_status(v)}"
+        )
+    rows = [
+        [f"{hour:02d}:00"] + ["\n".join(cells.get((day, hour), [])) for day in week.days]
+        for hour in range(first, last + 1)
+    ]
+    title = f"week of {week.days[0]:%a %Y-%m-%d}" + ("" if rows else ": no slots")
+    _table(title, [""] + [f"{day:%a}\n{day:%m-%d}" for day in week.days], rows,
+           _zone_caption(tz))
+
+
+def request(view, tz: tzinfo, as_json: bool) -> None:
+    if as_json:
+        return emit_json(request_json(view))
+    start, end = _span(view.start, view.end, tz)
+    show_pairs(f"request {view.id}", [
+        ("slot", view.slot), ("course", view.course), ("student", view.student),
+        ("educator", view.educator), ("status", _request_status(view, attendance=False)),
+        ("replaces", view.replaces and f"request {view.replaces}"),
+        ("replaced by", view.replaced_by and f"request {view.replaced_by}"),
+        ("start", f"{start} ({zone_name(tz)})"), ("end", end),
+        ("message", view.message), ("reason", view.reason),
+        ("link", Link(view.link) if view.link else None),
+        ("notes", view.notes), ("attendance", view.attendance),
+        ("rating", view.rating and _stars(view.rating)),
+        ("created", local_time(view.created, tz)), ("updated", local_time(view.updated, tz)),
+    ])
+    if view.history:
+        _list(history_columns(tz), view.history, wide=True, title="history")
+
+
+def _stars(rating: dict) -> str:
+    said = f": {rating['comment']}" if rating["comment"] else ""
+    return f"{rating['stars']} of 5{said}"
+
+
+def notifications(views, tz: tzinfo, as_json: bool, *, wide: bool = False) -> None:
+    if as_json:
+        return emit_json([pick(v, NOTIFICATION) for v in views])
+    if not views:
+        return line("no new notifications")
+    _list(notification_columns(_times(tz)), views, wide=wide, caption=_zone_caption(tz))
+
+
+def outcomes(kind: str, results, tz: tzinfo, as_json: bool, *, deleted: bool = False) -> None:
+    """Several ids (``docs/reference/lifecycle.md#several-at-once``): one result per id, in the order given: the object (or, in JSON,
+    ``{id, error, exit}``); a refusal goes to stderr as ``error: slot 4: …``."""
+    if as_json:
+        to_json = slot_json if kind == "slot" else request_json
+        return emit_json([
+            {"id": one, "error": r.message, "exit": r.code} if isinstance(r, SessionctlError)
+            else to_json(r)
+            for one, r in results
+        ])
+    t = _times(tz)
+    for one, r in results:
+        if isinstance(r, SessionctlError):
+            error(f"{kind} {one}: {r.message}", r.hint, r.details)
+        elif deleted:
+            line(f"deleted slot {r.id}")
+        elif kind == "slot":
+            line(f"slot {r.id}: {_slot_status(r)} ({r.course}, {t.at(r.start)})")
+        else:
+            line(f"request {r.id}: {_request_status(r)} ({r.course}, {t.at(r.start)}, {r.student})")
+
+
+def slot_deleted(view, as_json: bool) -> None:
+    if as_json:
+        return emit_json(slot_json(view))
+    line(f"deleted slot {view.id}")
+
+
+def initialized(data: dict, as_json: bool) -> None:
+    """``init``: the store, its schema version, and who became admin (if anyone)."""
+    if as_json:
+        return emit_json(data)
+    line(f"store ready at {data['store']} (schema version {data['schema']})")
+    if data["admin"]:
+        line(f"{data['admin']} is the admin")
+
+
+def config(data: dict, as_json: bool) -> None:
+    """``config show``: each setting, its value and where it came from; then the files read."""
+    if as_json:
+        return emit_json(data)
+
+    def shown(value) -> str:
+        if value is None:
+            return "(none)"
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return f"{value:g}" if isinstance(value, float) else clean(str(value))
+
+    rows = [("setting", "value", "from")] + [
+        (key, shown(item["value"]), clean(item["origin"])) for key, item in data["settings"].items()
+    ]
+    wide = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = [f"{k:<{wide[0]}}   {v:<{wide[1]}}   {o}".rstrip() for k, v, o in rows]
+    lines.append("")
+    for found in data["files"]:
+        state = "read" if found["found"] else "not found"
+        lines.append(f"{found['layer']} file: {clean(found['path'])} ({state})")
+    lines.append(f"mode: {data['mode']}")
+    term.lines(lines)
+
+
+def counts(data: dict, as_json: bool) -> None:
+    if as_json:
+        return emit_json(data)
+    line(", ".join(f"{k}: {v}" for k, v in data.items()))
+
+
+def _agenda_status(view) -> str:
+    if view.place is not None:
+        return f"{view.status}, {view.place[0]} of {view.place[1]}"
+    return view.status
+
+
+def agenda_columns(tz: tzinfo, t: Times) -> tuple[Column, ...]:
+    return (
+        Column("Time", lambda v: f"{v.start.astimezone(tz):%H:%M}–{t.end(v.start, v.end)}", 100),
+        Column("Course", lambda v: v.course, 90),
+        Column("Slot", lambda v: v.slot, 45),
+        Column("Request", lambda v: v.request, 60),
+        Column("With", lambda v: v.with_ or ("open" if v.slot_row else None), 75, TEXT, 8,
+               PERSON),
+        Column("Status", _agenda_status, 85, style=_status_style),
+        Column("Link", lambda v: Link(v.link) if v.link else None, 70, LINK, 14),
+    )
+
+
+def agenda(items, tz: tzinfo, as_json: bool, days: int) -> None:
+    """``agenda``: one line an item under a heading for each local day."""
+    if as_json:
+        return emit_json([pick(v, AGENDA) for v in items])
+    if not items:
+        return line("nothing ahead today" if days == 1 else f"nothing ahead in the next {days} days")
+
+    now = term.now().astimezone(tz)
+    t = Times(tz, now)
+    names = {now.date(): "today", (now + timedelta(days=1)).date(): "tomorrow"}
+    headings, last = {}, None
+    for index, item in enumerate(items):
+        day = item.start.astimezone(tz).date()
+        if day != last:
+            label = t.day(day)
+            headings[index] = f"{label} ({names[day]})" if day in names else label
+            last = day
+    term.lines(model.draw(agenda_columns(tz, t), items, term.look(), caption=_zone_caption(tz),
+                      headings=headings))
