@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import PG_SERVER, Cli, future, iso, snapshot
+from sessionctl.domain.texts import templates
 from sessionctl.store import open_store, rls
 
 pytestmark = pytest.mark.skipif(not PG_SERVER, reason="SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
@@ -84,7 +85,7 @@ class World:
     def convert(self) -> dict:
         store = open_store(self.url)
         try:
-            done = rls.enable(store, self.name["root"])
+            done = rls.enable(store, self.name["root"], templates())
         finally:
             store.close()
         with self.superuser() as con:
@@ -456,10 +457,27 @@ def test_a_student_sends_cancels_rates_and_reads_their_inbox(converted):
         assert [name for name, _ in told] == sorted([w.name["ada"], w.name["lin"]])
         assert any("left the waitlist and awaits your decision" in text and "Lin" in text
                    for _, text in told)
+        assert told_as_the_client_words_it(w, told, "promoted", w.request["lin-s1"])
         history = rows(con, "SELECT actor_id, recorded_by FROM history WHERE request_id = %s "
                             "ORDER BY id DESC LIMIT 1", (w.request["lin-s1"],))
         assert history == [(None, w.name["alan"])]  # the system's change, alan's doing
     assert rows(alan, "SELECT display FROM users WHERE id = %s", (w.id["alan"],)) == [("Alan T.",)]
+
+
+def told_as_the_client_words_it(w, told, kind: str, request_id: int) -> bool:
+    """The server's texts for a system change are domain/texts.py's, word for word."""
+    from sessionctl.domain.texts import text
+    from sessionctl.store.models import Request, User
+
+    store = open_store(w.url)
+    try:
+        request = Request.get_by_id(request_id)
+        for name, said in told:
+            recipient = User.get(User.name == name)
+            assert said == text(recipient, kind, request, recipient, True)
+    finally:
+        store.close()
+    return True
 
 
 def test_a_student_books_at_once_on_an_auto_approve_course(converted):
@@ -599,7 +617,7 @@ def test_conversion_skips_names_no_login_can_have_and_the_admin_must_get_one(wor
     store = open_store(w.url)
     try:
         with pytest.raises(Exception) as refusal:
-            rls.enable(store, w.name["ada"])  # not an admin
+            rls.enable(store, w.name["ada"], templates())  # not an admin
         assert refusal.value.code == 5
     finally:
         store.close()
@@ -610,7 +628,7 @@ def test_a_conversion_runs_again_and_turns_back(converted):
     before = snapshot(w.url)
     store = open_store(w.url)
     try:
-        again = rls.enable(store, w.name["root"])
+        again = rls.enable(store, w.name["root"], templates())
         assert sorted(again["kept"]) == sorted(w.name.values())
         assert snapshot(w.url) == before
         assert rows(w.connect("alan"), "SHOW idle_in_transaction_session_timeout") == [("30s",)]
@@ -656,7 +674,7 @@ def test_the_writers_advisory_locks_work_for_a_login_role(converted):
         with store.write(slots=(w.slot["s2"],), people=(w.id["kat"],)):  # another slot: at once
             pass
         pid = rows(holder, "SELECT pg_backend_pid()")[0][0]
-        held, waiting = store._pg_queue((_PG_SLOT, w.slot["s1"]))
+        held, waiting, _ = store._pg_queue((_PG_SLOT, w.slot["s1"]))
         assert held == [pid] and waiting == 0  # pg_locks, as an ordinary login
         with pytest.raises(Busy):
             with store.write(slots=(w.slot["s1"],), people=(w.id["kat"],)):
