@@ -1,5 +1,5 @@
 """The database mode on PostgreSQL (docs/database-mode.md): a store built by the CLI, converted
-by ``store.rls.enable``, then raw connections as each person's own login role.
+by ``init --identity database``, then raw connections as each person's own login role.
 
 Every attack runs as a student's (or an educator's) own login with a password, straight
 through psycopg, the way ``psql`` on their laptop would; every refusal leaves the store as it
@@ -15,7 +15,6 @@ from datetime import timedelta
 import pytest
 
 from conftest import PG_SERVER, Cli, future, iso, snapshot
-from sessionctl.domain.texts import templates
 from sessionctl.store import open_store, rls
 
 pytestmark = pytest.mark.skipif(not PG_SERVER, reason="SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
@@ -83,11 +82,12 @@ class World:
         return psycopg.connect(self.url, autocommit=True)
 
     def convert(self) -> dict:
-        store = open_store(self.url)
-        try:
-            done = rls.enable(store, self.name["root"], templates())
-        finally:
-            store.close()
+        """``init --identity database`` by the DBA (the store's owner or a superuser); then a
+        password for every login."""
+        made = Cli(self.url).json("init", "--identity", "database", "--admin", self.name["root"],
+                                  user=self.name["root"])
+        assert made["identity"] == "database", made
+        done = made["logins"]
         with self.superuser() as con:
             for name in self.name.values():
                 con.execute(f'ALTER ROLE "{name}" PASSWORD \'{PASSWORD}\'')
@@ -614,28 +614,24 @@ def test_conversion_skips_names_no_login_can_have_and_the_admin_must_get_one(wor
     assert w.name["olduser"] in done["moved"]
     assert [s.split(" ")[0] for s in done["skipped"]] == ["b" * 64]
     assert rows(w.connect("olduser"), "SELECT sessionctl.my_role()") == [("student",)]
-    store = open_store(w.url)
-    try:
-        with pytest.raises(Exception) as refusal:
-            rls.enable(store, w.name["ada"], templates())  # not an admin
-        assert refusal.value.code == 5
-    finally:
-        store.close()
+    before = snapshot(w.url)
+    refusal = Cli(w.url)("init", "--identity", "database", "--admin", w.name["ada"])
+    assert refusal.exit_code == 5 and "not an admin" in refusal.stderr  # ada is an educator
+    assert snapshot(w.url) == before
 
 
 def test_a_conversion_runs_again_and_turns_back(converted):
     w = converted
     before = snapshot(w.url)
-    store = open_store(w.url)
-    try:
-        again = rls.enable(store, w.name["root"], templates())
-        assert sorted(again["kept"]) == sorted(w.name.values())
-        assert snapshot(w.url) == before
-        assert rows(w.connect("alan"), "SHOW idle_in_transaction_session_timeout") == [("30s",)]
-        rls.disable(store)
-    finally:
-        store.close()
-    assert snapshot(w.url) == before  # the data as it was (history keeps who recorded it)
+    again = w.convert()
+    assert sorted(again["kept"]) == sorted(w.name.values())
+    assert snapshot(w.url) == before
+    assert rows(w.connect("alan"), "SHOW idle_in_transaction_session_timeout") == [("30s",)]
+    back = Cli(w.url).json("init", "--identity", "login", user=w.name["root"])
+    assert back["identity"] == "login" and back["turned_back"]
+    after = snapshot(w.url)
+    assert after.pop("store_info") != before.pop("store_info")  # the mode recorded
+    assert after == before  # the data as it was (history keeps who recorded it)
     assert rows(w.connect("alan"), "SHOW idle_in_transaction_session_timeout") == [("0",)]
     assert "permission denied" in refused(w.connect("alan"), "SELECT * FROM requests")
     # the CLI works on it again, as before the conversion

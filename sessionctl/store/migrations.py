@@ -311,6 +311,14 @@ END $$""",
     ],
 }
 
+# 11 (issue 21): the store's mode of identity. 'login' (the personal and shared modes: the
+# client says who acts) or 'database' (every person their own PostgreSQL login, the server
+# guarding every row: docs/reference/database-mode.md); set by `init --identity`. Its number also
+# makes every older client refuse the store.
+M011_IDENTITY = """
+ALTER TABLE store_info ADD COLUMN identity VARCHAR(16) NOT NULL DEFAULT 'login';
+"""
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
@@ -318,6 +326,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
+    (11, "identity", M011_IDENTITY),
 ]
 
 LATEST = MIGRATIONS[-1][0]

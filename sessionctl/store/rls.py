@@ -23,8 +23,6 @@ guards every row (docs/database-mode.md).
 ``disable(store)`` turns it back (the login roles stay: they are the cluster's). Both run in
 one transaction and may run again (after a migration adds a table, say): every table of the
 schema gets row-level security, so one without policies here is closed to everyone.
-
-Nothing here is wired into the migrations or the domain yet (phase 2 of issue 21).
 """
 
 from __future__ import annotations
@@ -78,8 +76,9 @@ _GRANTS = [
     ("notifications", "SELECT, INSERT (user_id, kind, request_id, slot_id, text, created_at, "
                       "mail_state), UPDATE (read_at)", _EVERYONE),
     ("notifications", "UPDATE (mail_state, sent_at)", GROUPS["admin"]),
-    ("store_info", "SELECT", _EVERYONE),
-    ("schema_migrations", "SELECT", _EVERYONE),
+    ("store_info", "SELECT", "PUBLIC"),  # the version and the mode, read at start-up: a login
+    # that is nobody here must learn that it is nobody (exit 4), not that it may not read
+    ("schema_migrations", "SELECT", "PUBLIC"),
     ("leases", "SELECT, INSERT, UPDATE, DELETE", GROUPS["admin"]),
     # the definer functions' own reads and writes (its policies let it see every row)
     *((table, "SELECT", DEFINER) for table in TABLES),
@@ -130,8 +129,9 @@ _POLICIES = [
      "AND mail_state = 'queued'"),
     ("notifications", "change", "UPDATE", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}",
      f"user_id = {_ME} OR {_ADMIN}"),
-    ("store_info", "read", "SELECT", _EVERYONE, "true", None),
-    ("schema_migrations", "read", "SELECT", _EVERYONE, "true", None),
+    # the schema's version and the mode: also the owner's (who reads no other row), at start-up
+    ("store_info", "read", "SELECT", "PUBLIC", "true", None),
+    ("schema_migrations", "read", "SELECT", "PUBLIC", "true", None),
     ("leases", "admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN),
     *((table, "definer", "ALL", DEFINER, "true", "true") for table in TABLES),
 ]
@@ -199,7 +199,7 @@ def _statements_before_logins(texts: dict[str, str]) -> list[str]:
         f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC",
         f"GRANT USAGE ON SCHEMA {SCHEMA} TO {_EVERYONE}, {DEFINER}, {ROLEMAKER}",
         f"GRANT CREATE ON SCHEMA {SCHEMA} TO {DEFINER}, {ROLEMAKER}",  # to own functions there
-        f"GRANT USAGE ON SCHEMA STORE_SCHEMA TO {_EVERYONE}, {DEFINER}",
+        f"GRANT USAGE ON SCHEMA STORE_SCHEMA TO PUBLIC, {_EVERYONE}, {DEFINER}",
         "REVOKE CREATE ON SCHEMA STORE_SCHEMA FROM PUBLIC",
         "ALTER TABLE STORE.history ADD COLUMN IF NOT EXISTS recorded_by TEXT",
         "ALTER TABLE STORE.history ADD COLUMN IF NOT EXISTS recorded_in BIGINT",
@@ -266,19 +266,20 @@ def _for(schema: str, statement: str) -> str:
 
 def enable(store, admin: str, texts: dict[str, str]) -> dict[str, list[str]]:
     """Turn ``store`` (PostgreSQL, at the latest schema) into a database-mode store, in one
-    transaction that holds the store's write lock, and give every user a login role. ``admin``
-    must be a registered admin: the first one who logs in with their own role. The caller must
-    be a superuser, or own the store's tables and hold CREATEROLE. ``texts``: the system's
-    notification texts as format() patterns (``domain/texts.templates()``), for the server's
-    own changes.
+    transaction that holds the store's write lock, give every user a login role and record
+    the mode. ``admin`` must be a registered admin: the first one who logs in with their own
+    role. The caller must be a superuser, or own the store's tables and hold CREATEROLE.
+    ``texts``: the system's notification texts as format() patterns
+    (``domain/texts.templates()``), for the server's own changes. Run again, it re-applies
+    everything.
 
     Returns the users by what happened to their login (``created``, ``moved``, ``kept``) and
     those left without one (``skipped``: a name that is a database role but no sessionctl login,
     or longer than a role name can be), each as ``name (why)``."""
     if store.dialect != "postgresql":
         raise UsageError("the database mode needs a PostgreSQL store")
-    done: dict[str, list[str]] = {"created": [], "moved": [], "kept": [], "skipped": []}
     with store.write():
+        lift(store)  # a store in the mode already: its owner reads its rows again
         run = _runner(store)
         found = run("SELECT role FROM STORE.users WHERE name = %s", (admin,)).fetchone()
         if found is None:
@@ -286,22 +287,32 @@ def enable(store, admin: str, texts: dict[str, str]) -> dict[str, list[str]]:
                            hint=f"register them first: sessionctl user add {admin} --role admin")
         if found[0] != "admin":
             raise Conflict(f"{admin} is {found[0]!r}, not an admin")
-        superuser = run("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-        for statement in (ROLES, rolemaker_admin()):
-            run(statement)
-        if not superuser:  # to hand the functions to their owners (PostgreSQL wants membership)
-            run(f"GRANT {DEFINER}, {ROLEMAKER} TO CURRENT_USER")
-        for statement in _statements_before_logins(texts):
-            run(statement)
-        users = run("SELECT name, role FROM STORE.users ORDER BY id").fetchall()
-        for name, role in users:
-            outcome = _login(store, run, name, role)
-            if outcome[0] == "skipped" and name == admin:
-                raise Conflict(f"{admin} cannot be given a login: {outcome[1]}")
-            done[outcome[0]].append(name if outcome[0] != "skipped" else f"{name} ({outcome[1]})")
-        for statement in _statements_after_logins():
-            run(statement)
-        run(memberships_cleared())
+        done = apply(store, texts, admin)
+        run("UPDATE STORE.store_info SET identity = 'database'")
+    return done
+
+
+def apply(store, texts: dict[str, str], admin: str | None = None) -> dict[str, list[str]]:
+    """The roles, functions, grants, logins and policies, on a store without them (``lift``),
+    inside the caller's transaction; ``admin`` must get a login."""
+    done: dict[str, list[str]] = {"created": [], "moved": [], "kept": [], "skipped": []}
+    run = _runner(store)
+    superuser = run("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    for statement in (ROLES, rolemaker_admin()):
+        run(statement)
+    if not superuser:  # to hand the functions to their owners (PostgreSQL wants membership)
+        run(f"GRANT {DEFINER}, {ROLEMAKER} TO CURRENT_USER")
+    for statement in _statements_before_logins(texts):
+        run(statement)
+    users = run("SELECT name, role FROM STORE.users ORDER BY id").fetchall()
+    for name, role in users:
+        outcome = _login(store, run, name, role)
+        if outcome[0] == "skipped" and name == admin:
+            raise Conflict(f"{admin} cannot be given a login: {outcome[1]}")
+        done[outcome[0]].append(name if outcome[0] != "skipped" else f"{name} ({outcome[1]})")
+    for statement in _statements_after_logins():
+        run(statement)
+    run(memberships_cleared())
     return done
 
 
@@ -315,23 +326,36 @@ def _login(store, run, name: str, role: str) -> tuple[str, str | None]:
         return "skipped", str(getattr(exc, "orig", exc)).strip().splitlines()[0]
 
 
+def lift(store) -> dict[str, str]:
+    """No policies, definer functions or group privileges (inside the caller's transaction):
+    the tables are their owner's alone, for a migration or ``disable``. Returns the texts the
+    functions used (``apply`` puts them back), if any."""
+    run = _runner(store)
+    if run(f"SELECT to_regclass('{TEXTS_TABLE}')").fetchone()[0] is None:
+        return {}  # never in the mode (its roles may not even exist in this cluster)
+    texts = dict(run(f"SELECT key, template FROM {TEXTS_TABLE}").fetchall())
+    for statement in _UNGUARDED:
+        run(statement)
+    return texts
+
+
 def disable(store) -> None:
     """Turn a database-mode store back (``init --identity login|sudo``): no policies, no
     definer functions, no group privileges, no idle timeout; the tables are their owner's
-    alone again. The login and group roles stay (they are the cluster's, and may serve another
-    store); history keeps who recorded each row."""
+    alone again, and the mode recorded is "login". The login and group roles stay (they are
+    the cluster's, and may serve another store); history keeps who recorded each row."""
     if store.dialect != "postgresql":
         raise UsageError("the database mode needs a PostgreSQL store")
     with store.write():
+        lift(store)
         run = _runner(store)
-        for statement in _UNGUARDED:
-            run(statement)
         run("""
 DO $$
 BEGIN
     EXECUTE format('ALTER DATABASE %I RESET idle_in_transaction_session_timeout',
                    current_database());
 END $$""")
+        run("UPDATE STORE.store_info SET identity = 'login'")
 
 
 def _runner(store):
@@ -344,4 +368,3 @@ def _runner(store):
         return store.db.execute_sql(text if params else text.replace("%", "%%"), params)
 
     return run
-

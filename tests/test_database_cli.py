@@ -1,0 +1,87 @@
+"""The database mode through the CLI (docs/reference/database-mode.md): ``init --identity``, who is
+acting (the connection's login, whatever the config says), and the workflow as each login.
+
+The store is built and converted as in tests/test_database_mode.py (its ``World``); here every
+command runs as ``sessionctl`` with a person's own login in the URL and no SESSIONCTL_USER.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import PG_SERVER, Cli, snapshot
+from test_database_mode import PASSWORD, converted, world  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.skipif(not PG_SERVER, reason="SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
+
+
+def as_login(w, who: str, *args: str, env: dict | None = None):
+    """``sessionctl ARGS`` connected as ``who``'s own login, without SESSIONCTL_USER."""
+    return Cli(w.url_of(who))(*args, env={"SESSIONCTL_USER": None, **(env or {})})
+
+
+def test_init_identity_database_needs_postgresql_and_an_admin(tmp_path):
+    db = tmp_path / "store.db"
+    refused = Cli(db)("init", "--identity", "database", "--admin", "root")
+    assert refused.exit_code == 2 and "PostgreSQL" in refused.stderr and refused.stdout == ""
+    assert not db.exists()
+    Cli(db)("init")
+    before = snapshot(db)
+    for args, said in [(("--identity", "database", "--admin", "root"), "PostgreSQL"),
+                       (("--identity", "ldap"), "login, sudo or database"),
+                       (("--admin", "root"), "--identity database")]:
+        refused = Cli(db)("init", *args)
+        assert refused.exit_code == 2 and said in refused.stderr, (args, refused.stderr)
+    assert snapshot(db) == before
+    back = Cli(db)("init", "--identity", "login", "--json")  # nothing to turn back: a no-op
+    assert back.exit_code == 0 and '"turned_back": false' in back.stdout
+    assert snapshot(db) == before
+
+
+def test_each_person_acts_as_their_own_login_whatever_the_config_says(converted):
+    w = converted
+    for who, role in [("root", "admin"), ("ada", "educator"), ("alan", "student")]:
+        shown = as_login(w, who, "whoami", "--json")
+        assert shown.exit_code == 0, shown.stderr
+        assert '"name": "%s"' % w.name[who] in shown.stdout and role in shown.stdout
+    same = as_login(w, "alan", "whoami", env={"SESSIONCTL_USER": w.name["alan"]})
+    assert same.exit_code == 0  # naming oneself is fine
+    before = snapshot(w.url)
+    for args in (("request", "approve", str(w.request["kat-s2"])), ("inbox",), ("whoami",)):
+        other = as_login(w, "alan", *args, env={"SESSIONCTL_USER": w.name["ada"]})
+        assert other.exit_code == 4 and other.stdout == "", other
+        assert "database mode" in other.stderr and w.name["alan"] in other.stderr
+        assert "Traceback" not in other.stderr
+    assert snapshot(w.url) == before
+
+
+def test_logins_that_are_nobody_in_the_store_are_refused_clearly(converted):
+    w = converted
+    with w.superuser() as con:
+        con.execute(f'CREATE ROLE "stray_{w.suffix}" LOGIN PASSWORD \'{PASSWORD}\'')
+        con.execute(f'CREATE ROLE "gone_{w.suffix}" NOLOGIN PASSWORD \'{PASSWORD}\' '
+                    "IN ROLE sessionctl_student")
+        con.execute(f'ALTER ROLE "{w.name["kat"]}" NOLOGIN')  # kat's login revoked
+        con.execute(f'REVOKE sessionctl_student FROM "{w.name["lin"]}"')  # lin in no group
+    before = snapshot(w.url)
+    for who, code, said in [(f"stray_{w.suffix}", 4, "not a user of this store"),
+                            ("lin", 4, "not a user of this store"),
+                            ("kat", 6, "not permitted to log in"),
+                            (f"gone_{w.suffix}", 6, "not permitted to log in"),
+                            (f"nobody_{w.suffix}", 6, "does not exist")]:
+        for args in (("request", "list"), ("request", "send", str(w.slot["s2"]))):
+            result = as_login(w, who, *args)
+            assert result.exit_code == code and said in result.stderr, (who, args, result.stderr)
+            assert result.stdout == "" and "Traceback" not in result.stderr
+    assert snapshot(w.url) == before
+
+
+def test_turned_back_the_client_says_who_acts_again(converted):
+    w = converted
+    back = Cli(w.url)("init", "--identity", "sudo", user=w.name["root"])
+    assert back.exit_code == 0 and "database mode is off" in back.stdout
+    assert w.json("whoami", who="ada")["name"] == w.name["ada"]
+    w.cli("request", "approve", str(w.request["kat-s2"]), who="ada")
+    again = Cli(w.url)("init", "--identity", "login", "--json", user=w.name["root"])
+    assert again.exit_code == 0 and '"turned_back": false' in again.stdout
+
