@@ -85,3 +85,52 @@ def test_turned_back_the_client_says_who_acts_again(converted):
     again = Cli(w.url)("init", "--identity", "login", "--json", user=w.name["root"])
     assert again.exit_code == 0 and '"turned_back": false' in again.stdout
 
+
+
+def groups_of(w, name: str) -> list[str]:
+    with w.superuser() as con:
+        return [r[0] for r in con.execute(
+            "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s ORDER BY 1", (name,))]
+
+
+def test_user_add_enroll_from_csv_and_role_changes_make_and_move_logins(converted, tmp_path):
+    w = converted
+    tom, val = f"tom_{w.suffix}", f"val_{w.suffix}"
+    made = as_login(w, "root", "user", "add", tom, "--role", "student")
+    assert made.exit_code == 0, made.stderr
+    assert groups_of(w, tom) == ["sessionctl_student"]
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"name,display\n{val},Val\n")
+    enrolled = as_login(w, "ada", "course", "enroll", "MATH", "--from-csv", str(roster))
+    assert enrolled.exit_code == 0, enrolled.stderr
+    assert groups_of(w, val) == ["sessionctl_student"]
+    moved = as_login(w, "root", "user", "set", tom, "--role", "educator")
+    assert moved.exit_code == 0, moved.stderr
+    assert groups_of(w, tom) == ["sessionctl_educator"]
+    with w.superuser() as con:
+        con.execute(f'ALTER ROLE "{tom}" PASSWORD \'{PASSWORD}\'')
+        admins = con.execute("SELECT rolcreaterole FROM pg_roles WHERE rolname = %s",
+                             (w.name["root"],)).fetchall()
+    assert admins == [(False,)]  # the admin made logins without holding CREATEROLE
+    w.name["tom"] = tom
+    assert as_login(w, "tom", "whoami", "--json").exit_code == 0
+
+
+def test_names_no_login_can_have_are_refused_and_nothing_changes(converted, tmp_path):
+    w = converted
+    with w.superuser() as con:
+        con.execute(f'CREATE ROLE "dba_{w.suffix}" LOGIN CREATEDB')
+    before = snapshot(w.url)
+    for name, code in [("postgres", 5), (f"dba_{w.suffix}", 5), ("sessionctl_definer", 5),
+                       ("x" * 64, 2), ("é" * 32, 2)]:
+        refused = as_login(w, "root", "user", "add", name, "--role", "student")
+        assert refused.exit_code == code, (name, refused.exit_code, refused.stderr)
+        assert refused.stdout == "" and "Traceback" not in refused.stderr
+        roster = tmp_path / "r.csv"
+        roster.write_text(f"name\n{name}\n")
+        refused = as_login(w, "ada", "course", "enroll", "MATH", "--from-csv", str(roster))
+        assert refused.exit_code in (code, 4), (name, refused.exit_code, refused.stderr)
+    not_allowed = as_login(w, "ada", "user", "add", f"eve2_{w.suffix}", "--role", "student")
+    assert not_allowed.exit_code == 4
+    assert snapshot(w.url) == before

@@ -190,6 +190,7 @@ def enroll(ctx: Context, code: str, names: list[str], csv_rows: list[dict]) -> E
                if row["name"] not in users]
         for chunk in _chunks(new):
             User.insert_many(chunk).execute()
+        ctx.store.made_users((row["name"], "student") for row in new)
         if new:
             users.update(_users_named([row["name"] for row in new]))
         wrong = next((users[n] for n in wanted if users[n].role != "student"), None)

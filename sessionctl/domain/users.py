@@ -88,6 +88,7 @@ def add_user(
             name=name, role=role, display=display or None, email=email, tz=tz,
             created_at=to_db(ctx.now()),
         )
+        ctx.store.made_users([(name, role)])
         return UserView.of(user)
 
 
@@ -126,6 +127,8 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
             User.update(**changes).where(User.id == user.id).execute()
             for key, value in changes.items():
                 setattr(user, key, value)
+            if "role" in changes:
+                ctx.store.made_users([(user.name, user.role)])
         return UserView.of(user)
 
 

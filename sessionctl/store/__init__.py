@@ -214,6 +214,14 @@ class Store:
                 "WHERE u.rolname = session_user AND g.rolname = ANY (%s))",
                 (list(GROUPS.values()),)).fetchone())
 
+    def made_users(self, people) -> None:
+        """After users were added or changed role (``(name, role)`` pairs), in the same
+        transaction: in the database mode their login roles are made or moved
+        (``sessionctl.login_role``); nothing in the other modes."""
+        if self.identity == "database":
+            for name, role in people:
+                self.call("login_role", name, role)
+
     def call(self, function: str, *args):
         """One of the database mode's functions (``rls_behalf.py``): its first row."""
         marks = ", ".join([self.db.param] * len(args))

@@ -269,11 +269,16 @@ CREATE FUNCTION {SCHEMA}.is_login(who text) RETURNS boolean LANGUAGE sql STABLE
 $$;
 -- INSERT INTO users by an educator (course enroll --from-csv) or an admin: never a name that
 -- is a database role other than a sessionctl login (docs/database-mode.md)
-CREATE FUNCTION {SCHEMA}.name_is_free(who text) RETURNS boolean LANGUAGE sql STABLE
+-- (refused as a name that is taken, SQLSTATE 42710: exit 5, as login_role refuses it)
+CREATE FUNCTION {SCHEMA}.name_is_free(who text) RETURNS boolean LANGUAGE plpgsql STABLE
     {PINNED} AS $$
-    SELECT NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who)
-        OR {SCHEMA}.is_login(who)
-$$;
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who) AND NOT {SCHEMA}.is_login(who) THEN
+        RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    RETURN true;
+END $$;
 """
 
 # -- triggers -------------------------------------------------------------------------------------
