@@ -134,3 +134,49 @@ def test_names_no_login_can_have_are_refused_and_nothing_changes(converted, tmp_
     not_allowed = as_login(w, "ada", "user", "add", f"eve2_{w.suffix}", "--role", "student")
     assert not_allowed.exit_code == 4
     assert snapshot(w.url) == before
+
+
+def test_the_workflow_through_the_cli_as_each_login(converted):
+    """An educator adds a slot, students book, wait, cancel and are promoted, the educator
+    decides: every command as the person's own login; the server counts the seats and makes the
+    system's changes; each person sees what they should, in the texts of the other modes."""
+    from conftest import future, iso
+
+    w = converted
+
+    def run(who: str, *args: str, code: int = 0):
+        result = as_login(w, who, *args)
+        assert result.exit_code == code, (who, args, result.exit_code, result.stderr)
+        assert "Traceback" not in result.stderr
+        return result
+
+    def json_of(who: str, *args: str):
+        import json
+
+        return json.loads(run(who, *args, "--json").stdout)
+
+    slot = json_of("ada", "slot", "add", "--course", "MATH", "--start", iso(future(96)),
+                   "--duration", "1h", "--capacity", "1")[0]["id"]
+    alan = json_of("alan", "request", "send", str(slot), "--message", "please")["id"]
+    assert json_of("ada", "request", "approve", str(alan))["status"] == "approved"
+    lin = json_of("lin", "request", "send", str(slot), "--waitlist")
+    assert lin["status"] == "waiting"
+    full = run("kat", "request", "send", str(slot), code=5)
+    assert "slot %d is full" % slot in full.stderr and "(1 waiting)" in full.stderr
+    assert json_of("alan", "request", "cancel", str(alan), "--reason", "ill")["status"] == "cancelled"
+    assert json_of("lin", "request", "show", str(lin["id"]))["status"] == "pending"
+    told = json_of("lin", "inbox")
+    assert any("left the waitlist and awaits approval" in n["text"] for n in told)
+    assert json_of("ada", "request", "approve", str(lin["id"]))["status"] == "approved"
+    assert sorted(r["id"] for r in json_of("alan", "request", "list", "--status", "all")) == sorted(
+        [w.request["alan-s1"], alan])
+    math = [c for c in json_of("kat", "course", "list") if c["code"] == "MATH"]
+    assert math[0]["enrolled"] == 3  # every student of the course, though kat sees only hers
+    taken = run("bob", "course", "add", "MATH", "--title", "Again", code=5)
+    assert "already exists" in taken.stderr
+    with w.superuser() as con:
+        assert con.execute("SELECT booked, capacity FROM slots WHERE id = %s",
+                           (slot,)).fetchall() == [(1, 1)]
+        by = dict(con.execute("SELECT to_status, recorded_by FROM history WHERE request_id = %s "
+                              "AND from_status = 'waiting'", (lin["id"],)).fetchall())
+    assert by == {"pending": w.name["alan"]}  # the system's change, made by alan's cancel

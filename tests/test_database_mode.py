@@ -779,3 +779,17 @@ def test_the_dbas_steps_with_passwords_and_an_owner_that_is_no_superuser(passwor
                              "'sessionctl_rolemaker')") == [(0,)]
     finally:
         w.close()
+
+
+def test_every_table_of_the_schema_has_its_grants_and_policies_in_rls(tmp_path):
+    """A table a migration adds (issues 18-20 add several) needs its entry in store/rls.py:
+    without one it is closed to everyone in the database mode. This fails until it has one."""
+    from sessionctl.store import open_store as opened
+
+    store = opened(str(tmp_path / "store.db"), create=True)
+    try:
+        tables = {t for t in store.db.get_tables() if not t.startswith("sqlite_")}
+    finally:
+        store.close()
+    assert tables == set(rls.ACCESS), "add the table's entry to ACCESS in store/rls.py"
+    assert all(entry.grants and entry.policies for entry in rls.ACCESS.values())

@@ -71,9 +71,19 @@ class Store:
         self.timeout = timeout
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
         self.changed = False  # a write transaction that changed rows was committed
-        self.identity = "login"  # or "database": every person their own login (rls.py)
+        self.identity = "login"
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
+
+    @property
+    def identity(self) -> str:
+        """The store's mode: "login", or "database" (every person their own login: rls.py),
+        also kept on the database object, where ``guarded.on()`` reads it."""
+        return self.db.sessionctl_identity
+
+    @identity.setter
+    def identity(self, value: str) -> None:
+        self.db.sessionctl_identity = value
 
     def bind(self) -> None:
         """Point the models at this store's database (once; again only if a second store

@@ -34,8 +34,6 @@ from sessionctl.store.rls_guards import (
     TRIGGERS, memberships_cleared, rolemaker_admin,
 )
 
-TABLES = ("users", "courses", "enrollments", "slots", "requests", "history", "notifications",
-          "store_info", "leases", "schema_migrations")
 
 # -- privileges and policies -----------------------------------------------------------------------
 
@@ -47,92 +45,108 @@ _ADMIN = f"{_ROLE} = 'admin'"
 _MY_SLOTS = f"(SELECT {SCHEMA}.my_slots())"
 _TEACHES = f"{_ADMIN} OR educator_id = {_ME}"  # a course's or slot's own educator, or an admin
 
-# (table, privileges, to whom): a column list in the privilege limits it to those columns
+class Access:
+    """One table's entry: ``grants`` as (privileges, to whom), a column list in a privilege
+    limiting it to those columns; ``policies`` as (name, command, to whom, USING, WITH CHECK).
+    A table a migration adds needs one entry in ``ACCESS`` (a test fails until it has one)."""
+
+    def __init__(self, grants: list[tuple[str, str]], policies: list[tuple]):
+        self.grants, self.policies = grants, policies
+
+
+_CHANGE_OWN_REQUEST = f"{_ADMIN} OR student_id = {_ME} OR slot_id IN {_MY_SLOTS}"
+
+ACCESS = {
+    "users": Access(
+        [("SELECT", _EVERYONE),
+         ("INSERT (name, role, display, email, tz, created_at)", _STAFF),
+         ("UPDATE (display, email, tz)", _EVERYONE),
+         ("UPDATE (role)", GROUPS["admin"])],
+        [("read", "SELECT", _EVERYONE,
+          f"{_ROLE} IN ('admin', 'educator') OR id IN (SELECT {SCHEMA}.my_people())", None),
+         ("add", "INSERT", _STAFF, None,
+          f"({_ADMIN} OR ({_ROLE} = 'educator' AND role = 'student')) "
+          f"AND {SCHEMA}.name_is_free(name)"),
+         ("change", "UPDATE", _EVERYONE, f"id = {_ME} OR {_ADMIN}", f"id = {_ME} OR {_ADMIN}")]),
+    "courses": Access(
+        [("SELECT", _EVERYONE),
+         ("INSERT (code, title, educator_id, created_at, min_notice, cancel_notice, horizon, "
+          "max_active, auto_approve)", _STAFF),
+         ("UPDATE (title, min_notice, cancel_notice, horizon, max_active, auto_approve)", _STAFF)],
+        [("read", "SELECT", _EVERYONE,
+          f"{_TEACHES} OR id IN (SELECT {SCHEMA}.my_enrolments())", None),
+         ("add", "INSERT", _STAFF, None,
+          f"({_ADMIN} AND {SCHEMA}.role_of(educator_id) = 'educator') "
+          f"OR ({_ROLE} = 'educator' AND educator_id = {_ME})"),
+         ("change", "UPDATE", _STAFF, _TEACHES, _TEACHES)]),
+    "enrollments": Access(
+        [("SELECT", _EVERYONE),
+         ("INSERT (course_id, student_id, created_at), DELETE", _STAFF)],
+        [("read", "SELECT", _EVERYONE,
+          f"{_ADMIN} OR student_id = {_ME} OR course_id IN (SELECT {SCHEMA}.my_courses())", None),
+         ("add", "INSERT", _STAFF, None,
+          f"{SCHEMA}.manages_course(course_id) AND {SCHEMA}.role_of(student_id) = 'student'"),
+         ("remove", "DELETE", _STAFF, f"{SCHEMA}.manages_course(course_id)", None)]),
+    "slots": Access(
+        [("SELECT", _EVERYONE),
+         ("INSERT (course_id, educator_id, starts_at, ends_at, capacity, booked, notes, link, "
+          "created_at, updated_at), DELETE", _STAFF),
+         ("UPDATE (starts_at, ends_at, capacity, notes, link, cancelled_at, updated_at)", _STAFF)],
+        [("read", "SELECT", _EVERYONE,
+          f"{_TEACHES} OR course_id IN (SELECT {SCHEMA}.my_enrolments())", None),
+         ("add", "INSERT", _STAFF, None,
+          f"{SCHEMA}.manages_course(course_id) AND booked = 0 AND cancelled_at IS NULL "
+          f"AND educator_id = ({SCHEMA}.course_row(course_id)).educator_id"),
+         ("change", "UPDATE", _STAFF, _TEACHES, _TEACHES),
+         ("remove", "DELETE", _STAFF, _TEACHES, None)]),
+    "requests": Access(
+        [("SELECT", _EVERYONE),
+         ("INSERT (slot_id, student_id, status, message, link, notes, created_at, updated_at, "
+          "waitlist, replaces_id)", _EVERYONE),
+         ("UPDATE (status, reason, updated_at, replaced_by_id, rating, rating_comment, "
+          "rated_at)", _EVERYONE),
+         ("UPDATE (link, notes, attendance, starts_at, ends_at)", _STAFF)],
+        [("read", "SELECT", _EVERYONE, _CHANGE_OWN_REQUEST, None),
+         ("add", "INSERT", _EVERYONE, None,
+          f"{SCHEMA}.may_request(slot_id, student_id, status, waitlist, replaces_id, link, notes)"),
+         ("change", "UPDATE", _EVERYONE, _CHANGE_OWN_REQUEST, _CHANGE_OWN_REQUEST)]),
+    "history": Access(
+        [("SELECT, INSERT (request_id, at, actor_id, from_status, to_status, note)", _EVERYONE)],
+        [("read", "SELECT", _EVERYONE, f"{SCHEMA}.sees_request(request_id)", None),
+         ("add", "INSERT", _EVERYONE, None,
+          f"{SCHEMA}.may_record(request_id, actor_id, to_status)")]),
+    "notifications": Access(
+        [("SELECT, INSERT (user_id, kind, request_id, slot_id, text, created_at, mail_state), "
+          "UPDATE (read_at)", _EVERYONE),
+         ("UPDATE (mail_state, sent_at)", GROUPS["admin"])],
+        [("read", "SELECT", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}", None),
+         ("add", "INSERT", _EVERYONE, None,
+          f"(user_id = {_ME} OR {_ADMIN} OR {SCHEMA}.may_notify(user_id, request_id, slot_id)) "
+          "AND mail_state = 'queued'"),
+         ("change", "UPDATE", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}",
+          f"user_id = {_ME} OR {_ADMIN}")]),
+    # the schema's version and the mode, read at start-up by anyone who connects (the owner,
+    # who reads no other row, too; a login that is nobody here learns it is nobody: exit 4)
+    "store_info": Access([("SELECT", "PUBLIC")], [("read", "SELECT", "PUBLIC", "true", None)]),
+    "schema_migrations": Access([("SELECT", "PUBLIC")],
+                                [("read", "SELECT", "PUBLIC", "true", None)]),
+    "leases": Access([("SELECT, INSERT, UPDATE, DELETE", GROUPS["admin"])],
+                     [("admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN)]),
+}
+TABLES = tuple(ACCESS)
+
+# (table, privileges, to whom) and (table, name, command, to whom, USING, WITH CHECK); the
+# definer functions' own reads and writes (their policies let them see every row) besides
 _GRANTS = [
-    ("users", "SELECT", _EVERYONE),
-    ("users", "INSERT (name, role, display, email, tz, created_at)", _STAFF),
-    ("users", "UPDATE (display, email, tz)", _EVERYONE),
-    ("users", "UPDATE (role)", GROUPS["admin"]),
-    ("courses", "SELECT", _EVERYONE),
-    ("courses", "INSERT (code, title, educator_id, created_at, min_notice, cancel_notice, "
-                "horizon, max_active, auto_approve)", _STAFF),
-    ("courses", "UPDATE (title, min_notice, cancel_notice, horizon, max_active, auto_approve)",
-     _STAFF),
-    ("enrollments", "SELECT", _EVERYONE),
-    ("enrollments", "INSERT (course_id, student_id, created_at), DELETE", _STAFF),
-    ("slots", "SELECT", _EVERYONE),
-    ("slots", "INSERT (course_id, educator_id, starts_at, ends_at, capacity, booked, notes, link, "
-              "created_at, updated_at), DELETE", _STAFF),
-    ("slots", "UPDATE (starts_at, ends_at, capacity, notes, link, cancelled_at, updated_at)",
-     _STAFF),
-    ("requests", "SELECT", _EVERYONE),
-    ("requests", "INSERT (slot_id, student_id, status, message, link, notes, created_at, "
-                 "updated_at, waitlist, replaces_id)", _EVERYONE),
-    ("requests", "UPDATE (status, reason, updated_at, replaced_by_id, rating, rating_comment, "
-                 "rated_at)", _EVERYONE),
-    ("requests", "UPDATE (link, notes, attendance, starts_at, ends_at)", _STAFF),
-    ("history", "SELECT, INSERT (request_id, at, actor_id, from_status, to_status, note)",
-     _EVERYONE),
-    ("notifications", "SELECT, INSERT (user_id, kind, request_id, slot_id, text, created_at, "
-                      "mail_state), UPDATE (read_at)", _EVERYONE),
-    ("notifications", "UPDATE (mail_state, sent_at)", GROUPS["admin"]),
-    ("store_info", "SELECT", "PUBLIC"),  # the version and the mode, read at start-up: a login
-    # that is nobody here must learn that it is nobody (exit 4), not that it may not read
-    ("schema_migrations", "SELECT", "PUBLIC"),
-    ("leases", "SELECT, INSERT, UPDATE, DELETE", GROUPS["admin"]),
-    # the definer functions' own reads and writes (its policies let it see every row)
+    *((table, *grant) for table, entry in ACCESS.items() for grant in entry.grants),
     *((table, "SELECT", DEFINER) for table in TABLES),
     ("requests", "UPDATE", DEFINER),
     ("slots", "UPDATE (booked)", DEFINER),
     ("history", "INSERT", DEFINER),
     ("notifications", "INSERT", DEFINER),
 ]
-
-# (table, name, command, to whom, USING, WITH CHECK)
 _POLICIES = [
-    ("users", "read", "SELECT", _EVERYONE,
-     f"{_ROLE} IN ('admin', 'educator') OR id IN (SELECT {SCHEMA}.my_people())", None),
-    ("users", "add", "INSERT", _STAFF, None,
-     f"({_ADMIN} OR ({_ROLE} = 'educator' AND role = 'student')) AND {SCHEMA}.name_is_free(name)"),
-    ("users", "change", "UPDATE", _EVERYONE, f"id = {_ME} OR {_ADMIN}", f"id = {_ME} OR {_ADMIN}"),
-    ("courses", "read", "SELECT", _EVERYONE,
-     f"{_TEACHES} OR id IN (SELECT {SCHEMA}.my_enrolments())", None),
-    ("courses", "add", "INSERT", _STAFF, None,
-     f"({_ADMIN} AND {SCHEMA}.role_of(educator_id) = 'educator') "
-     f"OR ({_ROLE} = 'educator' AND educator_id = {_ME})"),
-    ("courses", "change", "UPDATE", _STAFF, _TEACHES, _TEACHES),
-    ("enrollments", "read", "SELECT", _EVERYONE,
-     f"{_ADMIN} OR student_id = {_ME} OR course_id IN (SELECT {SCHEMA}.my_courses())", None),
-    ("enrollments", "add", "INSERT", _STAFF, None,
-     f"{SCHEMA}.manages_course(course_id) AND {SCHEMA}.role_of(student_id) = 'student'"),
-    ("enrollments", "remove", "DELETE", _STAFF, f"{SCHEMA}.manages_course(course_id)", None),
-    ("slots", "read", "SELECT", _EVERYONE,
-     f"{_TEACHES} OR course_id IN (SELECT {SCHEMA}.my_enrolments())", None),
-    ("slots", "add", "INSERT", _STAFF, None,
-     f"{SCHEMA}.manages_course(course_id) AND booked = 0 AND cancelled_at IS NULL "
-     f"AND educator_id = ({SCHEMA}.course_row(course_id)).educator_id"),
-    ("slots", "change", "UPDATE", _STAFF, _TEACHES, _TEACHES),
-    ("slots", "remove", "DELETE", _STAFF, _TEACHES, None),
-    ("requests", "read", "SELECT", _EVERYONE,
-     f"{_ADMIN} OR student_id = {_ME} OR slot_id IN {_MY_SLOTS}", None),
-    ("requests", "add", "INSERT", _EVERYONE, None,
-     f"{SCHEMA}.may_request(slot_id, student_id, status, waitlist, replaces_id, link, notes)"),
-    ("requests", "change", "UPDATE", _EVERYONE,
-     f"{_ADMIN} OR student_id = {_ME} OR slot_id IN {_MY_SLOTS}",
-     f"{_ADMIN} OR student_id = {_ME} OR slot_id IN {_MY_SLOTS}"),
-    ("history", "read", "SELECT", _EVERYONE, f"{SCHEMA}.sees_request(request_id)", None),
-    ("history", "add", "INSERT", _EVERYONE, None,
-     f"{SCHEMA}.may_record(request_id, actor_id, to_status)"),
-    ("notifications", "read", "SELECT", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}", None),
-    ("notifications", "add", "INSERT", _EVERYONE, None,
-     f"(user_id = {_ME} OR {_ADMIN} OR {SCHEMA}.may_notify(user_id, request_id, slot_id)) "
-     "AND mail_state = 'queued'"),
-    ("notifications", "change", "UPDATE", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}",
-     f"user_id = {_ME} OR {_ADMIN}"),
-    # the schema's version and the mode: also the owner's (who reads no other row), at start-up
-    ("store_info", "read", "SELECT", "PUBLIC", "true", None),
-    ("schema_migrations", "read", "SELECT", "PUBLIC", "true", None),
-    ("leases", "admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN),
+    *((table, *policy) for table, entry in ACCESS.items() for policy in entry.policies),
     *((table, "definer", "ALL", DEFINER, "true", "true") for table in TABLES),
 ]
 
