@@ -11,6 +11,7 @@ import pytest
 
 from conftest import PG_SERVER, Cli, snapshot
 from test_database_mode import PASSWORD, converted, world  # noqa: F401 (fixtures)
+from test_shared import machine  # noqa: F401 (a fixture: the shared mode, faked in-process)
 
 pytestmark = pytest.mark.skipif(not PG_SERVER, reason="SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
 
@@ -180,3 +181,52 @@ def test_the_workflow_through_the_cli_as_each_login(converted):
         by = dict(con.execute("SELECT to_status, recorded_by FROM history WHERE request_id = %s "
                               "AND from_status = 'waiting'", (lin["id"],)).fetchall())
     assert by == {"pending": w.name["alan"]}  # the system's change, made by alan's cancel
+
+
+def test_a_migration_of_a_database_mode_store_is_the_owners(converted, monkeypatch):
+    """A newer release's migration lifts the guards, migrates and puts them back in one
+    transaction (a table it adds is closed until rls.py has its entry); a person's login that
+    tries it is exit 6, and nothing changes."""
+    from sessionctl.store import migrations, open_store
+
+    w = converted
+    later = migrations.MIGRATIONS + [(99, "later", "CREATE TABLE later_table (id INTEGER PRIMARY KEY);")]
+    monkeypatch.setattr(migrations, "MIGRATIONS", later)
+    monkeypatch.setattr(migrations, "LATEST", 99)
+    before = snapshot(w.url)
+    refused = as_login(w, "alan", "request", "list")
+    assert refused.exit_code == 6 and refused.stdout == "" and "Traceback" not in refused.stderr
+    assert snapshot(w.url) == before
+    store = open_store(w.url)  # the DBA's (here a superuser's) run of the new release
+    try:
+        assert store.migrate(upto=99) == 99
+    finally:
+        store.close()
+    alan = w.connect("alan")
+    assert {r[0] for r in alan.execute("SELECT id FROM requests").fetchall()} == {
+        w.request["alan-s1"]}  # the policies are back
+    assert alan.execute("SELECT sessionctl.my_role()").fetchall() == [("student",)]
+    import psycopg
+
+    with pytest.raises(psycopg.Error):
+        alan.execute("SELECT * FROM later_table")
+    shown = as_login(w, "alan", "request", "list", "--json")
+    assert shown.exit_code == 0, shown.stderr
+
+
+def test_the_shared_modes_site_file_and_a_database_mode_store_are_refused(converted, machine):
+    """The shared mode's service account would act for everyone: exit 4, nothing changed
+    (the fake machine of tests/test_shared.py: no real site file, no real accounts)."""
+    w = converted
+    machine.write_site('identity = "sudo"\naccount = "svc"\ncommand = "/usr/local/bin/sessionctl"\n')
+    own = machine.home / ".config" / "sessionctl" / "config.toml"  # the account's: a password
+    own.parent.mkdir(parents=True)
+    own.write_text(f'db = "{w.url_of("alan")}"\n')
+    own.chmod(0o600)
+    before = snapshot(w.url)
+    for sudo in ("alice", None):
+        result = machine.run("request", "list", sudo=sudo)
+        assert result.exit_code == 4 and result.stdout == "", (result.exit_code, result.stderr)
+        assert "database mode" in result.stderr and "shared mode" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert snapshot(w.url) == before
