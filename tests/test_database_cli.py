@@ -230,3 +230,41 @@ def test_the_shared_modes_site_file_and_a_database_mode_store_are_refused(conver
         assert "database mode" in result.stderr and "shared mode" in result.stderr
         assert "Traceback" not in result.stderr
     assert snapshot(w.url) == before
+
+
+def test_an_educator_is_told_of_a_clash_in_a_course_they_cannot_see(converted):
+    """Approving a student who has an approved session at that time in another educator's
+    course: the server's clash() finds it (the educator reads none of that course's rows)."""
+    from conftest import future, iso
+
+    w = converted
+    start = iso(future(120))
+
+    def made(who, *args):
+        result = as_login(w, who, *args, "--json")
+        assert result.exit_code == 0, (args, result.stderr)
+        import json
+
+        return json.loads(result.stdout)
+
+    assert as_login(w, "ada", "course", "enroll", "MATH", w.name["eve"]).exit_code == 0
+    math = made("ada", "slot", "add", "--course", "MATH", "--start", start, "--duration", "1h")[0]
+    phys = made("bob", "slot", "add", "--course", "PHYS", "--start", start, "--duration", "1h")[0]
+    mine = made("eve", "request", "send", str(math["id"]))["id"]
+    other = made("eve", "request", "send", str(phys["id"]))["id"]
+    made("bob", "request", "approve", str(other))
+    before = snapshot(w.url)
+    clash = as_login(w, "ada", "request", "approve", str(mine))
+    assert clash.exit_code == 5 and clash.stdout == "", clash.stderr
+    assert f"already has approved session {other}" in clash.stderr
+    assert snapshot(w.url) == before
+
+
+def test_hostile_admin_names_are_refused_and_nothing_changes(converted):
+    w = converted
+    before = snapshot(w.url)
+    for name in ("ro\not", "root\u202e", "ro\u200bot", "", "-x", "\udcff"):
+        refused = Cli(w.url)("init", "--identity", "database", "--admin", name)
+        assert refused.exit_code == 2 and refused.stdout == "", (name, refused.stderr)
+        assert "Traceback" not in refused.stderr
+    assert snapshot(w.url) == before
