@@ -268,3 +268,13 @@ def test_hostile_admin_names_are_refused_and_nothing_changes(converted):
         assert refused.exit_code == 2 and refused.stdout == "", (name, refused.stderr)
         assert "Traceback" not in refused.stderr
     assert snapshot(w.url) == before
+
+
+def test_the_cron_jobs_run_as_an_admins_login(converted):
+    w = converted
+    reminded = as_login(w, "root", "remind", "--within", "200h", "--json")
+    assert reminded.exit_code == 0, reminded.stderr
+    swept = as_login(w, "root", "sweep", "--json")
+    assert swept.exit_code == 0, swept.stderr
+    told = as_login(w, "alan", "inbox", "--json")
+    assert told.exit_code == 0 and '"reminder"' in told.stdout, told.stdout
