@@ -278,3 +278,17 @@ def test_the_cron_jobs_run_as_an_admins_login(converted):
     assert swept.exit_code == 0, swept.stderr
     told = as_login(w, "alan", "inbox", "--json")
     assert told.exit_code == 0 and '"reminder"' in told.stdout, told.stdout
+
+
+def test_an_educator_cancels_a_slot_with_booked_and_waiting_students(converted):
+    w = converted
+    done = as_login(w, "ada", "slot", "cancel", str(w.slot["s1"]), "--reason", "ill", "--json")
+    assert done.exit_code == 0, done.stderr
+    with w.superuser() as con:
+        assert con.execute("SELECT booked, cancelled_at IS NOT NULL FROM slots WHERE id = %s",
+                           (w.slot["s1"],)).fetchall() == [(0, True)]
+        states = dict(con.execute("SELECT id, status FROM requests WHERE slot_id = %s",
+                                  (w.slot["s1"],)).fetchall())
+    assert states[w.request["alan-s1"]] == "cancelled" and states[w.request["lin-s1"]] == "cancelled"
+    told = as_login(w, "lin", "inbox", "--json")
+    assert told.exit_code == 0 and "cancelled slot" in told.stdout
