@@ -292,3 +292,22 @@ def test_an_educator_cancels_a_slot_with_booked_and_waiting_students(converted):
     assert states[w.request["alan-s1"]] == "cancelled" and states[w.request["lin-s1"]] == "cancelled"
     told = as_login(w, "lin", "inbox", "--json")
     assert told.exit_code == 0 and "cancelled slot" in told.stdout
+
+
+def test_a_students_move_under_auto_approve_and_an_educators_move(converted):
+    w = converted
+    assert as_login(w, "ada", "course", "set", "MATH", "--auto-approve").exit_code == 0
+    moved = as_login(w, "alan", "request", "move", str(w.request["alan-s1"]),
+                     "--to", str(w.slot["s4"]), "--json")
+    assert moved.exit_code == 0, moved.stderr
+    assert '"status": "approved"' in moved.stdout
+    new_id = __import__("json").loads(moved.stdout)["id"]
+    back = as_login(w, "ada", "request", "move", str(new_id), "--to", str(w.slot["s2"]), "--json")
+    assert back.exit_code == 0, back.stderr
+    with w.superuser() as con:
+        seats = dict(con.execute("SELECT id, booked FROM slots").fetchall())
+        over = con.execute("SELECT count(*) FROM slots WHERE booked > capacity").fetchone()[0]
+    assert seats[w.slot["s4"]] == 0 and seats[w.slot["s2"]] == 1 and over == 0
+    # the seat alan left on s1 went to lin, the first on its waitlist, approved at once
+    shown = as_login(w, "lin", "request", "show", str(w.request["lin-s1"]), "--json")
+    assert '"status": "approved"' in shown.stdout, shown.stdout
