@@ -129,11 +129,12 @@ def _compose(said: _Said, system: bool) -> str:
 # -- the same texts for the database mode's definer functions -------------------------------------
 # There the fill and offer rules run in the server (docs/database-mode.md): a student's
 # cancellation tells another student, and that student's educator, in words the caller may not
-# read. The server takes them from here, as PostgreSQL format()
-# patterns keyed "kind/state/party" ("*" any kind), so each text is written once.
+# read. The server takes them from here, as PostgreSQL format() patterns keyed
+# "kind/state/party" ("*" any kind), so each text is written once.
 
 _SLOTS = {"request": 1, "slot": 2, "what": 3, "student": 4, "join": 5, "reason": 6, "kind": 7}
-SYSTEM_KINDS = ("waiting", REJECTED, "promoted", APPROVED, "expired", "completed", "*")  # what the server says itself
+# the kinds the server says itself ("*": any other, in the standard wording)
+SYSTEM_KINDS = ("waiting", REJECTED, "promoted", APPROVED, "expired", "completed", "*")
 
 
 def _mark(name: str) -> str:
