@@ -237,11 +237,6 @@ class Store:
         marks = ", ".join([self.db.param] * len(args))
         return self.db.execute_sql(f"SELECT * FROM sessionctl.{function}({marks})", args).fetchone()
 
-    def rows(self, function: str, *args) -> list[tuple]:
-        """The rows of one of the database mode's set-returning functions."""
-        marks = ", ".join([self.db.param] * len(args))
-        return self.db.execute_sql(f"SELECT * FROM sessionctl.{function}({marks})", args).fetchall()
-
     def migrate(self, upto: int = migrations.LATEST) -> int:
         """Apply the pending migrations and their records in one transaction (``docs/architecture.md#add-a-migration``): a
         store is at its old version or the new one, never between.
@@ -252,7 +247,7 @@ class Store:
         with self._keys_checked_at_the_end():
             with self.write():
                 current = self.version()
-                guarded = current >= 11 and self.dialect == "postgresql" \
+                guarded = current >= migrations.IDENTITY and self.dialect == "postgresql" \
                     and self.read_identity() == "database"
                 if guarded:  # the owner's migration: lift the guards, migrate, put them back
                     from sessionctl.store import rls

@@ -315,6 +315,7 @@ END $$""",
 # client says who acts) or 'database' (every person their own PostgreSQL login, the server
 # guarding every row: docs/reference/database-mode.md); set by `init --identity`. Its number also
 # makes every older client refuse the store.
+IDENTITY = 11  # its number: from it on, a store may be in the database mode
 M011_IDENTITY = """
 ALTER TABLE store_info ADD COLUMN identity VARCHAR(16) NOT NULL DEFAULT 'login';
 """
@@ -326,7 +327,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
-    (11, "identity", M011_IDENTITY),
+    (IDENTITY, "identity", M011_IDENTITY),
 ]
 
 LATEST = MIGRATIONS[-1][0]
