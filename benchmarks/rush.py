@@ -10,7 +10,11 @@ Runs on a new SQLite store, and on a PostgreSQL server this benchmark starts its
 a temp folder, on loopback, with room for N connections at once) when the server's programs
 are installed (Debian: postgresql); or on the server of --pg URL (a new database there).
 
-Usage: python benchmarks/rush.py [N] [S] [--sqlite-only] [--pg URL]   (default 200 50)
+The PostgreSQL run is made twice: as the shared mode's one role, and in the database mode
+(``init --identity database``), where every student is a separate process with their own login.
+
+Usage: python benchmarks/rush.py [N] [S] [--sqlite-only | --database-only] [--pg URL]
+       (default 200 50)
 """
 
 from __future__ import annotations
@@ -33,8 +37,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import EXE, free_port, installed_env, machine  # noqa: E402
 
 
-def run(env: dict, user: str, *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run([EXE, *args], env=dict(env, SESSIONCTL_USER=user), input=stdin,
+def as_user(env: dict, user: str, database: bool) -> dict:
+    """The environment of ``user``'s process: SESSIONCTL_USER, or in the database mode their
+    own login in the URL (the throwaway server trusts loopback: no password to check)."""
+    if not database:
+        return dict(env, SESSIONCTL_USER=user)
+    rest = env["SESSIONCTL_DB"].split("://", 1)[1].split("@", 1)[-1]
+    return {**{k: v for k, v in env.items() if k != "SESSIONCTL_USER"},
+            "SESSIONCTL_DB": f"postgresql://{user}@{rest}"}
+
+
+def run(env: dict, user: str, *args: str, stdin: str | None = None, database: bool = False) -> str:
+    done = subprocess.run([EXE, *args], env=as_user(env, user, database), input=stdin,
                           capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"setup failed: {args}: {done.stderr.strip()[:300]}")
@@ -55,15 +69,18 @@ def course(env: dict, code: str, n: int, slots: int, day: int) -> list[int]:
     return [s["id"] for s in json.loads(made)]
 
 
-def rush(location: str, n: int, slots: int) -> dict:
+def rush(location: str, n: int, slots: int, database: bool = False) -> dict:
+    """``database``: the store in the database mode, each student their own login."""
     env = dict(installed_env(), SESSIONCTL_DB=location, SESSIONCTL_TZ="UTC", NO_COLOR="1")
     run(env, "root", "init")
     run(env, "root", "user", "add", "prof", "--role", "educator")
     at_once, in_a_row = course(env, "A", n, slots, 3), course(env, "B", n, slots, 3 + slots)
+    if database:  # the DBA converts the store: a login role for every user
+        run(env, "root", "init", "--identity", "database", "--admin", "root")
 
     started = time.perf_counter()
     row_codes = [subprocess.run([EXE, "request", "send", str(in_a_row[i % slots])],
-                                env=dict(env, SESSIONCTL_USER=f"s{i}"), capture_output=True).returncode
+                                env=as_user(env, f"s{i}", database), capture_output=True).returncode
                  for i in range(n)]
     in_a_row_s = time.perf_counter() - started
 
@@ -72,7 +89,7 @@ def rush(location: str, n: int, slots: int) -> dict:
     for i in range(n):
         starts.append(time.perf_counter())
         procs.append(subprocess.Popen([EXE, "request", "send", str(at_once[i % slots])],
-                                      env=dict(env, SESSIONCTL_USER=f"s{i}"),
+                                      env=as_user(env, f"s{i}", database),
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     latencies, codes, said = [], [], []
     for proc, began in zip(procs, starts):
@@ -83,7 +100,8 @@ def rush(location: str, n: int, slots: int) -> dict:
             said.append(err.decode().strip()[:200])
     at_once_s = time.perf_counter() - started
 
-    listed = json.loads(run(env, "root", "slot", "list", "--status", "all", "--course", "A", "--json"))
+    listed = json.loads(run(env, "root", "slot", "list", "--status", "all", "--course", "A", "--json",
+                            database=database))
     return {
         "in a row": in_a_row_s, "rush": at_once_s, "row exits": sorted(set(row_codes)),
         "exit 0": codes.count(0), "exit 5": codes.count(5),
@@ -149,14 +167,19 @@ def main() -> None:
     pg = sys.argv[sys.argv.index("--pg") + 1] if "--pg" in sys.argv else None
     print(machine())
     good = True
-    with tempfile.TemporaryDirectory() as folder:
-        good &= report("SQLite", n, slots, rush(os.path.join(folder, "rush.db"), n, slots))
+    only_database = "--database-only" in sys.argv
+    if not only_database:
+        with tempfile.TemporaryDirectory() as folder:
+            good &= report("SQLite", n, slots, rush(os.path.join(folder, "rush.db"), n, slots))
     if "--sqlite-only" not in sys.argv:
         with (postgres_server(n) if pg is None else _given(pg)) as server:
             if server is None:
                 print("PostgreSQL: skipped (no server programs: apt-get install postgresql)")
             else:
-                good &= report("PostgreSQL", n, slots, rush(new_database(server), n, slots))
+                if not only_database:
+                    good &= report("PostgreSQL", n, slots, rush(new_database(server), n, slots))
+                good &= report("PostgreSQL, database mode", n, slots,
+                               rush(new_database(server), n, slots, database=True))
     sys.exit(0 if good else 1)
 
 

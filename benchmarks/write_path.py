@@ -13,7 +13,11 @@ processes at once (each approving its own educator's requests), as throughput. A
 bulk jobs as whole processes: `sweep` of 1,000 ended sessions, `remind` of 1,000 sessions,
 one `request approve` of 1,000 ids.
 
-Usage: python benchmarks/write_path.py [ROUNDS] [--pg URL]
+With --database-mode, only the contention figure, on a PostgreSQL server of its own (as
+``rush.py`` starts one) whose store is in the database mode: each educator approves as their
+own login (docs/reference/database-mode.md).
+
+Usage: python benchmarks/write_path.py [ROUNDS] [--pg URL | --database-mode]
 (ROUNDS of 50 approvals each way, default 10; --pg: also on a new database on that server,
 e.g. postgresql://postgres@127.0.0.1:55432/postgres.)
 """
@@ -99,6 +103,8 @@ def domain_approver(location: str, educator: str):
     from sessionctl.domain.context import Context, find_actor
     from sessionctl.store import open_store
 
+    if os.environ.get("WRITE_PATH_LOGINS"):  # the database mode: the educator's own login
+        location = f"postgresql://{educator}@{location.split('@', 1)[1]}"
     store = open_store(location, timeout=30)
     ctx = Context(store, find_actor(educator), UTC)
     return lambda request_id: requests.approve(ctx, request_id, None, None), store.close
@@ -226,8 +232,33 @@ def bulk(tmp: Path, now: datetime) -> dict[str, float]:
     return results
 
 
+def database_mode() -> None:
+    """One writer against eight at once, each educator their own login."""
+    from rush import postgres_server
+
+    with postgres_server(WRITERS + 10) as server:
+        if server is None:
+            sys.exit("no PostgreSQL server programs: apt-get install postgresql")
+        location = _new_pg_database(server)
+        pending = build(location, WRITERS + 2, 2 * PER_WRITER, datetime.now(UTC) + timedelta(days=2))
+        done = subprocess.run([EXE, "init", "--identity", "database", "--admin", "root"],
+                              capture_output=True, text=True,
+                              env={**installed_env(), "SESSIONCTL_DB": location,
+                                   "SESSIONCTL_USER": "root"})
+        assert done.returncode == 0, done.stderr
+        os.environ["WRITE_PATH_LOGINS"] = "1"  # the spawned writers read it
+        spare = {f"e{c}": pending[f"e{c}"][-2 * PER_WRITER:] for c in range(2, WRITERS + 2)}
+        one = throughput(location, [("e2", spare["e2"][:PER_WRITER])])
+        eight = throughput(location, [(e, ids[PER_WRITER:]) for e, ids in spare.items()])
+        print(f"PostgreSQL, database mode: one writer {one:.0f} approvals/s; {WRITERS} writers "
+              f"at once {eight:.0f}/s: {eight / one:.2f}x one (target >= 0.9x)")
+
+
 def main() -> None:
     argv = sys.argv[1:]
+    if "--database-mode" in argv:
+        print(f"# {machine()}")
+        return database_mode()
     rounds = int(argv[0]) if argv and argv[0].isdigit() else 10
     pg = argv[argv.index("--pg") + 1] if "--pg" in argv else None
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

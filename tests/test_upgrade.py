@@ -544,3 +544,62 @@ def test_ids_never_used_again_after_the_upgrade_of_a_sqlite_store(previous, tmp_
     rows = con.execute("SELECT name, seq FROM sqlite_sequence ORDER BY name").fetchall()
     con.close()
     assert len(rows) == len({name for name, _ in rows}), rows
+
+
+def test_a_previous_release_store_turns_into_the_database_mode_and_back(previous, request):
+    """``init --identity database`` on a PostgreSQL store the previous release made: migrated,
+    a login for every user, each acting as their login; ``init --identity login`` turns it
+    back with every row kept (docs/reference/database-mode.md)."""
+    if not PG_SERVER:
+        pytest.skip("SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
+    import uuid
+
+    import psycopg
+
+    suffix = uuid.uuid4().hex[:8]
+    name = f"sessionctl_upgrade_{suffix}"
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    db = f"{PG_SERVER.rpartition('/')[0]}/{name}"
+
+    def drop() -> None:
+        _drop(name)
+        with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+            for (role,) in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
+                                         (f"%\\_{suffix}",)).fetchall():
+                admin.execute(f'DROP ROLE "{role}"')
+
+    request.addfinalizer(drop)
+    root, ada, sam = (f"{who}_{suffix}" for who in ("root", "ada", "sam"))
+    old = Old(previous, db)
+    old("init", user=root)
+    old("user", "add", ada, "--role", "educator", user=root)
+    old("user", "add", sam, "--role", "student", user=root)
+    old("course", "add", "C1", "--title", "One", user=ada)
+    old("course", "enroll", "C1", sam, user=ada)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    slot = old("slot", "add", "--course", "C1", "--start", iso(start), "--duration", "1h",
+               "--json", user=ada)[0]["id"]
+    sent = old("request", "send", str(slot), "--json", user=sam)["id"]
+    before = tables(db)
+
+    made = new("init", "--identity", "database", "--admin", root, "--json", db=db, user=root)
+    assert made["identity"] == "database" and made["schema"] == migrations.LATEST
+    assert sorted(made["logins"]["created"]) == sorted([root, ada, sam])
+    login = f"postgresql://{sam}@{db.split('@', 1)[1]}"  # .ci/run's server trusts 127.0.0.1
+    assert new("whoami", "--json", db=login, user=sam)["name"] == sam
+    shown = new("request", "list", "--json", db=login, user=sam)
+    assert [r["id"] for r in shown] == [sent]
+    refused = new("whoami", db=login, user=ada, code=4)
+    assert "database mode" in refused.stderr and refused.stdout == ""
+    assert Old(previous, login).run("request", "list", "--json").returncode == 6  # too old
+
+    back = new("init", "--identity", "login", "--json", db=db, user=root)
+    assert back["turned_back"]
+    after = tables(db)
+    for table, rows in before.items():
+        if table not in ("schema_migrations", "store_info"):
+            assert [{c: row[c] for c in rows[0]} for row in after[table]] == rows if rows \
+                else after[table] == [], table
+    assert [r["identity"] for r in after["store_info"]] == ["login"]
+    assert new("whoami", "--json", db=db, user=ada)["name"] == ada  # the client says again

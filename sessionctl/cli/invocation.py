@@ -53,10 +53,35 @@ class Invocation:
         return self.settings.db
 
     def actor_name(self) -> str:
-        """Who is acting: a well-formed user name (registered or not), else exit 2."""
+        """Who is acting: a well-formed user name (registered or not), else exit 2. In the
+        database mode, the connection's login (``database_actor``)."""
         from sessionctl.domain.checks import check_name
 
+        if self._store is not None and self._store.identity == "database":
+            return self.database_actor()
         return check_name(self.settings.user)
+
+    def database_actor(self) -> str:
+        """The database mode's actor: the store's ``session_user`` whatever the config says
+        (docs/reference/database-mode.md#who-is-acting); SESSIONCTL_USER (or ``user``) naming
+        anyone else, or the shared mode's service account, is exit 4."""
+        from sessionctl.errors import NotAllowed
+
+        name, grouped = self._store.session_user()
+        if self.settings.shared is not None:
+            raise NotAllowed("this store is in the database mode: the shared mode's service "
+                             "account cannot act for everyone there",
+                             hint="connect with your own database login, without the site file")
+        configured, origin = self.settings.raw("user")
+        if configured is not None and configured != name:
+            raise NotAllowed(f"this store is in the database mode: you act as your database "
+                             f"login {name!r}, not {configured!r} ({origin})",
+                             hint=f"unset {origin}, or connect as {configured}'s own login")
+        if not grouped:  # in none of the mode's groups: it may not even read the users
+            from sessionctl.domain.context import stray_login
+
+            raise stray_login(name)
+        return name
 
     def store(self, *, create: bool = False):
         if self._store is None:
@@ -80,7 +105,7 @@ class Invocation:
             from sessionctl.domain.context import Context, find_actor
 
             store = self.store()
-            actor = find_actor(self.actor_name())
+            actor = find_actor(self.actor_name(), store.identity == "database")
             self._context = Context(store, actor, self.display_zone(actor.tz), self.now)
         return self._context
 
@@ -100,9 +125,7 @@ class Invocation:
     def restricted(self) -> bool:
         """Whether this process fetches for someone else: the shared mode (the service
         account) and the database mode (docs/reference/busy-times.md#the-shared-and-database-modes)."""
-        # the database mode's store says so once issue 14's branch records it (Store.identity)
-        return (self.settings.shared is not None
-                or getattr(self.store(), "identity", "login") == "database")
+        return self.settings.shared is not None or self.store().identity == "database"
 
     def display_zone(self, user_tz: str | None = None):
         """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""

@@ -5,20 +5,42 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl.cli.common import NUMBER, Json, Wide
+from sessionctl.errors import UsageError
 from sessionctl.output import tables
 
 app = typer.Typer()  # the root's own commands: the root builds each when used (COMMANDS)
 
 
-def init(ctx: typer.Context, as_json: Json = False) -> None:
+def init(
+    ctx: typer.Context,
+    identity: Annotated[Optional[str], typer.Option(
+        "--identity", metavar="login|sudo|database",
+        help="database: every person their own PostgreSQL login, the server guarding every "
+             "row (run once by the DBA); login or sudo: turn that back.")] = None,
+    admin: Annotated[Optional[str], typer.Option(
+        "--admin", metavar="NAME", help="With --identity database: the first admin.")] = None,
+    as_json: Json = False,
+) -> None:
     """Create (or migrate) the store; the first caller becomes admin. Idempotent."""
     from sessionctl.domain import users
 
     app_ = ctx.obj
+    if identity == "database" and not app_.location.startswith(("postgresql://", "postgres://")):
+        raise UsageError("init --identity database needs a PostgreSQL store",
+                         hint="set db to postgresql://HOST/DB (see docs/reference/database-mode.md)")
+    if identity not in (None, "login", "sudo", "database"):
+        raise UsageError(f"--identity must be login, sudo or database, not {identity!r}")
+    if admin is not None and identity != "database":
+        raise UsageError("--admin goes with --identity database")
     store = app_.store(create=True)
-    view, promoted = users.register_first_admin(store, app_.actor_name(), now=app_.now())
-    admin = view.name if promoted else None
-    tables.initialized({"store": store.location, "schema": store.version(), "admin": admin}, as_json)
+    data = {"store": store.location, "admin": None}
+    if identity is not None:
+        data.update(users.set_identity(store, identity, admin, now=app_.now()))
+    elif store.identity != "database":  # there the DBA names the first admin
+        view, promoted = users.register_first_admin(store, app_.actor_name(), now=app_.now())
+        data["admin"] = view.name if promoted else None
+    data["schema"] = store.version()
+    tables.initialized(data, as_json)
 
 
 def whoami(ctx: typer.Context, as_json: Json = False) -> None:

@@ -71,8 +71,13 @@ class Context(Record):
 
 
 
-def find_actor(name: str) -> User:
+def find_actor(name: str, database: bool = False) -> User:
+    """The acting user; ``database``: the store's database mode, where ``name`` is the
+    connection's login and the store's own rows (as the server shows them) say whether it is
+    a user."""
     user = User.get_or_none(User.name == name)
+    if user is None and database:
+        raise stray_login(name)
     if user is None:
         raise NotAllowed(
             f"{name!r} is not a registered user of this store",
@@ -80,6 +85,12 @@ def find_actor(name: str) -> User:
             "(or set SESSIONCTL_USER)",
         )
     return user
+
+
+def stray_login(name: str) -> NotAllowed:
+    """A database-mode store's refusal of a login that is no user of it (docs/reference/database-mode.md#who-is-acting)."""
+    return NotAllowed(f"the database login {name!r} is not a user of this store",
+                      hint=f"ask an admin to run 'sessionctl user add {name} --role student'")
 
 
 # -- notifications ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone, tzinfo
 
 from sessionctl.errors import UsageError
-from sessionctl.statuses import APPROVED, ATTENDED, REJECTED
+from sessionctl.statuses import APPROVED, ATTENDED, REJECTED, REQUEST_STATES
 from sessionctl.store.edge import from_db
 from sessionctl.store.models import Request, User
 from sessionctl.timeparse import zone
@@ -38,18 +38,30 @@ def describe_time(value: datetime, user: User) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def _what(code: str, when: str) -> str:
+    return f"{code} on {when}"
+
+
+def _reason(reason: str) -> str:
+    return f": {reason}"
+
+
+def _join(link: str) -> str:
+    return f"; join at {link}"
+
+
 class _Said:
     """What every text may use: who acted, what (course and time), and the request's words."""
 
     def __init__(self, actor: User, kind: str, request: Request, recipient: User, system: bool):
         slot = request.slot
         self.kind, self.r, self.slot, self.to = kind, request, slot, recipient
-        self.what = f"{slot.course.code} on {describe_time(from_db(slot.starts_at), recipient)}"
+        self.what = _what(slot.course.code, describe_time(from_db(slot.starts_at), recipient))
         self.who = SYSTEM if system else shown_name(actor)
-        self.reason = f": {request.reason}" if request.reason else ""
+        self.reason = _reason(request.reason) if request.reason else ""
         self.message = f': "{request.message}"' if request.message else ""
         link = request.link or slot.link
-        self.join = f"; join at {link}" if link else ""
+        self.join = _join(link) if link else ""
 
 
 def _promoted(s: _Said) -> str:
@@ -105,10 +117,62 @@ TEXTS = {
 def text(actor: User, kind: str, request: Request, recipient: User, system: bool) -> str:
     """The notification ``kind`` about ``request`` for ``recipient``; ``system``: nobody made
     the change in person. ``request`` is joined (slot, course and people)."""
-    said = _Said(actor, kind, request, recipient, system)
-    if system and kind == REJECTED:
-        return f"your request {request.id} for {said.what} was rejected{said.reason}"
-    return TEXTS.get(kind, _standard)(said)
+    return _compose(_Said(actor, kind, request, recipient, system), system)
+
+
+def _compose(said: _Said, system: bool) -> str:
+    if system and said.kind == REJECTED:
+        return f"your request {said.r.id} for {said.what} was rejected{said.reason}"
+    return TEXTS.get(said.kind, _standard)(said)
+
+
+# -- the same texts for the database mode's definer functions -------------------------------------
+# There the fill and offer rules run in the server (docs/database-mode.md): a student's
+# cancellation tells another student, and that student's educator, in words the caller may not
+# read. The server takes them from here, as PostgreSQL format() patterns keyed
+# "kind/state/party" ("*" any kind), so each text is written once.
+
+_SLOTS = {"request": 1, "slot": 2, "what": 3, "student": 4, "join": 5, "reason": 6, "kind": 7}
+# the kinds the server says itself ("*": any other, in the standard wording)
+SYSTEM_KINDS = ("waiting", REJECTED, "promoted", APPROVED, "expired", "completed", "*")
+
+
+def _mark(name: str) -> str:
+    return f"\x00{name}\x00"
+
+
+def _pattern(text: str, slots: dict[str, int]) -> str:
+    """``text`` with its marks as format()'s ``%n$s`` and every other ``%`` doubled."""
+    text = text.replace("%", "%%")
+    for name, number in slots.items():
+        text = text.replace(_mark(name), f"%{number}$s")
+    return text
+
+
+def templates() -> dict[str, str]:
+    """The texts the server writes for a system change (``SYSTEM_KINDS``, "*" being any other
+    kind) by the request's state and the recipient's part (``student`` or ``educator``), and
+    the pieces they are made of (``what``, ``join``, ``reason``), as format() patterns."""
+    from types import SimpleNamespace as Blank
+
+    found = {
+        "what": _pattern(_what(_mark("code"), _mark("when")), {"code": 1, "when": 2}),
+        "join": _pattern(_join(_mark("link")), {"link": 1}),
+        "reason": _pattern(_reason(_mark("reason")), {"reason": 1}),
+    }
+    student = Blank(display=_mark("student"), name=_mark("student"))
+    for kind in SYSTEM_KINDS:
+        for state in REQUEST_STATES:
+            for party in ("student", "educator"):
+                said = _Said.__new__(_Said)
+                said.kind = _mark("kind") if kind == "*" else kind
+                said.slot, said.to = Blank(id=_mark("slot")), Blank(id=party)
+                said.r = Blank(id=_mark("request"), status=state, student_id="student",
+                               student=student, reason=_mark("reason"))
+                said.what, said.who, said.message = _mark("what"), SYSTEM, ""
+                said.reason, said.join = _mark("reason"), _mark("join")
+                found[f"{kind}/{state}/{party}"] = _pattern(_compose(said, True), _SLOTS)
+    return found
 
 
 def moved(actor: User, old: Request, new: Request, link: str | None, *,

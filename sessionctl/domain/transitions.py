@@ -22,12 +22,13 @@ commands (``requests``, ``moves``, ``slots``, ``courses``) call both.
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace as Blank
 
 from sessionctl.domain import policy, texts
 from sessionctl.domain.context import Context, notify
 from sessionctl.errors import Conflict
 from sessionctl.statuses import APPROVED, CANCELLED, NEXT, PENDING, REJECTED, WAITING
-from sessionctl.store import queries
+from sessionctl.store import guarded, queries
 from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Request, Slot, User
 
@@ -67,24 +68,42 @@ def transition(
     changes = {"status": to, "updated_at": to_db(ctx.now()), **fields}
     if reason is not None:
         changes["reason"] = reason
-    if queries.swap(request.id, current, changes) != 1:
-        raise Conflict(f"request {request.id} changed while you were working; try again")
+    told = recipients if recipients is not None else _other_parties(ctx, request, to, system)
+    note = note if note is not None else reason
+    if system and guarded.on():  # the server makes it, re-checking that it may (rls_behalf.py)
+        _system_change(ctx, request, to, reason, note, notify_kind or to, told, text, fields)
+    else:
+        if queries.swap(request.id, current, changes) != 1:
+            raise Conflict(f"request {request.id} changed while you were working; try again")
+        if current == APPROVED and not guarded.on():  # the database mode's server counts seats
+            freed = queries.FREE_SEAT.execute(id=request.slot.id)
+            if freed != 1:  # pragma: no cover - the schema keeps booked in step
+                raise Conflict(f"slot {request.slot.id} has no seat to free")
     if current == APPROVED:
-        freed = queries.FREE_SEAT.execute(id=request.slot.id)
-        if freed != 1:  # pragma: no cover - the schema keeps booked in step
-            raise Conflict(f"slot {request.slot.id} has no seat to free")
         request.slot.booked -= 1
     for key, value in changes.items():
         setattr(request, key, value)
-    record(
-        ctx, request, current, to, note if note is not None else reason, notify_kind or to,
-        recipients if recipients is not None else _other_parties(ctx, request, to, system),
-        system=system, text=text,
-    )
+    if not (system and guarded.on()):
+        record(ctx, request, current, to, note, notify_kind or to, told, system=system, text=text)
     if current == APPROVED:  # a proposal to move this booking goes with it (unless it is
         _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
     if current in (PENDING, APPROVED) and to in (CANCELLED, REJECTED):
         offer_free_seats(ctx, request.slot.id, freed=int(current == APPROVED))
+
+
+def _system_change(ctx: Context, request: Request, to: str, reason, note, kind: str,
+                   told: list[User], text: str | None, fields: dict) -> None:
+    """The database mode's system change: the server writes it, its history row and tells
+    the other parties in its words (``texts.templates()``); the actor, if told, is told here."""
+    others = [u for u in told if u.id != ctx.actor.id]
+    guarded.system_change(
+        request.id, to, reason=reason, note=note, replaced_by=fields.get("replaced_by"),
+        kind=kind, tell=["student" if u.id == request.student_id else "educator" for u in others])
+    request.status = to
+    for user in told:
+        if user.id == ctx.actor.id:
+            said = text or texts.text(ctx.actor, kind, request, user, True)
+            notify(ctx, user, kind, said, request=request, slot=request.slot)
 
 
 def _drop_proposal(ctx: Context, booking: Request, keep: int | None) -> None:
@@ -130,7 +149,14 @@ def _other_parties(ctx: Context, request: Request, to: str, system: bool) -> lis
 
 
 def take_seat(slot_id: int) -> None:
-    """Take one seat of a live slot by compare-and-swap; exit 5 when it is full."""
+    """Take one seat of a live slot by compare-and-swap; exit 5 when it is full. (In the
+    database mode the server counts seats as requests change, and its CHECK has the last word:
+    here the seat is only seen free.)"""
+    if guarded.on():
+        slot = queries.SEATS.first(id=slot_id)
+        if slot.booked < slot.capacity and slot.cancelled_at is None:
+            return
+        raise Conflict(f"slot {slot_id} is full")
     if queries.TAKE_SEAT.execute(id=slot_id) != 1:
         raise Conflict(f"slot {slot_id} is full")
 
@@ -139,6 +165,8 @@ def settle_full(ctx: Context, slot_id: int) -> None:
     """The fill rule: once a slot is full (an approval took the last seat, or its capacity
     dropped to its approved seats), each pending request for it waits (opted in) or is
     rejected with ``slot is full``, by the system."""
+    if guarded.on():  # over other students' requests: the server runs it
+        return guarded.settle(slot_id)
     slot = queries.SEATS.first(id=slot_id)
     if slot.booked < slot.capacity:
         return
@@ -156,6 +184,8 @@ def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
     and the student has no approved session at that time; and while the slot has more free
     seats than pending requests (a promoted request turned down), the next one does too. The
     student and the educator are told."""
+    if guarded.on():  # over other students' requests: the server runs it
+        return guarded.offer(slot_id, freed)
     slot = queries.slot(slot_id)
     if slot.cancelled_at is not None or from_db(slot.starts_at) <= ctx.now():
         return
@@ -182,6 +212,11 @@ def offer_free_seats(ctx: Context, slot_id: int, freed: int = 0) -> None:
 def overlapping_session(student: User, start: datetime, end: datetime, *, besides: int | None = None):
     """The student's approved request whose slot overlaps [start, end), if any (not counting
     request ``besides``, the one being moved)."""
+    if guarded.on():  # the student's sessions in other courses: the server looks
+        found = guarded.clash(student.id, start, end, besides or 0)
+        if found is None:
+            return None
+        return queries.request(found[0]) or Blank(id=found[0], slot=Blank(id=found[1]))
     clash = queries.OVERLAP.first(student=student.id, start=to_db(start), end=to_db(end),
                            besides=besides or 0)
     return None if clash is None else queries.request(clash.id)

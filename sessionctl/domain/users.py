@@ -10,7 +10,7 @@ from sessionctl.domain.checks import (
 )
 from sessionctl.domain.context import Context
 from sessionctl.domain.views import UserView
-from sessionctl.errors import Conflict
+from sessionctl.errors import Conflict, UsageError
 from sessionctl.store import Store
 from sessionctl.store.edge import to_db
 from sessionctl.store.models import Course, Enrollment, User
@@ -23,16 +23,45 @@ def register_first_admin(store: Store, name: str, *,
     ``now``, by default the real clock)."""
     check_name(name)
     with store.write():
-        existing = User.get_or_none(User.name == name)
-        has_admin = User.select().where(User.role == "admin").exists()
-        if has_admin:
-            return (UserView.of(existing) if existing else None), False
-        if existing:
-            User.update(role="admin").where(User.id == existing.id).execute()
-            existing.role = "admin"
-            made = existing
-        else:
-            made = User.create(name=name, role="admin", created_at=to_db(now or utcnow()))
+        return _first_admin(name, now)
+
+
+def set_identity(store: Store, identity: str, admin: str | None, *,
+                 now: datetime | None = None) -> dict:
+    """``init --identity``: "database" makes ``store`` (PostgreSQL) a database-mode store, with
+    ``admin`` its first admin if it has none, and a login role for every user; "login" or
+    "sudo" turns it back (docs/reference/database-mode.md). What happened, for the report."""
+    from sessionctl.domain.texts import templates
+    from sessionctl.store import rls
+
+    if identity != "database":
+        if store.identity == "database":
+            rls.disable(store)
+            store.identity = "login"
+            return {"identity": "login", "turned_back": True}
+        return {"identity": "login", "turned_back": False}
+    if admin is None:
+        raise UsageError("init --identity database needs --admin NAME: the first admin")
+    check_name(admin)
+    with store.write():
+        rls.lift(store)  # a store in the mode already: its owner reads its rows again
+        view, promoted = _first_admin(admin, now)
+        logins = rls.enable(store, admin, templates())
+    store.identity = "database"
+    return {"identity": "database", "admin": admin if promoted else None, "logins": logins}
+
+
+def _first_admin(name: str, now: datetime | None) -> tuple[UserView | None, bool]:
+    existing = User.get_or_none(User.name == name)
+    has_admin = User.select().where(User.role == "admin").exists()
+    if has_admin:
+        return (UserView.of(existing) if existing else None), False
+    if existing:
+        User.update(role="admin").where(User.id == existing.id).execute()
+        existing.role = "admin"
+        made = existing
+    else:
+        made = User.create(name=name, role="admin", created_at=to_db(now or utcnow()))
     return UserView.of(made), True
 
 
@@ -59,6 +88,7 @@ def add_user(
             name=name, role=role, display=display or None, email=email, tz=tz,
             created_at=to_db(ctx.now()),
         )
+        ctx.store.made_users([(name, role)])
         return _with_busy(user)
 
 
@@ -113,6 +143,8 @@ def set_user(ctx: Context, name: str | None, *, display=KEEP, email=KEEP, tz=KEE
             User.update(**changes).where(User.id == user.id).execute()
             for key, value in changes.items():
                 setattr(user, key, value)
+            if "role" in changes:
+                ctx.store.made_users([(user.name, user.role)])
         if busy is not KEEP:
             store_sources(user, busy)
         return _with_busy(user)

@@ -5,7 +5,7 @@ wait. (The rules that move the line, fill and offer, change states: ``domain/tra
 from __future__ import annotations
 
 from sessionctl.statuses import WAITING
-from sessionctl.store import queries
+from sessionctl.store import guarded, queries
 from sessionctl.store.models import Request
 
 
@@ -14,6 +14,8 @@ def waitlist_positions(slot_ids) -> dict[int, tuple[int, int]]:
     slot_ids = list(slot_ids)
     if not slot_ids:
         return {}
+    if guarded.on():  # others' waiting requests: the server counts them
+        return guarded.waitlist(slot_ids)
     rows = (
         Request.select(Request.id, Request.slot)
         .where(Request.slot.in_(slot_ids), Request.status == WAITING)
@@ -27,4 +29,6 @@ def waitlist_positions(slot_ids) -> dict[int, tuple[int, int]]:
 
 
 def waiting_count(slot_id: int) -> int:
+    if guarded.on():
+        return guarded.waiting_count(slot_id)
     return len(queries.LINE.all(slot=slot_id, status=WAITING))

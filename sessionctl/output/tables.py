@@ -455,6 +455,13 @@ def initialized(data: dict, as_json: bool) -> None:
     line(f"store ready at {data['store']} (schema version {data['schema']})")
     if data["admin"]:
         line(f"{data['admin']} is the admin")
+    if data.get("turned_back"):
+        line("the database mode is off: the client says who acts again")
+    for outcome, names in data.get("logins", {}).items():
+        if names:
+            line(f"logins {outcome}: {clean(', '.join(names))}")
+    if data.get("identity") == "database":
+        line("the database mode is on: everyone acts as their own database login")
 
 
 def config(data: dict, as_json: bool) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from sessionctl.store._peewee import peewee as pw
 from sessionctl.store._peewee import pg_adapter
 
-from sessionctl.errors import Conflict, SessionctlError, Unavailable
+from sessionctl.errors import Conflict, NotAllowed, SessionctlError, Unavailable, UsageError
 from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
 from sessionctl.store.queue import Busy, WriterQueue
@@ -71,8 +71,19 @@ class Store:
         self.timeout = timeout
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
         self.changed = False  # a write transaction that changed rows was committed
+        self.identity = "login"
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
+
+    @property
+    def identity(self) -> str:
+        """The store's mode: "login", or "database" (every person their own login: rls.py),
+        also kept on the database object, where ``guarded.on()`` reads it."""
+        return self.db.sessionctl_identity
+
+    @identity.setter
+    def identity(self, value: str) -> None:
+        self.db.sessionctl_identity = value
 
     def bind(self) -> None:
         """Point the models at this store's database (once; again only if a second store
@@ -195,6 +206,37 @@ class Store:
                               "(it has an empty schema_migrations table)")
         return int(row[0])
 
+    def read_identity(self) -> str:
+        """The store's mode as recorded (``init --identity``): "login" or "database"."""
+        with self.db.atomic():
+            row = self.db.execute_sql("SELECT identity FROM store_info").fetchone()
+        return row[0] if row else "login"
+
+    def session_user(self) -> tuple[str, bool]:
+        """The connection's login (the database mode's actor) and whether it is in one of the
+        mode's groups (a login that is not cannot even read the users)."""
+        from sessionctl.store.rls_guards import GROUPS
+
+        with self.db.atomic():
+            return tuple(self.db.execute_sql(
+                "SELECT session_user, EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g "
+                "ON g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member "
+                "WHERE u.rolname = session_user AND g.rolname = ANY (%s))",
+                (list(GROUPS.values()),)).fetchone())
+
+    def made_users(self, people) -> None:
+        """After users were added or changed role (``(name, role)`` pairs), in the same
+        transaction: in the database mode their login roles are made or moved
+        (``sessionctl.login_role``); nothing in the other modes."""
+        if self.identity == "database":
+            for name, role in people:
+                self.call("login_role", name, role)
+
+    def call(self, function: str, *args):
+        """One of the database mode's functions (``rls_behalf.py``): its first row."""
+        marks = ", ".join([self.db.param] * len(args))
+        return self.db.execute_sql(f"SELECT * FROM sessionctl.{function}({marks})", args).fetchone()
+
     def migrate(self, upto: int = migrations.LATEST) -> int:
         """Apply the pending migrations and their records in one transaction (``docs/architecture.md#add-a-migration``): a
         store is at its old version or the new one, never between.
@@ -205,6 +247,12 @@ class Store:
         with self._keys_checked_at_the_end():
             with self.write():
                 current = self.version()
+                guarded = current >= migrations.IDENTITY and self.dialect == "postgresql" \
+                    and self.read_identity() == "database"
+                if guarded:  # the owner's migration: lift the guards, migrate, put them back
+                    from sessionctl.store import rls
+
+                    texts = rls.lift(self)
                 for number, name, sql in migrations.MIGRATIONS:
                     if number <= current or number > upto:
                         continue
@@ -215,6 +263,8 @@ class Store:
                         .replace("?", self.db.param),
                         (number, name, datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)),
                     )
+                if guarded:
+                    rls.apply(self, texts)
                 if self.dialect == "sqlite":
                     dangling = self.db.execute_sql("PRAGMA foreign_key_check").fetchall()
                     if dangling:
@@ -385,6 +435,13 @@ def _prepare_once(store: Store, create: bool) -> None:
         store.db.execute_sql("PRAGMA journal_mode=WAL")
     if current < migrations.LATEST:
         store.migrate()
+    store.identity = store.read_identity()
+
+
+# What the database mode's policies, guards and functions refuse (rls_*.py), by SQLSTATE: not
+# the caller's (a policy, a guard: 42501), a name that is another kind of role (42710), a name
+# no login can have (22023).
+_REFUSALS = {"42501": NotAllowed, "42710": Conflict, "22023": UsageError}
 
 
 def translate(exc: BaseException, timeout: float | None = None) -> SessionctlError | None:
@@ -410,6 +467,10 @@ def translate(exc: BaseException, timeout: float | None = None) -> SessionctlErr
             return Unavailable(f"the store is not a sessionctl database or is corrupt ({said})")
         if "readonly" in text or "read-only" in text:
             return Unavailable("the store is read-only; nothing changed")
+        state = _sqlstate(err)
+        if state in _REFUSALS and not ("permission denied" in text or "must be owner" in text):
+            first = str(getattr(err, "orig", err)).strip().splitlines()[0]
+            return _REFUSALS[state](f"{first.removeprefix('ERROR:').strip()}; nothing changed")
         if "permission denied" in text or "must be owner" in text:  # PostgreSQL's grants
             return Unavailable(f"this database role may not do that: {said}; nothing changed",
                                hint="a store is upgraded and written by a role that owns its "

@@ -325,6 +325,15 @@ CREATE TABLE busy_sources (
 );
 """
 
+# 11 (issue 21): the store's mode of identity. 'login' (the personal and shared modes: the
+# client says who acts) or 'database' (every person their own PostgreSQL login, the server
+# guarding every row: docs/reference/database-mode.md); set by `init --identity`. Its number also
+# makes every older client refuse the store.
+IDENTITY = 11  # its number: from it on, a store may be in the database mode
+M011_IDENTITY = """
+ALTER TABLE store_info ADD COLUMN identity VARCHAR(16) NOT NULL DEFAULT 'login';
+"""
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
@@ -333,6 +342,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
     (9, "busy", M009_BUSY),
+    (IDENTITY, "identity", M011_IDENTITY),
 ]
 
 LATEST = MIGRATIONS[-1][0]

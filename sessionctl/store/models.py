@@ -126,6 +126,7 @@ class StoreInfo(BaseModel):
     """One row: the store's random id (calendar UIDs, Message-IDs)."""
 
     uuid = pw.CharField()
+    identity = pw.CharField(default="login")  # or "database" (docs/reference/database-mode.md)
 
     class Meta:
         table_name = "store_info"

@@ -87,6 +87,8 @@ class Prepared:
         database = self._query.model._meta.database
         kind = self._kind(database)
         query._database = database
+        if isinstance(query, pw.Insert) and not database.returning_clause:
+            query._returning = None  # built on PostgreSQL (RETURNING id), run on SQLite: none
         recorded = self._recorded
 
         def sql(ctx):

@@ -1,0 +1,450 @@
+"""The database mode's SQL, part one: the roles, who is asking, the checks the policies call, and
+the guards (triggers) on what people write themselves (docs/database-mode.md). ``rls.py``
+applies it; ``rls_behalf.py`` holds what the CLI does on others' behalf.
+
+Every text names the store's schema as ``STORE`` (``rls._for`` puts the real one in).
+"""
+
+from __future__ import annotations
+
+GROUPS = {"admin": "sessionctl_admin", "educator": "sessionctl_educator",
+          "student": "sessionctl_student"}
+DEFINER = "sessionctl_definer"  # owns the definer functions: NOLOGIN, no members
+ROLEMAKER = "sessionctl_rolemaker"  # owns login_role: NOLOGIN CREATEROLE, nothing else
+SCHEMA = "sessionctl"  # the functions' schema (the tables stay in the store's own)
+IDLE_TIMEOUT = "30s"  # idle_in_transaction_session_timeout of the store's database
+
+PINNED = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
+NOW = "(date_trunc('second', now() AT TIME ZONE 'UTC'))"  # the store's naive UTC instants
+
+# -- roles ---------------------------------------------------------------------------------------
+
+ROLES = f"""
+DO $$
+DECLARE
+    name text;
+    r pg_roles%ROWTYPE;
+    maker boolean;
+BEGIN
+    FOREACH name IN ARRAY ARRAY['{GROUPS["admin"]}', '{GROUPS["educator"]}',
+                                '{GROUPS["student"]}', '{DEFINER}', '{ROLEMAKER}'] LOOP
+        maker := name = '{ROLEMAKER}';
+        SELECT * INTO r FROM pg_roles WHERE rolname = name;
+        IF NOT FOUND THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN %s', name,
+                           CASE WHEN maker THEN 'CREATEROLE' ELSE '' END);
+            CONTINUE;
+        END IF;
+        IF r.rolsuper OR r.rolbypassrls OR r.rolreplication THEN
+            RAISE EXCEPTION 'the role % exists with powers it must not have (superuser, '
+                'bypassrls or replication); a superuser must drop or fix it', name
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF r.rolcanlogin OR r.rolcreatedb OR r.rolcreaterole <> maker THEN
+            EXECUTE format('ALTER ROLE %I NOLOGIN NOCREATEDB %s', name,
+                           CASE WHEN maker THEN 'CREATEROLE' ELSE 'NOCREATEROLE' END);
+        END IF;
+        EXECUTE format('ALTER ROLE %I PASSWORD NULL', name);
+    END LOOP;
+END $$"""
+
+
+def memberships_cleared() -> str:
+    """Nobody may become the definer or the rolemaker, and they belong to no role (the
+    rolemaker's admin option on the groups, PostgreSQL 16 on, is made without INHERIT or SET)."""
+    return f"""
+DO $$
+DECLARE
+    m record;
+BEGIN
+    FOR m IN SELECT r.rolname AS role, u.rolname AS member FROM pg_auth_members a
+             JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles u ON u.oid = a.member
+             WHERE (r.rolname IN ('{DEFINER}', '{ROLEMAKER}')
+                    OR u.rolname IN ('{DEFINER}', '{ROLEMAKER}'))
+               AND NOT (u.rolname = '{ROLEMAKER}' AND r.rolname LIKE 'sessionctl\\_%'
+                        AND current_setting('server_version_num')::int >= 160000)
+    LOOP
+        EXECUTE format('REVOKE %I FROM %I', m.role, m.member);
+    END LOOP;
+END $$"""
+
+
+def rolemaker_admin() -> str:
+    """PostgreSQL 16 on: CREATEROLE alone no longer grants membership in other roles; the
+    rolemaker holds the admin option on the three groups, without their privileges."""
+    grants = "".join(
+        f"EXECUTE 'GRANT {group} TO {ROLEMAKER} WITH ADMIN OPTION, INHERIT FALSE, SET FALSE';\n"
+        for group in GROUPS.values())
+    return f"""
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 160000 THEN
+        {grants}
+    END IF;
+END $$"""
+
+
+# -- who is asking ------------------------------------------------------------------------------
+# Every helper is a definer function (it reads rows the caller may not see) returning one fact.
+# ``me``: the users.id of the connected session_user, when that login is in the group of its
+# user's role; otherwise NULL: a login that is not a user of this store (or whose group does not
+# match, e.g. after a failed move) is nobody.
+
+HELPERS = f"""
+CREATE FUNCTION {SCHEMA}.me() RETURNS integer LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT u.id FROM STORE.users u
+    WHERE u.name = session_user::text
+      AND u.role IN ('admin', 'educator', 'student')
+      AND pg_catalog.pg_has_role(session_user, 'sessionctl_' || u.role, 'MEMBER')
+$$;
+CREATE FUNCTION {SCHEMA}.my_role() RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT u.role::text FROM STORE.users u WHERE u.id = {SCHEMA}.me()
+$$;
+CREATE FUNCTION {SCHEMA}.role_of(who integer) RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT u.role::text FROM STORE.users u WHERE u.id = who
+$$;
+-- the ids a person's rows hang on, each read once per statement (a hashed subplan)
+CREATE FUNCTION {SCHEMA}.my_courses() RETURNS SETOF integer LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT c.id FROM STORE.courses c WHERE c.educator_id = {SCHEMA}.me()
+$$;
+CREATE FUNCTION {SCHEMA}.my_slots() RETURNS SETOF integer LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT s.id FROM STORE.slots s WHERE s.educator_id = {SCHEMA}.me()
+$$;
+CREATE FUNCTION {SCHEMA}.my_enrolments() RETURNS SETOF integer LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT e.course_id FROM STORE.enrollments e WHERE e.student_id = {SCHEMA}.me()
+$$;
+-- the people a student may read: themselves, the educators of their courses, and whoever
+-- acted on their requests (an admin who approved one: request show names them)
+CREATE FUNCTION {SCHEMA}.my_people() RETURNS SETOF integer LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT {SCHEMA}.me()
+    UNION SELECT c.educator_id FROM STORE.courses c
+          JOIN STORE.enrollments e ON e.course_id = c.id WHERE e.student_id = {SCHEMA}.me()
+    UNION SELECT h.actor_id FROM STORE.history h JOIN STORE.requests r ON r.id = h.request_id
+          WHERE r.student_id = {SCHEMA}.me() AND h.actor_id IS NOT NULL
+$$;
+CREATE FUNCTION {SCHEMA}.manages_course(course integer) RETURNS boolean LANGUAGE sql STABLE
+    {PINNED} AS $$
+    SELECT {SCHEMA}.my_role() = 'admin' OR EXISTS (
+        SELECT 1 FROM STORE.courses c WHERE c.id = course AND c.educator_id = {SCHEMA}.me())
+$$;
+CREATE FUNCTION {SCHEMA}.manages_slot(slot integer) RETURNS boolean LANGUAGE sql STABLE
+    {PINNED} AS $$
+    SELECT {SCHEMA}.my_role() = 'admin' OR EXISTS (
+        SELECT 1 FROM STORE.slots s WHERE s.id = slot AND s.educator_id = {SCHEMA}.me())
+$$;
+CREATE FUNCTION {SCHEMA}.sees_slot(slot integer) RETURNS boolean LANGUAGE sql STABLE
+    {PINNED} AS $$
+    SELECT {SCHEMA}.manages_slot(slot) OR EXISTS (
+        SELECT 1 FROM STORE.slots s JOIN STORE.enrollments e ON e.course_id = s.course_id
+        WHERE s.id = slot AND e.student_id = {SCHEMA}.me())
+$$;
+CREATE FUNCTION {SCHEMA}.sees_request(request integer) RETURNS boolean LANGUAGE sql STABLE
+    {PINNED} AS $$
+    SELECT {SCHEMA}.my_role() = 'admin' OR EXISTS (
+        SELECT 1 FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
+        WHERE r.id = request AND {SCHEMA}.me() IN (r.student_id, s.educator_id))
+$$;
+-- a history row written in this very transaction by this very login: what makes a change
+-- someone else is told about (or a seat freed for the waitlist) the caller's own doing
+CREATE FUNCTION {SCHEMA}.changed_now(request integer) RETURNS boolean LANGUAGE sql STABLE
+    {PINNED} AS $$
+    SELECT EXISTS (SELECT 1 FROM STORE.history h WHERE h.request_id = request
+                   AND h.recorded_in = txid_current() AND h.recorded_by = session_user::text)
+$$;
+"""
+
+# -- checks the policies call ---------------------------------------------------------------------
+
+CHECKS = f"""
+-- INSERT INTO requests: a student's own request (a send, a move of their own), or a move made
+-- by the slot's educator (or an admin) for a student of the course; every rule of
+-- 'request send' and 'request move' that the row alone can show
+CREATE FUNCTION {SCHEMA}.may_request(slot integer, student integer, wanted text,
+                                     opted integer, replaces integer, given_link text,
+                                     given_notes text)
+    RETURNS boolean LANGUAGE plpgsql STABLE {PINNED} AS $$
+DECLARE
+    me integer := {SCHEMA}.me();
+    role text := {SCHEMA}.my_role();
+    s STORE.slots%ROWTYPE;
+    c STORE.courses%ROWTYPE;
+    old STORE.requests%ROWTYPE;
+    now_ timestamp := {NOW};
+    held integer;
+BEGIN
+    SELECT * INTO s FROM STORE.slots WHERE id = slot;
+    IF NOT FOUND OR me IS NULL OR s.cancelled_at IS NOT NULL OR s.starts_at <= now_ THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO c FROM STORE.courses WHERE id = s.course_id;
+    IF NOT EXISTS (SELECT 1 FROM STORE.enrollments e
+                   WHERE e.course_id = c.id AND e.student_id = student)
+       OR {SCHEMA}.role_of(student) IS DISTINCT FROM 'student' THEN
+        RETURN false;
+    END IF;
+    IF replaces IS NOT NULL THEN
+        SELECT * INTO old FROM STORE.requests WHERE id = replaces;
+        IF NOT FOUND OR old.student_id <> student
+           OR old.status NOT IN ('pending', 'approved', 'waiting')
+           OR (SELECT x.course_id FROM STORE.slots x WHERE x.id = old.slot_id) <> c.id THEN
+            RETURN false;
+        END IF;
+    END IF;
+    IF role = 'admin' OR (role = 'educator' AND s.educator_id = me) THEN
+        -- a move the educator makes: never a request nobody asked for
+        RETURN replaces IS NOT NULL AND wanted IN ('pending', 'approved', 'waiting');
+    END IF;
+    IF role <> 'student' OR student <> me OR given_link IS NOT NULL OR given_notes IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    -- a seat: pending on a slot with a free one, waiting (opted in) on a full one
+    IF NOT ((wanted = 'pending' AND s.booked < s.capacity)
+            OR (wanted = 'waiting' AND opted = 1 AND s.booked >= s.capacity)) THEN
+        RETURN false;
+    END IF;
+    IF c.min_notice IS NOT NULL AND s.starts_at - now_ < make_interval(mins => c.min_notice) THEN
+        RETURN false;
+    END IF;
+    IF c.horizon IS NOT NULL AND s.starts_at - now_ > make_interval(mins => c.horizon) THEN
+        RETURN false;
+    END IF;
+    IF c.max_active IS NOT NULL THEN  -- policy.bookings: a move and its booking count once
+        SELECT count(*) INTO held FROM STORE.requests r JOIN STORE.slots x ON x.id = r.slot_id
+        WHERE r.student_id = me AND r.status IN ('pending', 'approved', 'waiting')
+          AND x.course_id = c.id AND x.starts_at > now_
+          AND r.id IS DISTINCT FROM replaces
+          AND r.id IS DISTINCT FROM old.replaces_id
+          AND NOT (r.status = 'pending' AND r.replaces_id IN (
+              SELECT q.id FROM STORE.requests q WHERE q.student_id = me
+              AND q.status IN ('pending', 'approved', 'waiting')));
+        IF held >= c.max_active THEN
+            RETURN false;
+        END IF;
+    END IF;
+    -- no approved session of theirs at that time (the booking being moved aside)
+    RETURN NOT EXISTS (SELECT 1 FROM STORE.requests r
+        WHERE r.student_id = me AND r.status = 'approved' AND r.starts_at < s.ends_at
+          AND r.ends_at > s.starts_at AND r.id IS DISTINCT FROM replaces);
+END $$;
+
+-- INSERT INTO history: a row about a request the caller may see, telling its current state;
+-- in the caller's own name, or the system's (no actor) where the caller manages the slot
+CREATE FUNCTION {SCHEMA}.may_record(request integer, actor integer, state text)
+    RETURNS boolean LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
+        WHERE r.id = request AND r.status = state
+          AND {SCHEMA}.sees_request(r.id)
+          AND ((actor = {SCHEMA}.me()) OR (actor IS NULL AND {SCHEMA}.manages_slot(s.id))))
+$$;
+
+-- INSERT INTO notifications for someone else: a party of the request (its student, its slot's
+-- educator), told by an admin, by the slot's educator, or by whoever changed that request in
+-- this transaction (a student's send, cancel, move or rating tells the educator)
+CREATE FUNCTION {SCHEMA}.may_notify(recipient integer, request integer, slot integer)
+    RETURNS boolean LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
+        WHERE r.id = request AND (slot IS NULL OR slot = s.id)
+          AND recipient IN (r.student_id, s.educator_id)
+          AND ({SCHEMA}.manages_slot(s.id)
+               OR ({SCHEMA}.me() = r.student_id AND {SCHEMA}.changed_now(r.id))
+               OR ({SCHEMA}.changed_now(r.id)
+                   AND (SELECT h.actor_id IS NULL FROM STORE.history h
+                        WHERE h.request_id = r.id AND h.recorded_in = txid_current()
+                        ORDER BY h.id DESC LIMIT 1))))
+$$;
+
+-- a sessionctl login: an ordinary login role in one of the three groups
+CREATE FUNCTION {SCHEMA}.is_login(who text) RETURNS boolean LANGUAGE sql STABLE
+    {PINNED} AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM pg_roles r WHERE r.rolname = who AND r.rolcanlogin
+          AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+                   OR r.rolbypassrls)
+          AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
+          AND EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                      WHERE m.member = r.oid AND g.rolname IN
+                      ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')))
+$$;
+-- INSERT INTO users by an educator (course enroll --from-csv) or an admin: never a name that
+-- is a database role other than a sessionctl login (docs/database-mode.md)
+-- (refused as a name that is taken, SQLSTATE 42710: exit 5, as login_role refuses it)
+CREATE FUNCTION {SCHEMA}.name_is_free(who text) RETURNS boolean LANGUAGE plpgsql STABLE
+    {PINNED} AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who) AND NOT {SCHEMA}.is_login(who) THEN
+        RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    RETURN true;
+END $$;
+"""
+
+# -- triggers -------------------------------------------------------------------------------------
+
+TRIGGERS = f"""
+-- who wrote a history row, and in which transaction: the connected login, whoever writes it
+CREATE FUNCTION {SCHEMA}.history_stamp() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.recorded_by := session_user::text;
+    NEW.recorded_in := txid_current();
+    RETURN NEW;
+END $$;
+
+-- a slot's seats are its approved requests, counted by the database (the CHECK on slots
+-- refuses an approval beyond the capacity)
+CREATE FUNCTION {SCHEMA}.count_seats() RETURNS trigger LANGUAGE plpgsql {PINNED} AS $$
+DECLARE
+    slot integer;
+BEGIN
+    FOR slot IN
+        SELECT DISTINCT x FROM unnest(ARRAY[
+            CASE WHEN TG_OP <> 'INSERT' AND OLD.status = 'approved' THEN OLD.slot_id END,
+            CASE WHEN TG_OP <> 'DELETE' AND NEW.status = 'approved' THEN NEW.slot_id END]) x
+        WHERE x IS NOT NULL
+    LOOP
+        UPDATE STORE.slots SET booked = (SELECT count(*) FROM STORE.requests r
+                                         WHERE r.slot_id = slot AND r.status = 'approved')
+        WHERE id = slot;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+-- what a person may change of a request (the definer's own changes are checked by it)
+CREATE FUNCTION {SCHEMA}.request_guard() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    s STORE.slots%ROWTYPE;
+    c STORE.courses%ROWTYPE;
+    now_ timestamp := {NOW};
+    manager boolean;
+    own boolean;
+BEGIN
+    IF current_user = '{DEFINER}' OR {SCHEMA}.is_owner() THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'INSERT' THEN  -- the server's clock orders the waitlist, not a laptop's
+        NEW.created_at := now_;
+        NEW.updated_at := now_;
+        RETURN NEW;
+    END IF;
+    s := {SCHEMA}.slot_row(OLD.slot_id);
+    c := {SCHEMA}.course_row(s.course_id);
+    manager := {SCHEMA}.manages_slot(OLD.slot_id);
+    own := OLD.student_id = {SCHEMA}.me();
+    NEW.starts_at := s.starts_at;  -- the slot's times, as migration 6 keeps them
+    NEW.ends_at := s.ends_at;
+    IF NEW.status IS DISTINCT FROM OLD.status THEN
+        IF NOT (OLD.status, NEW.status) IN (
+                ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
+                ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
+                ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
+                ('waiting', 'rejected')) THEN
+            RAISE EXCEPTION 'request % is %; it cannot become %', OLD.id, OLD.status, NEW.status
+                USING ERRCODE = 'check_violation';
+        END IF;
+        IF NOT manager AND NOT (own AND NEW.status = 'cancelled') THEN
+            RAISE EXCEPTION 'only the educator of slot % or an admin can make request % %',
+                s.id, OLD.id, NEW.status USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF NEW.status = 'approved' AND s.starts_at <= now_ THEN
+            RAISE EXCEPTION 'slot % has already started', s.id USING ERRCODE = 'check_violation';
+        END IF;
+        IF NEW.status = 'completed' AND s.ends_at > now_ THEN
+            RAISE EXCEPTION 'session % has not ended yet', OLD.id USING ERRCODE = 'check_violation';
+        END IF;
+        IF OLD.status = 'approved' AND NEW.status = 'cancelled' AND s.ends_at <= now_ THEN
+            RAISE EXCEPTION 'session % has ended', OLD.id USING ERRCODE = 'check_violation';
+        END IF;
+        IF OLD.status = 'approved' AND NEW.status = 'cancelled' AND NOT manager
+           AND c.cancel_notice IS NOT NULL
+           AND s.starts_at - now_ < make_interval(mins => c.cancel_notice) THEN
+            RAISE EXCEPTION '% needs % minutes notice to cancel a session (cancel-notice)',
+                c.code, c.cancel_notice USING ERRCODE = 'check_violation';
+        END IF;
+    ELSIF NEW.reason IS DISTINCT FROM OLD.reason THEN
+        RAISE EXCEPTION 'a reason goes with a change of state' USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.replaced_by_id IS DISTINCT FROM OLD.replaced_by_id AND NOT EXISTS (
+            SELECT 1 FROM STORE.requests n WHERE n.id = NEW.replaced_by_id
+            AND n.replaces_id = OLD.id AND n.student_id = OLD.student_id) THEN
+        RAISE EXCEPTION 'request % does not replace request %', NEW.replaced_by_id, OLD.id
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF (NEW.rating, NEW.rating_comment, NEW.rated_at)
+            IS DISTINCT FROM (OLD.rating, OLD.rating_comment, OLD.rated_at) THEN
+        IF NOT (own AND NEW.rating IS NOT NULL AND OLD.status = 'completed'
+                AND now_ <= s.ends_at + interval '30 days')
+           AND NOT (manager AND NEW.rating IS NULL) THEN
+            RAISE EXCEPTION 'only the student rates a session, within 30 days of its end'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END IF;
+    IF (NEW.attendance IS DISTINCT FROM OLD.attendance OR NEW.link IS DISTINCT FROM OLD.link
+        OR NEW.notes IS DISTINCT FROM OLD.notes) AND NOT manager THEN
+        RAISE EXCEPTION 'only the educator of slot % or an admin can change that', s.id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- the store's owner (its migrations) or a superuser: not bound by the guards
+CREATE FUNCTION {SCHEMA}.is_owner() RETURNS boolean LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp AS $$
+    SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
+                                      WHERE c.oid = 'STORE.users'::regclass), 'USAGE')
+$$;
+CREATE FUNCTION {SCHEMA}.slot_row(slot integer) RETURNS STORE.slots LANGUAGE sql STABLE
+    {PINNED} AS $$ SELECT * FROM STORE.slots WHERE id = slot $$;
+CREATE FUNCTION {SCHEMA}.course_row(course integer) RETURNS STORE.courses LANGUAGE sql STABLE
+    {PINNED} AS $$ SELECT * FROM STORE.courses WHERE id = course $$;
+
+-- what the slot's educator may change of it (seats are counted, never written by people)
+CREATE FUNCTION {SCHEMA}.slot_guard() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_user = '{DEFINER}' OR {SCHEMA}.is_owner() THEN
+        RETURN NEW;
+    END IF;
+    IF OLD.cancelled_at IS NOT NULL THEN
+        RAISE EXCEPTION 'slot % is cancelled', OLD.id USING ERRCODE = 'check_violation';
+    END IF;
+    IF (NEW.starts_at, NEW.ends_at) IS DISTINCT FROM (OLD.starts_at, OLD.ends_at) THEN
+        IF NEW.starts_at <= {NOW} OR OLD.ends_at <= {NOW} THEN
+            RAISE EXCEPTION 'slot % cannot move into or out of the past', OLD.id
+                USING ERRCODE = 'check_violation';
+        END IF;
+        IF EXISTS (SELECT 1 FROM STORE.requests r WHERE r.slot_id = OLD.id
+                   AND r.status IN ('pending', 'approved', 'waiting')) THEN
+            RAISE EXCEPTION 'slot % has active requests; its time cannot move', OLD.id
+                USING ERRCODE = 'check_violation';
+        END IF;
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- a user's name is their login; only an admin changes a role (login_role then moves it)
+CREATE FUNCTION {SCHEMA}.user_guard() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.name IS DISTINCT FROM OLD.name THEN
+        RAISE EXCEPTION 'a user name cannot change' USING ERRCODE = 'check_violation';
+    END IF;
+    IF NEW.role IS DISTINCT FROM OLD.role AND {SCHEMA}.my_role() IS DISTINCT FROM 'admin'
+       AND current_user <> '{DEFINER}' AND NOT {SCHEMA}.is_owner() THEN
+        RAISE EXCEPTION 'only admins can change roles' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+"""
+
+TRIGGER_BINDINGS = [
+    ("history", "history_stamp", "BEFORE INSERT", "history_stamp"),
+    ("requests", "requests_seats", "AFTER INSERT OR DELETE OR UPDATE OF status, slot_id",
+     "count_seats"),
+    ("requests", "requests_guard", "BEFORE INSERT OR UPDATE", "request_guard"),
+    ("slots", "slots_guard", "BEFORE UPDATE", "slot_guard"),
+    ("users", "users_guard", "BEFORE UPDATE", "user_guard"),
+]
