@@ -308,16 +308,3 @@ def test_the_cli_in_a_restricted_mode(remote, monkeypatch, tmp_path):
     keyed = remote("slot", "add", "--course", "MATH101", "--start", "2030-01-07 09:15",
                    "--duration", "30m", user="ada")
     assert keyed.exit_code == 4 and "not read in the shared and database modes" in keyed.stderr
-
-
-def test_a_store_in_the_database_mode_restricts_fetching(remote, monkeypatch, tmp_path):
-    """A store that records the database mode (``Store.identity``, issue 14) is restricted
-    like the shared mode: no paths, no loopback."""
-    from sessionctl.store import Store
-
-    monkeypatch.setattr(Store, "identity", "database", raising=False)
-    path = tmp_path / "cal.ics"
-    path.write_bytes(CALENDAR)
-    assert remote("user", "set", "--busy", str(path), user="ada").exit_code == 4
-    result, _ = check(remote, remote.base + "/cal.ics")
-    assert "loopback, private or link-local" in result.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PG_SERVER, Cli, snapshot
+from conftest import PG_SERVER, Cli, future, iso, snapshot
 from test_database_mode import PASSWORD, converted, world  # noqa: F401 (fixtures)
 from test_shared import machine  # noqa: F401 (a fixture: the shared mode, faked in-process)
 
@@ -311,3 +311,29 @@ def test_a_students_move_under_auto_approve_and_an_educators_move(converted):
     # the seat alan left on s1 went to lin, the first on its waitlist, approved at once
     shown = as_login(w, "lin", "request", "show", str(w.request["lin-s1"]), "--json")
     assert '"status": "approved"' in shown.stdout, shown.stdout
+
+
+def test_busy_sources_in_the_database_mode_are_urls_only_and_their_owners(converted, tmp_path):
+    """In this mode the client fetches for a store others share: a busy source is an http(s)
+    URL stored with `user set --busy`, never a file, and loopback addresses are refused
+    (docs/reference/busy-times.md); the secret URLs are their owner's and the admins' alone."""
+    w = converted
+    calendar = tmp_path / "cal.ics"
+    calendar.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n")
+    before = snapshot(w.url)
+    refused = as_login(w, "ada", "user", "set", "--busy", str(calendar))
+    assert refused.exit_code == 4 and refused.stdout == "" and "Traceback" not in refused.stderr
+    assert snapshot(w.url) == before
+    secret = "http://127.0.0.1:9/private/s3cr3t-token/basic.ics"
+    assert as_login(w, "ada", "user", "set", "--busy", secret).exit_code == 0
+    before = snapshot(w.url)
+    added = as_login(w, "ada", "slot", "add", "--course", "MATH", "--start", iso(future(120)),
+                     "--duration", "30m")
+    assert added.exit_code == 6 and "loopback, private or link-local" in added.stderr
+    assert "s3cr3t-token" not in added.stderr and snapshot(w.url) == before
+    for who, rows in (("alan", 0), ("bob", 0), ("ada", 1), ("root", 1)):
+        seen = w.connect(who).execute("SELECT source FROM busy_sources").fetchall()
+        assert len(seen) == rows, (who, seen)
+    with pytest.raises(Exception, match="row-level security"):
+        w.connect("bob").execute("INSERT INTO busy_sources (user_id, position, source) "
+                                 "VALUES (%s, 2, 'http://x.example/')", (w.id["ada"],))
