@@ -436,6 +436,102 @@ def test_pager_from_pager_and_the_default_order(store, recorder, tmp_path):
     assert code == 0 and "Link" in out and recorder.seen() is None
 
 
+@pytest.fixture
+def fake_less(tmp_path):
+    """A pager called ``less`` that reads its input and records the ``LESS`` it was given."""
+    script, record = tmp_path / "bin" / "less", tmp_path / "less-env.txt"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\nimport os, sys\nsys.stdin.buffer.read()\n"
+                      f"open({str(record)!r}, 'w').write(repr(os.environ.get('LESS')))\n")
+    script.chmod(0o755)
+
+    def seen(store, args, **extra):
+        record.unlink(missing_ok=True)
+        env = environment(store, "ada", PAGER=str(script), **extra)
+        if "LESS" not in extra:
+            env.pop("LESS", None)
+        code, _, err = on_tty(args, env, lines=5)
+        assert (code, err) == (0, "")
+        return eval(record.read_text()) if record.exists() else "not paged"
+
+    return seen
+
+
+def test_the_pager_gets_less_frx_unless_less_is_set_and_s_for_wide_lists(store, fake_less, tmp_path):
+    lists = ["slot", "list", "--status", "all"]
+    assert fake_less(store, lists) == "FRX"  # as git does: colour shown, not its codes
+    assert fake_less(store, [*lists, "--wide"]) == "FRXS"  # long lines scroll sideways
+    assert fake_less(store, lists, LESS="-R") == "-R"  # yours is left as it is
+    assert fake_less(store, [*lists, "--wide"], LESS="-R") == "-RS"
+    assert fake_less(store, [*lists, "--wide"], LESS="-R --mouse") == "-R --mouse -S"
+    assert fake_less(store, [*lists, "--wide"], LESS="") == "-S"
+    # S is for less only: another pager gets LESS as it is
+    other = tmp_path / "bin" / "more"
+    other.write_text((tmp_path / "bin" / "less").read_text())
+    other.chmod(0o755)
+    env = environment(store, "ada", PAGER=str(other))
+    env.pop("LESS", None)
+    assert on_tty([*lists, "--wide"], env, lines=5)[0] == 0
+    assert eval((tmp_path / "less-env.txt").read_text()) == "FRX"
+
+
+def test_the_pager_environment_for_less_and_other_pagers():
+    from sessionctl.output.terminal import pager_environment
+
+    assert pager_environment(["less"], False, {})["LESS"] == "FRX"
+    assert pager_environment(["/usr/bin/less", "-x4"], True, {})["LESS"] == "FRXS"
+    assert pager_environment(["most"], True, {})["LESS"] == "FRX"
+    assert pager_environment(["less"], True, {"LESS": "SR"})["LESS"] == "SR"
+    assert pager_environment(["less"], True, {"LESS": "--mouse"})["LESS"] == "--mouse -S"
+
+
+def tmux_screen(command: str, env: dict, size: tuple[int, int], keys=()) -> str:
+    """What a tmux window of ``size`` (columns, lines) shows, colour codes included, once
+    ``command`` has drawn; ``keys`` are then sent (to quit a pager)."""
+    import shutil
+    import time
+
+    if not (shutil.which("tmux") and shutil.which("less")):
+        pytest.skip("tmux or less is not installed (.ci/run installs them)")
+    import tempfile
+
+    where = tempfile.mkdtemp(prefix="sessionctl-tmux-")
+    tmux = ["tmux", "-S", f"{where}/socket", "-f", "/dev/null"]
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PAGER", "LESS", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")
+    script = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
+                      if k in keep or k.startswith("SESSIONCTL_"))
+    subprocess.run([*tmux, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]),
+                    f'env -i TERM="$TERM" {script} {command}; sleep 30'], check=True)
+    try:
+        screen, last = "", None
+        for _ in range(100):  # until the screen stops changing
+            time.sleep(0.1)
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-e"], capture_output=True,
+                                    text=True).stdout
+            if screen == last and screen.strip():
+                break
+            last = screen
+        for key in keys:
+            subprocess.run([*tmux, "send-keys", key], check=True)
+        return screen
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_pager_less_shows_colour_and_scrolls_wide_lists_sideways(store, size):
+    env = environment(store, "ada", PAGER="less")
+    env.pop("LESS", None)
+    screen = tmux_screen(f"{BIN} slot list --status all --wide", env, size, keys=["q"])
+    assert "\x1b[32m" in screen or "\x1b[34m" in screen, screen  # colours, drawn as colours
+    assert "ESC[" not in screen and "^[" not in screen, screen  # never their codes as text
+    rows = [SGR.sub("", line) for line in screen.split("\n")]
+    assert any(row.startswith("ID  Course") for row in rows)
+    assert all(cell_len(row) <= size[0] for row in rows)  # chopped, not wrapped: S
+    assert sum(row.rstrip().endswith(">") for row in rows) >= 2  # less's mark of a chopped line
+
+
 def test_no_pager_and_a_pipe_are_never_paged(store, recorder):
     env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
     code, out, _ = on_tty(["--no-pager", "request", "list", "--status", "all", "--wide"], env, lines=5)

@@ -45,6 +45,8 @@ def _list(columns, rows, *, viewer=None, wide=False, title=None, caption=None, n
     per row however wide (``docs/reference/output.md#lists-fit-the-screen``)."""
     look = term.look()
     draw = model.draw_wide if wide else model.draw
+    if wide:
+        term.out().wide = True  # less scrolls it sideways (output.md#the-pager)
     term.lines(draw(columns, rows, look, viewer=viewer, title=title, caption=caption, notes=notes))
 
 
