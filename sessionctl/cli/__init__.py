@@ -4,7 +4,7 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from sessionctl import __version__
 from sessionctl.cli._typer import Commands, command_of, operands
@@ -128,13 +128,9 @@ class Root(TyperGroup):
         return list(self.commands)
 
     def format_help(self, ctx, formatter) -> None:
-        built = self.commands
-        self.commands = {name: built.built(name) or TyperCommand(name, help=text)
-                         for name, (_, text) in COMMANDS.items()}
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self.commands = built
+        from sessionctl.front import root_screen
+
+        formatter.write(root_screen().rstrip("\n"))
 
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
         run = ctx_args["obj"]

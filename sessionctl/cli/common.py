@@ -96,7 +96,7 @@ CourseOpt = Annotated[Optional[str], typer.Option(
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Starting before WHEN.")]
 Wide = Annotated[bool, typer.Option(
-    "--wide", help="Print every column whole, wrapping long text, instead of one line per row."
+    "--wide", help="Print every column whole, one line per row however wide (less scrolls it sideways)."
 )]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
