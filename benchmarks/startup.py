@@ -63,6 +63,8 @@ def main() -> None:
             "sessionctl help slot add": ([EXE, "help", "slot", "add"], env),
             "sessionctl slot add --help": ([EXE, "slot", "add", "--help"], env),
             "TAB: slot show <ids>": ([EXE], bash_completion(ada, "sessionctl slot show ")),
+            "TAB: slot cancel <live ids>": ([EXE], bash_completion(ada, "sessionctl slot cancel ")),
+            "TAB: --tz <zones>": ([EXE], bash_completion(ada, "sessionctl --tz Europe/")),
         })
         times = interleaved(commands, n)
     wall = {name: median(values) for name, values in times.wall.items()}

@@ -8,6 +8,7 @@ from typer.core import TyperGroup
 
 from sessionctl import __version__
 from sessionctl.cli._typer import Commands, command_of, operands
+from sessionctl.cli.common import own_completion
 from sessionctl.cli._typer import exceptions as click_exc
 from sessionctl.cli.invocation import Invocation
 from sessionctl.errors import OutputLost, SessionctlError
@@ -123,6 +124,7 @@ class Root(TyperGroup):
     def __init__(self, **attrs):
         super().__init__(**attrs)
         self.commands = Commands(COMMANDS, load_command)
+        own_completion(self)  # --color, --tz
 
     def list_commands(self, ctx) -> list[str]:
         return list(self.commands)
@@ -244,7 +246,7 @@ def load_command(name: str):
 
     module_name = COMMANDS[name][0]
     module = importlib.import_module(f"sessionctl.cli.{module_name}")
-    return command_of(module.app, name, app, group=module_name == name)
+    return command_of(module.app, name, app, group=module_name == name, prepare=own_completion)
 
 
 def main() -> None:

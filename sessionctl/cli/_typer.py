@@ -13,7 +13,8 @@ this: a bad option must raise these very classes.
 
 ``help_screen`` draws a command's help with ``helpscreen.render`` from what click knows of it;
 ``command_of`` gives every command it builds that help instead of Typer's (one renderer for
-every screen, ``docs/reference/help.md``).
+every screen, ``docs/reference/help.md``), and hands it to ``prepare`` (the root's completion of
+values).
 
 ``current_context`` is click's context of the command being run (one per invocation, pushed
 and popped by click): ``output/terminal.py`` finds the run it prints for through it.
@@ -59,7 +60,7 @@ def detected_shell() -> str | None:
         return None
 
 
-def command_of(sub, name: str, root, *, group: bool):
+def command_of(sub, name: str, root, *, group: bool, prepare=None):
     """The click command ``name``, built from the Typer app ``sub`` as ``root`` (the Typer app of
     the root group) would build it: the whole of ``sub`` as a group named ``name``
     (``root.add_typer(sub, name=name)``), or with ``group`` False the one command ``name`` that
@@ -82,17 +83,20 @@ def command_of(sub, name: str, root, *, group: bool):
                  for info in sub.registered_commands}
         built.commands = Commands(infos, lambda command: _own_help(main.get_command_from_info(
             infos[command], pretty_exceptions_short=root.pretty_exceptions_short,
-            rich_markup_mode=root.rich_markup_mode)))
-        return _own_help(built)
+            rich_markup_mode=root.rich_markup_mode), prepare))
+        return _own_help(built, prepare)
     [info] = [c for c in sub.registered_commands if c.name == name]
     return _own_help(main.get_command_from_info(
         info, pretty_exceptions_short=root.pretty_exceptions_short,
-        rich_markup_mode=root.rich_markup_mode))
+        rich_markup_mode=root.rich_markup_mode), prepare)
 
 
-def _own_help(command):
-    """``command`` with its help drawn by ``help_screen`` (click calls ``format_help``)."""
+def _own_help(command, prepare=None):
+    """``command`` with its help drawn by ``help_screen`` (click calls ``format_help``), then
+    given to ``prepare`` if any (``cli/common.own_completion``)."""
     command.format_help = lambda ctx, formatter: formatter.write(help_screen(command, ctx))
+    if prepare is not None:
+        prepare(command)
     return command
 
 
