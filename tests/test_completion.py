@@ -280,13 +280,7 @@ def test_ids_complete_from_what_was_typed_upcoming_first(store):
 
 
 def test_ids_are_what_the_command_can_act_on_upcoming_first(tmp_path):
-    cli = Cli(tmp_path / "store.db")
-
-    def ok(*args, user="root"):
-        result = cli(*args, "--json", user=user)
-        assert result.exit_code == 0, (args, result.stderr)
-        return json.loads(result.stdout)
-
+    ok = Cli(tmp_path / "store.db").json
     ok("init")
     ok("user", "add", "ada", "--role", "educator")
     ok("user", "add", "alan", "--role", "student")

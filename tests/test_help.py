@@ -113,3 +113,11 @@ def test_the_root_help_loads_no_typer_and_no_rich_and_help_is_it():
     assert all(d.returncode == 0 and d.stderr == b"" for d in done)
     assert len({d.stdout for d in done}) == 1
     assert b"help     Show the help" in done[0].stdout
+
+
+@pytest.mark.parametrize("name", ["\x1b[31mred", "sl\u202eot", "x" * 5000, "slot\nadd", "🙂"])
+def test_help_of_a_hostile_name_is_a_usage_error_said_safely(cli, name):
+    result = cli("help", name)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
+    assert result.stderr.count("\n") == 2  # error and hint, each one line

@@ -497,7 +497,8 @@ def tmux_screen(command: str, env: dict, size: tuple[int, int], keys=()) -> str:
 
     where = tempfile.mkdtemp(prefix="sessionctl-tmux-")
     tmux = ["tmux", "-S", f"{where}/socket", "-f", "/dev/null"]
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PAGER", "LESS", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")
+    keep = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "PAGER", "LESS", "XDG_CONFIG_HOME",
+            "XDG_CONFIG_DIRS")
     script = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
                       if k in keep or k.startswith("SESSIONCTL_"))
     subprocess.run([*tmux, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]),
