@@ -1,18 +1,23 @@
-"""Lists in the terminal: one column model per list, fitted to the width before drawing.
+"""Lists in the terminal: one column model per list, fitted to the width before drawing
+(``docs/reference/output.md#lists-fit-the-screen``).
 
-Each list declares its columns once (``Column``: header, cell, priority, minimum and maximum
-width, how to cut). ``draw`` then decides, before it draws anything, which columns fit the
-width and how wide each is: columns that repeat the viewer go, then, while even the
-narrowest layout is too wide, the lowest-priority columns (empty ones first); what is left
-is shared by shrinking the widest cuttable columns first, never below their minimum. Every
-row is then written as one line, cut with ``…`` where needed: no per-row measuring by Rich,
-so 10,000 rows cost tens of milliseconds. ``--wide`` keeps every cell whole and, when some
-must wrap, lets Rich wrap them (``draw_wide``).
+Each list declares its columns once (``Column``: header, cell, priority, planned width, how
+to cut). Which columns a list shows depends on the width and the viewer only, never on the
+data (``choose``): columns that would only repeat the viewer go (an educator's own name on
+their own slots), then the columns are taken by priority, each at its planned width, while
+they fit. The data then decides how wide each shown column is (``allot``): whole columns (ids,
+times, statuses) as wide as their values, and the free text shares the rest, cut with ``…``
+widest first, so that a list uses the whole width before it cuts anything. Every row is one
+line, except in a column that wraps (the inbox's text), and no line is wider than the width.
 
-The table looks as Rich's SIMPLE_HEAD box without edges draws it (header, a rule, rows
-three spaces apart); this module writes those lines itself. Rich is imported only for the
-cell widths of text that is not printable ASCII (wide characters count 2) and for ``--wide``
-tables that need wrapping.
+``draw_wide`` (``--wide``) prints every column whole, one line a row, however wide;
+``draw_whole`` (the tables inside ``show`` commands) prints every column whole, text wrapped
+at word boundaries inside its column (``wrap``): a word is never broken, so a link stays
+whole, on a line of its own if need be.
+
+The frame (a header, a rule, rows two spaces apart) is written here, without Rich: Rich is
+imported only for the cell widths of text that is not printable ASCII (wide characters
+count 2), so 10,000 rows cost tens of milliseconds.
 """
 
 from __future__ import annotations
@@ -21,13 +26,15 @@ import unicodedata
 from datetime import date, datetime, tzinfo
 from typing import Any, Callable, Sequence
 
-from sessionctl._plain import Frozen, Record, replace
+from sessionctl._plain import Frozen
 
-NEVER, TEXT, LINK = "never", "text", "link"  # how a column is cut
-GAP = 3  # columns are three spaces apart, as Rich's SIMPLE_HEAD box without edges draws them
+NEVER, TEXT, LINK, WRAP = "never", "text", "link", "wrap"  # how a column's text may be fitted
+CUT = (TEXT, LINK, WRAP)  # the columns that share what the whole ones leave
+GAP = 2  # columns are two spaces apart
 ELLIPSIS = "…"
 NEWLINE = "⏎"  # a line break inside a cell of a one-line row
-WRAP_MIN = 10  # with --wide, text columns may wrap down to this width (or their header's)
+DOWN = "↓"  # in a show command's table: this cell's link is on a line of its own under the row
+WRAP_MIN = 10  # in a show command's table, text columns may wrap down to this width (or their header's)
 # SGR codes of the few styles used (Rich's "standard" colour system writes the same)
 SGR = {"green": "32", "yellow": "33", "blue": "34", "red": "31", "dim": "2", "bold": "1",
        "italic": "3", "dim italic": "2;3"}
@@ -57,24 +64,31 @@ class Link(str):
 class Column(Frozen):
     """One column of a list.
 
-    ``value(row)`` gives the cell. ``priority``: the lowest goes first when the width is
-    short. ``cut``: NEVER (ids, times, statuses: always whole), TEXT (cut at the end with
-    ``…``) or LINK (the same, but a hyperlink on a terminal). A cut column is never narrower
-    than ``min_width`` (nor its header) and, except with ``--wide``, never wider than
-    ``max_width``. ``style(text)`` names a Rich style for a cell (statuses) or None.
-    ``viewer(row)`` names the person a cell is about: when that is the viewer on every row
-    (an educator's own slots), the column only repeats them and is left out.
+    ``value(row)`` gives the cell. ``priority``: the highest are shown first; a column that does
+    not fit at its planned width is left out. ``cut``: NEVER (ids, times, statuses: always
+    whole), TEXT (cut at the end with ``…``), LINK (the same, but a hyperlink on a terminal)
+    or WRAP (wrapped at words inside the column, never cut). ``width``: the width the column is
+    planned with when the columns are chosen, never its data's: for a whole column the width
+    its values usually take (a wider value takes its room from the text), for the others the
+    narrowest they are cut to (never below their header). A cut column is at most ``max_width``
+    wide while the other columns still want room. ``style(text)`` names a style for a cell
+    (statuses) or None. ``repeats``: the viewers' roles for whom the column only repeats
+    themselves (an educator's own slots name that educator on every row): left out for them.
     """
 
-    _fields = ("header", "value", "priority", "cut", "min_width", "max_width", "style", "viewer")
+    _fields = ("header", "value", "priority", "cut", "width", "max_width", "style", "repeats")
 
     def __init__(self, header: str, value: Callable[[Any], Any], priority: int = 50,
-                 cut: str = NEVER, min_width: int = 0, max_width: int | None = None,
-                 style: Callable[[str], str | None] | None = None,
-                 viewer: Callable[[Any], str | None] | None = None):
+                 cut: str = NEVER, width: int = 0, max_width: int | None = None,
+                 style: Callable[[str], str | None] | None = None, repeats: Sequence[str] = ()):
         self.__dict__.update(header=header, value=value, priority=priority, cut=cut,
-                             min_width=min_width, max_width=max_width, style=style,
-                             viewer=viewer)
+                             width=width, max_width=max_width, style=style,
+                             repeats=frozenset(repeats))
+
+    @property
+    def plan(self) -> int:
+        """The width this column is chosen at: its planned width, never below its header."""
+        return max(cell_len(self.header), self.width)
 
 
 class Look(Frozen):
@@ -195,61 +209,126 @@ class Times:
 # -- choosing columns and widths -------------------------------------------------------------------
 
 
-def shown(columns: Sequence[Column], rows: Sequence, viewer: str | None) -> list[Column]:
-    """The columns without those that only repeat the viewer."""
-    if viewer is None or not rows:
-        return list(columns)
-    return [c for c in columns
-            if c.viewer is None or any(c.viewer(row) != viewer for row in rows)]
+def shown(columns: Sequence[Column], viewer: str | None) -> list[Column]:
+    """The columns without those that only repeat the viewer (by their role)."""
+    return [c for c in columns if viewer is None or viewer not in c.repeats]
 
 
-def fit(columns: Sequence[Column], naturals: Sequence[int], filled: Sequence[bool],
-        width: int) -> list[tuple[int, int]]:
-    """Which columns to draw and how wide: ``[(index, width)]``, in column order.
+def choose(columns: Sequence[Column], width: int) -> list[int]:
+    """Which columns a list shows at ``width``, in column order: by priority, each that still
+    fits at its planned width (``Column.plan``). It reads no row, so the same viewer at the
+    same width always gets the same columns; at least the first by priority is shown."""
+    order = sorted(range(len(columns)), key=lambda i: (-columns[i].priority, i))
+    chosen, used = [], -GAP
+    for i in order:
+        if used + GAP + columns[i].plan <= width or not chosen:
+            chosen.append(i)
+            used += GAP + columns[i].plan
+    return sorted(chosen)
 
-    ``naturals`` are the widths the columns take whole (headers included), ``filled`` whether
-    any row has something in them. While the narrowest layout is wider than ``width``, the
-    lowest-priority column goes (an empty one before any other). If what is left still has
-    to be cut, empty columns go too; then the cuttable columns shrink, widest first, never
-    below their minimum, until the rest fits."""
-    natural, floor = [], []
-    for column, whole in zip(columns, naturals):
-        header = cell_len(column.header)
-        if column.cut != NEVER and column.max_width:
-            whole = max(header, min(whole, column.max_width))
-        natural.append(whole)
-        floor.append(whole if column.cut == NEVER else min(whole, max(header, column.min_width)))
-    keep = list(range(len(columns)))
-    while len(keep) > 1 and sum(floor[i] for i in keep) + GAP * (len(keep) - 1) > width:
-        keep.remove(min(keep, key=lambda i: (filled[i], columns[i].priority, -i)))
-    room = width - GAP * (len(keep) - 1)
-    if sum(natural[i] for i in keep) <= room:
-        return [(i, natural[i]) for i in keep]
-    if any(filled[i] for i in keep):  # something must be cut: first leave out empty columns
-        keep = [i for i in keep if filled[i]]
-        room = width - GAP * (len(keep) - 1)
-        if sum(natural[i] for i in keep) <= room:
-            return [(i, natural[i]) for i in keep]
-    if len(keep) == 1 and floor[keep[0]] > room:  # narrower than any sensible terminal
-        return [(keep[0], max(room, 1))]
+
+def allot(columns: Sequence[Column], naturals: Sequence[int], width: int | None) -> list[int]:
+    """How wide each column is drawn, given ``naturals``, the widths their cells take whole
+    (headers included), and the ``width`` to fit (None: no limit, every column whole).
+
+    Whole columns take their natural width. The cut ones share what is left: each whole if
+    all fit; else each at most its ``max_width`` and the rest cut, widest first, never below
+    its planned width; what is still left then goes to those cut at their ``max_width``, so
+    the list uses the whole width before it cuts anything. Only when the whole columns alone
+    leave too little (values far wider than planned) do the cut columns go below their
+    planned width, down to one cell, and then the whole columns are cut too."""
+    widths = list(naturals)
+    if width is None:
+        return widths
+    flexible = [i for i, c in enumerate(columns) if c.cut in CUT]
+    room = width - GAP * (len(columns) - 1) - sum(w for i, w in enumerate(widths) if i not in flexible)
+    if sum(widths[i] for i in flexible) <= room:
+        return widths
+    floors = {i: min(naturals[i], columns[i].plan) for i in flexible}
+    capped = {i: min(naturals[i], max(columns[i].max_width or naturals[i], floors[i])) for i in flexible}
+    if sum(capped.values()) >= room:
+        high = _level(capped, floors if sum(floors.values()) <= room else
+                      {i: min(1, capped[i]) for i in flexible}, room)
+    else:
+        high = _level({i: naturals[i] for i in flexible}, capped, room)
+    for i in flexible:
+        widths[i] = high[i]
+    over = sum(widths) + GAP * (len(columns) - 1) - width
+    if over > 0:  # the whole columns alone are too wide: cut them too, widest first
+        fixed = {i: widths[i] for i in range(len(columns)) if i not in flexible}
+        cut_to = _level(fixed, {i: min(1, w) for i, w in fixed.items()},
+                        sum(fixed.values()) - over)
+        for i, w in cut_to.items():
+            widths[i] = w
+    return widths
+
+
+def _level(highs: dict[int, int], lows: dict[int, int], room: int) -> dict[int, int]:
+    """Widths between ``lows`` and ``highs`` summing to at most ``room``, as even as can be:
+    the widest level every column can keep, then a cell more each to those short of high."""
+    if sum(lows.values()) >= room:
+        return dict(lows)
+    low, high = 0, max(highs.values(), default=0)
 
     def total(level: int) -> int:
-        return sum(max(floor[i], min(natural[i], level)) for i in keep)
+        return sum(max(lows[i], min(highs[i], level)) for i in highs)
 
-    low, high = 0, max(natural[i] for i in keep)
-    while low < high:  # the widest level the cuttable columns can all keep
+    while low < high:
         middle = (low + high + 1) // 2
         if total(middle) <= room:
             low = middle
         else:
             high = middle - 1
-    widths = {i: max(floor[i], min(natural[i], low)) for i in keep}
+    widths = {i: max(lows[i], min(highs[i], low)) for i in highs}
     spare = room - sum(widths.values())
-    for i in keep:  # the cells left over go one each to columns still short of whole
-        if spare > 0 and widths[i] < natural[i]:
+    for i in highs:
+        if spare > 0 and widths[i] < highs[i]:
             widths[i] += 1
             spare -= 1
-    return [(i, widths[i]) for i in keep]
+    return widths
+
+
+# -- wrapping --------------------------------------------------------------------------------------
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken at spaces and at its own line
+    breaks. A word is never broken (a link stays whole, on a line of its own when it is wider
+    than the width), except a run of wide characters (CJK), which breaks between any two of
+    them as CJK text does."""
+    width = max(width, 1)
+    lines: list[str] = []
+    for paragraph in text.replace("\t", " ").split("\n"):
+        line, size = "", 0
+        for word in paragraph.split():
+            wide = cell_len(word)
+            if wide > width and wide > len(word):  # wide characters: break between them
+                pieces = _chop(word, width)
+            else:
+                pieces = [word]
+            for piece in pieces:
+                piece_size = cell_len(piece)
+                if line and size + 1 + piece_size <= width:
+                    line, size = f"{line} {piece}", size + 1 + piece_size
+                else:
+                    if line:
+                        lines.append(line)
+                    line, size = piece, piece_size
+        lines.append(line)
+    return lines
+
+
+def _chop(word: str, width: int) -> list[str]:
+    """``word`` in pieces of at most ``width`` cells (a wide character is never split)."""
+    pieces, piece, size = [], "", 0
+    for ch in word:
+        ch_size = cell_len(ch)
+        if piece and size + ch_size > width and unicodedata.combining(ch) == 0:
+            pieces.append(piece)
+            piece, size = "", 0
+        piece += ch
+        size += ch_size
+    return pieces + ([piece] if piece else [])
 
 
 # -- drawing ---------------------------------------------------------------------------------------
@@ -272,13 +351,13 @@ def _is_link(column: Column, row) -> bool:
     return column.cut == LINK or isinstance(column.value(row), Link)
 
 
-def _cells(columns: Sequence[Column], rows: Sequence, cap: int, wrap: bool):
-    """Every cell's text (one line each unless ``wrap``) and width in cells (exact up to
-    ``cap``), and each column's whole width and whether anything is in it. Written for speed:
-    this runs once per cell of a 10,000-row list."""
+def _cells(columns: Sequence[Column], rows: Sequence, cap: int, breaks: Sequence[bool]):
+    """Every cell's text and width in cells (exact up to ``cap``), and each column's whole
+    width (its header's at least). A column whose ``breaks`` is true keeps its line breaks
+    (it wraps), the others show them as ⏎. Written for speed: this runs once per cell of a
+    10,000-row list."""
     getters = [column.value for column in columns]
     naturals = [cell_len(column.header) for column in columns]
-    filled = [False] * len(columns)
     texts, sizes = [], []
     for row in rows:
         cells, widths = [], []
@@ -290,21 +369,19 @@ def _cells(columns: Sequence[Column], rows: Sequence, cap: int, wrap: bool):
                 text = value if type(value) is str else str(value)
                 if not text.isprintable():
                     text = clean(text)
-                    if not wrap:
+                    if not breaks[index]:
                         text = one_line(text)
-                if wrap and "\n" in text:
+                if breaks[index] and "\n" in text:
                     size = max(measure(part, cap) for part in text.split("\n"))
                 else:
                     size = len(text) if text.isascii() else measure(text, cap)
-                if size:
-                    filled[index] = True
-                    if size > naturals[index]:
-                        naturals[index] = size
+                if size > naturals[index]:
+                    naturals[index] = size
             cells.append(text)
             widths.append(size)
         texts.append(cells)
         sizes.append(widths)
-    return texts, sizes, naturals, filled
+    return texts, sizes, naturals
 
 
 def draw(
@@ -312,102 +389,137 @@ def draw(
     title: str | None = None, caption: str | None = None, notes: Sequence[str] = (),
     headings: dict[int, str] | None = None,
 ) -> list[str]:
-    """The lines of a list fitted to ``look.width``: title, header, rule, exactly one line
-    per row, the ``notes``, caption. No line is wider than the width. ``headings``: a line
-    (a day of the agenda) to put before the row of that index, laid out with all the rows."""
-    columns = shown(columns, rows, viewer)
-    texts, sizes, naturals, filled = _cells(columns, rows, look.width + 1, wrap=False)
-    layout = fit(columns, naturals, filled, look.width)
-    return _lines(columns, rows, texts, sizes, layout, look, title, caption, notes, headings)
-
-
-def _lines(columns, rows, texts, sizes, layout, look, title, caption, notes,
-           headings=None) -> list[str]:
-    colour, width = look.colour, look.width
-    gap = " " * GAP
-    lines = []
-    if title:
-        lines.append(_styled(fit_line(title, width), "italic", colour))
-    header = gap.join(columns[i].header + " " * (w - cell_len(columns[i].header)) for i, w in layout)
-    lines.append(_styled(cut(header.rstrip(), width), "bold", colour))
-    lines.append(drawing("─", "-") * min(width, sum(w for _, w in layout) + GAP * (len(layout) - 1)))
-    plan = [(i, w, columns[i]) for i, w in layout]
-    for index, (row, cells, widths) in enumerate(zip(rows, texts, sizes)):
-        if headings and index in headings:
-            lines.append(_styled(fit_line(headings[index], width), "bold", colour))
-        parts = []
-        for i, w, column in plan:
-            text, size = cells[i], widths[i]
-            if size > w:
-                shortened = cut(text, w)
-                size = cell_len(shortened)
-                text = _hyperlink(text, shortened) if look.links and _is_link(column, row) else shortened
-            if colour and column.style is not None:
-                text = _styled(text, column.style(cells[i]), colour)
-            parts.append(text + " " * (w - size))
-        lines.append(gap.join(parts).rstrip())
-    lines.extend(fit_line(note, width) for note in notes)
-    if caption:
-        lines.append(_styled(fit_line(caption, width), "dim italic", colour))
-    return lines
-
-
-class Wrapped(Record):
-    """A ``--wide`` list whose cells wrap: lines before, a Rich table to print ``width``
-    cells wide, lines after."""
-
-    _fields = ("head", "table", "width", "tail")
-
-    def __init__(self, head: list[str], table: Any, width: int, tail: list[str]):
-        self.head = head
-        self.table = table
-        self.width = width
-        self.tail = tail
+    """The lines of a list fitted to ``look.width``: title, header, rule, one line per row (a
+    WRAP column's text wraps inside it), the ``notes``, caption. No line is wider than the
+    width, but for a word too long for a wrapping column. ``viewer``: the viewer's role.
+    ``headings``: a line (a day of the agenda) to put before the row of that index."""
+    columns = shown(columns, viewer)
+    columns = [columns[i] for i in choose(columns, look.width)]
+    breaks = [c.cut == WRAP for c in columns]
+    texts, sizes, naturals = _cells(columns, rows, look.width + 1, breaks)
+    widths = allot(columns, naturals, look.width)
+    return _lines(columns, rows, texts, sizes, widths, look, breaks, title, caption, notes,
+                  headings)
 
 
 def draw_wide(
     columns: Sequence[Column], rows: Sequence, look: Look, *, viewer: str | None = None,
+    title: str | None = None, caption: str | None = None, notes: Sequence[str] = (),
+) -> list[str]:
+    """``--wide``: every column (but those that repeat the viewer) whole, one line a row,
+    however wide the lines (a pager scrolls them sideways)."""
+    columns = shown(columns, viewer)
+    breaks = [False] * len(columns)
+    texts, sizes, naturals = _cells(columns, rows, 1 << 30, breaks)
+    return _lines(columns, rows, texts, sizes, naturals, look, breaks, title, caption, notes,
+                  None, fitted=False)
+
+
+def draw_whole(
+    columns: Sequence[Column], rows: Sequence, look: Look, *, viewer: str | None = None,
     title: str | None = None, caption: str | None = None,
-) -> list[str] | Wrapped:
-    """``--wide``: every cell whole. When every cell fits on one line, the lines as ``draw``
-    draws them; else a Rich table whose cells wrap inside columns as wide as ``fit`` makes
-    them (ids, times and statuses never wrap, nothing is left out)."""
-    columns = shown(columns, rows, viewer)
-    texts, sizes, naturals, _ = _cells(columns, rows, look.width + 1, wrap=True)
-    one_line_each = not any("\n" in t or "\t" in t for row in texts for t in row)
-    if one_line_each and sum(naturals) + GAP * (len(columns) - 1) <= look.width:
-        layout = list(enumerate(naturals))
-        return _lines(columns, rows, texts, sizes, layout, look, title, caption, ())
-    head = [_styled(fit_line(title, look.width), "italic", look.colour)] if title else []
-    tail = [_styled(fit_line(caption, look.width), "dim italic", look.colour)] if caption else []
-    table, width = _rich_table(columns, rows, texts, naturals, look)
-    return Wrapped(head, table, max(width, look.width), tail)
+) -> list[str]:
+    """A table inside a ``show`` command: every column, nothing cut; text wraps at words
+    inside its column, the columns fitted to the width as well as they can be. A link is
+    never split: one too wide for its column shows as ``↓`` there and goes whole on a line
+    of its own under its row."""
+    columns = [c if c.cut == NEVER else _wrapping(c) for c in shown(columns, viewer)]
+    breaks = [c.cut == WRAP for c in columns]
+    texts, sizes, naturals = _cells(columns, rows, look.width + 1, breaks)
+    for i, column in enumerate(columns):  # a column of links keeps them whole while it can
+        longest = max((m[i] for row, m in zip(rows, sizes) if _is_link(column, row)), default=0)
+        keep = _wrapping(column, longest)
+        trial = columns[:i] + [keep] + columns[i + 1:]
+        if breaks[i] and longest > column.plan and _least(trial, naturals) <= look.width:
+            columns = trial
+    below: dict[int, list[str]] = {}
+    while True:
+        if _least(columns, naturals) > look.width:  # too narrow: wider than the screen
+            widths = [n if c.cut == NEVER else min(n, c.plan) for c, n in zip(columns, naturals)]
+        else:
+            widths = allot(columns, naturals, look.width)
+        moved = False
+        for index, (row, cells, measured) in enumerate(zip(rows, texts, sizes)):
+            for i, column in enumerate(columns):
+                if breaks[i] and measured[i] > widths[i] and _is_link(column, row):
+                    below.setdefault(index, []).append(cells[i])
+                    cells[i], measured[i], moved = DOWN, 1, True
+        if not moved:
+            break
+        naturals = [max([cell_len(c.header)] + [m[i] for m in sizes]) for i, c in enumerate(columns)]
+    return _lines(columns, rows, texts, sizes, widths, look, breaks, title, caption, (), None,
+                  fitted=False, below=below)
 
 
-def _rich_table(columns, rows, texts, naturals, look):
-    from rich import box
-    from rich.cells import cell_len
-    from rich.style import Style
-    from rich.table import Table
-    from rich.text import Text
+def _wrapping(column: Column, width: int | None = None) -> Column:
+    """``column`` wrapping instead of cut, down to ``width`` cells (else ``WRAP_MIN`` or its
+    planned width if less), never capped."""
+    width = min(max(column.width, 1), WRAP_MIN) if width is None else width
+    return Column(column.header, column.value, column.priority, WRAP, width, None,
+                  column.style, column.repeats)
 
-    # text that wraps may be narrower than text cut on one line, and is never capped
-    wrapping = [replace(c, min_width=min(c.min_width, WRAP_MIN), max_width=None) for c in columns]
-    layout = fit(wrapping, naturals, [True] * len(columns), look.width)
-    if len(layout) < len(columns):  # even the narrowest layout is too wide: wider, never cut
-        layout = [(i, n if c.cut == NEVER else min(n, max(cell_len(c.header), c.min_width)))
-                  for i, (c, n) in enumerate(zip(wrapping, naturals))]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for i, w in layout:
-        table.add_column(columns[i].header, width=w, no_wrap=columns[i].cut == NEVER,
-                         overflow="fold")
-    for row, cells in zip(rows, texts):
-        parts = []
-        for i, _ in layout:
-            column, text = columns[i], cells[i]
-            style = column.style(text) if look.colour and column.style is not None else None
-            if look.links and look.colour and text and _is_link(column, row):
-                style = Style(link=text)
-            parts.append(Text(text, style=style or ""))
-        table.add_row(*parts)
-    return table, sum(w for _, w in layout) + GAP * (len(layout) - 1)
+
+def _least(columns: Sequence[Column], naturals: Sequence[int]) -> int:
+    """The narrowest a show command's table can be: whole columns whole, the others at their
+    planned width (or less when their text is narrower)."""
+    least = [n if c.cut == NEVER else min(n, c.plan) for c, n in zip(columns, naturals)]
+    return sum(least) + GAP * (len(least) - 1)
+
+
+def _lines(columns, rows, texts, sizes, widths, look, breaks, title, caption, notes,
+           headings, *, fitted: bool = True, below: dict[int, list[str]] | None = None) -> list[str]:
+    """The lines of a table drawn ``widths`` wide. ``fitted``: titles and notes cut to the
+    width, cut links hyperlinks on a terminal. ``below``: links to print whole, each on a line
+    of its own, under the row of that index."""
+    colour, width = look.colour, look.width
+    fit = (lambda text: fit_line(text, width)) if fitted else (lambda text: one_line(clean(text)))
+    gap = " " * GAP
+    lines = []
+    if title:
+        lines.append(_styled(fit(title), "italic", colour))
+    header = gap.join(c.header + " " * max(0, w - cell_len(c.header)) for c, w in zip(columns, widths))
+    lines.append(_styled(cut(header.rstrip(), width) if fitted else header.rstrip(), "bold", colour))
+    total = sum(widths) + GAP * (len(widths) - 1)
+    lines.append(drawing("─", "-") * (min(width, total) if fitted else total))
+    plan = list(zip(widths, columns, breaks))
+    last = len(plan) - 1
+    for index, (row, cells, measured) in enumerate(zip(rows, texts, sizes)):
+        if headings and index in headings:
+            lines.append(_styled(fit(headings[index]), "bold", colour))
+        if not any(breaks):
+            parts = []
+            for i, (w, column, _) in enumerate(plan):
+                text, size = cells[i], measured[i]
+                if size > w:
+                    shortened = cut(text, w)
+                    size = cell_len(shortened)
+                    text = _hyperlink(text, shortened) if look.links and _is_link(column, row) else shortened
+                if colour and column.style is not None:
+                    text = _styled(text, column.style(cells[i]), colour)
+                parts.append(text + " " * (w - size) if i < last else text)
+            lines.append(gap.join(parts).rstrip())
+            continue
+        stacks = []
+        for i, (w, column, wraps) in enumerate(plan):
+            text = cells[i]
+            if wraps:
+                stack = wrap(text, w) if text else [""]
+            elif measured[i] > w:
+                stack = [cut(text, w)]
+            else:
+                stack = [text]
+            style = column.style(cells[i]) if colour and column.style is not None else None
+            stacks.append([(part, cell_len(part), style) for part in stack])
+        for depth in range(max(len(stack) for stack in stacks)):
+            parts = []
+            for i, (w, _, _) in enumerate(plan):
+                part, size, style = stacks[i][depth] if depth < len(stacks[i]) else ("", 0, None)
+                shown_part = _styled(part, style, colour)
+                parts.append(shown_part + " " * max(0, w - size) if i < last else shown_part)
+            lines.append(gap.join(parts).rstrip())
+        for url in (below or {}).get(index, ()):
+            lines.append(_hyperlink(url, url) if look.links else url)
+    lines.extend(fit(note) for note in notes)
+    if caption:
+        lines.append(_styled(fit(caption), "dim italic", colour))
+    return lines

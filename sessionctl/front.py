@@ -1,21 +1,12 @@
 """What the command line shows before Typer is loaded: the root's table of commands, and the
-two answers that need nothing else, ``sessionctl --version`` and ``sessionctl --help``.
+answers that need nothing else, ``sessionctl --version`` and ``sessionctl --help`` (or ``help``).
 
-Typer with its click costs about as much as the interpreter itself at every start-up, and its
-help is drawn by ``typer.rich_utils``, which loads all of Rich, Markdown and tracebacks
-included. ``launch.py`` answers ``--version`` here without either, and the root's ``--help``
-with Rich's console, panel and table alone, building the very renderables Typer's help builds,
-so the output is Typer's byte for byte (``tests/test_startup.py`` compares the two at many
-widths, with and without colour). Anything else on the command line, a global option before
-``--help`` included, goes through Typer as before.
-
-Why the root's help keeps this second renderer (issue 17 weighed dropping it for click's plain
-formatter, which needs no Rich): typer 0.28 vendors its click as ``typer._click``, without a
-``Group``, and depends on no click package, so the only plain formatter a user's install has is
-Typer's own, behind ``import typer``: measured, the root's help drawn that way takes 2.56× the
-floor, against 2.58× for this copy and a 2× target (benchmarks/README.md#the-roots-help-one-renderer-or-two).
-Dropping the copy would change what every user sees for no gain in speed; it goes when the
-help screens get one renderer of their own for every command.
+Typer with its click costs about as much as the interpreter itself at every start-up.
+``launch.py`` answers ``--version`` here without it, and the root's help with
+``root_screen``, drawn by ``helpscreen.py``, the one renderer of every help screen; when the
+root's help comes through Typer (a global option before ``--help``), ``cli.Root`` draws it with
+the same ``root_screen``, so the screen exists once (issue 17 kept a copy of Typer's Rich help
+here, kept in step by tests: it is gone). Anything else on the command line goes through Typer.
 
 The tables here are the root's: ``cli/__init__.py`` takes its global options' help from
 ``OPTIONS`` and builds its commands lazily from ``COMMANDS``.
@@ -55,6 +46,7 @@ COMMANDS = {
     "request": ("request", "Request slots and decide on requests."),
     "notify": ("notify", "E-mail notifications."),
     "config": ("config", "The settings in effect and the config files they come from."),
+    "help": ("top", "Show the help of sessionctl or of a command: the same as COMMAND --help."),
 }
 
 # The root's options as its help lists them: (long name, short name, metavar, help).
@@ -87,7 +79,7 @@ def answer(args: list[str]) -> int | None:
         return None
     if args == ["--version"]:
         return _out(lambda: sys.stdout.write(f"{PROG} {__version__}\n"))
-    if args in (["--help"], ["-h"]):
+    if args in (["--help"], ["-h"], ["help"]):
         return _out(root_help)
     return None
 
@@ -136,86 +128,37 @@ def tame_columns() -> None:
         os.environ.pop("COLUMNS", None)
 
 
+HELP_WIDTH = 100  # help reads best at most this wide, however wide the terminal
+
+
+def help_look() -> tuple[int, bool]:
+    """A help screen's width (``COLUMNS`` when usable, else the terminal's, else 80; at most
+    100) and whether its headings are bold: on a terminal only, not under ``NO_COLOR`` (click's
+    echo, which prints the help of commands, strips styles from anything but a terminal)."""
+    found = usable_columns(os.environ.get("COLUMNS"))
+    tty = False
+    try:
+        tty = sys.stdout.isatty()
+        if found is None and tty:
+            found = os.get_terminal_size(sys.stdout.fileno()).columns or None
+    except (OSError, ValueError, AttributeError):
+        pass
+    return max(20, min(found or 80, HELP_WIDTH)), tty and not os.environ.get("NO_COLOR")
+
+
+def root_screen() -> str:
+    """The root's help screen, from ``COMMANDS`` and ``OPTIONS``: ``sessionctl --help`` here,
+    and through Typer (``--db X --help``, ``help``) by ``cli.Root``, drawn by the one renderer."""
+    from sessionctl.examples import EXAMPLES
+    from sessionctl.helpscreen import Entry, render
+
+    options = [Entry(", ".join(n for n in (short, long) if n) + (f" {metavar}" if metavar else ""), text)
+               for long, short, metavar, text in OPTIONS]
+    screen, bold = help_look()
+    return render(USAGE[len("Usage: "):], HELP, options=options,
+                  commands=[Entry(name, text) for name, (_, text) in COMMANDS.items()],
+                  examples=EXAMPLES[""], screen=screen, bold=bold)
+
+
 def root_help() -> None:
-    """The root's help as ``typer.rich_utils.rich_format_help`` draws it (typer 0.28): the
-    same console, the same renderables, so the same bytes."""
-    import re
-
-    from rich.align import Align
-    from rich.columns import Columns
-    from rich.console import Console, Group
-    from rich.highlighter import RegexHighlighter
-    from rich.padding import Padding
-    from rich.panel import Panel
-    from rich.table import Table
-    from rich.text import Text
-    from rich.theme import Theme
-
-    class OptionHighlighter(RegexHighlighter):
-        highlights = [
-            r"(^|\W)(?P<switch>\-\w+)(?![a-zA-Z0-9])",
-            r"(^|\W)(?P<option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
-            r"(?P<types>\<[^\>]+\>)",
-            r"(?P<usage>Usage: )",
-        ]
-
-    class NegativeOptionHighlighter(RegexHighlighter):
-        highlights = [
-            r"(^|\W)(?P<negative_switch>\-\w+)(?![a-zA-Z0-9])",
-            r"(^|\W)(?P<negative_option>\-\-[\w\-]+)(?![a-zA-Z0-9])",
-        ]
-
-    class TypesHighlighter(RegexHighlighter):
-        highlights = [
-            r"^(?P<types_sep>(\[|<))",
-            r"(?P<types_sep>\|)",
-            r"(?P<types_sep>(\]|>))(\.\.\.)?$",
-        ]
-
-    tame_columns()
-    highlight, negative, types = OptionHighlighter(), NegativeOptionHighlighter(), TypesHighlighter()
-    force = True if (os.getenv("GITHUB_ACTIONS") or os.getenv("FORCE_COLOR")
-                     or os.getenv("PY_COLORS")) else None
-    if os.getenv("_TYPER_FORCE_DISABLE_TERMINAL"):
-        force = False
-    width = os.getenv("TERMINAL_WIDTH")
-    console = Console(
-        theme=Theme({
-            "option": "bold cyan", "switch": "bold green", "negative_option": "bold magenta",
-            "negative_switch": "bold red", "types": "bold yellow", "types_sep": "dim",
-            "usage": "yellow",
-        }),
-        highlighter=highlight, color_system="auto", force_terminal=force,
-        width=int(width) if width else None,
-    )
-
-    def emoji(text: str) -> bool:
-        """Whether ``text`` may hold an emoji code (``:name:``, replaced as in Typer's help):
-        without one, Rich's replacement changes nothing, and its table of emoji codes is
-        never loaded."""
-        return re.search(r":\S*:", text) is not None
-
-    def markup(text: str) -> Text:
-        return highlight(Text.from_markup(text, style="", emoji=emoji(text)))
-
-    def panel(table, title: str):
-        return Panel(table, border_style="dim", title=Text.from_markup(title, emoji=emoji(title)),
-                     title_align="left")
-
-    styles = dict(show_header=False, expand=True, box=None, show_lines=False, leading=0,
-                  border_style=None, row_styles=None, pad_edge=False, padding=(0, 1))
-    console.print(Padding(highlight(USAGE), 1), style="bold")
-    console.print(Padding(Align(Group(markup(HELP)), pad=False), (0, 1, 1, 1)))
-    options = Table(highlight=True, **styles)
-    for long, short, metavar, text in OPTIONS:
-        options.add_row(highlight(long), highlight(short), negative(""), negative(""),
-                        types(Text(metavar, style="bold yellow", overflow="fold")),
-                        Columns([markup(text)]))
-    console.print(panel(options, "Options"))
-    commands = Table(highlight=False, **styles)
-    commands.add_column(style="bold cyan", no_wrap=True, width=max(len(n) for n in COMMANDS))
-    commands.add_column("Description", justify="left", no_wrap=False, ratio=10)
-    for name, (_, text) in COMMANDS.items():
-        commands.add_row(Text(name), markup(text))
-    console.print(panel(commands, "Commands"))
-    sys.stdout.write("\n")  # click echoes the (empty) text Typer's help returns
+    sys.stdout.write(root_screen())

@@ -270,13 +270,65 @@ def test_what_each_role_is_offered(store):
     assert values("bash", "sessionctl course show ", "root", db) == ["CS2", "MATH101", "OLD", "PHYS1"]
 
 
-def test_ids_complete_from_what_was_typed_newest_first(store):
-    math = store["math"]
-    ones = [str(i) for i in sorted(math, reverse=True) if str(i).startswith("1")]
+def test_ids_complete_from_what_was_typed_upcoming_first(store):
+    math = store["math"]  # all ahead, each an hour after the one before
+    ones = [str(i) for i in math if str(i).startswith("1")]
     assert values("bash", "sessionctl slot show 1", "alan", store["db"]) == ones
     assert values("bash", "sessionctl slot show 9999", "alan", store["db"]) == []
     for typed in ("x", "-1", "١", "1.", "0x1"):
         assert values("bash", f"sessionctl slot show {typed}", "alan", store["db"]) == []
+
+
+def test_ids_are_what_the_command_can_act_on_upcoming_first(tmp_path):
+    ok = Cli(tmp_path / "store.db").json
+    ok("init")
+    ok("user", "add", "ada", "--role", "educator")
+    ok("user", "add", "alan", "--role", "student")
+    ok("course", "add", "MATH101", "--title", "Maths", user="ada")
+    ok("course", "enroll", "MATH101", "alan", user="ada")
+    a, b, c = (ok("slot", "add", "--course", "MATH101", "--start", iso(future(hours)),
+                  "--duration", "1h", user="ada")[0]["id"] for hours in (72, 48, 96))
+    ra, rb, rc = (ok("request", "send", str(slot), user="alan")["id"] for slot in (a, b, c))
+    ok("request", "approve", str(rb), user="ada")
+    ok("request", "reject", str(rc), user="ada")
+    ok("slot", "cancel", str(c), user="ada")
+    db = tmp_path / "store.db"
+    for shell in ("bash", "zsh", "fish"):
+        assert values(shell, "sessionctl request approve ", "ada", db) == [str(ra)]  # pending only
+        assert values(shell, "sessionctl request cancel ", "alan", db) == [str(rb), str(ra)]
+        assert values(shell, "sessionctl request show ", "alan", db) == [str(rb), str(ra), str(rc)]
+        assert values(shell, "sessionctl request rate ", "alan", db) == []  # none completed
+        assert values(shell, "sessionctl slot cancel ", "ada", db) == [str(b), str(a)]  # live
+        assert values(shell, "sessionctl slot show ", "ada", db) == [str(b), str(a), str(c)]
+        assert values(shell, "sessionctl request send ", "alan", db) == [str(a)]  # a seat free
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_choices_zones_and_names_complete(shell, store):
+    db = store["db"]
+    assert values(shell, "sessionctl request list --status ", "ada", db) == [
+        "pending", "approved", "waiting", "rejected", "cancelled", "completed", "all"]
+    assert values(shell, "sessionctl slot list --status b", "ada", db) == ["booked"]
+    assert values(shell, "sessionctl --color ", "ada", db) == ["auto", "always", "never"]
+    assert values(shell, "sessionctl slot add --repeat week", "ada", db) == ["weekdays", "weekly"]
+    assert values(shell, "sessionctl user list --role ", "root", db) == ["admin", "educator", "student"]
+    assert values(shell, "sessionctl course set MATH101 --horizon ", "ada", db) == ["off"]
+    assert values(shell, "sessionctl request rate 1 --stars ", "alan", db) == ["1", "2", "3", "4", "5"]
+    assert values(shell, "sessionctl --tz Europe/Be", "ada", db) == [
+        "Europe/Belfast", "Europe/Belgrade", "Europe/Berlin"]
+    assert values(shell, "sessionctl user add x --tz America/New_", "root", db) == ["America/New_York"]
+    # user names: everyone for an admin or an educator, by role where one is asked
+    assert values(shell, "sessionctl user show ", "root", db) == ["ada", "alan", "bob", "kat", "root"]
+    assert values(shell, "sessionctl course enroll MATH101 ", "ada", db) == ["alan", "kat"]
+    assert values(shell, "sessionctl slot list --educator ", "root", db) == ["ada", "bob"]
+    assert values(shell, "sessionctl user show ", "alan", db) == ["alan"]  # a student: only them
+    assert values(shell, "sessionctl --color x", "ada", db) == []
+
+
+def test_a_hostile_typed_value_completes_nothing(store):
+    for typed in ("$(touch x)", "\u202e", "Europe/../", "pending;ls"):
+        assert values("bash", f"sessionctl --tz {typed}", "ada", store["db"]) == []
+        assert values("bash", f"sessionctl request list --status {typed}", "ada", store["db"]) == []
 
 
 def test_descriptions_in_zsh_and_fish(store):
@@ -337,12 +389,14 @@ COMP_WORDS=(sessionctl request show ""); COMP_CWORD=3
 _sessionctl_completion sessionctl && printf '%s\\n' "${{COMPREPLY[@]}}"
 COMP_WORDS=(sessionctl course show ""); COMP_CWORD=3
 _sessionctl_completion sessionctl && printf '%s\\n' "${{COMPREPLY[@]}}"
+COMP_WORDS=(sessionctl request list --status p); COMP_CWORD=4
+_sessionctl_completion sessionctl && printf '%s\\n' "${{COMPREPLY[@]}}"
 """
     env = env_for(store["db"], "kat", PATH=f"{BIN.parent}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run(["bash", "--norc", "--noprofile", "-c", program], env=env,
                           capture_output=True, text=True, timeout=60)
     assert done.stderr == "" and done.returncode == 0
-    assert done.stdout.splitlines() == [*ids(store["kats"])[::-1], "MATH101", "PHYS1"]
+    assert done.stdout.splitlines() == [*ids(store["kats"])[::-1], "MATH101", "PHYS1", "pending"]
 
 
 @pytest.mark.skipif(not shutil.which("fish"), reason="fish is not installed")
@@ -351,10 +405,11 @@ def test_fish_runs_the_script_and_gets_the_courses(store):
                                    shell="fish")
     env = env_for(store["db"], "kat", PATH=f"{BIN.parent}{os.pathsep}{os.environ['PATH']}",
                   HOME=str(store["db"].parent))
-    done = subprocess.run(["fish", "--no-config", "-c", f"{script}\ncomplete -C 'sessionctl course show '"],
+    done = subprocess.run(["fish", "--no-config", "-c", f"{script}\ncomplete -C 'sessionctl course show '"
+                           "\ncomplete -C 'sessionctl --tz Europe/Berl'"],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["MATH101\tMaths more", "PHYS1\tPhysics"]
+    assert done.stdout.splitlines() == ["MATH101\tMaths more", "PHYS1\tPhysics", "Europe/Berlin"]
 
 
 # -- silent on every error -------------------------------------------------------------------------
@@ -416,7 +471,7 @@ def test_bytes_that_are_not_utf8_get_nothing(store):
     for words, offered in ((b"sessionctl course show \xff", b""),
                            (b"sessionctl --db /tmp/\xff.db slot show ", b""),
                            (b"sessionctl \xff\xfe slot show ", b"init\nwhoami\ndemo\nsweep\nremind"
-                            b"\ninbox\nagenda\nuser\ncourse\nslot\nrequest\nnotify\nconfig")):  # not a command
+                            b"\ninbox\nagenda\nuser\ncourse\nslot\nrequest\nnotify\nconfig\nhelp")):  # not a command
         env.update({b"_SESSIONCTL_COMPLETE": b"complete_bash", b"COMP_WORDS": words,
                     b"COMP_CWORD": str(len(words.split(b" ")) - 1).encode()})
         done = subprocess.run([str(BIN)], env=env, capture_output=True, timeout=60)

@@ -1,5 +1,6 @@
-"""The column model (sessionctl/columns.py): choosing columns and widths, cutting text, and
-drawing a list exactly as Rich draws the same table when nothing has to be cut."""
+"""The column model (sessionctl/columns.py): choosing columns by width and viewer only, sharing
+the width, cutting and wrapping text, and drawing a list exactly as Rich draws the same table
+(two spaces between columns) when nothing has to be cut."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import re
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from sessionctl import columns as model
-from sessionctl.columns import LINK, NEVER, TEXT, Column, Link, Look
+from sessionctl.columns import LINK, NEVER, TEXT, WRAP, Column, Link, Look
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 OSC8 = re.compile(r"\x1b\]8;;([^\x1b]*)\x1b\\")
@@ -32,7 +32,7 @@ def rich_alone(headers, rows, width, terminal) -> list[str]:
     console = Console(file=out, markup=False, highlight=False, emoji=False, width=width,
                       soft_wrap=False, force_terminal=terminal,
                       color_system="standard" if terminal else None)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table = Table(box=None, padding=(0, 1), pad_edge=False)
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:
@@ -61,8 +61,8 @@ def test_a_list_that_fits_is_drawn_as_rich_draws_it(headers, data, colour):
     rows = data.draw(st.lists(st.lists(cell, min_size=len(headers), max_size=len(headers)),
                               min_size=1, max_size=5))
     drawn = model.draw_wide(by_index(headers), rows, Look(100, colour=colour))
-    assume(isinstance(drawn, list))  # it fits on one line a row (else Rich wraps it)
-    assert [plain(line) for line in drawn] == rich_alone(headers, rows, 100, colour)
+    assume(all(cell_len(plain(line)) <= 100 for line in drawn))  # else Rich wraps it
+    assert [plain(line) for i, line in enumerate(drawn) if i != 1] == rich_alone(headers, rows, 100, colour)
     assert model.draw(by_index(headers, TEXT), rows, Look(100, colour=colour)) == drawn
 
 
@@ -77,7 +77,7 @@ def test_every_row_is_one_line_no_wider_than_the_width(widths, cuts, width, data
     text = st.lists(st.sampled_from(list("ab c\n\t日👍\u00e9") + ["e\u0301", "\u200b", "\u200d"]),
                     max_size=90).map("".join)
     columns = [Column(f"H{i}", (lambda i: lambda row: row[i])(i), priority=data.draw(st.integers(0, 9)),
-                      cut=cuts.draw(st.sampled_from([NEVER, TEXT, LINK])), min_width=w)
+                      cut=cuts.draw(st.sampled_from([NEVER, TEXT, LINK])), width=w)
                for i, w in enumerate(widths)]
     rows = data.draw(st.lists(st.lists(text, min_size=len(columns), max_size=len(columns)),
                               min_size=1, max_size=6))
@@ -86,44 +86,77 @@ def test_every_row_is_one_line_no_wider_than_the_width(widths, cuts, width, data
     assert all(cell_len(line) <= width for line in lines), (width, lines)
 
 
-def test_columns_go_by_priority_then_cut_columns_shrink_widest_first():
+def test_columns_are_chosen_by_priority_at_their_planned_width_then_text_shares_the_rest():
     columns = [
-        Column("ID", lambda r: r[0], 100),
-        Column("Start", lambda r: r[1], 90),
+        Column("ID", lambda r: r[0], 100, width=4),
+        Column("Start", lambda r: r[1], 90, width=15),
         Column("Notes", lambda r: r[2], 40, TEXT, 10),
         Column("Message", lambda r: r[3], 50, TEXT, 10),
-        Column("Seats", lambda r: r[4], 30),
+        Column("Seats", lambda r: r[4], 30, width=5),
     ]
     rows = [["1", "Sat 11-28 10:00", "n" * 40, "m" * 60, "0/1"]]
     assert model.draw(columns, rows, Look(200))[2] == (
-        "1    Sat 11-28 10:00   " + "n" * 40 + "   " + "m" * 60 + "   0/1")
-    # 80: everything at its minimum still fits, so nothing goes; the widest text shrinks first
+        "1   Sat 11-28 10:00  " + "n" * 40 + "  " + "m" * 60 + "  0/1")
+    # 80: all five fit at their planned widths; the text shares the rest, widest cut first
     assert model.draw(columns, rows, Look(80))[2] == (
-        "1    Sat 11-28 10:00   " + "n" * 22 + "…   " + "m" * 22 + "…   0/1")
-    # 50: at their minimum the five are 54 wide: Seats (the lowest priority) goes
-    assert model.draw(columns, rows, Look(50))[2] == (
-        "1    Sat 11-28 10:00   " + "n" * 11 + "…   " + "m" * 11 + "…")
-    # 40: Notes goes too; Message keeps what is left
-    assert model.draw(columns, rows, Look(40))[0] == "ID   Start             Message"
-    assert model.draw(columns, rows, Look(40))[2] == "1    Sat 11-28 10:00   " + "m" * 16 + "…"
+        "1   Sat 11-28 10:00  " + "n" * 24 + "…  " + "m" * 24 + "…  0/1")
+    assert len(model.draw(columns, rows, Look(80))[0]) == 80  # the whole width is used
+    # 50: planned, the five take 4+15+10+10+5 and four gaps: 52; Seats (lowest) goes
+    assert model.draw(columns, rows, Look(50))[0] == "ID  Start            Notes           Message"
+    # 40: Notes no longer fits at its planned 10, Seats still does; Message keeps the rest
+    assert model.draw(columns, rows, Look(40))[0] == "ID  Start            Message       Seats"
+    assert model.draw(columns, rows, Look(40))[2] == "1   Sat 11-28 10:00  " + "m" * 11 + "…  0/1"
 
 
-def test_empty_columns_go_first_when_anything_must_be_cut():
-    columns = [Column("ID", lambda r: r[0], 100), Column("Notes", lambda r: r[1], 90, TEXT, 5),
-               Column("Text", lambda r: r[2], 10, TEXT, 10)]
-    rows = [["1", None, "t" * 30]]
-    assert model.draw(columns, rows, Look(80))[0] == "ID   Notes   Text"  # all fits: all shown
-    assert model.draw(columns, rows, Look(25))[:3] == ["ID   Text", "─" * 25, "1    " + "t" * 19 + "…"]
+def test_the_same_width_and_viewer_get_the_same_columns_whatever_the_data():
+    columns = [Column("ID", lambda r: r[0], 100, width=4),
+               Column("Status", lambda r: r[1], 90, width=9),
+               Column("Slot", lambda r: r[2], 60, width=4),
+               Column("Message", lambda r: r[3], 40, TEXT, 12),
+               Column("Reason", lambda r: r[4], 30, TEXT, 12)]
+    short = [["1", "pending", "3", "", ""]]
+    long_ = [["1", "waiting, 1 of 1", "3", "hello " * 20, None], ["22", "approved", "", "", ""]]
+    for width in (30, 40, 46, 50, 80, 120):
+        heads = {tuple(model.draw(columns, rows, Look(width))[0].split()) for rows in (short, long_)}
+        assert len(heads) == 1, (width, heads)
+        assert all(cell_len(line) <= width for rows in (short, long_)
+                   for line in model.draw(columns, rows, Look(width)))
+    # the wide status takes its room from the text: nothing goes
+    assert model.draw(columns, long_, Look(46))[0].split() == ["ID", "Status", "Slot", "Message"]
+    assert model.draw(columns, long_, Look(46))[2] == "1   waiting, 1 of 1  3     hello hello hello…"
+
+
+def test_a_wrapping_column_wraps_its_text_at_words_inside_the_column():
+    columns = [Column("Request", lambda r: r[0], 100, width=4),
+               Column("Text", lambda r: r[1], 90, WRAP, 20),
+               Column("State", lambda r: r[2], 50, width=4)]
+    rows = [["12", "moved your session from Sat 11-28 10:00 to Sun 11-29 11:00", "new"]]
+    drawn = model.draw(columns, rows, Look(40))
+    assert drawn[2:] == ["12       moved your session from   new",
+                         "         Sat 11-28 10:00 to Sun",
+                         "         11-29 11:00"]  # every word there, none broken or cut
+    assert all(len(line) <= 40 for line in drawn)
+
+
+@pytest.mark.parametrize("text,width,expected", [
+    ("one two three", 7, ["one two", "three"]),
+    ("see https://meet.example.edu/a-long-room now", 12,
+     ["see", "https://meet.example.edu/a-long-room", "now"]),  # a link is never split
+    ("two\nlines", 20, ["two", "lines"]),
+    ("日本語のテキスト", 6, ["日本語", "のテキ", "スト"]),  # CJK breaks between characters
+    ("", 5, [""]),
+])
+def test_wrap_breaks_at_words_only(text, width, expected):
+    assert model.wrap(text, width) == expected
 
 
 def test_columns_that_only_repeat_the_viewer_are_left_out():
     columns = [Column("ID", lambda r: r["id"]),
-               Column("Educator", lambda r: r["educator"], viewer=lambda r: r["educator"])]
+               Column("Educator", lambda r: r["educator"], repeats=("educator",))]
     mine = [{"id": 1, "educator": "ada"}, {"id": 2, "educator": "ada"}]
-    assert model.draw(columns, mine, Look(80), viewer="ada")[0] == "ID"
-    assert model.draw(columns, mine, Look(80), viewer="root")[0] == "ID   Educator"
-    mixed = mine + [{"id": 3, "educator": "bob"}]
-    assert model.draw(columns, mixed, Look(80), viewer="ada")[0] == "ID   Educator"
+    assert model.draw(columns, mine, Look(80), viewer="educator")[0] == "ID"
+    assert model.draw(columns, mine, Look(80), viewer="admin")[0] == "ID  Educator"
+    assert model.draw_wide(columns, mine, Look(80), viewer="educator")[0] == "ID"
 
 
 @pytest.mark.parametrize("text,width,expected", [
@@ -151,14 +184,14 @@ def test_clean_escapes_control_and_reordering_characters_and_keeps_the_rest():
 
 def test_a_cut_link_is_a_hyperlink_to_the_whole_url_on_a_terminal_only():
     url = "https://meet.example.edu/" + "x" * 100
-    columns = [Column("ID", lambda r: r[0]), Column("Link", lambda r: r[1], cut=LINK, min_width=20)]
+    columns = [Column("ID", lambda r: r[0]), Column("Link", lambda r: r[1], cut=LINK, width=20)]
     rows = [["1", url], ["2", "https://e.du/a"]]
     tty = model.draw(columns, rows, Look(40, links=True))
-    assert tty[2] == f"1    \x1b]8;;{url}\x1b\\https://meet.example.edu/xxxxxxxxx…\x1b]8;;\x1b\\"
-    assert tty[3] == "2    https://e.du/a"  # whole: a terminal finds it itself
-    assert model.draw(columns, rows, Look(40))[2] == "1    https://meet.example.edu/xxxxxxxxx…"
+    assert tty[2] == f"1   \x1b]8;;{url}\x1b\\https://meet.example.edu/xxxxxxxxxx…\x1b]8;;\x1b\\"
+    assert tty[3] == "2   https://e.du/a"  # whole: a terminal finds it itself
+    assert model.draw(columns, rows, Look(40))[2] == "1   https://meet.example.edu/xxxxxxxxxx…"
     # a cell marked as a link in a mixed column (request list's "Reason / link")
-    mixed = [Column("Reason / link", lambda r: r, cut=TEXT, min_width=10)]
+    mixed = [Column("Reason / link", lambda r: r, cut=TEXT, width=10)]
     drawn = model.draw(mixed, [Link(url), "a reason " * 10], Look(20, links=True))
     assert drawn[2].startswith("\x1b]8;;https://") and "\x1b]8" not in drawn[3]
 
@@ -184,9 +217,29 @@ def test_compact_times_drop_the_current_year_and_the_date_of_a_same_day_end():
     assert times.end(start, datetime(2027, 3, 1, 23, 30, tzinfo=utc)) == "Tue 03-02 00:30"
 
 
-def test_max_width_caps_a_column_except_with_wide():
+def test_max_width_caps_a_column_while_others_want_room_and_wide_keeps_every_cell_whole():
     columns = [Column("Name", lambda r: r[0], cut=TEXT, max_width=10),
                Column("Notes", lambda r: r[1], cut=TEXT)]
-    rows = [["n" * 30, "short"]]
-    assert model.draw(columns, rows, Look(200))[2] == "n" * 9 + "…   short"
-    assert model.draw_wide(columns, rows, Look(200))[2] == "n" * 30 + "   short"
+    rows = [["n" * 30, "s" * 60]]
+    assert model.draw(columns, rows, Look(60))[2] == "n" * 9 + "…  " + "s" * 47 + "…"
+    assert model.draw(columns, rows, Look(200))[2] == "n" * 30 + "  " + "s" * 60  # room for all
+    wide = model.draw_wide(columns, rows + [["x", "https://meet.example.edu/" + "r" * 90]], Look(40))
+    assert wide[2] == "n" * 30 + "  " + "s" * 60  # one line a row, however wide
+    assert wide[3] == "x" + " " * 31 + "https://meet.example.edu/" + "r" * 90
+
+
+def test_a_table_in_a_show_command_wraps_text_at_words_and_never_splits_a_link():
+    url = "https://meet.example.edu/" + "r" * 30
+    columns = [Column("ID", lambda r: r[0], width=4), Column("Reason / link", lambda r: r[1], 50, TEXT, 14),
+               Column("Note", lambda r: r[2], 40, TEXT, 10)]
+    rows = [["7", Link(url), "a note that is long enough to wrap over a few lines here"]]
+    drawn = model.draw_whole(columns, rows, Look(80))
+    assert drawn[2].startswith("7   " + url)  # it fits: whole in its column, the note wraps
+    assert all(len(line) <= 80 for line in drawn)
+    words = " ".join(line for line in drawn[2:]).split()
+    assert "a note that is long enough to wrap over a few lines here".split() == [
+        w for w in words if w not in ("7", url)]
+    # too narrow for it: "↓" in its column, the link whole on a line of its own under the row
+    narrow = model.draw_whole(columns, rows, Look(60))
+    assert narrow[2].split()[:2] == ["7", "↓"] and narrow[-1] == url
+    assert not any("https:" in line and line != url for line in narrow)

@@ -26,6 +26,7 @@ import pytest
 from rich.cells import cell_len
 
 from conftest import Cli, future, iso, snapshot
+from sessionctl.columns import clean
 from runkit import built_store, built_template  # noqa: F401 (fixtures)
 from runkit import proc
 
@@ -112,8 +113,6 @@ LISTS = [
     (("request", "list"), "alan", "id", True),
     (("request", "list", "--status", "all"), "ada", "id", True),
     (("request", "list", "--status", "all"), "root", "id", True),
-    (("inbox", "--all", "--peek"), "ada", "id", True),
-    (("inbox", "--all", "--peek"), "alan", "id", True),
     (("course", "list"), "ada", "code", False),
     (("course", "list"), "alan", "code", False),
     (("course", "roster", "MATH101"), "ada", "name", False),
@@ -132,6 +131,24 @@ def test_every_list_is_one_line_a_row_at_every_width(store, args, user, key, cap
         assert [row.split()[0] for row in rows] == [str(item[key]) for item in items]
         assert "…" in result.stdout, (width, result.stdout)  # long text was cut, not wrapped
         assert "\x1b" not in result.stdout  # not a terminal: plain; an old ESC shows as text
+
+
+@pytest.mark.parametrize("user", ["ada", "alan"])
+def test_the_inbox_wraps_its_text_whole_and_shows_the_request_id_at_every_width(store, user):
+    items = json.loads(store("inbox", "--all", "--peek", "--json", user=user).stdout)
+    assert len(items) >= 2
+    for width in WIDTHS:
+        out = store("inbox", "--all", "--peek", user=user, env={"COLUMNS": str(width)}).stdout
+        lines = out.rstrip("\n").split("\n")
+        assert lines[0].split()[0] == "Request" and set(lines[1]) == {"─"}
+        starts = [line.split()[0] for line in lines[2:-1] if not line.startswith(" ")]
+        assert starts == [str(item["request"]) for item in items]  # each row starts with it
+        text = " ".join(out.split())
+        for item in items:  # never cut: every word of every text is there
+            assert all(word in text for word in clean(item["text"]).split()), (width, item["text"])
+        assert "…" not in out
+        long_words = {w for item in items for w in item["text"].split() if cell_len(w) > 20}
+        assert all(cell_len(line) <= width or any(w in line for w in long_words) for line in lines)
 
 
 def test_columns_that_repeat_the_viewer_are_left_out(store):
@@ -161,7 +178,7 @@ def test_narrow_lists_keep_ids_times_and_statuses_whole(store):
         start = datetime.fromisoformat(item["start"].replace("Z", "+00:00"))
         compact = start.strftime("%a %m-%d %H:%M" if start.year == now.year else "%a %Y-%m-%d %H:%M")
         assert re.match(rf"{item['id']}\s", row), row
-        assert compact in row and f"   {item['status']}" in row, (compact, row)
+        assert compact in row and f"  {item['status']}" in row, (compact, row)
 
 
 def test_long_links_are_whole_with_wide_and_in_show_commands(store):
@@ -170,37 +187,30 @@ def test_long_links_are_whole_with_wide_and_in_show_commands(store):
     assert LINK not in narrow and "https://meet.example.edu/room-room" in narrow
     wide = store("slot", "list", "--wide", user="ada", env={"COLUMNS": "80"}).stdout
     assert NOTES.split("\n")[0].split()[-1] in wide and "Link" in wide.split("\n")[0]
-    # the link column is last: its pieces, read down the table, are the whole link
-    start = wide.split("\n")[0].index("Link")
-    pieces = "".join(cells_from(line, start).strip() for line in wide.split("\n")[2:])
-    assert LINK in pieces
+    # one line a row, every link whole on it
+    rows = wide.split("\n")[2:-2]
+    assert len(rows) == len(json.loads(store("slot", "list", "--json", user="ada").stdout))
+    assert all(row.endswith(LINK) for row in rows)
     for args in (("slot", "show", str(slot["id"])), ("request", "show", "1")):
         shown = store(*args, user="ada", env={"COLUMNS": "80"}).stdout
-        assert re.search(rf"^link\s+{re.escape(LINK)}(/alan)?$", shown, re.M), shown
+        # too long to fit beside its label: whole, on a line of its own
+        assert re.search(rf"^link\n{re.escape(LINK)}(/alan)?$", shown, re.M), shown
+        assert "https:" not in shown.replace(LINK, "") or f"{LINK}/alan" in shown
     assert MESSAGE.strip() in store("request", "show", "1", user="ada", env={"COLUMNS": "500"}).stdout
 
 
-def cells_from(line: str, start: int) -> str:
-    """What a line holds from its ``start``-th cell on."""
-    taken = 0
-    for index, ch in enumerate(line):
-        if taken >= start:
-            return line[index:]
-        taken += cell_len(ch)
-    return ""
-
-
-def test_wide_wraps_every_cell_whole_and_keeps_the_frame(store):
+def test_wide_prints_every_cell_whole_one_line_a_row(store):
+    items = json.loads(store("request", "list", "--status", "all", "--json", user="root").stdout)
     out = store("request", "list", "--status", "all", "--wide", user="root", env={"COLUMNS": "100"}).stdout
     assert "…" not in out
-    text = " ".join(out.split())
-    for word in ("halting", "停止問題,", "exam."):
-        assert word in text
-    start = out.split("\n")[0].index("Reason / link")  # the last column: read it down the table
-    assert LINK + "/alan" in "".join(cells_from(line, start).strip() for line in out.split("\n")[2:])
-    assert out.split("\n")[0].split() == ["ID", "Slot", "Course", "Start", "Student", "Educator",
-                                          "Status", "Message", "Reason", "/", "link"]
-    assert out.rstrip("\n").split("\n")[-1] == "times in UTC"
+    lines = out.rstrip("\n").split("\n")
+    assert len(lines) == 2 + len(items) + 1  # header, rule, one line a row, caption
+    assert [line.split()[0] for line in lines[2:-1]] == [str(item["id"]) for item in items]
+    assert any(MESSAGE.strip() in line for line in lines)
+    assert any(line.endswith(LINK + "/alan") for line in lines)
+    assert lines[0].split() == ["ID", "Slot", "Course", "Start", "Student", "Educator",
+                                "Status", "Message", "Reason", "/", "link"]
+    assert lines[-1] == "times in UTC"
 
 
 def test_user_text_stays_literal_and_on_its_row(store):
@@ -208,7 +218,7 @@ def test_user_text_stays_literal_and_on_its_row(store):
     assert "[bold]x[/bold] [link=https://evil.example]z[/link]" in out
     assert "old \\x1b[31mred\\x1b[0m\\x07" in out  # an escape sequence from an old store, as text
     eve = store("request", "list", user="eve", env={"COLUMNS": "250"}).stdout
-    assert ("   [bold]x[/bold] [link=https://evil.example]z[/link] rtl\\u202eevil\\u202c "
+    assert ("  [bold]x[/bold] [link=https://evil.example]z[/link] rtl\\u202eevil\\u202c "
             "zero\u200bwidth") in eve  # markup as typed
     assert "\u202e" not in eve  # the bidi override cannot reorder the row; zero-width is harmless
     kat = store("request", "list", "--status", "all", user="kat", env={"COLUMNS": "200"}).stdout
@@ -217,13 +227,13 @@ def test_user_text_stays_literal_and_on_its_row(store):
 
 def test_inbox_says_kinds_in_words_and_heads_every_column(store):
     out = store("inbox", "--all", "--peek", user="ada", env={"COLUMNS": "200"}).stdout
-    assert out.split("\n")[0].split() == ["ID", "When", "Kind", "Request", "Text", "State"]
+    assert out.split("\n")[0].split() == ["Request", "When", "Kind", "Text", "State"]
     kinds = [n["kind"] for n in json.loads(store("inbox", "--all", "--peek", "--json", user="ada").stdout)]
-    assert kinds.count("request") == out.count("   new request   ") > 0
+    assert kinds.count("request") == out.count("  new request  ") > 0
     alan = store("inbox", "--all", "--peek", user="alan", env={"COLUMNS": "200"}).stdout
-    assert re.search(r"^\d+\s+\w{3} [\d-]+ \d\d:\d\d\s+approved\s+\d+\s+", alan, re.M), alan
+    assert re.search(r"^\d+\s+\w{3} [\d-]+ \d\d:\d\d\s+approved\s+", alan, re.M), alan
     kat = store("inbox", "--all", "--peek", user="kat", env={"COLUMNS": "200"}).stdout
-    assert "   rejected   " in kat
+    assert "  rejected  " in kat
 
 
 def test_a_slot_cancelled_notification_reads_slot_cancelled(cli):
@@ -426,6 +436,103 @@ def test_pager_from_pager_and_the_default_order(store, recorder, tmp_path):
     assert code == 0 and "Link" in out and recorder.seen() is None
 
 
+@pytest.fixture
+def fake_less(tmp_path):
+    """A pager called ``less`` that reads its input and records the ``LESS`` it was given."""
+    script, record = tmp_path / "bin" / "less", tmp_path / "less-env.txt"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\nimport os, sys\nsys.stdin.buffer.read()\n"
+                      f"open({str(record)!r}, 'w').write(repr(os.environ.get('LESS')))\n")
+    script.chmod(0o755)
+
+    def seen(store, args, **extra):
+        record.unlink(missing_ok=True)
+        env = environment(store, "ada", PAGER=str(script), **extra)
+        if "LESS" not in extra:
+            env.pop("LESS", None)
+        code, _, err = on_tty(args, env, lines=5)
+        assert (code, err) == (0, "")
+        return eval(record.read_text()) if record.exists() else "not paged"
+
+    return seen
+
+
+def test_the_pager_gets_less_frx_unless_less_is_set_and_s_for_wide_lists(store, fake_less, tmp_path):
+    lists = ["slot", "list", "--status", "all"]
+    assert fake_less(store, lists) == "FRX"  # as git does: colour shown, not its codes
+    assert fake_less(store, [*lists, "--wide"]) == "FRXS"  # long lines scroll sideways
+    assert fake_less(store, lists, LESS="-R") == "-R"  # yours is left as it is
+    assert fake_less(store, [*lists, "--wide"], LESS="-R") == "-RS"
+    assert fake_less(store, [*lists, "--wide"], LESS="-R --mouse") == "-R --mouse -S"
+    assert fake_less(store, [*lists, "--wide"], LESS="") == "-S"
+    # S is for less only: another pager gets LESS as it is
+    other = tmp_path / "bin" / "more"
+    other.write_text((tmp_path / "bin" / "less").read_text())
+    other.chmod(0o755)
+    env = environment(store, "ada", PAGER=str(other))
+    env.pop("LESS", None)
+    assert on_tty([*lists, "--wide"], env, lines=5)[0] == 0
+    assert eval((tmp_path / "less-env.txt").read_text()) == "FRX"
+
+
+def test_the_pager_environment_for_less_and_other_pagers():
+    from sessionctl.output.terminal import pager_environment
+
+    assert pager_environment(["less"], False, {})["LESS"] == "FRX"
+    assert pager_environment(["/usr/bin/less", "-x4"], True, {})["LESS"] == "FRXS"
+    assert pager_environment(["most"], True, {})["LESS"] == "FRX"
+    assert pager_environment(["less"], True, {"LESS": "SR"})["LESS"] == "SR"
+    assert pager_environment(["less"], True, {"LESS": "--mouse"})["LESS"] == "--mouse -S"
+
+
+def tmux_screen(command: str, env: dict, size: tuple[int, int], keys=()) -> str:
+    """What a tmux window of ``size`` (columns, lines) shows, colour codes included, once
+    ``command`` has drawn; ``keys`` are then sent (to quit a pager)."""
+    import shutil
+    import time
+
+    if not (shutil.which("tmux") and shutil.which("less")):
+        pytest.skip("tmux or less is not installed (.ci/run installs them)")
+    import tempfile
+
+    where = tempfile.mkdtemp(prefix="sessionctl-tmux-")
+    tmux = ["tmux", "-S", f"{where}/socket", "-f", "/dev/null"]
+    keep = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "PAGER", "LESS", "XDG_CONFIG_HOME",
+            "XDG_CONFIG_DIRS")
+    script = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()
+                      if k in keep or k.startswith("SESSIONCTL_"))
+    subprocess.run([*tmux, "new-session", "-d", "-x", str(size[0]), "-y", str(size[1]),
+                    f'env -i TERM="$TERM" {script} {command}; sleep 30'], check=True)
+    try:
+        screen, last = "", None
+        for _ in range(100):  # until the screen stops changing
+            time.sleep(0.1)
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-e"], capture_output=True,
+                                    text=True).stdout
+            if screen == last and screen.strip():
+                break
+            last = screen
+        for key in keys:
+            subprocess.run([*tmux, "send-keys", key], check=True)
+        return screen
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_pager_less_shows_colour_and_scrolls_wide_lists_sideways(store, size):
+    env = environment(store, "ada", PAGER="less")
+    env.pop("LESS", None)
+    screen = tmux_screen(f"{BIN} slot list --status all --wide", env, size, keys=["q"])
+    assert "\x1b[32m" in screen or "\x1b[34m" in screen, screen  # colours, drawn as colours
+    assert "ESC[" not in screen and "^[" not in screen, screen  # never their codes as text
+    rows = [SGR.sub("", line) for line in screen.split("\n")]
+    assert any(row.startswith("ID  Course") for row in rows)
+    assert all(cell_len(row) <= size[0] for row in rows)  # chopped, not wrapped: S
+    assert sum(row.rstrip().endswith(">") for row in rows) >= 2  # less's mark of a chopped line
+
+
 def test_no_pager_and_a_pipe_are_never_paged(store, recorder):
     env = environment(store, "ada", SESSIONCTL_PAGER=recorder.command)
     code, out, _ = on_tty(["--no-pager", "request", "list", "--status", "all", "--wide"], env, lines=5)
@@ -499,29 +606,53 @@ def office_hours(world, monkeypatch):
 def test_eighty_columns_for_an_educator_and_a_student(office_hours):
     # ada's own name is not repeated on her slots; the notes are cut, the link column goes
     assert office_hours("slot", "list", "--status", "all", user="ada").split("\n") == [
-        "ID   Course    Start                  End     Seats   Status      Notes",
+        "ID  Course   Start                 End    Seats  Status     Notes",
         "─" * 80,
-        "1    MATH101   Mon 01-11 10:00        11:00   1/1     booked      Office hour:…",
-        "2    MATH101   Wed 2028-01-12 14:00   14:30   0/2     available",
+        "1   MATH101  Mon 01-11 10:00       11:00  1/1    booked     Office hour: bring…",
+        "2   MATH101  Wed 2028-01-12 14:00  14:30  0/2    available",
         "times in UTC",
         "",
     ]
-    # a student sees who: the educator first (the e-mail and seats go at 80 columns)
+    # a student sees who: the educator (the e-mail goes at 80 columns)
     assert office_hours("slot", "list", "--status", "all", user="alan").split("\n") == [
-        "ID   Course    Start                  End     Status      Educator",
-        "─" * 76,
-        "1    MATH101   Mon 01-11 10:00        11:00   booked      Ada Lovelace (ada)",
-        "2    MATH101   Wed 2028-01-12 14:00   14:30   available   Ada Lovelace (ada)",
+        "ID  Course   Start                 End    Seats  Status     Educator",
+        "─" * 78,
+        "1   MATH101  Mon 01-11 10:00       11:00  1/1    booked     Ada Lovelace (ada)",
+        "2   MATH101  Wed 2028-01-12 14:00  14:30  0/2    available  Ada Lovelace (ada)",
         "times in UTC",
         "",
     ]
     # and not themselves on their requests; the link is cut (on a terminal it stays clickable)
     assert office_hours("request", "list", user="alan").split("\n") == [
-        "ID   Slot   Course    Start             Status     Reason / link",
+        "ID  Slot  Course   Start            Educator  Status    Reason / link",
         "─" * 80,
-        "1    1      MATH101   Mon 01-11 10:00   approved   https://meet.example.edu/ada…",
+        "1   1     MATH101  Mon 01-11 10:00  ada       approved  https://meet.example.ed…",
         "times in UTC",
         "",
+    ]
+    # the inbox wraps its text inside its column and starts each row with the request's id
+    assert office_hours("inbox", "--all", "--peek", user="alan").split("\n") == [
+        "Request  When             Kind      Text                                   State",
+        "─" * 80,
+        "1        Sun 01-10 09:00  approved  Ada Lovelace approved your request 1   new",
+        "                                    for MATH101 on 2027-01-11 10:00 UTC;",
+        "                                    join at",
+        "                                    https://meet.example.edu/ada/alan-2027-01-11",
+        "times in UTC",
+        "",
+    ]
+    # a show command never splits a link; a table in it wraps its text at words
+    shown = office_hours("slot", "show", "1", user="ada").split("\n")
+    assert "link      https://meet.example.edu/ada/office-hours" in shown
+    assert shown[-9:-1] == [
+        "ID  Slot  Course   Start            Student  Status    Message     Reason / link",
+        "─" * 80,
+        "1   1     MATH101  Mon 01-11 10:00  alan     approved  Can we go   ↓",
+        "                                                       over",
+        "                                                       question 3",
+        "                                                       of the",
+        "                                                       worksheet?",
+        "https://meet.example.edu/ada/alan-2027-01-11",
     ]
 
 

@@ -4,10 +4,11 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperGroup
 
 from sessionctl import __version__
 from sessionctl.cli._typer import Commands, command_of, operands
+from sessionctl.cli.common import own_completion
 from sessionctl.cli._typer import exceptions as click_exc
 from sessionctl.cli.invocation import Invocation
 from sessionctl.errors import OutputLost, SessionctlError
@@ -123,18 +124,15 @@ class Root(TyperGroup):
     def __init__(self, **attrs):
         super().__init__(**attrs)
         self.commands = Commands(COMMANDS, load_command)
+        own_completion(self)  # --color, --tz
 
     def list_commands(self, ctx) -> list[str]:
         return list(self.commands)
 
     def format_help(self, ctx, formatter) -> None:
-        built = self.commands
-        self.commands = {name: built.built(name) or TyperCommand(name, help=text)
-                         for name, (_, text) in COMMANDS.items()}
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self.commands = built
+        from sessionctl.front import root_screen
+
+        formatter.write(root_screen().rstrip("\n"))
 
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
         run = ctx_args["obj"]
@@ -248,7 +246,7 @@ def load_command(name: str):
 
     module_name = COMMANDS[name][0]
     module = importlib.import_module(f"sessionctl.cli.{module_name}")
-    return command_of(module.app, name, app, group=module_name == name)
+    return command_of(module.app, name, app, group=module_name == name, prepare=own_completion)
 
 
 def main() -> None:

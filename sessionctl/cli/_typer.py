@@ -11,6 +11,11 @@ this: a bad option must raise these very classes.
 ``get_group_from_info``), so that the root can build each of its commands only when it is used
 (``Commands``).
 
+``help_screen`` draws a command's help with ``helpscreen.render`` from what click knows of it;
+``command_of`` gives every command it builds that help instead of Typer's (one renderer for
+every screen, ``docs/reference/help.md``), and hands it to ``prepare`` (the root's completion of
+values).
+
 ``current_context`` is click's context of the command being run (one per invocation, pushed
 and popped by click): ``output/terminal.py`` finds the run it prints for through it.
 ``detected_shell`` is Typer's (private) shell detection. ``operands`` reads what a group left
@@ -32,7 +37,7 @@ except ImportError:  # pragma: no cover - a Typer built on the click package
     from click.types import ParamType
 
 __all__ = ["Commands", "CompletionItem", "ParamType", "command_of", "current_context",
-           "detected_shell", "exceptions", "operands"]
+           "detected_shell", "exceptions", "help_screen", "operands"]
 
 
 def current_context():
@@ -55,7 +60,7 @@ def detected_shell() -> str | None:
         return None
 
 
-def command_of(sub, name: str, root, *, group: bool):
+def command_of(sub, name: str, root, *, group: bool, prepare=None):
     """The click command ``name``, built from the Typer app ``sub`` as ``root`` (the Typer app of
     the root group) would build it: the whole of ``sub`` as a group named ``name``
     (``root.add_typer(sub, name=name)``), or with ``group`` False the one command ``name`` that
@@ -76,13 +81,55 @@ def command_of(sub, name: str, root, *, group: bool):
             rich_markup_mode=root.rich_markup_mode, suggest_commands=root.suggest_commands)
         infos = {info.name or main.get_command_name(info.callback.__name__): info
                  for info in sub.registered_commands}
-        built.commands = Commands(infos, lambda command: main.get_command_from_info(
+        built.commands = Commands(infos, lambda command: _own_help(main.get_command_from_info(
             infos[command], pretty_exceptions_short=root.pretty_exceptions_short,
-            rich_markup_mode=root.rich_markup_mode))
-        return built
+            rich_markup_mode=root.rich_markup_mode), prepare))
+        return _own_help(built, prepare)
     [info] = [c for c in sub.registered_commands if c.name == name]
-    return main.get_command_from_info(info, pretty_exceptions_short=root.pretty_exceptions_short,
-                                      rich_markup_mode=root.rich_markup_mode)
+    return _own_help(main.get_command_from_info(
+        info, pretty_exceptions_short=root.pretty_exceptions_short,
+        rich_markup_mode=root.rich_markup_mode), prepare)
+
+
+def _own_help(command, prepare=None):
+    """``command`` with its help drawn by ``help_screen`` (click calls ``format_help``), then
+    given to ``prepare`` if any (``cli/common.own_completion``)."""
+    command.format_help = lambda ctx, formatter: formatter.write(help_screen(command, ctx))
+    if prepare is not None:
+        prepare(command)
+    return command
+
+
+def help_screen(command, ctx, commands=None) -> str:
+    """The help of click ``command`` in ``ctx``: its usage, text, arguments, options (with their
+    defaults), subcommands (``commands``: name -> text, else the group's own) and examples."""
+    from sessionctl.examples import EXAMPLES
+    from sessionctl.front import help_look
+    from sessionctl.helpscreen import Entry, render
+
+    arguments, options = [], []
+    for param in command.get_params(ctx):
+        if getattr(param, "hidden", False):
+            continue
+        if param.param_type_name == "argument":
+            arguments.append(Entry(param.make_metavar(ctx), getattr(param, "help", "") or ""))
+            continue
+        names = ", ".join(sorted(param.opts + param.secondary_opts, key=len))
+        if param.is_flag:
+            name, default = names, None
+        else:
+            name = f"{names} {param.make_metavar(ctx)}"
+            default = param.default if param.default not in (None, False, ()) else None
+        options.append(Entry(name, param.help or "", None if default is None else str(default),
+                             param.required))
+    if commands is None and hasattr(command, "commands"):
+        commands = {n: command.commands[n].get_short_help_str(limit=200) for n in command.commands}
+    path = ctx.command_path.split(" ", 1)[1] if " " in ctx.command_path else ""
+    usage = " ".join([ctx.command_path, *command.collect_usage_pieces(ctx)])
+    screen, bold = help_look()
+    return render(usage, command.help or "", arguments=arguments, options=options,
+                  commands=[Entry(n, t) for n, t in (commands or {}).items()],
+                  examples=EXAMPLES.get(path, ()), screen=screen, bold=bold).rstrip("\n")
 
 
 class Commands(MutableMapping):

@@ -79,6 +79,24 @@ class CourseCode(ParamType):
         return completion.course_codes(ctx, incomplete)
 
 
+def own_completion(command) -> None:
+    """Give each parameter of ``command`` that takes a value and has no completer (ids and
+    codes complete through their types) ``completion.values``: choices, zones, user names
+    (``docs/reference/completion.md#values``). click asks it only while a shell completes
+    (``_custom_shell_complete`` is what click's ``shell_complete=`` sets)."""
+    for param in command.params:
+        completes_itself = type(param.type).shell_complete is not ParamType.shell_complete
+        if param._custom_shell_complete is None and not completes_itself \
+                and param.metavar and not getattr(param, "is_flag", False):
+            param._custom_shell_complete = _values
+
+
+def _values(ctx, param, incomplete):
+    from sessionctl.cli import completion
+
+    return completion.values(ctx, param, incomplete)
+
+
 # Options and arguments used by many commands, declared once. The completers sit on the
 # types, loaded only while a shell asks: an ordinary command pays nothing for them.
 SLOT_ID, REQUEST_ID, COURSE_CODE = Id("slot"), Id("request"), CourseCode()
@@ -96,7 +114,7 @@ CourseOpt = Annotated[Optional[str], typer.Option(
 FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="WHEN", help="Starting at or after WHEN.")]
 ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Starting before WHEN.")]
 Wide = Annotated[bool, typer.Option(
-    "--wide", help="Print every column whole, wrapping long text, instead of one line per row."
+    "--wide", help="Print every column whole, one line per row however wide (less scrolls it sideways)."
 )]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 

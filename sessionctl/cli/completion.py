@@ -26,6 +26,7 @@ import os
 import sys
 
 from sessionctl.cli.invocation import Invocation
+from sessionctl.statuses import ACTIVE, APPROVED, COMPLETED, UNDECIDED, UPDATABLE
 from sessionctl.errors import Unavailable, UsageError
 from sessionctl.front import COMPLETE_VAR, PROG
 
@@ -109,21 +110,59 @@ def course_codes(ctx, incomplete: str) -> list:
     return _candidates(ctx, lambda c: choices.courses(c, incomplete))
 
 
+# What each command can act on: the ids it is offered (``docs/reference/completion.md``).
+REQUESTS_FOR = {
+    "request approve": UNDECIDED, "request reject": UNDECIDED, "request cancel": ACTIVE,
+    "request move": ACTIVE, "request update": UPDATABLE, "request complete": (APPROVED,),
+    "request rate": (COMPLETED,),
+}
+LIVE_SLOTS = ("slot cancel", "slot update", "slot delete")
+OPEN_SLOTS = ("request send", "request move")  # a seat to take: request move's --to
+
+
 def ids(kind: str, ctx, incomplete: str) -> list:
-    """Ids of the slots or requests the actor could list, newest first, each described by its
-    course, local start and status (as the lists show it: ``booked, ended``)."""
+    """Ids of the slots or requests the command can act on among those the actor could list,
+    upcoming first, each described by its course, local start and status (as the lists show
+    it: ``booked, ended``)."""
     from sessionctl.domain import choices
+
+    command = " ".join(ctx.command_path.split()[1:])
 
     def pick(c):
         if kind == "slot":
             found = [(s, f"{s.status}, ended" if s.ended else s.status)
-                     for s in choices.slots(c, incomplete)]
+                     for s in choices.slots(c, incomplete, live=command in LIVE_SLOTS,
+                                            open_=command in OPEN_SLOTS)]
         else:
-            found = [(r, r.status) for r in choices.requests(c, incomplete)]
+            found = [(r, r.status) for r in choices.requests(c, incomplete, REQUESTS_FOR.get(command))]
         return [(str(v.id), f"{v.course} {v.start.astimezone(c.tz):%a %Y-%m-%d %H:%M} {status}")
                 for v, status in found]
 
     return _candidates(ctx, pick)
+
+
+def values(ctx, param, incomplete: str) -> list:
+    """The values an option or argument takes (``--status``, ``--role``, ``--color``,
+    ``--repeat``, ``off``, ``--stars``), zone names (``ZONE``), and user names where a name is
+    asked (``NAME``, ``STUDENT``; ``--educator``): from the metavar click shows in the help."""
+    from sessionctl.cli._typer import CompletionItem
+
+    metavar = (param.metavar or "").strip("[].")
+    if metavar == "ZONE":
+        from zoneinfo import available_timezones
+
+        return [CompletionItem(z) for z in sorted(available_timezones()) if z.startswith(incomplete)]
+    if metavar in ("NAME", "STUDENT"):
+        from sessionctl.domain import choices
+
+        role = "student" if metavar == "STUDENT" else "educator" if "--educator" in param.opts else None
+        return _candidates(ctx, lambda c: choices.users(c, incomplete, role))
+    if metavar == "ROLE":
+        metavar = "admin|educator|student"
+    if metavar == "1..5":
+        metavar = "1|2|3|4|5"
+    words = [w for w in metavar.split("|") if "|" in metavar and not w.isupper()]
+    return [CompletionItem(w) for w in words if w.startswith(incomplete)]
 
 
 def _candidates(ctx, pick) -> list:

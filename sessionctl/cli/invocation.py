@@ -136,8 +136,9 @@ class Invocation:
         return self.clock()
 
     def viewer(self) -> str:
-        """The acting user's name: lists leave out columns that would only repeat it."""
-        return self.context().actor.name
+        """The acting user's role: lists leave out columns that would only repeat them (an
+        educator's lists hold only their own slots, a student's only their own requests)."""
+        return self.context().actor.role
 
     def when(self, text: str | None, *, until: bool = False) -> datetime | None:
         """WHEN in the display zone; ``until``: a bare date means the end of that day."""

@@ -1,4 +1,4 @@
-"""Top-level commands: init, whoami, demo, sweep, remind, inbox, agenda."""
+"""Top-level commands: init, whoami, demo, sweep, remind, inbox, agenda, help."""
 
 from typing import Annotated, Optional
 
@@ -119,6 +119,28 @@ def demo(
     return run_demo(ctx, db, tz, keep=ctx.obj.settings.shared is None)
 
 
+def help_(
+    ctx: typer.Context,
+    command: Annotated[Optional[list[str]], typer.Argument(
+        metavar="[COMMAND]...", help="A command, or a group and one of its commands (slot add).",
+        show_default=False)] = None,
+) -> None:
+    """Show the help of sessionctl or of a command: the same as COMMAND --help."""
+    from sessionctl.cli._typer import exceptions
+    from sessionctl.output import terminal
+
+    current, said = ctx.find_root(), []
+    for name in command or []:
+        get = getattr(current.command, "get_command", None)
+        found = get(current, name) if get is not None else None
+        if found is None:
+            raise exceptions.UsageError(f"no such command: sessionctl {' '.join([*said, name])}",
+                                        ctx=ctx)
+        said.append(name)
+        current = type(current)(found, info_name=name, parent=current)
+    terminal.write(current.get_help() + "\n")
+
+
 app.command("init")(init)
 app.command("whoami")(whoami)
 app.command("demo")(demo)
@@ -126,3 +148,4 @@ app.command("sweep")(sweep)
 app.command("remind")(remind)
 app.command("inbox")(inbox)
 app.command("agenda")(agenda)
+app.command("help")(help_)

@@ -3,7 +3,7 @@ the width with one line per row, ``--wide`` and the ``show`` commands printing e
 (``docs/reference/output.md``). JSON comes from ``output/json.py``, the terminal from
 ``output/terminal.py``.
 
-Rich is imported only when a table must wrap (``--wide``, show commands, the calendar), so
+Rich is imported only for the calendar (and to measure text that is not printable ASCII), so
 ``--json`` runs stay cheap.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 
 from sessionctl import columns as model
-from sessionctl.columns import LINK, TEXT, Column, Link, Times, clean, one_line
+from sessionctl.columns import LINK, TEXT, WRAP, Column, Link, Times, clean, one_line
 from sessionctl.errors import SessionctlError
 from sessionctl.output import terminal as term
 from sessionctl.output.json import (
@@ -41,26 +41,26 @@ def _table(title: str | None, columns: list[str], rows: list[list], caption: str
 
 
 def _list(columns, rows, *, viewer=None, wide=False, title=None, caption=None, notes=()) -> None:
-    """A list: fitted to the width, one line per row; ``wide``: every cell whole, wrapping."""
+    """A list: fitted to the width, one line per row; ``wide``: every column whole, one line
+    per row however wide (``docs/reference/output.md#lists-fit-the-screen``)."""
     look = term.look()
-    if not wide:
-        return term.lines(model.draw(columns, rows, look, viewer=viewer, title=title, caption=caption,
-                                 notes=notes))
-    drawn = model.draw_wide(columns, rows, look, viewer=viewer, title=title, caption=caption)
-    if isinstance(drawn, list):
-        return term.lines(drawn)
-    term.lines(drawn.head)
-    term.console(drawn.width).print(drawn.table)
-    term.lines(drawn.tail)
+    draw = model.draw_wide if wide else model.draw
+    if wide:
+        term.out().wide = True  # less scrolls it sideways (output.md#the-pager)
+    term.lines(draw(columns, rows, look, viewer=viewer, title=title, caption=caption, notes=notes))
+
+
+def _whole(columns, rows, *, viewer=None, title=None) -> None:
+    """A table inside a show command: every column, text wrapped at words, nothing cut."""
+    term.lines(model.draw_whole(columns, rows, term.look(), viewer=viewer, title=title))
 
 
 def show_pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
-    """A show command: one field a line, every value whole. Long text wraps under its value
-    column; a link stays on one line however long (so a terminal finds it and copies it
-    whole), and on a terminal it is a hyperlink too."""
-    from rich.cells import cell_len
-
-    from sessionctl.columns import _hyperlink, _styled
+    """A show command: one field a line, every value whole. Long text wraps at words under its
+    value column; a link is never split: it goes whole on a line of its own when it does not
+    fit beside its label (so a terminal finds it and copies it whole), and on a terminal it is
+    a hyperlink too."""
+    from sessionctl.columns import _hyperlink, _styled, cell_len, wrap
 
     look = term.look()
     shown = [(key, value) for key, value in pairs if value is not None and value != ""]
@@ -71,24 +71,17 @@ def show_pairs(title: str | None, pairs: list[tuple[str, object]]) -> None:
         text = clean(value)
         label = _styled(key + " " * (keys - cell_len(key)), "bold", look.colour)
         if isinstance(value, Link):
-            body = [_hyperlink(text, text) if look.links else text]
-        else:
-            style = _status_style(text) if key == "status" else None
-            body = [_styled(part, style, look.colour) for part in _wrap(text, room)]
-        out.append(f"{label}  {body[0]}")
-        out.extend(" " * (keys + 2) + part for part in body[1:])
+            link = _hyperlink(text, text) if look.links else text
+            if cell_len(text) <= room:
+                out.append(f"{label}  {link}")
+            else:
+                out.extend([_styled(key, "bold", look.colour), link])
+            continue
+        style = _status_style(text) if key == "status" else None
+        body = [_styled(part, style, look.colour) for part in wrap(text, room)]
+        out.append(f"{label}  {body[0]}".rstrip())
+        out.extend((" " * (keys + 2) + part).rstrip() for part in body[1:])
     term.lines(out)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    """Text wrapped at words (long words folded) to ``width`` cells, as Rich wraps it."""
-    from rich.cells import cell_len
-
-    if "\n" not in text and "\t" not in text and cell_len(text) <= width:
-        return [text]
-    from rich.text import Text
-
-    return [part.plain.rstrip() for part in Text(text).wrap(term.console(), width, overflow="fold")]
 
 
 def _person(name: str, display: str | None = None, email: str | None = None) -> str:
@@ -157,87 +150,86 @@ def kind_name(kind: str) -> str:
 
 
 # -- the column model of each list -----------------------------------------------------------------
-# Column(header, cell, priority, cut, min_width, max_width, style=, viewer=): see columns.Column.
+# Column(header, cell, priority, cut, width, max_width, style=, repeats=): see columns.Column.
+# ``width`` is the width a column is planned at (which columns fit is decided with it, never
+# with the data): for a whole column what its values usually take, for text its narrowest.
 
 PERSON = 40  # names and addresses take at most this much, leaving room for notes and messages
-
-
-def _educator(view) -> str:
-    return view.educator
-
-
-def _student(view) -> str:
-    return view.student
+ID, CODE, NAME, AT, STATUS = 4, 6, 8, 15, 9  # planned widths: ids, course codes, user names,
+# times (``Sat 11-28 10:00``) and statuses (``available``); a wider value takes room from text
+EDUCATOR, STUDENT = ("educator",), ("student",)  # the viewers a column only repeats
 
 
 def user_columns() -> tuple[Column, ...]:
     return (
-        Column("Name", lambda v: v.name, 100),
-        Column("Role", lambda v: v.role, 90),
+        Column("Name", lambda v: v.name, 100, width=NAME),
+        Column("Role", lambda v: v.role, 90, width=8),
         Column("Display", lambda v: v.display, 70, TEXT, 12, PERSON),
         Column("E-mail", lambda v: v.email, 80, TEXT, 16, PERSON),
-        Column("Zone", lambda v: v.tz, 60),
+        Column("Zone", lambda v: v.tz, 60, width=13),
     )
 
 
 def course_columns() -> tuple[Column, ...]:
     return (
-        Column("Code", lambda v: v.code, 100),
+        Column("Code", lambda v: v.code, 100, width=CODE),
         Column("Title", lambda v: v.title, 80, TEXT, 12, 60),
         Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
-               PERSON, viewer=_educator),
+               PERSON, repeats=EDUCATOR),
         Column("Enrolled", lambda v: v.enrolled, 90),
     )
 
 
 def slot_columns(t: Times) -> tuple[Column, ...]:
     return (
-        Column("ID", lambda v: v.id, 100),
-        Column("Course", lambda v: v.course, 90),
-        Column("Start", lambda v: t.at(v.start), 95),
-        Column("End", lambda v: t.end(v.start, v.end), 85),
-        Column("Seats", lambda v: f"{v.booked}/{v.capacity}", 35),
-        Column("Status", _slot_status, 80, style=_status_style),
+        Column("ID", lambda v: v.id, 100, width=ID),
+        Column("Course", lambda v: v.course, 90, width=CODE),
+        Column("Start", lambda v: t.at(v.start), 95, width=AT),
+        Column("End", lambda v: t.end(v.start, v.end), 85, width=5),
+        Column("Seats", lambda v: f"{v.booked}/{v.capacity}", 60, width=3),
+        Column("Status", _slot_status, 80, style=_status_style, width=STATUS),
         Column("Educator", lambda v: _person(v.educator, v.educator_display), 70, TEXT, 12,
-               PERSON, viewer=_educator),
-        Column("E-mail", lambda v: v.educator_email, 50, TEXT, 16, PERSON, viewer=_educator),
+               PERSON, repeats=EDUCATOR),
+        Column("E-mail", lambda v: v.educator_email, 50, TEXT, 16, PERSON, repeats=EDUCATOR),
         Column("Notes", lambda v: v.notes, 40, TEXT, 12),
-        Column("Link", lambda v: v.link, 30, LINK, 20),
+        Column("Link", lambda v: v.link, 30, LINK, 14),
     )
 
 
 def request_columns(t: Times) -> tuple[Column, ...]:
     return (
-        Column("ID", lambda v: v.id, 100),
-        Column("Slot", lambda v: v.slot, 60),
-        Column("Course", lambda v: v.course, 90),
-        Column("Start", lambda v: t.at(v.start), 95),
-        Column("Student", lambda v: v.student, 75, viewer=_student),
-        Column("Educator", lambda v: v.educator, 55, viewer=_educator),
-        Column("Status", _request_status, 85, style=_status_style),
+        Column("ID", lambda v: v.id, 100, width=ID),
+        Column("Slot", lambda v: v.slot, 60, width=ID),
+        Column("Course", lambda v: v.course, 90, width=CODE),
+        Column("Start", lambda v: t.at(v.start), 95, width=AT),
+        Column("Student", lambda v: v.student, 75, width=NAME, repeats=STUDENT),
+        Column("Educator", lambda v: v.educator, 55, width=NAME, repeats=EDUCATOR),
+        Column("Status", _request_status, 85, style=_status_style, width=STATUS),
         Column("Message", lambda v: v.message, 40, TEXT, 12),
         Column("Reason / link", lambda v: v.reason or (Link(v.link) if v.link else None), 70,
-               TEXT, 20),
+               TEXT, 14),
     )
 
 
 def notification_columns(t: Times) -> tuple[Column, ...]:
+    """The inbox: the request a notification is about (the id commands take) at every width,
+    its text wrapped inside its column, never cut (``docs/reference/output.md#the-inbox``). The
+    notification's own id, which no command takes, is in ``--json`` only."""
     return (
-        Column("ID", lambda v: v.id, 100),
-        Column("When", lambda v: t.at(v.created), 90),
-        Column("Kind", lambda v: kind_name(v.kind), 85),
-        Column("Request", lambda v: v.request, 55),
-        Column("Text", lambda v: v.text, 80, TEXT, 30),
-        Column("State", lambda v: "read" if v.read else "new", 70),
+        Column("Request", lambda v: v.request, 100, width=ID),
+        Column("When", lambda v: t.at(v.created), 90, width=AT),
+        Column("Kind", lambda v: kind_name(v.kind), 70, width=11),
+        Column("Text", lambda v: v.text, 95, WRAP, 24),
+        Column("State", lambda v: "read" if v.read else "new", 60, width=4),
     )
 
 
 def history_columns(tz: tzinfo) -> tuple[Column, ...]:
     return (
-        Column("When", lambda h: local_time(h.at, tz), 100),
-        Column("Who", lambda h: h.actor, 90),
-        Column("From", lambda h: h.from_, 80, style=_status_style),
-        Column("To", lambda h: h.to, 85, style=_status_style),
+        Column("When", lambda h: local_time(h.at, tz), 100, width=20),
+        Column("Who", lambda h: h.actor, 90, width=NAME),
+        Column("From", lambda h: h.from_, 80, style=_status_style, width=STATUS),
+        Column("To", lambda h: h.to, 85, style=_status_style, width=STATUS),
         Column("Note", lambda h: h.note, 50, TEXT, 10),
     )
 
@@ -335,7 +327,7 @@ def slot(view, tz: tzinfo, as_json: bool, *, viewer: str | None = None) -> None:
         ("notes", view.notes), ("link", Link(view.link) if view.link else None),
     ])
     if view.requests:
-        requests(view.requests, tz, False, title="requests", viewer=viewer, wide=True)
+        _whole(request_columns(_times(tz)), view.requests, viewer=viewer, title="requests")
 
 
 def requests(views, tz: tzinfo, as_json: bool, title: str | None = None, *,
@@ -404,7 +396,7 @@ def request(view, tz: tzinfo, as_json: bool) -> None:
         ("created", local_time(view.created, tz)), ("updated", local_time(view.updated, tz)),
     ])
     if view.history:
-        _list(history_columns(tz), view.history, wide=True, title="history")
+        _whole(history_columns(tz), view.history, title="history")
 
 
 def _stars(rating: dict) -> str:
@@ -505,13 +497,14 @@ def _agenda_status(view) -> str:
 
 def agenda_columns(tz: tzinfo, t: Times) -> tuple[Column, ...]:
     return (
-        Column("Time", lambda v: f"{v.start.astimezone(tz):%H:%M}–{t.end(v.start, v.end)}", 100),
-        Column("Course", lambda v: v.course, 90),
-        Column("Slot", lambda v: v.slot, 45),
-        Column("Request", lambda v: v.request, 60),
+        Column("Time", lambda v: f"{v.start.astimezone(tz):%H:%M}–{t.end(v.start, v.end)}", 100,
+               width=11),
+        Column("Course", lambda v: v.course, 90, width=CODE),
+        Column("Slot", lambda v: v.slot, 45, width=ID),
+        Column("Request", lambda v: v.request, 60, width=ID),
         Column("With", lambda v: v.with_ or ("open" if v.slot_row else None), 75, TEXT, 8,
                PERSON),
-        Column("Status", _agenda_status, 85, style=_status_style),
+        Column("Status", _agenda_status, 85, style=_status_style, width=STATUS),
         Column("Link", lambda v: Link(v.link) if v.link else None, 70, LINK, 14),
     )
 

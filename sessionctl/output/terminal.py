@@ -59,6 +59,7 @@ class Output:
         self.configured = False
         self.running = False
         self.held: io.StringIO | None = None
+        self.wide = False  # a --wide list was printed: less scrolls it sideways
 
     def configure(self, settings) -> None:
         """Take the run's settings, once: the demo's own steps keep its terminal. A malformed
@@ -111,7 +112,7 @@ class Output:
         demo's steps) it only calls."""
         if self.running:
             return call()
-        self.running, self.held = True, None
+        self.running, self.held, self.wide = True, None, False
         real, sys.stdout = sys.stdout, _Stdout(sys.stdout)  # click's own output (help) included
         try:
             return call()
@@ -129,7 +130,7 @@ class Output:
         tall = now.height is not None and (
             text.count("\n") > now.height or _rows(text, now.width) > now.height
         )
-        if not (tall and now.pager and _page(text, now.pager)):
+        if not (tall and now.pager and _page(text, now.pager, wide=self.wide)):
             sys.stdout.write(text)
             sys.stdout.flush()
 
@@ -195,14 +196,32 @@ def _rows(text: str, width: int) -> int:
     return sum(max(1, -(-cell_len(line) // width)) for line in plain.rstrip("\n").split("\n"))
 
 
-def _page(text: str, command: list[str]) -> bool:
+def pager_environment(command: list[str], wide: bool, environ=None) -> dict[str, str]:
+    """The pager's environment: ``LESS=FRX`` when ``LESS`` is unset (as git does: colour
+    shown, not its codes; quit at once when it fits; left on the screen), and for ``--wide``
+    output ``S`` added to ``LESS`` when the pager is less, so long lines scroll sideways
+    instead of wrapping (``docs/reference/output.md#the-pager``)."""
+    env = dict(os.environ if environ is None else environ)
+    if "LESS" not in env:
+        env["LESS"] = "FRX"
+    less = env["LESS"]
+    if wide and os.path.basename(command[0]) == "less":
+        if not less or " " in less or "--" in less:  # long options: -S as an option of its own
+            env["LESS"] = f"{less} -S".strip()
+        elif "S" not in less:
+            env["LESS"] = less + "S"
+    return env
+
+
+def _page(text: str, command: list[str], *, wide: bool = False) -> bool:
     """Send ``text`` through the pager; False when it cannot be started (print directly).
     A pager quit before the end (``q`` in less) is a normal end."""
     import subprocess
 
     sys.stdout.flush()
     try:
-        pager = subprocess.Popen(command, stdin=subprocess.PIPE)
+        pager = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                 env=pager_environment(command, wide))
     except (OSError, ValueError):
         return False
     try:
