@@ -32,7 +32,7 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
     return "".join(out)
 
 
-REFRESH = "PT15M"  # how often a feed's subscribers should look again
+REFRESH_MINUTES = 15  # how often a feed's subscribers should look again
 
 
 def calendar(events, *, name: str, method: str | None = None, feed: bool = False,
@@ -58,8 +58,11 @@ def calendar(events, *, name: str, method: str | None = None, feed: bool = False
         cal.add("method", method)
     cal.add("x-wr-calname", _text(name))
     if feed:
-        cal.add("refresh-interval", REFRESH, parameters={"VALUE": "DURATION"})
-        cal.add("x-published-ttl", REFRESH)
+        from datetime import timedelta
+
+        cal.add("refresh-interval", timedelta(minutes=REFRESH_MINUTES),
+                parameters={"VALUE": "DURATION"})
+        cal.add("x-published-ttl", f"PT{REFRESH_MINUTES}M")
     for e in events:
         event = Event()
         event.add("uid", e.uid)

@@ -81,13 +81,16 @@ def group(slot) -> bool:
 # -- which requests are sessions ------------------------------------------------------------------
 
 
+def parts(ids, size: int = 500):
+    """``ids`` in lists short enough for one IN (…) on every database."""
+    ids = list(ids)
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
+
+
 def ever_booked(ids) -> set[int]:
     """The ids among ``ids`` of requests that were approved at some time."""
-    ids = list(ids)
-    if not ids:
-        return set()
-    return {i for (i,) in History.select(History.request).where(
-        History.request.in_(ids), History.to_status == APPROVED).distinct().tuples()}
+    return {i for part in parts(ids) for (i,) in History.select(History.request).where(
+        History.request.in_(part), History.to_status == APPROVED).distinct().tuples()}
 
 
 def links(known: dict[int, tuple]) -> dict[int, tuple]:
@@ -96,8 +99,8 @@ def links(known: dict[int, tuple]) -> dict[int, tuple]:
     links = dict(known)
     wanted = {p for p, _ in links.values() if p is not None and p not in links}
     while wanted:
-        found = {i: (p, n) for i, p, n in Request.select(
-            Request.id, Request.replaces, Request.replaced_by).where(Request.id.in_(wanted)).tuples()}
+        found = {i: (p, n) for part in parts(wanted) for i, p, n in Request.select(
+            Request.id, Request.replaces, Request.replaced_by).where(Request.id.in_(part)).tuples()}
         links.update(found)
         wanted = {p for p, _ in found.values() if p is not None and p not in links}
     return links
@@ -117,11 +120,9 @@ def chain(request_id: int, links: dict[int, tuple]) -> list[int]:
 def _history_counts(ids) -> dict[int, int]:
     import peewee as pw
 
-    ids = list(ids)
-    return dict(
-        History.select(History.request, pw.fn.COUNT(History.id))
-        .where(History.request.in_(ids)).group_by(History.request).tuples()
-    ) if ids else {}
+    return {i: n for part in parts(ids) for i, n in
+            History.select(History.request, pw.fn.COUNT(History.id))
+            .where(History.request.in_(part)).group_by(History.request).tuples()}
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -132,28 +133,46 @@ def events(rows, viewer_id: int, store: str, *, cancelled: bool = True) -> list[
     one per booking chain (its newest request among ``rows``), or one per group slot for
     anyone but its students; never a request never approved. ``cancelled=False`` leaves out
     cancelled events."""
-    rows = [r for r in rows if r.status in EXPORTED]
-    chains = links({r.id: (r.replaces_id, r.replaced_by_id) for r in rows})
-    booked = ever_booked(r.id for r in rows)
-    newest = [r for r in rows if r.replaced_by_id is None and r.id in booked]
-    slots = {r.slot_id: r.slot for r in newest if group(r.slot) and r.student_id != viewer_id}
-    own = [r for r in newest if r.slot_id not in slots or r.student_id == viewer_id]
-    found = _chain_events(own, chains, viewer_id, store) + _slot_events(list(slots.values()), store)
-    found.sort(key=lambda e: (e.start, e.uid))
-    return [e for e in found if cancelled or e.status != "CANCELLED"]
+    return Sessions(rows, store).events(viewer_id, cancelled=cancelled)
 
 
-def _chain_events(rows, chains: dict[int, tuple], viewer_id: int, store: str) -> list[EventView]:
-    made = {r.id: chain(r.id, chains) for r in rows}
-    counts = _history_counts(m for ids in made.values() for m in ids)
-    created = dict(Request.select(Request.id, Request.created_at).where(
-        Request.id.in_([ids[0] for ids in made.values()])).tuples()) if made else {}
-    return [
-        _booking_event(r, chain_uid(made[r.id][0], store),
-                       max(sum(counts.get(m, 1) for m in made[r.id]) - 1, 0),
-                       from_db(created[made[r.id][0]]), viewer_id)
-        for r in rows
-    ]
+class Sessions:
+    """What the events of many rows need, looked up in a few queries for them all (a feed
+    for every user reads the store once): ``events(viewer)`` then picks a viewer's."""
+
+    def __init__(self, rows, store: str):
+        rows = [r for r in rows if r.status in EXPORTED]
+        self.store = store
+        self.chains = links({r.id: (r.replaces_id, r.replaced_by_id) for r in rows})
+        booked = ever_booked(r.id for r in rows)
+        self.newest = [r for r in rows if r.replaced_by_id is None and r.id in booked]
+        self.made = {r.id: chain(r.id, self.chains) for r in self.newest}
+        self.counts = _history_counts(m for ids in self.made.values() for m in ids)
+        self.created = {i: at for part in parts({ids[0] for ids in self.made.values()})
+                        for i, at in Request.select(Request.id, Request.created_at)
+                        .where(Request.id.in_(part)).tuples()}
+        self.groups: dict[str, EventView] = {}  # a group slot's UID -> its event, made when wanted
+        self.looked: set[int] = set()  # the group slots looked up
+
+    def events(self, viewer_id: int, *, cancelled: bool = True, rows=None) -> list[EventView]:
+        """``viewer_id``'s events of the rows (or of ``rows``, a part of them)."""
+        rows = self.newest if rows is None else rows
+        found, slots = [], {}
+        for r in rows:
+            if group(r.slot) and r.student_id != viewer_id:
+                slots[r.slot_id] = r.slot
+            else:
+                ids = self.made[r.id]
+                found.append(_booking_event(
+                    r, chain_uid(ids[0], self.store),
+                    max(sum(self.counts.get(m, 1) for m in ids) - 1, 0),
+                    from_db(self.created[ids[0]]), viewer_id))
+        wanted = [s for i, s in slots.items() if i not in self.looked]
+        self.looked.update(slots)
+        self.groups.update((e.uid, e) for e in _slot_events(wanted, self.store))
+        found += [self.groups[u] for u in (slot_uid(i, self.store) for i in slots) if u in self.groups]
+        found.sort(key=lambda e: (e.start, e.uid))
+        return [e for e in found if cancelled or e.status != "CANCELLED"]
 
 
 def _booking_event(request: Request, uid: str, sequence: int, created: datetime,
@@ -196,8 +215,8 @@ def _slot_events(slots, store: str) -> list[EventView]:
         return []
     from sessionctl.store import queries
 
-    rows = list(queries.requests().where(Request.slot.in_([s.id for s in slots]))
-                .order_by(Request.id))
+    rows = [r for part in parts(s.id for s in slots)
+            for r in queries.requests().where(Request.slot.in_(part)).order_by(Request.id)]
     booked = ever_booked(r.id for r in rows)
     counts = _history_counts(r.id for r in rows)
     made = []
@@ -249,11 +268,8 @@ def invitation(request: Request, recipient_id: int, store: str) -> dict | None:
         return None
     if group(request.slot) and recipient_id != request.student_id:
         found = _slot_events([request.slot], store)
-    elif request.id in ever_booked([request.id]):
-        chains = links({request.id: (request.replaces_id, request.replaced_by_id)})
-        found = _chain_events([request], chains, recipient_id, store)
     else:
-        found = []
+        found = Sessions([request], store).events(recipient_id)
     if not found:
         return None
     event = found[0]

@@ -311,6 +311,15 @@ END $$""",
     ],
 }
 
+# Calendars that stay current (issue 19, docs/reference/calendars.md): what a queued
+# notification's e-mail needs of its booking, frozen when it is queued (its thread, and the
+# invitation's method and event, as JSON), and each user's secret feed token.
+M008_CALENDARS = """
+ALTER TABLE notifications ADD COLUMN mail_data TEXT;
+ALTER TABLE users ADD COLUMN feed_token TEXT;
+CREATE UNIQUE INDEX users_feed_token ON users (feed_token);
+"""
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
@@ -318,6 +327,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
+    (8, "calendars", M008_CALENDARS),
 ]
 
 LATEST = MIGRATIONS[-1][0]

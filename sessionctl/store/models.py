@@ -22,6 +22,7 @@ class User(BaseModel):
     email = pw.TextField(null=True)
     tz = pw.TextField(null=True)
     created_at = pw.DateTimeField()
+    feed_token = pw.TextField(null=True)  # the secret name of the user's feed (``feed url``)
 
     class Meta:
         table_name = "users"
@@ -117,6 +118,7 @@ class Notification(BaseModel):
     read_at = pw.DateTimeField(null=True)
     mail_state = pw.CharField(default="queued")
     sent_at = pw.DateTimeField(null=True)
+    mail_data = pw.TextField(null=True)  # JSON: the thread and invitation, frozen when queued
 
     class Meta:
         table_name = "notifications"
