@@ -487,6 +487,30 @@ def test_the_lifecycle_works_on_the_upgraded_store(upgraded):
         con.close()
 
 
+def test_old_notifications_mail_plainly_and_feeds_work_on_the_upgraded_store(upgraded, tmp_path):
+    """Migration 8 (docs/reference/calendars.md): notifications queued before it have no
+    frozen thread or invitation and go out as plain mails; every user can have a feed."""
+    db = upgraded["db"]
+    old_ids = {r["id"] for r in upgraded["before"]["notifications"]}
+    rows = tables(db)["notifications"]
+    assert all(r["mail_data"] is None for r in rows if r["id"] in old_ids)
+    with MailServer() as server:  # it reads every message strictly (tests/cronkit.py)
+        new("notify", "send", "--smtp", server.url, db=db)
+    assert server.messages
+    for message, raw in zip(server.messages, server.raw):
+        number = int(message["Message-ID"].split("-")[1].split(".")[0])
+        if number in old_ids:
+            assert message["In-Reply-To"] is None and b"text/calendar" not in raw
+    env = {**os.environ, "SESSIONCTL_DB": db, "SESSIONCTL_USER": "alan",
+           "SESSIONCTL_FEED_BASE": "https://h.example/"}
+    env.pop("PYTHONPATH", None)
+    url = subprocess.run([str(BIN), "feed", "url"], env=env, capture_output=True, text=True)
+    assert url.returncode == 0 and url.stdout.startswith("https://h.example/"), url.stderr
+    feeds = tmp_path / "feeds"
+    feeds.mkdir(mode=0o711)
+    assert new("feed", "write", str(feeds), db=db).stdout.startswith("written: 1,")
+
+
 def test_the_previous_release_refuses_the_upgraded_store(upgraded):
     refused = upgraded["old"].run("request", "list", "--json")
     assert refused.returncode == 6 and refused.stdout == "", refused
