@@ -247,3 +247,25 @@ def test_a_subscriber_sees_a_moved_session_updated_in_place(world, booked, feeds
     with pytest.raises(urllib.error.HTTPError) as gone:
         fetch(url)
     assert gone.value.code == 404
+
+
+def test_two_first_feed_urls_at_once_agree(world):
+    """A racing second process: both mint a token, one wins, both print the winner's URL."""
+    env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": "alan",
+           "SESSIONCTL_FEED_BASE": BASE}
+    from cronkit import BIN
+
+    runs = [subprocess.Popen([str(BIN), "feed", "url"], env=env, stdout=subprocess.PIPE, text=True)
+            for _ in range(4)]
+    printed = {r.communicate(timeout=60)[0] for r in runs}
+    assert all(r.returncode == 0 for r in runs)
+    assert len(printed) == 1 and URL.match(printed.pop().strip())
+
+
+@pytest.mark.parametrize("value", ['"ftp://x/"', '"https://x/\\u200b"', "42", '"https://x/?a=1"'])
+def test_a_bad_feed_base_in_a_config_file_is_exit_2_naming_the_file(world, tmp_path, value):
+    config = tmp_path / "cfg" / "sessionctl" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"feed_base = {value}\n")
+    result = run("feed", "url", user="alan", db=world.db, XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    assert result.returncode == 2 and str(config) in result.stderr and result.stdout == ""

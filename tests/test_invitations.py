@@ -186,3 +186,33 @@ def test_8bit_bodies_go_as_8bitmime_when_offered_else_quoted_printable(world, bo
     text = mail.get_body(("plain",)).get_content()
     assert "Hello Alan Türing," in text
     assert "When:     Sun 2027-03-14 01:30 EST \u2013 03:30 EDT (America/New_York)" in text
+
+
+HOSTILE = "Ada\u2028BEGIN:VEVENT\r\nX-EVIL:1 \u202egnp.exe \u200b\x1b[31m"
+
+
+def test_hostile_names_and_links_stay_inside_their_properties(world, booked):
+    """A display name or notes with line breaks, bidi and zero-width characters, escape
+    sequences (an old store let them in): the strict reader and icalendar read the mail, and
+    the event holds no second VEVENT or stray property."""
+    from sessionctl.store.models import Notification, Request, Slot, User
+
+    request = booked.approved(future(hours=30), "alan")
+    with booked.store.write():  # what an old store may hold, frozen again as notify would
+        User.update(display=HOSTILE).where(User.name == "ada").execute()
+        Request.update(notes=HOSTILE).execute()
+        Slot.update(notes=HOSTILE).execute()
+        Notification.delete().execute()
+        from sessionctl.domain.context import notify
+        from sessionctl.store import queries
+
+        notify(booked.ctx("ada"), User.get(User.name == "alan"), "approved", "approved",
+               request=queries.request(request))
+    [mail] = deliver(world.db).messages
+    part = next(p for p in mail.walk() if p.get_content_type() == "text/calendar")
+    cal = Calendar.from_ical(part.get_content())
+    assert len(cal.walk("VEVENT")) == 1 and "X-EVIL" not in cal.walk("VEVENT")[0]
+    text = part.get_content()
+    assert "\x1b" not in text and "\u202e" not in text and "\u200b" not in text
+    assert invite(mail)[1]["organizer"].params["CN"].startswith("Ada BEGIN:VEVENT")
+    assert f"request {request}" in mail["Subject"]
