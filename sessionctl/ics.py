@@ -35,11 +35,23 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
 REFRESH_MINUTES = 15  # how often a feed's subscribers should look again
 
 
+def digest(events, name: str) -> str:
+    """A fingerprint of everything a feed's file is made of (its events, its name, this
+    version): ``feed write`` compares it with the one in the file before building anything."""
+    import hashlib
+
+    made = hashlib.sha256(f"{__version__}\0{name}".encode())
+    for e in events:
+        made.update(repr(tuple(getattr(e, k) for k in e._fields)).encode())
+    return made.hexdigest()
+
+
 def calendar(events, *, name: str, method: str | None = None, feed: bool = False,
-             sender: str | None = None) -> bytes:
+             sender: str | None = None, fingerprint: str | None = None) -> bytes:
     """The events as one calendar. ``method``: an iTIP message (RFC 5546: ``REQUEST``,
     ``CANCEL``) or a feed's ``PUBLISH``; ``feed`` adds the refresh interval; ``sender``: the
-    mail's sender, the ORGANIZER (with SENT-BY) of an educator who has no address."""
+    mail's sender, the ORGANIZER (with SENT-BY) of an educator who has no address;
+    ``fingerprint``: a feed's ``digest``, kept in its X-SESSIONCTL-DIGEST."""
     from icalendar import Calendar, Event, vCalAddress, vText
 
     def address(person: tuple[str, str | None], **params: str):
@@ -57,6 +69,8 @@ def calendar(events, *, name: str, method: str | None = None, feed: bool = False
     if method:
         cal.add("method", method)
     cal.add("x-wr-calname", _text(name))
+    if fingerprint:
+        cal.add("x-sessionctl-digest", fingerprint)
     if feed:
         from datetime import timedelta
 

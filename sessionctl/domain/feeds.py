@@ -68,10 +68,24 @@ def url(ctx: Context, feed_base: str | None, *, reset: bool = False) -> str:
 # -- what each feed holds ---------------------------------------------------------------------
 
 
-def feeds(ctx: Context) -> dict[str, bytes]:
-    """``{token: calendar}`` for every user with a token, read in one snapshot."""
-    from sessionctl import ics
+class Feed:
+    """One user's feed: its events and name, their ``digest``, and the file's bytes."""
 
+    def __init__(self, events, name: str):
+        from sessionctl import ics
+
+        self.events, self.name = events, name
+        self.digest = ics.digest(events, name)
+
+    def data(self) -> bytes:
+        from sessionctl import ics
+
+        return ics.calendar(self.events, name=self.name, method="PUBLISH", feed=True,
+                            fingerprint=self.digest)
+
+
+def feeds(ctx: Context) -> dict[str, Feed]:
+    """``{token: Feed}`` for every user with a token, read in one snapshot."""
     now = ctx.now()
     with ctx.read():
         access.require_role(ctx, "admin", doing="run feed write")
@@ -98,8 +112,7 @@ def feeds(ctx: Context) -> dict[str, bytes]:
         if not TOKEN.fullmatch(user.feed_token or ""):
             continue  # not a token this module minted: never a file name
         events = sessions.events(user.id, rows=theirs[user.id]) + open_slots.get(user.id, [])
-        made[user.feed_token] = ics.calendar(events, name=f"sessionctl: {shown_name(user)}",
-                                             method="PUBLISH", feed=True)
+        made[user.feed_token] = Feed(events, f"sessionctl: {shown_name(user)}")
     return made
 
 
@@ -134,7 +147,7 @@ def write(ctx: Context, directory: str) -> dict[str, int]:
         os.close(fd)
 
 
-def _write_all(fd: int, directory: str, wanted: dict[str, bytes]) -> dict[str, int]:
+def _write_all(fd: int, directory: str, wanted: dict[str, Feed]) -> dict[str, int]:
     mode = os.fstat(fd).st_mode
     if mode & stat.S_IROTH:
         raise Unavailable(f"the feed directory {directory!r} is listable by others (mode "
@@ -152,12 +165,12 @@ def _write_all(fd: int, directory: str, wanted: dict[str, bytes]) -> dict[str, i
             raise Unavailable(f"{os.path.join(directory, name)} is not a plain file (a symbolic "
                               "link?); nothing was written", hint="remove it, then run feed write again")
     counts = {"written": 0, "unchanged": 0, "removed": 0}
-    for token, data in wanted.items():
+    for token, made in wanted.items():
         name = f"{token}.ics"
-        if name in present and _same(fd, name, data):
+        if name in present and _same(fd, name, made.digest):
             counts["unchanged"] += 1
             continue
-        _replace(fd, directory, name, data)
+        _replace(fd, directory, name, made.data())
         counts["written"] += 1
     for name in present:
         if FILE.fullmatch(name).group(1) not in wanted:
@@ -166,13 +179,16 @@ def _write_all(fd: int, directory: str, wanted: dict[str, bytes]) -> dict[str, i
     return counts
 
 
-def _same(fd: int, name: str, data: bytes) -> bool:
+def _same(fd: int, name: str, digest: str) -> bool:
+    """The file holds the feed whose content has this digest (in its first lines): building
+    the calendar again would give the same bytes."""
     try:
         handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
     except OSError:
         return False
     with os.fdopen(handle, "rb") as f:
-        return os.fstat(f.fileno()).st_size == len(data) and f.read() == data
+        head = f.read(1024).replace(b"\r\n ", b"")  # unfolded (RFC 5545 folds at 75 octets)
+        return f"\r\nX-SESSIONCTL-DIGEST:{digest}\r\n".encode() in head
 
 
 def _replace(fd: int, directory: str, name: str, data: bytes) -> None:
