@@ -19,6 +19,8 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
     becomes a newline (escaped as \\n) or, in a one-line value, a space, and the rest goes."""
     if value is None:
         return None
+    if value.isascii() and value.isprintable():  # the common case, decided in C
+        return value
     from sessionctl.domain.checks import LINE_BREAKS, invisible
 
     out = []

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from conftest import Clock, future, snapshot
-from cronkit import Sessions, free_port, run
+from conftest import future, snapshot
+from cronkit import free_port, run
 from sessionctl.domain import moves, requests
-from sessionctl.store import open_store
+from test_mail import booked  # noqa: F401 (the fixture: sessions on the real clock)
 
 H = timedelta(hours=1)
 BASE = "https://feeds.example.edu/cal/"
@@ -35,13 +35,6 @@ def db(backend_db, monkeypatch):
     monkeypatch.setenv("SESSIONCTL_FEED_BASE", BASE)
     monkeypatch.delenv("SESSIONCTL_FEED_DIR", raising=False)
     return backend_db
-
-
-@pytest.fixture
-def booked(world):
-    store = open_store(str(world.db))
-    yield Sessions(store, Clock(future(hours=0)))
-    store.close()
 
 
 @pytest.fixture
