@@ -216,3 +216,15 @@ def test_hostile_names_and_links_stay_inside_their_properties(world, booked):
     assert "\x1b" not in text and "\u202e" not in text and "\u200b" not in text
     assert invite(mail)[1]["organizer"].params["CN"].startswith("Ada BEGIN:VEVENT")
     assert f"request {request}" in mail["Subject"]
+
+
+def test_a_students_move_under_auto_approve_sends_the_educator_the_moved_event(world, booked):
+    request = booked.approved(future(hours=30), "alan")
+    courses.set_course(booked.ctx("ada"), "MATH101", auto_approve=True)
+    [uid] = exported(world.db, "ada")
+    deliver(world.db)
+    moves.move(booked.ctx("alan"), request, booked.slot(future(hours=50)), None)
+    [told] = mails(deliver(world.db), "ada@example.edu")
+    method, event = invite(told)
+    assert (method, str(event["uid"])) == ("REQUEST", uid)
+    assert event["dtstart"].dt == exported(world.db, "ada")[uid]["dtstart"].dt
