@@ -29,7 +29,8 @@ APP = "sessionctl"
 # the shared mode (``account`` and ``command`` are additions to the usual keys,
 # see docs/reference/shared-mode.md#deploying-for-a-department).
 FILE_KEYS = ("db", "tz", "lock_timeout", "smtp", "mail_from", "smtp_timeout", "color", "pager",
-             "busy", "busy_timeout", "busy_ttl", "busy_allow", "identity", "account", "command")
+             "busy", "busy_timeout", "busy_ttl", "busy_allow", "identity", "account", "command",
+             "feed_base", "feed_dir")
 SITE_ONLY = ("identity", "account", "command", "busy_allow")
 USER_ONLY = ("busy",)  # the educator's own calendars (docs/reference/busy-times.md#sources)
 LISTS = ("busy", "busy_allow")  # a string or an array of strings
@@ -211,6 +212,24 @@ def _key_line(text: str, key: str) -> int | str:
     return text.count("\n", 0, found.start()) + 1 if found else "?"
 
 
+def check_feed_base(value: str, where: str) -> str:
+    """``feed_base``: an http(s) address with a host, nothing invisible or spaced in it."""
+    import unicodedata
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - a malformed port raises
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname
+            or parts.query or parts.fragment
+            or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value)):
+        raise UsageError(f"{where}: feed_base must be an http:// or https:// address with a host "
+                         f"and nothing after its path, not {value!r}")
+    return value
+
+
 def _checked(key: str, value, where: str):
     """A config file value of the right type and range (else exit 2 naming file and line)."""
     if key in TIMEOUTS:
@@ -245,6 +264,8 @@ def _checked(key: str, value, where: str):
             raise UsageError(f"{where}: {exc.message}", exc.hint) from None
     if key == "pager":
         _split(value, where)
+    if key == "feed_base":
+        check_feed_base(value, where)
     if key == "db" and not _absolute_store(value):
         raise UsageError(f"{where}: db must be an absolute path (or ~/…), sqlite:////PATH or "
                          f"postgresql://…, not {value!r}")

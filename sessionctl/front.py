@@ -45,6 +45,7 @@ COMMANDS = {
     "slot": ("slot", "Publish availability slots and browse them."),
     "request": ("request", "Request slots and decide on requests."),
     "notify": ("notify", "E-mail notifications."),
+    "feed": ("feed", "Your calendar as a feed to subscribe to."),
     "config": ("config", "The settings in effect and the config files they come from."),
     "help": ("top", "Show the help of sessionctl or of a command: the same as COMMAND --help."),
 }

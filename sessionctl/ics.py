@@ -19,6 +19,8 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
     becomes a newline (escaped as \\n) or, in a one-line value, a space, and the rest goes."""
     if value is None:
         return None
+    if value.isascii() and value.isprintable():  # the common case, decided in C
+        return value
     from sessionctl.domain.checks import LINE_BREAKS, invisible
 
     out = []
@@ -32,7 +34,26 @@ def _text(value: str | None, *, one_line: bool = True) -> str | None:
     return "".join(out)
 
 
-def calendar(events, *, name: str) -> bytes:
+REFRESH_MINUTES = 15  # how often a feed's subscribers should look again
+
+
+def digest(events, name: str) -> str:
+    """A fingerprint of everything a feed's file is made of (its events, its name, this
+    version): ``feed write`` compares it with the one in the file before building anything."""
+    import hashlib
+
+    made = hashlib.sha256(f"{__version__}\0{name}".encode())
+    for e in events:
+        made.update(repr(tuple(getattr(e, k) for k in e._fields)).encode())
+    return made.hexdigest()
+
+
+def calendar(events, *, name: str, method: str | None = None, feed: bool = False,
+             sender: str | None = None, fingerprint: str | None = None) -> bytes:
+    """The events as one calendar. ``method``: an iTIP message (RFC 5546: ``REQUEST``,
+    ``CANCEL``) or a feed's ``PUBLISH``; ``feed`` adds the refresh interval; ``sender``: the
+    mail's sender, the ORGANIZER (with SENT-BY) of an educator who has no address;
+    ``fingerprint``: a feed's ``digest``, kept in its X-SESSIONCTL-DIGEST."""
     from icalendar import Calendar, Event, vCalAddress, vText
 
     def address(person: tuple[str, str | None], **params: str):
@@ -47,7 +68,17 @@ def calendar(events, *, name: str) -> bytes:
     cal.add("prodid", f"-//sessionctl//sessionctl {__version__}//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
+    if method:
+        cal.add("method", method)
     cal.add("x-wr-calname", _text(name))
+    if fingerprint:
+        cal.add("x-sessionctl-digest", fingerprint)
+    if feed:
+        from datetime import timedelta
+
+        cal.add("refresh-interval", timedelta(minutes=REFRESH_MINUTES),
+                parameters={"VALUE": "DURATION"})
+        cal.add("x-published-ttl", f"PT{REFRESH_MINUTES}M")
     for e in events:
         event = Event()
         event.add("uid", e.uid)
@@ -60,14 +91,21 @@ def calendar(events, *, name: str) -> bytes:
         event.add("dtend", e.end)
         event.add("summary", _text(e.summary))
         event.add("description", _text(e.description, one_line=False))
+        if e.transparent:
+            event.add("transp", "TRANSPARENT")
         link = _text(e.link)  # an older store's link may hold what links may not now
         if link:
             event.add("url", link)
             event.add("location", link)
         if e.organizer[1]:
             event.add("organizer", address(e.organizer))
-        if e.attendee[1]:
-            status = {"partstat": "ACCEPTED"} if e.status == "CONFIRMED" else {}
-            event.add("attendee", address(e.attendee, role="REQ-PARTICIPANT", **status))
+        elif sender and method in ("REQUEST", "CANCEL"):
+            event.add("organizer", address((e.organizer[0], sender),
+                                           **{"sent-by": vText(f"mailto:{_text(sender)}")}))
+        for attendee in e.attendees:
+            if attendee[1]:
+                status = {"partstat": "ACCEPTED"} if e.status == "CONFIRMED" else {}
+                rsvp = {"rsvp": "FALSE"} if method else {}
+                event.add("attendee", address(attendee, role="REQ-PARTICIPANT", **status, **rsvp))
         cal.add_component(event)
     return cal.to_ical()

@@ -41,6 +41,8 @@ ENV = {
     "smtp_password": "SESSIONCTL_SMTP_PASSWORD",
     "smtp_timeout": "SESSIONCTL_SMTP_TIMEOUT",
     "mail_from": "SESSIONCTL_MAIL_FROM",
+    "feed_base": "SESSIONCTL_FEED_BASE",
+    "feed_dir": "SESSIONCTL_FEED_DIR",
     "pager": "SESSIONCTL_PAGER",
     "debug": "SESSIONCTL_DEBUG",
 }
@@ -51,6 +53,8 @@ DEFAULTS = {
     "tz": "default: your stored zone (user set --tz), else the system's",
     "smtp": "default: none (notify send needs one)",
     "mail_from": "default: sessionctl@ this host's name",
+    "feed_base": "default: none (feed url needs one)",
+    "feed_dir": "default: none (feed write needs one, or a DIR)",
 }
 DEFAULT_SMTP_TIMEOUT = 30.0
 DEFAULT_BUSY_TIMEOUT = 10.0
@@ -312,6 +316,29 @@ class Settings:
         return os.path.join(base, APP, "busy")
 
     @property
+    def feed_base(self) -> str | None:
+        """The web address the feed directory is served at (``feed url``)."""
+        value, origin = self.raw("feed_base")
+        return value if value is None else configfile.check_feed_base(value, origin)
+
+    def feed_dir(self, given: str | None) -> str:
+        """Where ``feed write`` writes: ``given`` (its DIR), else ``feed_dir``. In the shared
+        mode only the config files' ``feed_dir``: a caller's path or variable is refused."""
+        value, origin = self.raw("feed_dir")
+        if self.shared is not None:
+            if given is not None:
+                raise NotAllowed(f"DIR {given} is refused: in the shared mode feed write writes "
+                                 "only to the config files' feed_dir",
+                                 hint="leave DIR out; 'sessionctl config show' shows feed_dir")
+            value, origin = self.file_value("feed_dir")
+        elif given is not None:
+            value = given
+        if not value:
+            raise UsageError("no feed directory: give DIR or set feed_dir",
+                             hint='set feed_dir = "/var/www/feeds" in the config file')
+        return os.path.expanduser(value)
+
+    @property
     def debug(self) -> bool:
         return self.environ.get(ENV["debug"]) == "1"
 
@@ -404,7 +431,8 @@ class Settings:
         rows["db"] = (mask_url(db), db_origin)
         rows["user"] = (self.user, self.user_origin)
         self.mail_from  # noqa: B018 - checked like the timeouts below
-        for key in ("tz", "lock_timeout", "smtp", "smtp_password", "smtp_timeout", "mail_from"):
+        for key in ("tz", "lock_timeout", "smtp", "smtp_password", "smtp_timeout", "mail_from",
+                    "feed_base", "feed_dir"):
             value, origin = self.raw(key)
             if key == "smtp" and value is not None:
                 value = mask_url(self.smtp)

@@ -90,9 +90,11 @@ class Transport:
     def __init__(self, target: SmtpTarget):
         self.target = target
         self.server = None
+        self.eightbit = False  # the server offers 8BITMIME: bodies go as 8-bit, not quoted-printable
 
     def __enter__(self) -> "Transport":
         self.server = _connect(self.target)
+        self.eightbit = _offers_8bitmime(self.server)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -107,13 +109,15 @@ class Transport:
         """A new connection in place of one left unusable (a timed-out reply)."""
         self.server.close()
         self.server = _connect(self.target)
+        self.eightbit = _offers_8bitmime(self.server)
 
     def send(self, data: bytes, sender: str, recipient: str) -> None:
         """Hand one finished message (bytes, CRLF lines) to the server for one recipient."""
         import smtplib
 
         try:
-            self.server.sendmail(sender, [recipient], data)
+            options = ["BODY=8BITMIME"] if self.eightbit else []
+            self.server.sendmail(sender, [recipient], data, mail_options=options)
         except smtplib.SMTPServerDisconnected as exc:
             if isinstance(exc.__context__, TimeoutError):  # smtplib's word for a slow reply
                 raise MessageTimedOut(self.target.where, _reply(exc.__context__, self.target)) from None
@@ -126,6 +130,16 @@ class Transport:
             raise MessageTimedOut(self.target.where, _reply(exc, self.target)) from None
         except OSError as exc:
             raise ConnectionLost(self.target.where, _reply(exc, self.target)) from None
+
+
+def _offers_8bitmime(server) -> bool:
+    import smtplib
+
+    try:
+        server.ehlo_or_helo_if_needed()
+    except (smtplib.SMTPException, OSError):
+        return False  # sending fails on its own and says why
+    return server.has_extn("8bitmime")
 
 
 def _connect(target: SmtpTarget):

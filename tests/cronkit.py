@@ -71,12 +71,22 @@ class MailServer:
     ``stall`` maps a recipient address to the seconds its RCPT TO waits before the reply;
     ``hook(n)`` runs at the n-th DATA (from 0) and may return the reply instead of accepting.
     ``smtp``: more options for aiosmtpd's server (``auth_exclude_mechanism``).
+    ``eightbit=False``: the server does not offer 8BITMIME.
+
+    Every message is read as a strict mail reader would (``email.policy.default`` with
+    ``raise_on_defect=True``) and its calendar part, if any, with ``icalendar``: one that
+    fails is refused (554), which the tests see. ``raw`` keeps each message's bytes and
+    ``options`` its MAIL FROM parameters.
     """
 
     def __init__(self, port: int | None = None, *, refuse: dict | None = None, tls=None,
                  implicit: bool = False, logins: dict | None = None, delay: float = 0.0,
-                 hook=None, stall: dict | None = None, smtp: dict | None = None):
+                 hook=None, stall: dict | None = None, smtp: dict | None = None,
+                 eightbit: bool = True):
         self.port = port or free_port()
+        self.eightbit = eightbit
+        self.raw: list[bytes] = []
+        self.options: list[list[str]] = []
         self.refuse = dict(refuse or {})
         self.stall = dict(stall or {})
         self.delay = delay
@@ -115,11 +125,20 @@ class MailServer:
             reply = self.hook(attempt)
             if reply:
                 return reply
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        try:
+            message = strict_message(envelope.content)
+        except Exception as exc:  # noqa: BLE001 - any defect is the sender's bug
+            return f"554 5.6.0 unreadable message: {type(exc).__name__}: {exc}"[:500]
         with self._lock:
+            self.raw.append(envelope.content)
+            self.options.append(list(envelope.mail_options))
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 2.0.0 accepted"
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [r for r in responses if self.eightbit or "8BITMIME" not in r]
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -157,6 +176,18 @@ class MailServer:
 
     def message_ids(self) -> list[str]:
         return [m["Message-ID"] for m in self.messages]
+
+
+def strict_message(data: bytes):
+    """A message as a strict reader reads it: any defect raises, and its calendar part must
+    parse with ``icalendar``."""
+    from icalendar import Calendar
+
+    message = email.message_from_bytes(data, policy=email.policy.default.clone(raise_on_defect=True))
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar":
+            Calendar.from_ical(part.get_content())
+    return message
 
 
 def run(*args: str, user: str, db, **env) -> subprocess.CompletedProcess:

@@ -337,3 +337,19 @@ def test_busy_sources_in_the_database_mode_are_urls_only_and_their_owners(conver
     with pytest.raises(Exception, match="row-level security"):
         w.connect("bob").execute("INSERT INTO busy_sources (user_id, position, source) "
                                  "VALUES (%s, 2, 'http://x.example/')", (w.id["ada"],))
+
+
+def test_feed_tokens_in_the_database_mode_are_their_owners_and_the_admins(converted):
+    """A feed's token is the secret that opens someone's calendar (docs/reference/calendars.md):
+    each login makes and sees its own, the admin's cron job reads them all, nobody else any."""
+    w = converted
+    env = {"SESSIONCTL_FEED_BASE": "https://feeds.example/"}
+    mine = as_login(w, "alan", "feed", "url", env=env)
+    assert mine.exit_code == 0 and mine.stdout.startswith("https://feeds.example/"), mine.stderr
+    token = mine.stdout.strip().rsplit("/", 1)[1].removesuffix(".ics")
+    assert as_login(w, "alan", "feed", "url", env=env).stdout == mine.stdout  # made once
+    for who, seen in (("kat", []), ("ada", []), ("alan", [(token,)]), ("root", [(token,)])):
+        assert w.connect(who).execute("SELECT token FROM feed_tokens").fetchall() == seen, who
+    with pytest.raises(Exception, match="row-level security"):
+        w.connect("kat").execute("INSERT INTO feed_tokens (user_id, token) VALUES (%s, %s)",
+                                 (w.id["alan"], "0" * 40))

@@ -642,15 +642,15 @@ def test_a_conversion_runs_again_and_turns_back(converted):
 def test_a_table_without_policies_is_closed_to_everyone(world):
     w = world
     with w.superuser() as con:
-        con.execute("CREATE TABLE feed_tokens (id serial PRIMARY KEY, token text)")
-        con.execute("INSERT INTO feed_tokens (token) VALUES ('secret')")
+        con.execute("CREATE TABLE unlisted_secrets (id serial PRIMARY KEY, token text)")
+        con.execute("INSERT INTO unlisted_secrets (token) VALUES ('secret')")
     w.convert()
     alan = w.connect("alan")
-    assert "permission denied" in refused(alan, "SELECT * FROM feed_tokens")
+    assert "permission denied" in refused(alan, "SELECT * FROM unlisted_secrets")
     with w.superuser() as con:  # a grant someone adds later opens no row either
-        con.execute("GRANT SELECT ON feed_tokens TO sessionctl_student, sessionctl_admin")
-    assert rows(alan, "SELECT count(*) FROM feed_tokens") == [(0,)]
-    assert rows(w.connect("root"), "SELECT count(*) FROM feed_tokens") == [(0,)]
+        con.execute("GRANT SELECT ON unlisted_secrets TO sessionctl_student, sessionctl_admin")
+    assert rows(alan, "SELECT count(*) FROM unlisted_secrets") == [(0,)]
+    assert rows(w.connect("root"), "SELECT count(*) FROM unlisted_secrets") == [(0,)]
 
 
 # -- the write path of issue 22 as a login role ------------------------------------------------------

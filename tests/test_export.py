@@ -589,3 +589,67 @@ def test_out_dash_is_stdout_and_dot_slash_dash_a_file(world, tmp_path, monkeypat
     assert not os.path.lexists(tmp_path / "-")
     assert world("request", "export", "--ics", "--out", "./-", user="alan").exit_code == 0
     assert (tmp_path / "-").read_text().startswith("BEGIN:VCALENDAR")
+
+
+# -- issue 19: never-booked requests stay out, --no-cancelled, group slots --------------------------
+
+
+def test_a_request_never_approved_is_in_no_calendar_even_once_cancelled(world, booked, scene):
+    """docs/reference/calendars.md#the-events: pending then cancelled, rejected, expired: none
+    of them was a session."""
+    withdrawn = booked.pending(scene["t0"] + 100 * H, "alan")
+    requests.cancel(booked.ctx("alan"), withdrawn, "changed my mind")
+    for user in ("alan", "ada", "root"):
+        found = events(export(world, user))
+        assert withdrawn not in found and scene["pending"] not in found
+        assert scene["rejected"] not in found and scene["cancelled"] in found
+
+
+def test_no_cancelled_leaves_cancelled_sessions_out(world, scene):
+    found = events(export(world, "alan", "--no-cancelled"))
+    assert set(found) == {scene["done"], scene["approved"]}
+    assert all(e["status"] == "CONFIRMED" for e in found.values())
+    result = world("request", "export", "--ics", "--no-cancelled=yes", user="alan")
+    assert result.exit_code == 2 and result.stdout == ""
+
+
+SLOT_UID = re.compile(r"^slot-(\d+)-[0-9a-f]{32}@sessionctl$")
+
+
+def group_slot(booked, start, *students, capacity=3) -> tuple[int, dict[str, int]]:
+    from sessionctl.domain.window import Window
+
+    [slot] = slots.add_slots(booked.ctx("ada"), "MATH101", [Window(start, start + H)],
+                             capacity=capacity)
+    made = {}
+    for name in students:
+        made[name] = requests.send(booked.ctx(name), slot.id, None).id
+        requests.approve(booked.ctx("ada"), made[name], None, None)
+    return slot.id, made
+
+
+def test_a_group_slot_is_one_event_for_its_educator_and_one_per_student(world, booked, clock):
+    courses.enroll(booked.ctx("ada"), "MATH101", ["eve"], [])
+    slot_id, made = group_slot(booked, clock.now + 24 * H, "alan", "kat", "eve")
+    requests.cancel(booked.ctx("eve"), made["eve"], None)
+
+    adas = Calendar.from_ical(export(world, "ada")).walk("VEVENT")
+    assert len(adas) == 1 and int(SLOT_UID.match(str(adas[0]["uid"])).group(1)) == slot_id
+    attendees = adas[0]["attendee"]
+    assert sorted(str(a) for a in attendees) == ["mailto:alan@example.edu", "mailto:kat@example.edu"]
+    assert adas[0]["status"] == "CONFIRMED" and "2 of 3 booked" in str(adas[0]["summary"])
+
+    alans = events(export(world, "alan"))
+    assert set(alans) == {made["alan"]}
+    assert str(alans[made["alan"]]["attendee"]) == "mailto:alan@example.edu"  # nobody else
+    assert "Kat" not in alans[made["alan"]].to_ical().decode()
+    eves = events(export(world, "eve"))  # her own cancelled seat, still hers
+    assert eves[made["eve"]]["status"] == "CANCELLED"
+
+    before = adas[0]["sequence"]
+    requests.cancel(booked.ctx("kat"), made["kat"], None)
+    requests.cancel(booked.ctx("alan"), made["alan"], None)
+    [after] = Calendar.from_ical(export(world, "ada")).walk("VEVENT")
+    assert after["uid"] == adas[0]["uid"] and after["sequence"] > before
+    assert after["status"] == "CANCELLED" and "attendee" not in after
+    assert Calendar.from_ical(export(world, "ada", "--no-cancelled")).walk("VEVENT") == []

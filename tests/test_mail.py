@@ -99,8 +99,8 @@ def test_messages_reach_a_real_server_with_recipients_subject_times_and_link(wor
         ny = start.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
         berlin = start.astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
         approved, reminder = by_rcpt["alan@example.edu"]
-        assert subject(approved) == f"[sessionctl] Request approved: MATH101 Maths, {ny:%a %Y-%m-%d %H:%M} {ny:%Z}"
-        assert subject(reminder).startswith("[sessionctl] Reminder: MATH101 Maths, ")
+        assert subject(approved) == f"Approved: MATH101 with Ada Lovelace, request {request}"
+        assert subject(reminder) == f"Reminder: MATH101 with Ada Lovelace, request {request}"
         assert approved["To"] == "Alan Turing <alan@example.edu>"
         text = body(approved)
         end_ny, end_utc = ny + H, start + H
@@ -112,8 +112,7 @@ def test_messages_reach_a_real_server_with_recipients_subject_times_and_link(wor
         assert f"Link:     {LINK}\n" in text
         assert f"Request:  {request} (sessionctl request show {request})\n" in text
         request_mail = by_rcpt["ada@example.edu"][0]
-        assert subject(request_mail) == (
-            f"[sessionctl] New request: MATH101 Maths, {berlin:%a %Y-%m-%d %H:%M} {berlin:%Z}")
+        assert subject(request_mail) == f"Requested: MATH101 with Alan Turing, request {request}"
         assert '"Recursion, please"' in body(request_mail)
         assert f"{berlin:%H:%M}" in body(by_rcpt["ada@example.edu"][1])
 
@@ -468,8 +467,13 @@ def test_text_that_looks_like_an_encoded_word_stays_text_in_every_header(world, 
         assert result.returncode == 0, result.stderr
         assert server.messages
         for message in server.messages:
-            assert message["Reply-To"] is None and message["X-Injected"] is None
-            assert message.get_content_type() == "text/plain"
+            reply = message["Reply-To"]  # the other party, one address
+            assert [a.addr_spec for a in reply.addresses] in (["alan@example.edu"], ["ada@example.edu"])
+            assert reply.addresses[0].addr_spec != message["To"].addresses[0].addr_spec
+            assert message["X-Injected"] is None
+            assert message.get_content_type() in ("text/plain", "multipart/alternative")
+            assert [p.get_content_type() for p in message.iter_parts()] in (
+                [], ["text/plain", "text/calendar"])
             assert len(message["To"].addresses) == len(message["From"].addresses) == 1
             assert message["From"].addresses[0].addr_spec == "sessions@example.edu"
             assert message["To"].addresses[0].addr_spec in ("alan@example.edu", "ada@example.edu")

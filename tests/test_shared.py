@@ -610,3 +610,21 @@ def test_the_suites_guard_never_deletes_a_site_file_it_did_not_create(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert inner.returncode == 1 and "changed while the test ran" in inner.stdout, inner.stdout
     assert site.read_text() == 'identity = "sudo"  # the administrator\'s\n'
+
+
+def test_feed_write_uses_only_the_files_feed_dir(machine, tmp_path):
+    """docs/reference/calendars.md#feeds: a caller's DIR is refused; SESSIONCTL_FEED_DIR is not
+    read; the service account writes to the config files' feed_dir."""
+    feeds, elsewhere = tmp_path / "feeds", tmp_path / "elsewhere"
+    for path in (feeds, elsewhere):
+        path.mkdir(mode=0o711)
+    machine.standard(f'feed_dir = "{feeds}"\nfeed_base = "https://h.example/f/"\n')
+    machine.ok("init", sudo=None)
+    machine.ok("user", "add", "grace", "--role", "admin", sudo=None)
+    assert machine.ok("feed", "url", sudo="grace").startswith("https://h.example/f/")
+    before = snapshot(machine.db)
+    refused(machine, machine.run("feed", "write", str(elsewhere), sudo="grace"), 4, "DIR",
+            before=before)
+    assert machine.ok("feed", "write", sudo="grace",
+                      SESSIONCTL_FEED_DIR=str(elsewhere)) == "written: 1, unchanged: 0, removed: 0\n"
+    assert len(list(feeds.iterdir())) == 1 and list(elsewhere.iterdir()) == []

@@ -488,7 +488,7 @@ def test_the_lifecycle_works_on_the_upgraded_store(upgraded):
 
 
 def test_busy_sources_work_on_the_upgraded_store(upgraded, tmp_path, monkeypatch):
-    """Migration 9 (docs/reference/busy-times.md#sources): an upgraded store keeps busy
+    """Migration 8 (docs/reference/busy-times.md#sources): an upgraded store keeps busy
     sources, and a slot over a busy event is refused."""
     db = upgraded["db"]
     cal = tmp_path / "busy.ics"
@@ -503,6 +503,28 @@ def test_busy_sources_work_on_the_upgraded_store(upgraded, tmp_path, monkeypatch
     assert "2099-01-05 10:00–11:00" in refused.stderr and "Board" in refused.stderr
     new("slot", "add", "--course", "MATH101", "--start", "2099-01-05 10:30",
         "--duration", "30m", "--ignore-busy", user="ada", db=db)
+def test_old_notifications_mail_plainly_and_feeds_work_on_the_upgraded_store(upgraded, tmp_path):
+    """Migration 7 (docs/reference/calendars.md): notifications queued before it have no
+    frozen thread or invitation and go out as plain mails; every user can have a feed."""
+    db = upgraded["db"]
+    old_ids = {r["id"] for r in upgraded["before"]["notifications"]}
+    rows = tables(db)["notifications"]
+    assert all(r["mail_data"] is None for r in rows if r["id"] in old_ids)
+    with MailServer() as server:  # it reads every message strictly (tests/cronkit.py)
+        new("notify", "send", "--smtp", server.url, db=db)
+    assert server.messages
+    for message, raw in zip(server.messages, server.raw):
+        number = int(message["Message-ID"].split("-")[1].split(".")[0])
+        if number in old_ids:
+            assert message["In-Reply-To"] is None and b"text/calendar" not in raw
+    env = {**os.environ, "SESSIONCTL_DB": db, "SESSIONCTL_USER": "alan",
+           "SESSIONCTL_FEED_BASE": "https://h.example/"}
+    env.pop("PYTHONPATH", None)
+    url = subprocess.run([str(BIN), "feed", "url"], env=env, capture_output=True, text=True)
+    assert url.returncode == 0 and url.stdout.startswith("https://h.example/"), url.stderr
+    feeds = tmp_path / "feeds"
+    feeds.mkdir(mode=0o711)
+    assert new("feed", "write", str(feeds), db=db).stdout.startswith("written: 1,")
 
 
 def test_the_previous_release_refuses_the_upgraded_store(upgraded):

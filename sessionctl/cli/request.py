@@ -152,8 +152,10 @@ def export(
         "--out", metavar="FILE",
         help="Write FILE atomically (temp file + rename) instead of printing; '-' is stdout."
     )] = None,
+    no_cancelled: Annotated[bool, typer.Option(
+        "--no-cancelled", help="Leave cancelled sessions out (for calendars that ignore STATUS).")] = False,
 ) -> None:
-    """Your approved, completed and cancelled sessions as an iCalendar file (stdout unless --out)."""
+    """Your booked sessions (approved, completed, cancelled) as an iCalendar file (stdout unless --out)."""
     if not ics:
         raise UsageError("say which format to export", hint="sessionctl request export --ics [--out FILE]")
     if out == "-":  # as for most tools: stdout, never a file named '-' (./- is one)
@@ -166,4 +168,4 @@ def export(
 
     c = ctx.obj.context()
     name = f"sessionctl: {shown_name(c.actor)}"
-    files.document(ical.calendar(export_domain.sessions(c), name=name), out)
+    files.document(ical.calendar(export_domain.sessions(c, cancelled=not no_cancelled), name=name), out)

@@ -104,11 +104,32 @@ def notify(
     With ``once`` a notification the schema allows only once (a ``reminder`` per request and
     user) is skipped if it exists: INSERT … ON CONFLICT DO NOTHING, so even a racing writer
     loses cleanly. Returns whether a row was added.
+
+    What its e-mail needs of the booking is frozen now (``mail_data``): the thread it belongs
+    to and the invitation it carries (``docs/reference/calendars.md#invitations``).
     """
     return queries.NOTIFY[once].execute(
         user=user.id, kind=kind, request=_id(request), slot=_id(slot), text=text,
         created_at=to_db(ctx.now()),
+        mail_data=None if request is None or isinstance(request, int) else _mail_data(user, request),
     ) == 1
+
+
+def _mail_data(user: User, request) -> str:
+    """The thread (the booking chain's first request, and the first message to ``user``
+    about it) and the invitation of a notification about ``request``, as JSON."""
+    import json
+
+    from sessionctl.domain import calendar
+    from sessionctl.store.models import Notification
+
+    first, chain = calendar.first_of(request)
+    root = (Notification.select(Notification.id)
+            .where(Notification.user == user.id, Notification.request.in_(chain))
+            .order_by(Notification.id).limit(1).scalar())
+    data = {"chain": first, "root": root}
+    data.update(calendar.invitation(request, user.id, store_id()) or {})
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def _id(row) -> int | None:

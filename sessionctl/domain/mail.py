@@ -35,22 +35,26 @@ from sessionctl.timeparse import zone_name
 
 LEASE = "mail"
 
-# The subject's first words, per notification kind.
+# The subject's leading event word, per notification kind: the rest of a subject stays the
+# same for every mail about one booking chain, so a mail client keeps them in one thread.
 EVENTS = {
-    "request": "New request",
-    "approved": "Request approved",
-    "rejected": "Request rejected",
+    "request": "Requested",
+    "booked": "Booked",
+    "approved": "Approved",
+    "rejected": "Rejected",
     "cancelled": "Cancelled",
-    "expired": "Request expired",
-    "slot_cancelled": "Slot cancelled",
-    "completed": "Session completed",
+    "expired": "Expired",
+    "slot_cancelled": "Cancelled",
+    "completed": "Completed",
     "reminder": "Reminder",
-    "joined": "Joined the waitlist",
-    "waiting": "On the waitlist",
-    "promoted": "A seat is free",
-    "changed": "Session changed",
-    "moved": "Session moved",
+    "joined": "Waitlisted",
+    "waiting": "Waitlisted",
+    "promoted": "Seat free",
+    "changed": "Changed",
+    "moved": "Moved",
     "move": "Move requested",
+    "rated": "Rated",
+    "attendance": "Attendance",
 }
 
 
@@ -82,6 +86,7 @@ class MessageTimedOut(ConnectionLost):
 class Transport(Protocol):
     def __enter__(self) -> "Transport": ...
     def __exit__(self, *exc) -> None: ...
+    eightbit: bool  # the server offers 8BITMIME (known once connected)
     def send(self, data: bytes, sender: str, recipient: str) -> None: ...
     def reconnect(self) -> None: ...
 
@@ -131,10 +136,14 @@ def _person(user: User | None) -> str:
 
 
 def _span(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """``Sun 2027-03-14 01:30-02:30 EST``; across a change of offset (daylight saving time)
+    each end carries its own: ``Sun 2027-03-14 01:30 EST – 03:30 EDT``."""
     a, b = start.astimezone(tz), end.astimezone(tz)
     until = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%a %Y-%m-%d %H:%M}"
     name = zone_name(tz)
-    where = f" ({name})" if name != a.tzname() else ""
+    where = f" ({name})" if name not in (a.tzname(), b.tzname()) else ""
+    if a.utcoffset() != b.utcoffset():
+        return f"{a:%a %Y-%m-%d %H:%M} {a.tzname()} \u2013 {until} {b.tzname()}{where}"
     return f"{a:%a %Y-%m-%d %H:%M}-{until} {a.tzname()}{where}"
 
 
@@ -143,23 +152,42 @@ def message_id(notification_id: int, store: str) -> str:
     return f"<notification-{notification_id}.{store}@sessionctl>"
 
 
-def compose(note: Notification, from_: tuple[str, str], store: str):
-    """The e-mail for one notification: subject naming the event and course; a plain-text
-    body with the session time in the recipient's zone and UTC, the educator, the link and
-    the request id."""
+def _thread(note: Notification) -> dict:
+    """What was frozen for the notification's mail when it was queued (``context.notify``)."""
+    import json
+
+    return json.loads(note.mail_data) if note.mail_data else {}
+
+
+def subject(note: Notification, frozen: dict) -> str:
+    """``Approved: MATH101 with Ada Lovelace, request 4``: the same for every mail about one
+    booking chain but for its leading event word."""
+    event = EVENTS.get(note.kind, note.kind.replace("_", " ").capitalize())
+    request = note.request
+    if request is None:
+        return event
+    other = request.slot.educator if note.user.id == request.student.id else request.student
+    first = frozen.get("chain", request.id)
+    return f"{event}: {request.slot.course.code} with {shown_name(other)}, request {first}"
+
+
+def compose(note: Notification, from_: tuple[str, str], store: str, *, eightbit: bool = False):
+    """The e-mail for one notification: a subject naming the event, course and other party; a
+    plain-text body with the session time in the recipient's zone and UTC, the educator, the
+    link and the request id; the booking's invitation beside it (``text/calendar``) when it
+    has one; In-Reply-To/References to the first message about the booking chain; Reply-To
+    the other party. ``eightbit``: the server takes 8-bit bodies (else quoted-printable)."""
     from email.headerregistry import Address
     from email.message import EmailMessage
     from email.utils import format_datetime
 
     user, request = note.user, note.request
     slot = request.slot if request is not None else None
-    event = EVENTS.get(note.kind, note.kind.replace("_", " ").capitalize())
-    subject, facts = f"[sessionctl] {event}", []
+    frozen = _thread(note)
+    facts = []
     if slot is not None:
         tz = user_zone(user)
         start, end = from_db(slot.starts_at), from_db(slot.ends_at)
-        subject += (f": {slot.course.code} {slot.course.title}, "
-                    f"{start.astimezone(tz):%a %Y-%m-%d %H:%M} {start.astimezone(tz).tzname()}")
         facts += [("Course", f"{slot.course.code}: {slot.course.title}"),
                   ("When", _span(start, end, tz))]
         if zone_name(tz) != "UTC":
@@ -175,14 +203,45 @@ def compose(note: Notification, from_: tuple[str, str], store: str):
     lines += ["", "-- ", "sent by sessionctl; 'sessionctl inbox' lists your notifications"]
 
     message = EmailMessage()
-    message["Subject"] = header_text(subject)
+    message["Subject"] = header_text(subject(note, frozen))
     message["From"] = Address(header_text(from_[0]), addr_spec=from_[1])
     message["To"] = Address(header_text(user.display or ""), addr_spec=user.email)
+    if request is not None:
+        other = slot.educator if user.id == request.student.id else request.student
+        if other.email and other.id != user.id:
+            try:
+                message["Reply-To"] = Address(header_text(shown_name(other)),
+                                              addr_spec=check_email(other.email))
+            except (UsageError, ValueError):  # an address an old store let in: no Reply-To
+                pass
     message["Date"] = format_datetime(from_db(note.created_at))
     message["Message-ID"] = message_id(note.id, store)
+    if frozen.get("root") not in (None, note.id):
+        message["In-Reply-To"] = message["References"] = message_id(frozen["root"], store)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    message.set_content("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    message.set_content(text, cte=_cte(text, eightbit))
+    if frozen.get("method"):
+        invite = _invitation(frozen, from_[1])
+        message.add_alternative(invite, subtype="calendar", cte=_cte(invite, eightbit),
+                                params={"method": frozen["method"]})
     return message
+
+
+def _cte(text: str, eightbit: bool) -> str:
+    if text.isascii():
+        return "7bit"
+    return "8bit" if eightbit else "quoted-printable"
+
+
+def _invitation(frozen: dict, sender: str) -> str:
+    """The iTIP part (RFC 5546) as frozen when the notification was queued."""
+    from sessionctl import ics
+    from sessionctl.domain.calendar import EventView
+
+    event = EventView.thawed(frozen["event"])
+    return ics.calendar([event], name="sessionctl", method=frozen["method"],
+                        sender=sender).decode("utf-8")
 
 
 # -- delivery ----------------------------------------------------------------------------------
@@ -217,13 +276,14 @@ class Outcome:
         return {"sent": self.sent, "failed": self.failed, "queued": self.queued}
 
 
-def message_bytes(note: Notification, from_: tuple[str, str], store: str) -> tuple[str, bytes]:
+def message_bytes(note: Notification, from_: tuple[str, str], store: str, *,
+                  eightbit: bool = False) -> tuple[str, bytes]:
     """The recipient and the finished message (CRLF lines, RFC 2047 headers), or UsageError /
     ValueError when the stored data cannot make a valid one."""
     from email import policy
 
     address = check_email(note.user.email)
-    message = compose(note, from_, store)
+    message = compose(note, from_, store, eightbit=eightbit)
     return address, message.as_bytes(policy=policy.SMTP)
 
 
@@ -250,7 +310,7 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
             hung: dict[str, str] = {}  # recipients that timed out: their messages wait
             for note in mail:
                 try:
-                    address, data = message_bytes(note, from_, store)
+                    address, data = message_bytes(note, from_, store, eightbit=transport.eightbit)
                 except (UsageError, ValueError, TypeError, LookupError) as exc:
                     reason = exc.message if isinstance(exc, UsageError) else str(exc)
                     outcome.refusals.append(

@@ -111,9 +111,10 @@ def _propose(ctx: Context, old: Request, target: Slot, message: str | None) -> R
             + ("approved at once (auto-approve)" if auto
                else f"approving it cancels request {old.id}"))
     record(ctx, new, None, PENDING, f"proposes to replace request {old.id}", "move",
-           [educator], text=text)
-    if auto:
+           [] if auto else [educator], text=text)
+    if auto:  # the educator is told once it is approved: their mail carries the moved event
         approve_now(ctx, new, system=True, note="auto-approve")
+        notify(ctx, educator, "move", text, request=new, slot=target)
     return view(new)
 
 

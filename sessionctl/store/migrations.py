@@ -311,11 +311,23 @@ END $$""",
     ],
 }
 
+# Calendars that stay current (issue 19, docs/reference/calendars.md): what a queued
+# notification's e-mail needs of its booking, frozen when it is queued (its thread, and the
+# invitation's method and event, as JSON), and each user's secret feed token (a table of its
+# own: a user's row is seen by many, the token is its owner's and the admins' alone).
+M007_CALENDARS = """
+ALTER TABLE notifications ADD COLUMN mail_data TEXT;
+CREATE TABLE feed_tokens (
+    user_id INTEGER NOT NULL PRIMARY KEY REFERENCES users (id),
+    token TEXT NOT NULL UNIQUE CHECK (length(token) = 40)
+);
+"""
+
 # Busy times (issue 19, docs/reference/busy-times.md): the calendars an educator stores with
 # `user set --busy`, in their order. A table of its own, not a column of `users`, because its
 # URLs are secrets (a Google or Nextcloud secret address): the rows are their owner's and the
 # admins' alone, where a user's name and e-mail are seen by many.
-M009_BUSY = """
+M008_BUSY = """
 CREATE TABLE busy_sources (
     id {pk},
     user_id INTEGER NOT NULL REFERENCES users (id),
@@ -325,12 +337,12 @@ CREATE TABLE busy_sources (
 );
 """
 
-# 11 (issue 21): the store's mode of identity. 'login' (the personal and shared modes: the
+# 10 (issue 21): the store's mode of identity. 'login' (the personal and shared modes: the
 # client says who acts) or 'database' (every person their own PostgreSQL login, the server
 # guarding every row: docs/reference/database-mode.md); set by `init --identity`. Its number also
 # makes every older client refuse the store.
-IDENTITY = 11  # its number: from it on, a store may be in the database mode
-M011_IDENTITY = """
+IDENTITY = 10  # its number: from it on, a store may be in the database mode
+M010_IDENTITY = """
 ALTER TABLE store_info ADD COLUMN identity VARCHAR(16) NOT NULL DEFAULT 'login';
 """
 
@@ -341,8 +353,9 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
-    (9, "busy", M009_BUSY),
-    (IDENTITY, "identity", M011_IDENTITY),
+    (7, "calendars", M007_CALENDARS),
+    (8, "busy", M008_BUSY),
+    (IDENTITY, "identity", M010_IDENTITY),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -117,6 +117,7 @@ class Notification(BaseModel):
     read_at = pw.DateTimeField(null=True)
     mail_state = pw.CharField(default="queued")
     sent_at = pw.DateTimeField(null=True)
+    mail_data = pw.TextField(null=True)  # JSON: the thread and invitation, frozen when queued
 
     class Meta:
         table_name = "notifications"
@@ -155,5 +156,16 @@ class BusySource(BaseModel):
         table_name = "busy_sources"
 
 
+class FeedToken(BaseModel):
+    """The secret name of a user's feed (``feed url``): a table of its own, since a user's row
+    is seen by many and the token is theirs and the admins' alone."""
+
+    user = pw.ForeignKeyField(User, column_name="user_id", primary_key=True)
+    token = pw.TextField(unique=True)
+
+    class Meta:
+        table_name = "feed_tokens"
+
+
 MODELS = [User, Course, Enrollment, Slot, Request, History, Notification, StoreInfo, Lease,
-          BusySource]
+          BusySource, FeedToken]

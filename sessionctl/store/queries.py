@@ -141,9 +141,9 @@ PROPOSAL = Prepared(lambda replaces: Request.select().where(
 
 
 def _notification(once: bool) -> Prepared:
-    def build(user, kind, request, slot, text, created_at):
+    def build(user, kind, request, slot, text, created_at, mail_data):
         query = Notification.insert(user=user, kind=kind, request=request, slot=slot, text=text,
-                                    created_at=created_at)
+                                    created_at=created_at, mail_data=mail_data)
         return (query.on_conflict(action="NOTHING") if once else query).as_rowcount()
     return Prepared(build)
 

@@ -54,6 +54,7 @@ class Access:
         self.grants, self.policies = grants, policies
 
 
+_OWN = f"user_id = {_ME} OR {_ADMIN}"  # a row of the caller's own, or any for an admin
 _CHANGE_OWN_REQUEST = f"{_ADMIN} OR student_id = {_ME} OR slot_id IN {_MY_SLOTS}"
 
 ACCESS = {
@@ -116,8 +117,8 @@ ACCESS = {
          ("add", "INSERT", _EVERYONE, None,
           f"{SCHEMA}.may_record(request_id, actor_id, to_status)")]),
     "notifications": Access(
-        [("SELECT, INSERT (user_id, kind, request_id, slot_id, text, created_at, mail_state), "
-          "UPDATE (read_at)", _EVERYONE),
+        [("SELECT, INSERT (user_id, kind, request_id, slot_id, text, created_at, mail_state, "
+          "mail_data), UPDATE (read_at)", _EVERYONE),
          ("UPDATE (mail_state, sent_at)", GROUPS["admin"])],
         [("read", "SELECT", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}", None),
          ("add", "INSERT", _EVERYONE, None,
@@ -134,7 +135,12 @@ ACCESS = {
     # replaced by their owner, and read by an admin acting on the educator's course
     "busy_sources": Access(
         [("SELECT, INSERT (user_id, position, source), DELETE", _EVERYONE)],
-        [("own", "ALL", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}", f"user_id = {_ME} OR {_ADMIN}")]),
+        [("own", "ALL", _EVERYONE, _OWN, _OWN)]),
+    # the secret names of the users' feeds (docs/reference/calendars.md): made and reset by
+    # their owner, read by the admin whose cron job writes the feed files
+    "feed_tokens": Access(
+        [("SELECT, INSERT (user_id, token), UPDATE (token)", _EVERYONE)],
+        [("own", "ALL", _EVERYONE, _OWN, _OWN)]),
     "leases": Access([("SELECT, INSERT, UPDATE, DELETE", GROUPS["admin"])],
                      [("admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN)]),
 }
