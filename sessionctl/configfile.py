@@ -29,7 +29,11 @@ APP = "sessionctl"
 # the shared mode (``account`` and ``command`` are additions to the usual keys,
 # see docs/reference/shared-mode.md#deploying-for-a-department).
 FILE_KEYS = ("db", "tz", "lock_timeout", "smtp", "mail_from", "smtp_timeout", "color", "pager",
-             "identity", "account", "command")
+             "identity", "account", "command", "link_template", "link_command", "link_timeout",
+             "hooks_dir", "hook_timeout")
+# Keys that name a program sessionctl runs, or the directory of such programs
+# (docs/reference/meeting-rooms-and-hooks.md#who-may-set-them): absolute paths.
+PROGRAM_KEYS = ("link_command", "hooks_dir")
 SITE_ONLY = ("identity", "account", "command")
 COLOR_CHOICES = ("auto", "always", "never")
 IDENTITIES = ("login", "sudo")
@@ -73,6 +77,8 @@ def checked_text(label: str, value: str) -> str:
 TIMEOUTS = {  # key -> (low, high, above_low), in the files and the variables alike
     "lock_timeout": (0, 3600, False),
     "smtp_timeout": (0, 600, True),
+    "link_timeout": (0, 600, True),
+    "hook_timeout": (0, 3600, True),
 }
 
 
@@ -230,8 +236,8 @@ def _checked(key: str, value, where: str):
     if key == "db" and not _absolute_store(value):
         raise UsageError(f"{where}: db must be an absolute path (or ~/…), sqlite:////PATH or "
                          f"postgresql://…, not {value!r}")
-    if key == "command" and not os.path.isabs(value):
-        raise UsageError(f"{where}: command must be an absolute path, not {value!r}")
+    if key in ("command", *PROGRAM_KEYS) and not os.path.isabs(value):
+        raise UsageError(f"{where}: {key} must be an absolute path, not {value!r}")
     return value
 
 

@@ -276,6 +276,38 @@ class Settings:
                 raise UsageError(f"{origin}: {exc.message}", exc.hint) from None
         return value
 
+    # -- programs sessionctl runs (docs/reference/meeting-rooms-and-hooks.md) -----------------
+
+    def program(self, key: str) -> tuple[str | None, str]:
+        """``link_command`` or ``hooks_dir`` and where it came from: the config files only
+        (never a variable or a flag). In the shared mode those are the site file and the
+        service account's own file, never a caller's."""
+        return self.file_value(key)
+
+    def vet_program(self, path: str, what: str) -> None:
+        """In the shared mode a program the service account runs (and the directories above
+        it) must belong to root or the service account and be writable by no one else: exit
+        4 otherwise. Outside it, the user's own files are theirs to choose."""
+        if self.shared is not None:
+            self.shared.check_program(path, what)
+
+    def links(self):
+        """The run's links settings (``domain/links.py``): read now, checked when used."""
+        from sessionctl.domain.links import Links
+
+        template, origin = self.raw("link_template")
+        command, _ = self.program("link_command")
+        return Links(template, origin, command, self._timeout("link_timeout", 10.0),
+                     self.vet_program)
+
+    @property
+    def hooks_dir(self) -> str | None:
+        return self.program("hooks_dir")[0]
+
+    @property
+    def hook_timeout(self) -> float:
+        return self._timeout("hook_timeout", 30.0)
+
     @property
     def debug(self) -> bool:
         return self.environ.get(ENV["debug"]) == "1"

@@ -81,7 +81,8 @@ class Invocation:
 
             store = self.store()
             actor = find_actor(self.actor_name())
-            self._context = Context(store, actor, self.display_zone(actor.tz), self.now)
+            self._context = Context(store, actor, self.display_zone(actor.tz), self.now,
+                                    self.settings.links())
         return self._context
 
     def display_zone(self, user_tz: str | None = None):

@@ -240,6 +240,14 @@ def create(ctx: Context, slot: Slot, student: User, status: str, *, message=None
     return queries.request(made)
 
 
+def _from_template(ctx: Context, request: Request) -> str | None:
+    """A link made from the course's or the config's template, if there is one."""
+    from sessionctl.domain import links
+
+    template = links.template_for(request, ctx.links or links.NO_LINKS)
+    return None if template is None else links.fill(template, request)
+
+
 def approve_now(ctx: Context, request: Request, *, link: str | None = None,
                 notes: str | None = None, system: bool = False, note: str | None = None,
                 notify_kind: str | None = None, recipients: list[User] | None = None) -> None:
@@ -257,7 +265,7 @@ def approve_now(ctx: Context, request: Request, *, link: str | None = None,
     check_no_overlap(request.student, slot, mine=False)
     take_seat(slot.id)
     slot.booked += 1
-    own = link or request.link
+    own = link or request.link or (None if slot.link else _from_template(ctx, request))
     text = None if replaced is None else texts.moved(ctx.actor, replaced, request, own, system=system)
     transition(ctx, request, APPROVED, link=own, notes=notes,
                note=note if note is not None else notes, system=system, notify_kind=notify_kind,

@@ -311,6 +311,48 @@ END $$""",
     ],
 }
 
+# Meeting rooms, hooks and buffers (issue 20, docs/reference/meeting-rooms-and-hooks.md):
+# - a course's own link template (checked when set) and its buffer in whole minutes (NULL: off);
+# - ``slots.batch``: the slots one ``slot add`` made together (a split or a series) share a
+#   random token, which exempts them from each other's buffer; NULL for a slot made alone;
+# - ``hooks``: the event hooks a ``hooks run`` has found (one per event name), from when;
+# - ``events``: the outbox of the hooks. An event is written in the transaction that caused it
+#   when its hook is registered, with its JSON frozen then; ``hooks run`` delivers it and marks
+#   it (``queued`` until its hook took it, then ``delivered``; ``dropped`` when the hook went
+#   away). ``booking`` is the first request of the booking's chain: the order that counts is per
+#   hook and booking. A partial index holds the queued ones;
+# - a lease's owner names its process (``PID:TOKEN@HOST``), so a run killed on this machine is
+#   known dead at once: PostgreSQL's column grows (SQLite does not enforce the length).
+_M010_COMMON = """
+ALTER TABLE courses ADD COLUMN link_template TEXT;
+ALTER TABLE courses ADD COLUMN buffer INTEGER CHECK (buffer > 0);
+ALTER TABLE slots ADD COLUMN batch VARCHAR(32);
+CREATE TABLE hooks (
+    name VARCHAR(32) PRIMARY KEY,
+    since {ts} NOT NULL
+);
+CREATE TABLE events (
+    id {pk},
+    kind VARCHAR(32) NOT NULL,
+    at {ts} NOT NULL,
+    request_id INTEGER REFERENCES requests (id),
+    booking INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    state VARCHAR(16) NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'delivered', 'dropped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at {ts},
+    error TEXT,
+    delivered_at {ts}
+);
+CREATE INDEX events_queued ON events (id) WHERE state = 'queued';
+"""
+M010_HOOKS = {
+    "sqlite": _M010_COMMON.format(**DIALECT["sqlite"]),
+    "postgresql": _M010_COMMON.format(**DIALECT["postgresql"])
+    + "ALTER TABLE leases ALTER COLUMN owner TYPE VARCHAR(200);\n",
+}
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
@@ -318,6 +360,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (4, "lifecycle", M004_LIFECYCLE),
     (5, "outcomes", M005_OUTCOMES),
     (6, "due", M006_DUE),
+    (10, "hooks", M010_HOOKS),
 ]
 
 LATEST = MIGRATIONS[-1][0]
