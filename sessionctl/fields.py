@@ -45,7 +45,7 @@ def request_json(view) -> dict:
 
 def course_json(view) -> dict:
     return {**pick(view, COURSE), "policy": pick(view.policy, POLICY),
-            "link_template": view.link_template}
+            "buffer": view.buffer, "link_template": view.link_template}
 
 
 def slot_json(view) -> dict:

@@ -297,6 +297,7 @@ def course(view, as_json: bool) -> None:
                   ("cancel-notice", minutes(p.cancel_notice)), ("horizon", minutes(p.horizon)),
                   ("max-active", "off" if p.max_active is None else p.max_active),
                   ("auto-approve", "on" if p.auto_approve else "off"),
+                  ("buffer", minutes(view.buffer)),
                   ("link template", view.link_template or "off")])
 
 
