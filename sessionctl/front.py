@@ -54,6 +54,7 @@ COMMANDS = {
     "slot": ("slot", "Publish availability slots and browse them."),
     "request": ("request", "Request slots and decide on requests."),
     "notify": ("notify", "E-mail notifications."),
+    "hooks": ("hooks", "Event hooks: programs that receive each booking's events."),
     "config": ("config", "The settings in effect and the config files they come from."),
 }
 

@@ -416,7 +416,7 @@ def test_bytes_that_are_not_utf8_get_nothing(store):
     for words, offered in ((b"sessionctl course show \xff", b""),
                            (b"sessionctl --db /tmp/\xff.db slot show ", b""),
                            (b"sessionctl \xff\xfe slot show ", b"init\nwhoami\ndemo\nsweep\nremind"
-                            b"\ninbox\nagenda\nuser\ncourse\nslot\nrequest\nnotify\nconfig")):  # not a command
+                            b"\ninbox\nagenda\nuser\ncourse\nslot\nrequest\nnotify\nhooks\nconfig")):  # not a command
         env.update({b"_SESSIONCTL_COMPLETE": b"complete_bash", b"COMP_WORDS": words,
                     b"COMP_CWORD": str(len(words.split(b" ")) - 1).encode()})
         done = subprocess.run([str(BIN)], env=env, capture_output=True, timeout=60)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import peewee as pw
 
-from sessionctl.domain import access, policy, texts
+from sessionctl.domain import access, events, policy, texts
 from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
 from sessionctl.domain.context import Context, notify
 from sessionctl.domain.texts import SYSTEM
@@ -263,6 +263,7 @@ def tell_changed(ctx: Context, requests, changed: dict[str, str | None]) -> None
                    [request.student], text=text)
         else:
             notify(ctx, request.student, "changed", text, request=request, slot=request.slot)
+            events.record(ctx, "changed", request)
 
 
 def show(ctx: Context, request_id: int) -> RequestView:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sessionctl.domain import policy, texts
+from sessionctl.domain import events, policy, texts
 from sessionctl.domain.context import Context, notify
 from sessionctl.errors import Conflict
 from sessionctl.statuses import APPROVED, CANCELLED, NEXT, PENDING, REJECTED, WAITING
@@ -52,6 +52,7 @@ def transition(
     notify_kind: str | None = None,
     recipients: list[User] | None = None,
     text: str | None = None,
+    event: str | None = None,
     **fields,
 ) -> None:
     """Move ``request`` to ``to`` by compare-and-swap, write its history row, notify, and
@@ -79,7 +80,7 @@ def transition(
     record(
         ctx, request, current, to, note if note is not None else reason, notify_kind or to,
         recipients if recipients is not None else _other_parties(ctx, request, to, system),
-        system=system, text=text,
+        system=system, text=text, event=event,
     )
     if current == APPROVED:  # a proposal to move this booking goes with it (unless it is
         _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
@@ -108,15 +109,19 @@ def check_not_ended(ctx: Context, request: Request, doing: str) -> None:
 
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
            kind: str | None, recipients: list[User], *, system: bool = False,
-           text: str | None = None) -> None:
-    """Every change writes one history row and notifies the other party (``kind``
-    names the notification; ``text`` overrides the standard wording)."""
+           text: str | None = None, event: str | None = None) -> None:
+    """Every change writes one history row, notifies the other party (``kind``
+    names the notification; ``text`` overrides the standard wording) and records its event for
+    the hooks (``events.name`` unless ``event`` names it)."""
     queries.HISTORY.execute(request=request.id, at=to_db(ctx.now()),
                      actor=None if system else ctx.actor.id, from_status=was, to_status=to,
                      note=note)
     for user in recipients:
         said = text or texts.text(ctx.actor, kind, request, user, system)
         notify(ctx, user, kind, said, request=request, slot=request.slot)
+    event = event or events.name(was, to, kind, request)
+    if event is not None:
+        events.record(ctx, event, request, system=system)
 
 
 def _other_parties(ctx: Context, request: Request, to: str, system: bool) -> list[User]:
@@ -269,5 +274,6 @@ def approve_now(ctx: Context, request: Request, *, link: str | None = None,
     text = None if replaced is None else texts.moved(ctx.actor, replaced, request, own, system=system)
     transition(ctx, request, APPROVED, link=own, notes=notes,
                note=note if note is not None else notes, system=system, notify_kind=notify_kind,
-               recipients=recipients if recipients is not None else [request.student], text=text)
+               recipients=recipients if recipients is not None else [request.student], text=text,
+               event=None if replaced is None else "moved")
     settle_full(ctx, slot.id)
