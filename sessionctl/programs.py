@@ -4,7 +4,9 @@ stdin, a deadline, bounded output (``docs/reference/meeting-rooms-and-hooks.md``
 A leaf: it knows nothing of bookings. The program runs in a session of its own, so a timeout
 kills it and whatever it started; it inherits the environment minus the mail server's password;
 of its output the first ``KEEP`` bytes of each stream are kept and the rest is read and thrown
-away, so a program that prints megabytes neither blocks nor fills the memory.
+away, so a program that prints megabytes neither blocks nor fills the memory. The run waits
+for the program to exit and for its outputs to close (a child it left holding them counts
+against the deadline).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
 
 from sessionctl._plain import Record
@@ -47,20 +48,11 @@ class Ran(Record):
         return ""
 
 
-def _drain(stream, kept: bytearray) -> None:
-    while True:
-        chunk = stream.read(65536)
-        if not chunk:
-            break
-        room = KEEP - len(kept)
-        if room > 0:
-            kept += chunk[:room]
-    stream.close()
-
-
 def run(path: str, data: bytes, timeout: float) -> Ran:
     """Run ``path`` (no arguments) with ``data`` on stdin; it must exit 0 within ``timeout``
-    seconds."""
+    seconds. One thread: the pipes are served by ``selectors`` until both outputs close."""
+    import selectors
+
     env = {k: v for k, v in os.environ.items() if k not in SECRET}
     try:
         proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -68,22 +60,61 @@ def run(path: str, data: bytes, timeout: float) -> Ran:
                                 close_fds=True)
     except OSError as exc:
         return Ran(None, b"", b"", f"cannot run {path}: {exc.strerror or exc}")
-    out, err = bytearray(), bytearray()
-    readers = [threading.Thread(target=_drain, args=(s, b), daemon=True)
-               for s, b in ((proc.stdout, out), (proc.stderr, err))]
-    for reader in readers:
-        reader.start()
     deadline = time.monotonic() + timeout
-    writer = threading.Thread(target=_feed, args=(proc.stdin, data), daemon=True)
-    writer.start()
-    try:
-        code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
+    in_fd, out_fd, err_fd = (s.fileno() for s in (proc.stdin, proc.stdout, proc.stderr))
+    kept = {out_fd: bytearray(), err_fd: bytearray()}
+    pending = memoryview(data)
+    with selectors.DefaultSelector() as selector:
+        for fd in (out_fd, err_fd):
+            os.set_blocking(fd, False)
+            selector.register(fd, selectors.EVENT_READ)
+        if pending:
+            os.set_blocking(in_fd, False)
+            selector.register(in_fd, selectors.EVENT_WRITE)
+        else:
+            proc.stdin.close()
+        late = False
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                late = True
+                break
+            for key, _ in selector.select(left):
+                fd = key.fd
+                if fd == in_fd:
+                    try:
+                        pending = pending[os.write(fd, pending[:65536]):]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # it did not read its input (it may not need to)
+                        pending = pending[:0]
+                    if not pending:
+                        selector.unregister(fd)
+                        proc.stdin.close()
+                    continue
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(fd)
+                    continue
+                room = KEEP - len(kept[fd])
+                if room > 0:
+                    kept[fd] += chunk[:room]
+    if late:
         _kill(proc)
         code = None
-    for thread in (*readers, writer):
-        thread.join(timeout=max(0.1, deadline - time.monotonic()))
-    ran = Ran(code, bytes(out), bytes(err), None)
+    else:
+        try:
+            code = proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            code = None
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if not stream.closed:
+            stream.close()
+    ran = Ran(code, bytes(kept[out_fd]), bytes(kept[err_fd]), None)
     if code is None:
         ran.problem = f"no answer within {timeout:g} s"
     elif code != 0:
@@ -91,14 +122,6 @@ def run(path: str, data: bytes, timeout: float) -> Ran:
         line = ran.first_stderr_line()
         ran.problem = f"{reason}: {line}" if line else reason
     return ran
-
-
-def _feed(stdin, data: bytes) -> None:
-    try:
-        stdin.write(data)
-        stdin.close()
-    except OSError:  # it did not read its input (it may not need to)
-        pass
 
 
 def _kill(proc: subprocess.Popen) -> None:

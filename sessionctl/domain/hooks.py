@@ -116,7 +116,8 @@ def run(ctx: Context, directory: str | None, timeout: float, vet=None) -> Outcom
 
     with hold(ctx, LEASE, timedelta(seconds=timeout + 60),
               "another 'sessionctl hooks run' is delivering{until}",
-              "let it finish; the next run delivers whatever it left") as renew:
+              "let it finish; the next run delivers whatever it left") as renew, \
+            ctx.store.lazy_commits():  # a mark lost with the machine repeats one delivery
         held: set[tuple[str, int]] = set()  # (hook, booking): an earlier event waits
         after = 0
         while True:
