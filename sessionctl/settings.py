@@ -412,6 +412,10 @@ class Settings:
         rows["smtp_timeout"] = (self.smtp_timeout, rows["smtp_timeout"][1])
         rows["color"] = self.color_setting()
         rows["pager"] = self.pager_setting()
+        rows["link_timeout"] = (self._timeout("link_timeout", 10.0), self.raw("link_timeout")[1])
+        rows["hook_timeout"] = (self.hook_timeout, self.raw("hook_timeout")[1])
+        for key in ("link_template", "link_command", "hooks_dir"):
+            rows[key] = self.raw(key) if key == "link_template" else self.program(key)
         for key, default in (("identity", "login"), ("account", None), ("command", None)):
             value, origin = self.file_value(key)
             rows[key] = (value if value is not None else default, origin)

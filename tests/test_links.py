@@ -305,3 +305,14 @@ def test_in_the_shared_mode_a_callers_own_file_names_no_program(seeded, tmp_path
     made = m.ok("request", "approve", "1", "--json", sudo="prof",
                 XDG_CONFIG_HOME=str(tmp_path / "callers"), HOME=str(tmp_path))
     assert made["link"] is None and not ran.exists()
+
+
+def test_config_show_names_the_programs_and_where_they_come_from(world, tmp_path):
+    env = config(tmp_path, 'link_template = "https://t.example/{token}"\nlink_command = "/bin/true"\n'
+                 f'hooks_dir = "{tmp_path}"\nlink_timeout = 5\n')
+    shown = ok(world, "config", "show", env=env)["settings"]
+    assert shown["link_template"]["value"] == "https://t.example/{token}"
+    assert shown["link_command"]["value"] == "/bin/true"
+    assert shown["hooks_dir"]["value"] == str(tmp_path)
+    assert shown["link_timeout"]["value"] == 5 and "line 4" in shown["link_timeout"]["origin"]
+    assert shown["hook_timeout"] == {"value": 30.0, "origin": "default"}
