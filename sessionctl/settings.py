@@ -278,10 +278,15 @@ class Settings:
 
     # -- programs sessionctl runs (docs/reference/meeting-rooms-and-hooks.md) -----------------
 
-    def program(self, key: str) -> tuple[str | None, str]:
+    def program(self, key: str, site_only: bool = False) -> tuple[str | None, str]:
         """``link_command`` or ``hooks_dir`` and where it came from: the config files only
         (never a variable or a flag). In the shared mode those are the site file and the
-        service account's own file, never a caller's."""
+        service account's own file, never a caller's; with ``site_only`` (the database
+        mode, where everyone runs as themselves against one server) the site file alone."""
+        site = self.layers().site
+        if site_only:
+            found = site is not None and key in site.values
+            return (site.values[key], site.origin(key)) if found else (None, "default")
         return self.file_value(key)
 
     def vet_program(self, path: str, what: str) -> None:
@@ -291,18 +296,14 @@ class Settings:
         if self.shared is not None:
             self.shared.check_program(path, what)
 
-    def links(self):
+    def links(self, site_only: bool = False):
         """The run's links settings (``domain/links.py``): read now, checked when used."""
         from sessionctl.domain.links import Links
 
         template, origin = self.raw("link_template")
-        command, _ = self.program("link_command")
+        command, _ = self.program("link_command", site_only)
         return Links(template, origin, command, self._timeout("link_timeout", 10.0),
                      self.vet_program)
-
-    @property
-    def hooks_dir(self) -> str | None:
-        return self.program("hooks_dir")[0]
 
     @property
     def hook_timeout(self) -> float:

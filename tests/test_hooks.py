@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def test_each_event_reaches_its_hook_as_one_json_object(hooks, world):
 
 def test_completed_and_reminder_events(hooks, world, booked, clock):
     register(hooks, "completed", "reminder")
-    request = booked.approved(clock.now + __import__("datetime").timedelta(hours=2), "alan")
+    request = booked.approved(clock.now + timedelta(hours=2), "alan")
     assert world("remind", "--within", "24h", user="root").exit_code == 0
     assert world("remind", "--within", "24h", user="root").exit_code == 0  # once only
     clock.advance(hours=4)
@@ -296,6 +297,16 @@ def test_without_hooks_dir_it_says_what_to_set(world):
     assert result.exit_code == 2 and "hooks_dir" in result.stderr
 
 
+def test_in_the_database_mode_a_users_own_file_names_no_hooks_dir(hooks, world, monkeypatch):
+    from sessionctl.store import Store
+
+    monkeypatch.setattr(Store, "identity", "database", raising=False)
+    hooks.add("requested")
+    result = hooks.run()
+    assert result.exit_code == 2 and "no hooks_dir is set" in result.stderr
+    assert snapshot(world.db)["hooks"] == []
+
+
 @pytest.mark.parametrize("value", ['"hooks"', '"/no/such/dir"'])
 def test_a_bad_hooks_dir(world, tmp_path, value):
     folder = tmp_path / "xdg" / "sessionctl"
@@ -309,7 +320,7 @@ def test_a_bad_hooks_dir(world, tmp_path, value):
 # -- processes: two runs at once, a run killed --------------------------------------------------
 
 
-def _many(world, hooks, count: int) -> None:
+def _many(world, count: int) -> None:
     for n in range(count):
         ok(world, "request", "send", str(slot(world, 24 + n, capacity=2)), user="alan")
 
@@ -317,7 +328,7 @@ def _many(world, hooks, count: int) -> None:
 def test_two_runs_at_once_deliver_each_event_once(hooks, world):
     register(hooks, "requested")
     hooks.add("requested", f'sleep 0.05\ncat >> "{hooks.log}"\necho >> "{hooks.log}"\n')
-    _many(world, hooks, 12)
+    _many(world, 12)
     env = {**hooks.env, "SESSIONCTL_LOCK_TIMEOUT": "30"}
     runs = [subprocess.Popen(["sessionctl", "hooks", "run", "--json"], env={
         **{k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")},
@@ -333,7 +344,7 @@ def test_two_runs_at_once_deliver_each_event_once(hooks, world):
 def test_a_run_killed_in_the_middle_loses_nothing(hooks, world):
     register(hooks, "requested")
     hooks.add("requested", f'cat >> "{hooks.log}"\necho >> "{hooks.log}"\nsleep 0.2\n')
-    _many(world, hooks, 15)
+    _many(world, 15)
     victim = subprocess.Popen(["sessionctl", "hooks", "run"], env={
         **{k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")},
         "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": "root", **hooks.env},

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from pathlib import Path
 
 import pytest
 
 from conftest import future, iso, snapshot
+from test_lifecycle import refused
 
 TOKEN = r"[A-Za-z0-9_-]{22}"
 
@@ -24,18 +24,6 @@ def ok(world, *args, user="root", env=None):
     result = world(*args, "--json", user=user, env=env)
     assert result.exit_code == 0, (args, result.stdout, result.stderr)
     return json.loads(result.stdout)
-
-
-def refused(world, code, *args, user="root", env=None, says=()):
-    before = snapshot(world.db)
-    result = world(*args, user=user, env=env)
-    assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
-    assert result.stdout == "" and result.stderr.startswith("error: ")
-    assert "Traceback" not in result.stderr
-    for needle in says:
-        assert needle in result.stderr, (needle, result.stderr)
-    assert snapshot(world.db) == before
-    return result.stderr
 
 
 def pending(world, hours=24, student="alan", course="MATH101", **slot_options):
@@ -316,3 +304,23 @@ def test_config_show_names_the_programs_and_where_they_come_from(world, tmp_path
     assert shown["hooks_dir"]["value"] == str(tmp_path)
     assert shown["link_timeout"]["value"] == 5 and "line 4" in shown["link_timeout"]["origin"]
     assert shown["hook_timeout"] == {"value": 30.0, "origin": "default"}
+
+
+def test_in_the_database_mode_programs_come_from_the_site_file_alone(world, tmp_path, monkeypatch):
+    """A store in the database mode (``Store.identity``, issue 14): everyone runs as themselves,
+    so a user's own file names no program; the site file's does."""
+    from sessionctl.store import Store
+
+    monkeypatch.setattr(Store, "identity", "database", raising=False)
+    ran = tmp_path / "ran"
+    mine = script(tmp_path, f'touch "{ran}"\necho https://mine.example/\n', "mine")
+    env = config(tmp_path, f'link_command = "{mine}"\n')
+    assert ok(world, "request", "approve", str(pending(world)), user="ada", env=env)["link"] is None
+    assert not ran.exists()
+    site = tmp_path / "site" / "sessionctl"
+    site.mkdir(parents=True)
+    command = script(tmp_path, "echo https://site.example/room\n", "site-command")
+    (site / "config.toml").write_text(f'link_command = "{command}"\n', encoding="utf-8")
+    made = ok(world, "request", "approve", str(pending(world, 30, student="kat")), user="ada",
+              env={**env, "XDG_CONFIG_DIRS": str(tmp_path / "site")})
+    assert made["link"] == "https://site.example/room" and not ran.exists()

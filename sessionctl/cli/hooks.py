@@ -20,7 +20,8 @@ def run(ctx: typer.Context, as_json: Json = False, quiet: Quiet = False) -> None
     from sessionctl.domain import hooks
 
     settings = ctx.obj.settings
-    outcome = hooks.run(ctx.obj.context(), settings.hooks_dir, settings.hook_timeout,
+    directory, _ = settings.program("hooks_dir", site_only=ctx.obj.database_mode())
+    outcome = hooks.run(ctx.obj.context(), directory, settings.hook_timeout,
                         settings.vet_program if settings.shared is not None else None)
     for path in outcome.ignored:
         terminal.warning(f"{path} is not executable: ignored (chmod +x it to make it a hook)")

@@ -82,8 +82,14 @@ class Invocation:
             store = self.store()
             actor = find_actor(self.actor_name())
             self._context = Context(store, actor, self.display_zone(actor.tz), self.now,
-                                    self.settings.links())
+                                    self.settings.links(site_only=self.database_mode()))
         return self._context
+
+    def database_mode(self) -> bool:
+        """Whether the store is in the database mode (issue 14: everyone their own login on one
+        server; ``Store.identity`` once that branch records it): programs come from the site
+        file alone (docs/reference/meeting-rooms-and-hooks.md#who-may-set-them)."""
+        return getattr(self.store(), "identity", "login") == "database"
 
     def display_zone(self, user_tz: str | None = None):
         """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""
