@@ -48,8 +48,8 @@ def test_a_version_1_store_is_migrated_forward_on_first_use(tmp_path, cli):
     assert [n["text"] for n in __import__("json").loads(result.stdout)] == ["old news"]
     assert {"mail_state", "sent_at"} <= set(columns(cli.db, "notifications"))
     con = sqlite3.connect(cli.db)
-    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1")] == list(
-        range(1, migrations.LATEST + 1))
+    assert [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [
+        number for number, _, _ in migrations.MIGRATIONS]
     assert con.execute("SELECT mail_state FROM notifications").fetchone() == ("queued",)
     con.close()
 
