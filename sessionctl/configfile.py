@@ -30,7 +30,11 @@ APP = "sessionctl"
 # see docs/reference/shared-mode.md#deploying-for-a-department).
 FILE_KEYS = ("db", "tz", "lock_timeout", "smtp", "mail_from", "smtp_timeout", "color", "pager",
              "busy", "busy_timeout", "busy_ttl", "busy_allow", "identity", "account", "command",
-             "feed_base", "feed_dir")
+             "feed_base", "feed_dir", "link_template", "link_command", "link_timeout",
+             "hooks_dir", "hook_timeout")
+# Keys that name a program sessionctl runs, or the directory of such programs
+# (docs/reference/meeting-rooms-and-hooks.md#who-may-set-them): absolute paths.
+PROGRAM_KEYS = ("link_command", "hooks_dir")
 SITE_ONLY = ("identity", "account", "command", "busy_allow")
 USER_ONLY = ("busy",)  # the educator's own calendars (docs/reference/busy-times.md#sources)
 LISTS = ("busy", "busy_allow")  # a string or an array of strings
@@ -78,6 +82,8 @@ TIMEOUTS = {  # key -> (low, high, above_low), in the files and the variables al
     "smtp_timeout": (0, 600, True),
     "busy_timeout": (0, 600, True),
     "busy_ttl": (0, 7 * 86400, False),
+    "link_timeout": (0, 600, True),
+    "hook_timeout": (0, 3600, True),
 }
 
 
@@ -269,8 +275,8 @@ def _checked(key: str, value, where: str):
     if key == "db" and not _absolute_store(value):
         raise UsageError(f"{where}: db must be an absolute path (or ~/…), sqlite:////PATH or "
                          f"postgresql://…, not {value!r}")
-    if key == "command" and not os.path.isabs(value):
-        raise UsageError(f"{where}: command must be an absolute path, not {value!r}")
+    if key in ("command", *PROGRAM_KEYS) and not os.path.isabs(value):
+        raise UsageError(f"{where}: {key} must be an absolute path, not {value!r}")
     return value
 
 

@@ -46,6 +46,7 @@ COMMANDS = {
     "request": ("request", "Request slots and decide on requests."),
     "notify": ("notify", "E-mail notifications."),
     "feed": ("feed", "Your calendar as a feed to subscribe to."),
+    "hooks": ("hooks", "Event hooks: programs that receive each booking's events."),
     "config": ("config", "The settings in effect and the config files they come from."),
     "help": ("top", "Show the help of sessionctl or of a command: the same as COMMAND --help."),
 }

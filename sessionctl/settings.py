@@ -337,6 +337,38 @@ class Settings:
             raise UsageError("no feed directory: give DIR or set feed_dir",
                              hint='set feed_dir = "/var/www/feeds" in the config file')
         return os.path.expanduser(value)
+    # -- programs sessionctl runs (docs/reference/meeting-rooms-and-hooks.md) -----------------
+
+    def program(self, key: str, site_only: bool = False) -> tuple[str | None, str]:
+        """``link_command`` or ``hooks_dir`` and where it came from: the config files only
+        (never a variable or a flag). In the shared mode those are the site file and the
+        service account's own file, never a caller's; with ``site_only`` (the database
+        mode, where everyone runs as themselves against one server) the site file alone."""
+        site = self.layers().site
+        if site_only:
+            found = site is not None and key in site.values
+            return (site.values[key], site.origin(key)) if found else (None, "default")
+        return self.file_value(key)
+
+    def vet_program(self, path: str, what: str) -> None:
+        """In the shared mode a program the service account runs (and the directories above
+        it) must belong to root or the service account and be writable by no one else: exit
+        4 otherwise. Outside it, the user's own files are theirs to choose."""
+        if self.shared is not None:
+            self.shared.check_program(path, what)
+
+    def links(self, site_only: bool = False):
+        """The run's links settings (``domain/links.py``): read now, checked when used."""
+        from sessionctl.domain.links import Links
+
+        template, origin = self.raw("link_template")
+        command, _ = self.program("link_command", site_only)
+        return Links(template, origin, command, self._timeout("link_timeout", 10.0),
+                     self.vet_program)
+
+    @property
+    def hook_timeout(self) -> float:
+        return self._timeout("hook_timeout", 30.0)
 
     @property
     def debug(self) -> bool:
@@ -450,6 +482,10 @@ class Settings:
         rows["busy_allow"] = (list(self.busy_allow), self.file_value("busy_allow")[1])
         rows["color"] = self.color_setting()
         rows["pager"] = self.pager_setting()
+        rows["link_timeout"] = (self._timeout("link_timeout", 10.0), self.raw("link_timeout")[1])
+        rows["hook_timeout"] = (self.hook_timeout, self.raw("hook_timeout")[1])
+        for key in ("link_template", "link_command", "hooks_dir"):
+            rows[key] = self.raw(key) if key == "link_template" else self.program(key)
         for key, default in (("identity", "login"), ("account", None), ("command", None)):
             value, origin = self.file_value(key)
             rows[key] = (value if value is not None else default, origin)

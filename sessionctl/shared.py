@@ -87,6 +87,22 @@ class Shared(Record):
             return prefix + self.account.pw_dir.rstrip("/") + path[1:]
         return location
 
+    def check_program(self, path: str, what: str) -> None:
+        """A program the service account runs (``link_command``, a hook) or the hooks'
+        directory: it and every directory above it owned by the service account or root and
+        writable by no one else (exit 4), as it runs with the service account's rights."""
+        owners = trusted(self.account.pw_uid)
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            raise NotAllowed(f"cannot check {what} {path}: {exc.strerror}") from None
+        if info.st_uid not in owners or info.st_mode & 0o022:
+            raise NotAllowed(
+                f"{what} {path} must belong to the service account {self.account.pw_name} or "
+                "root and be writable by no one else: it runs with the service account's rights",
+                hint=f"chown {self.account.pw_name} {path} && chmod go-w {path}")
+        _check_dirs(path, owners, what)
+
     def default_store(self) -> str:
         return os.path.join(self.account.pw_dir, ".local", "share", config.APP, "sessionctl.db")
 

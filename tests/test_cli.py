@@ -25,7 +25,7 @@ UTC = timezone.utc
 
 USER = {"name", "role", "display", "email", "tz"}
 ONE_USER = USER | {"busy"}  # one user shown alone: their busy sources (docs/reference/busy-times.md#sources)
-COURSE = {"code", "title", "educator", "enrolled", "policy"}
+COURSE = {"code", "title", "educator", "enrolled", "policy", "buffer", "link_template"}
 SLOT = {"id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link"}
 REQUEST = {"id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
            "notes", "start", "end", "created", "updated", "replaces", "replaced_by",
@@ -214,7 +214,7 @@ def test_course_add_by_educator_and_by_admin_for_an_educator(w):
     mine = w.json("course", "add", "CS-1.a_b", "--title", "Programming", user="ada")
     assert set(mine) == COURSE
     assert mine == {"code": "CS-1.a_b", "title": "Programming", "educator": "ada", "enrolled": 0,
-                    "policy": NO_POLICY}
+                    "policy": NO_POLICY, "buffer": None, "link_template": None}
     theirs = w.json("course", "add", "CHEM2", "--title", "Chemistry", "--educator", "bob")
     assert theirs["educator"] == "bob"
     assert "CHEM2" in [c["code"] for c in w.json("course", "list", user="bob")]
@@ -234,7 +234,7 @@ def test_course_list_per_role(w):
 
 def test_course_show_for_owner_enrolled_student_and_admin(w):
     expected = {"code": "MATH101", "title": "Maths", "educator": "ada", "enrolled": 2,
-                "policy": NO_POLICY}
+                "policy": NO_POLICY, "buffer": None, "link_template": None}
     for who in ("ada", "alan", "root"):
         shown = w.json("course", "show", "MATH101", user=who)
         assert set(shown) == COURSE and shown == expected

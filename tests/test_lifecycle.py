@@ -24,9 +24,9 @@ def ok(world, *args, user="root"):
     return json.loads(result.stdout)
 
 
-def refused(world, code, *args, user="root", says=()):
+def refused(world, code, *args, user="root", says=(), env=None):
     before = snapshot(world.db)
-    result = world(*args, user=user)
+    result = world(*args, user=user, env=env)
     assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
     assert result.stdout == "" and result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr

@@ -187,11 +187,11 @@ def test_a_schema_4_store_with_data_upgrades_in_place(location, cli):
     before = snapshot(location)
 
     store = open_store(location)
-    assert store.version() == migrations.LATEST  # 5, then issue 12's 6 and later ones
+    assert store.version() == migrations.LATEST >= 6  # 5, then issue 12's 6, and later ones
     store.close()
     after = snapshot(location)
     for table in ("users", "slots", "history", "enrollments"):  # later columns come after
-        assert [r[:len(b)] for r, b in zip(after[table], before[table])] == before[table]
+        assert [r[:len(old)] for r, old in zip(after[table], before[table])] == before[table]
         assert len(after[table]) == len(before[table])
     assert [r[:13] for r in after["requests"]] == before["requests"]
     assert [r[13:17] for r in after["requests"]] == [(None,) * 4] * 3

@@ -440,6 +440,53 @@ def test_a_shared_sqlite_store(deployment):
         assert dep.sqlite_snapshot() == before
 
 
+def test_link_command_and_hooks_run_only_as_the_site_chose(deployment):
+    """docs/reference/meeting-rooms-and-hooks.md#who-may-set-them for real: the site file's
+    link_command and hooks_dir run as the service account; a caller's own config file names
+    none; a program others could write is exit 4 and changes nothing."""
+    dep = deployment
+    if not dep.db.exists():
+        seed(dep)
+    original = dep.site.read_text(encoding="utf-8")
+    tools = dep.base / "tools"
+    hooks = dep.base / "hooks"
+    out = dep.base / "out"
+    try:
+        for folder in (tools, hooks):
+            folder.mkdir(mode=0o755)
+        must(["install", "-d", "-o", SVC, "-g", SVC, "-m", "700", str(out)])
+        command = tools / "room"
+        command.write_text('#!/bin/sh\ncat > /dev/null\necho https://rooms.example.edu/e2e\n')
+        command.chmod(0o755)
+        hook = hooks / "approved"
+        hook.write_text(f'#!/bin/sh\ncat >> "{out}/approved.jsonl"\necho >> "{out}/approved.jsonl"\n')
+        hook.chmod(0o755)
+        dep.site.write_text(original + f'link_command = "{command}"\nhooks_dir = "{hooks}"\n',
+                            encoding="utf-8")
+        dep.ok(SVC, "sessionctl hooks run")  # finds the hook: events from now on
+        # a caller's own file naming another program is never read
+        dep.ok(S1, "mkdir -p ~/.config/sessionctl && printf 'link_command = \"/bin/false\"\\n"
+                   "hooks_dir = \"/tmp\"\\n' > ~/.config/sessionctl/config.toml")
+        slot = dep.ok(PROF, "sessionctl slot add --course E2E --start 'tomorrow 15:00' "
+                            "--duration 1h --json")[0]["id"]
+        request = dep.ok(S1, f"sessionctl request send {slot} --json")["id"]
+        command.chmod(0o777)  # anyone could make it run their code as the service account
+        dep.refused(PROF, f"sessionctl request approve {request}", 4, "writable by no one else",
+                    snapshot=dep.sqlite_snapshot)
+        command.chmod(0o755)
+        made = dep.ok(PROF, f"sessionctl request approve {request} --json")
+        assert made["link"] == "https://rooms.example.edu/e2e"
+        assert dep.ok(SVC, "sessionctl hooks run --json")["delivered"] == 1
+        got = json.loads((out / "approved.jsonl").read_text().strip())
+        assert got["event"] == "approved" and got["request"]["id"] == request
+        assert got["actor"] == PROF
+        hooks.chmod(0o777)
+        dep.refused(SVC, "sessionctl hooks run", 4, "writable by no one else",
+                    snapshot=dep.sqlite_snapshot)
+    finally:
+        dep.site.write_text(original, encoding="utf-8")
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------------
 
 

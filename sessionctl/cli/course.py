@@ -126,15 +126,21 @@ def set_(
     auto_approve: Annotated[Optional[bool], typer.Option(
         "--auto-approve/--no-auto-approve",
         help="Approve a student's request on a slot with a free seat at once.")] = None,
+    link_template: Annotated[Optional[str], typer.Option(
+        "--link-template", metavar="URL|off",
+        help="Make an approval's meeting link: {course} {slot} {request} {date} {token}.")] = None,
+    buffer: _duration_or_off(
+        "--buffer", "Keep this much time free before and after the educator's slots of the course.") = None,
     as_json: Json = False,
 ) -> None:
-    """Change a course's title or policies (its educator or an admin); 'off' turns a policy off."""
+    """Change a course's title, policies, link template or buffer (its educator or an admin); 'off' turns one off."""
     app_ = ctx.obj
     view = courses.set_course(
         app_.context(), code, title=KEEP if title is None else title,
         min_notice=_or_off(min_notice, app_.duration), cancel_notice=_or_off(cancel_notice, app_.duration),
         horizon=_or_off(horizon, app_.duration), max_active=_or_off(max_active, _max_active),
         auto_approve=KEEP if auto_approve is None else auto_approve,
+        link_template=_or_off(link_template, str), buffer=_or_off(buffer, app_.duration),
     )
     tables.course(view, as_json)
 

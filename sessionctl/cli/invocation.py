@@ -105,9 +105,16 @@ class Invocation:
             from sessionctl.domain.context import Context, find_actor
 
             store = self.store()
-            actor = find_actor(self.actor_name(), store.identity == "database")
-            self._context = Context(store, actor, self.display_zone(actor.tz), self.now)
+            actor = find_actor(self.actor_name(), self.database_mode())
+            self._context = Context(store, actor, self.display_zone(actor.tz), self.now,
+                                    self.settings.links(site_only=self.database_mode()))
         return self._context
+
+    def database_mode(self) -> bool:
+        """Whether the store is in the database mode (docs/reference/database-mode.md): there
+        programs come from the site file alone
+        (docs/reference/meeting-rooms-and-hooks.md#who-may-set-them)."""
+        return self.store().identity == "database"
 
     def busy(self, ignore: bool = False):
         """The busy-times settings for a slot's check (None with ``--ignore-busy``)."""
@@ -125,7 +132,7 @@ class Invocation:
     def restricted(self) -> bool:
         """Whether this process fetches for someone else: the shared mode (the service
         account) and the database mode (docs/reference/busy-times.md#the-shared-and-database-modes)."""
-        return self.settings.shared is not None or self.store().identity == "database"
+        return self.settings.shared is not None or self.database_mode()
 
     def display_zone(self, user_tz: str | None = None):
         """``--tz``, then SESSIONCTL_TZ, then the user's stored zone, then the system zone."""

@@ -27,14 +27,15 @@ class Context(Record):
     copy loaded before another writer changed them.
     """
 
-    _fields = ("store", "actor", "tz", "clock")
+    _fields = ("store", "actor", "tz", "clock", "links")
 
     def __init__(self, store: Store, actor: User, tz: tzinfo,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, links=None):
         self.store = store
         self.actor = actor
         self.tz = tz
         self.clock = clock
+        self.links = links  # the run's ``links.Links`` (its config's template, link_command)
 
     def now(self) -> datetime:
         return self.clock().astimezone(timezone.utc).replace(microsecond=0)

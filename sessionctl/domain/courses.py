@@ -48,13 +48,21 @@ def add_course(ctx: Context, code: str, title: str, educator: str | None) -> Cou
         return CourseView.of(course, 0)
 
 
-def set_course(ctx: Context, code: str, *, title=KEEP, **policies) -> CourseView:
-    """``course set``: the title and the policies (``docs/reference/policies.md``; ``policy.changes`` names them)
-    of a course, by its educator or an admin. Existing requests are left as they are."""
+def set_course(ctx: Context, code: str, *, title=KEEP, link_template=KEEP, buffer=KEEP,
+               **policies) -> CourseView:
+    """``course set``: the title, the policies (``docs/reference/policies.md``; ``policy.changes`` names them),
+    the link template and the buffer (``docs/reference/meeting-rooms-and-hooks.md``) of a
+    course, by its educator or an admin. Existing requests and slots are left as they are."""
     check_code(code)
     changes = policy.changes(**policies)
     if title is not KEEP:
         changes["title"] = check_title("title", title)
+    if link_template is not KEEP:
+        from sessionctl.domain.links import check_template
+
+        changes["link_template"] = check_template(link_template)
+    if buffer is not KEEP:
+        changes["buffer"] = None if buffer is None else policy.buffer_minutes(buffer)
     if not changes:
         raise UsageError("nothing to change",
                          hint="give --title or a policy: see 'sessionctl course set --help'")

@@ -15,11 +15,10 @@ the edge (``sessionctl/smtp.py``); this module only composes and hands over byte
 
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import peewee as pw
 
@@ -30,7 +29,7 @@ from sessionctl.domain.texts import shown_name, user_zone
 from sessionctl.errors import Unavailable, UsageError
 from sessionctl.store import queries
 from sessionctl.store.edge import from_db, to_db
-from sessionctl.store.models import Course, Lease, Notification, Request, Slot, User
+from sessionctl.store.models import Course, Notification, Request, Slot, User
 from sessionctl.timeparse import zone_name
 
 LEASE = "mail"
@@ -357,47 +356,10 @@ def _mark_sent(ctx: Context, notification_id: int, renew) -> None:
                           "over; the rest stays queued for it")
 
 
-# built once: a batch of a thousand marks each message in its own write
-@contextmanager
-def _lease(ctx: Context, length: timedelta) -> Iterator:
-    """Hold the ``mail`` lease: wait up to the store's lock timeout for another run's."""
-    import uuid
+def _lease(ctx: Context, length: timedelta):
+    """Hold the ``mail`` lease (``domain/lease.py``)."""
+    from sessionctl.domain.lease import hold
 
-    owner = uuid.uuid4().hex
-    deadline = time.monotonic() + ctx.store.timeout
-    while True:
-        with ctx.write():
-            now = ctx.now()
-            Lease.delete().where(Lease.name == LEASE, Lease.expires_at <= to_db(now)).execute()
-            taken = (
-                Lease.insert(name=LEASE, owner=owner, expires_at=to_db(now + length))
-                .on_conflict(action="NOTHING").as_rowcount().execute()
-            )
-            holder = None if taken else Lease.get_or_none(Lease.name == LEASE)
-        if taken:
-            break
-        if time.monotonic() >= deadline:
-            until = f" (its claim runs until {from_db(holder.expires_at):%H:%M:%S} UTC)" if holder else ""
-            raise Unavailable(
-                f"another 'sessionctl notify send' is sending{until}; nothing was sent",
-                hint="let it finish; the next run sends whatever it left queued",
-            )
-        time.sleep(0.2)
-
-    def renew() -> bool:
-        """Extend the lease (inside the caller's write); False if another run has taken it."""
-        return queries.RENEW_LEASE.execute(name=LEASE, owner=owner, until=to_db(ctx.now() + length)) == 1
-
-    def release() -> None:
-        with ctx.write():
-            Lease.delete().where(Lease.name == LEASE, Lease.owner == owner).execute()
-
-    try:
-        yield renew
-    except BaseException:
-        try:
-            release()
-        except Exception:  # the lease expires by itself; report the first problem
-            pass
-        raise
-    release()
+    return hold(ctx, LEASE, length,
+                "another 'sessionctl notify send' is sending{until}; nothing was sent",
+                "let it finish; the next run sends whatever it left queued")

@@ -75,15 +75,28 @@ def changes(*, min_notice=KEEP, cancel_notice=KEEP, horizon=KEEP, max_active=KEE
     return found
 
 
-def _minutes(name: str, value: timedelta) -> int:
+def _minutes(name: str, value: timedelta, most: int = MAX_MINUTES) -> int:
     label = name.replace("_", "-")
     seconds = value.total_seconds()
     if seconds <= 0 or seconds % 60:
         raise UsageError(f"{label} must be a whole number of minutes above zero",
                          hint="say 'off' to turn it off")
-    if seconds > MAX_MINUTES * 60:
-        raise UsageError(f"{label} is longer than {MAX_MINUTES // 1440} days")
+    if seconds > most * 60:
+        raise UsageError(f"{label} is longer than {_days(most)}")
     return int(seconds // 60)
+
+
+def _days(minutes: int) -> str:
+    return "a day" if minutes == 1440 else f"{minutes // 1440} days"
+
+
+MAX_BUFFER = 1440  # minutes: a course's buffer is at most a day
+
+
+def buffer_minutes(value: timedelta) -> int:
+    """A course's buffer (``docs/reference/meeting-rooms-and-hooks.md``): whole
+    minutes, above zero, at most a day."""
+    return _minutes("buffer", value, MAX_BUFFER)
 
 
 # -- applying them -----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sessionctl.domain import access
+from sessionctl.domain import access, events
 from sessionctl.domain.context import Context, notify
 from sessionctl.domain.requests import listed
 from sessionctl.domain.texts import describe_time, shown_name
@@ -36,7 +36,9 @@ def remind(ctx: Context, within: timedelta) -> dict[str, int]:
                        slot=request.slot, once=True)
                 for user, other in ((student, educator), (educator, student))
             ]
-            reminded += any(added)
+            if any(added):
+                reminded += 1
+                events.record(ctx, "reminder", request, system=True)
         return {"reminded": reminded}
 
 

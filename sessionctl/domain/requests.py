@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import peewee as pw
 
-from sessionctl.domain import access, policy, texts
+from sessionctl.domain import access, events, policy, texts
 from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
 from sessionctl.domain.context import Context, notify
 from sessionctl.domain.texts import SYSTEM
@@ -115,9 +115,15 @@ def approve(ctx: Context, request_id: int, link: str | None, notes: str | None) 
     proposal's approval cancels the booking it replaces in the same transaction."""
     link = check_link(link)
     notes = check_text("notes", notes) or None
+    from sessionctl.domain import links
+
+    settings = ctx.links or links.NO_LINKS
     with ctx.read():  # refusals without the lock; and what the approval may touch
         request = access.request(ctx, request_id, manage="approve")
         check_next(request, APPROVED)
+        booking = links.booking(request) if links.needs_command(request, link, settings) else None
+    if booking is not None:  # a program's answer is awaited before the lock, never under it
+        link = links.run_command(settings, booking)
     # A proposal's approval frees the booking it replaces, whose seat may promote anyone's
     # waiting request: only then the whole store.
     touches = {} if request.replaces_id else {"slots": (request.slot.id,),
@@ -257,6 +263,7 @@ def tell_changed(ctx: Context, requests, changed: dict[str, str | None]) -> None
                    [request.student], text=text)
         else:
             notify(ctx, request.student, "changed", text, request=request, slot=request.slot)
+            events.record(ctx, "changed", request)
 
 
 def show(ctx: Context, request_id: int) -> RequestView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from bisect import bisect_left
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from sessionctl.statuses import (
 )
 from sessionctl.store import queries
 from sessionctl.store.edge import from_db, to_db
-from sessionctl.store.models import Request, Slot, User
+from sessionctl.store.models import Course, Request, Slot, User
 from sessionctl.timeparse import midnight
 
 if TYPE_CHECKING:
@@ -54,21 +55,32 @@ def check_capacity(capacity: int) -> int:
 
 
 def conflicts(
-    educator: User, windows: list[Window], tz: tzinfo, exclude: int | None = None
+    educator: User, windows: list[Window], tz: tzinfo, exclude: int | None = None, *,
+    buffer: int | None = None, batch: str | None = None,
 ) -> list[tuple[Window, str]]:
-    """Every window that overlaps one of the educator's live slots or another window.
+    """Every window that overlaps one of the educator's live slots or another window, or comes
+    closer to one of those slots than the larger of their courses' buffers (``buffer``: the
+    windows' course's, in minutes; ``docs/reference/meeting-rooms-and-hooks.md#buffers``).
+    The windows themselves, and the slots of ``batch`` (made by the same ``slot add``), are
+    exempt from each other's buffers.
 
     One bounded index scan over the whole range, then a sweep in Python (benchmarks/README.md).
     """
+    import peewee as pw
+
     from sessionctl.domain.window import MAX_LENGTH, Window
 
     found: list[tuple[Window, str]] = []
     ordered = sorted(windows, key=lambda w: (w.start, w.end))
     for before, after in zip(ordered, ordered[1:]):
         if after.start < before.end:
-            found.append((after, f"another slot of this series ({before.label(tz)})"))
-    lo, hi = ordered[0].start, max(w.end for w in ordered)
-    query = Slot.select(Slot.id, Slot.starts_at, Slot.ends_at).where(
+            found.append((after, f"overlaps another slot of this series ({before.label(tz)})"))
+    own = timedelta(minutes=buffer or 0)
+    widest = max(own, timedelta(minutes=Course.select(pw.fn.MAX(Course.buffer)).where(
+        Course.educator == educator).scalar() or 0))
+    lo, hi = ordered[0].start - widest, max(w.end for w in ordered) + widest
+    query = Slot.select(Slot.id, Slot.starts_at, Slot.ends_at, Slot.batch, Course.buffer).join(
+        Course, on=Slot.course).where(
         Slot.educator == educator,
         Slot.cancelled_at.is_null(),
         Slot.starts_at < to_db(hi),
@@ -78,19 +90,27 @@ def conflicts(
     if exclude is not None:
         query = query.where(Slot.id != exclude)
     existing = sorted(
-        ((Window(from_db(s.starts_at), from_db(s.ends_at)), s.id) for s in query),
-        key=lambda pair: (pair[0].start, pair[1]),
+        ((Window(from_db(starts), from_db(ends)), slot_id,
+          timedelta(0) if batch is not None and made_with == batch
+          else max(own, timedelta(minutes=theirs or 0)))
+         for slot_id, starts, ends, made_with, theirs in query.tuples()),
+        key=lambda found: (found[0].start, found[1]),
     )
-    starts = [other.start for other, _ in existing]
+    starts = [other.start for other, _, _ in existing]
     for window in ordered:
         # slots last at most MAX_LENGTH, so none starting earlier than this can reach the window
-        first = bisect_left(starts, window.start - MAX_LENGTH)
+        first = bisect_left(starts, window.start - MAX_LENGTH - widest)
         for index in range(first, len(existing)):
-            other, slot_id = existing[index]
-            if other.start >= window.end:
+            other, slot_id, gap = existing[index]
+            if other.start >= window.end + widest:
                 break
-            if window.start < other.end:
-                found.append((window, f"slot {slot_id} ({other.label(tz)})"))
+            if window.start < other.end + gap and other.start < window.end + gap:
+                what = f"slot {slot_id} ({other.label(tz)})"
+                if window.start < other.end and other.start < window.end:
+                    found.append((window, f"overlaps {what}"))
+                else:
+                    found.append((window, f"comes within the {int(gap.total_seconds() // 60)}"
+                                          f"-minute buffer of {what}"))
     return found
 
 
@@ -98,9 +118,9 @@ def raise_conflicts(found: list[tuple[Window, str]], single: bool, tz: tzinfo) -
     if not found:
         return
     if single:
-        raise Conflict(f"the slot overlaps {found[0][1]}")
+        raise Conflict(f"the slot {found[0][1]}")
     raise Conflict(f"{len(found)} slot(s) of the series overlap; nothing was created:",
-                   details=[f"{w.label(tz)} overlaps {what}" for w, what in found])
+                   details=[f"{w.label(tz)} {what}" for w, what in found])
 
 
 def add(
@@ -167,18 +187,21 @@ def add_slots(
         educator = owner_course.educator
         now = ctx.now()
         _check_future(windows, now, ctx.tz)
-        raise_conflicts(conflicts(educator, windows, ctx.tz), single=len(windows) == 1, tz=ctx.tz)
+        raise_conflicts(conflicts(educator, windows, ctx.tz, buffer=owner_course.buffer),
+                        single=len(windows) == 1, tz=ctx.tz)
         if busy is not None:
             if educator.id != educator_id:
                 raise _changed_meanwhile(f"course {code}")
             if busy_times is not None:
                 busy_times.refuse(windows, ctx.tz, single=len(windows) == 1)
         stamp = to_db(now)
+        # the slots of one split or series share a token: exempt from each other's buffers
+        batch = secrets.token_hex(8) if len(windows) > 1 else None
         rows = [
             {
                 "course": owner_course.id, "educator": educator.id,
                 "starts_at": to_db(w.start), "ends_at": to_db(w.end), "capacity": capacity,
-                "booked": 0, "notes": notes, "link": link,
+                "booked": 0, "notes": notes, "link": link, "batch": batch,
                 "created_at": stamp, "updated_at": stamp,
             }
             for w in sorted(windows, key=lambda w: w.start)
@@ -352,7 +375,8 @@ def update_slot(
                 )
             _check_future([window], ctx.now(), ctx.tz)
             raise_conflicts(
-                conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
+                conflicts(slot.educator, [window], ctx.tz, exclude=slot.id,
+                          buffer=slot.course.buffer, batch=slot.batch), single=True, tz=ctx.tz
             )
             if busy is not None:  # read before the lock, never under it
                 if window != checked or slot.educator_id != educator_id:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime
 from types import SimpleNamespace as Blank
 
-from sessionctl.domain import policy, texts
+from sessionctl.domain import events, policy, texts
 from sessionctl.domain.context import Context, notify
 from sessionctl.errors import Conflict
 from sessionctl.statuses import APPROVED, CANCELLED, NEXT, PENDING, REJECTED, WAITING
@@ -53,6 +53,7 @@ def transition(
     notify_kind: str | None = None,
     recipients: list[User] | None = None,
     text: str | None = None,
+    event: str | None = None,
     **fields,
 ) -> None:
     """Move ``request`` to ``to`` by compare-and-swap, write its history row, notify, and
@@ -84,7 +85,8 @@ def transition(
     for key, value in changes.items():
         setattr(request, key, value)
     if not (system and guarded.on()):
-        record(ctx, request, current, to, note, notify_kind or to, told, system=system, text=text)
+        record(ctx, request, current, to, note, notify_kind or to, told, system=system, text=text,
+               event=event)
     if current == APPROVED:  # a proposal to move this booking goes with it (unless it is
         _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
     if current in (PENDING, APPROVED) and to in (CANCELLED, REJECTED):
@@ -127,15 +129,19 @@ def check_not_ended(ctx: Context, request: Request, doing: str) -> None:
 
 def record(ctx: Context, request: Request, was: str | None, to: str, note: str | None,
            kind: str | None, recipients: list[User], *, system: bool = False,
-           text: str | None = None) -> None:
-    """Every change writes one history row and notifies the other party (``kind``
-    names the notification; ``text`` overrides the standard wording)."""
+           text: str | None = None, event: str | None = None) -> None:
+    """Every change writes one history row, notifies the other party (``kind``
+    names the notification; ``text`` overrides the standard wording) and records its event for
+    the hooks (``events.name`` unless ``event`` names it)."""
     queries.HISTORY.execute(request=request.id, at=to_db(ctx.now()),
                      actor=None if system else ctx.actor.id, from_status=was, to_status=to,
                      note=note)
     for user in recipients:
         said = text or texts.text(ctx.actor, kind, request, user, system)
         notify(ctx, user, kind, said, request=request, slot=request.slot)
+    event = event or events.name(was, to, kind, request)
+    if event is not None:
+        events.record(ctx, event, request, system=system)
 
 
 def _other_parties(ctx: Context, request: Request, to: str, system: bool) -> list[User]:
@@ -275,6 +281,14 @@ def create(ctx: Context, slot: Slot, student: User, status: str, *, message=None
     return queries.request(made)
 
 
+def _from_template(ctx: Context, request: Request) -> str | None:
+    """A link made from the course's or the config's template, if there is one."""
+    from sessionctl.domain import links
+
+    template = links.template_for(request, ctx.links or links.NO_LINKS)
+    return None if template is None else links.fill(template, request)
+
+
 def approve_now(ctx: Context, request: Request, *, link: str | None = None,
                 notes: str | None = None, system: bool = False, note: str | None = None,
                 notify_kind: str | None = None, recipients: list[User] | None = None) -> None:
@@ -292,9 +306,10 @@ def approve_now(ctx: Context, request: Request, *, link: str | None = None,
     check_no_overlap(request.student, slot, mine=False)
     take_seat(slot.id)
     slot.booked += 1
-    own = link or request.link
+    own = link or request.link or (None if slot.link else _from_template(ctx, request))
     text = None if replaced is None else texts.moved(ctx.actor, replaced, request, own, system=system)
     transition(ctx, request, APPROVED, link=own, notes=notes,
                note=note if note is not None else notes, system=system, notify_kind=notify_kind,
-               recipients=recipients if recipients is not None else [request.student], text=text)
+               recipients=recipients if recipients is not None else [request.student], text=text,
+               event=None if replaced is None else "moved")
     settle_full(ctx, slot.id)

@@ -37,20 +37,25 @@ class UserView(Record):
 
 
 class CourseView(Record):
-    _fields = ("code", "title", "educator", "enrolled", "educator_display", "policy")
+    _fields = ("code", "title", "educator", "enrolled", "educator_display", "policy", "buffer",
+               "link_template")
 
     def __init__(self, code: str, title: str, educator: str, enrolled: int,
-                 educator_display: str | None = None, policy: Policy | None = None):
+                 educator_display: str | None = None, policy: Policy | None = None,
+                 buffer: int | None = None, link_template: str | None = None):
         self.code = code
         self.title = title
         self.educator = educator
         self.enrolled = enrolled
         self.educator_display = educator_display
         self.policy = Policy() if policy is None else policy
+        self.buffer = buffer  # minutes (docs/reference/meeting-rooms-and-hooks.md)
+        self.link_template = link_template
 
     @classmethod
     def of(cls, c: Course, enrolled: int) -> "CourseView":
-        return cls(c.code, c.title, c.educator.name, enrolled, c.educator.display, Policy.of(c))
+        return cls(c.code, c.title, c.educator.name, enrolled, c.educator.display, Policy.of(c),
+                   c.buffer, c.link_template)
 
 
 class HistoryView(Record):

@@ -1,58 +1,16 @@
-"""JSON for scripts (``docs/reference/output.md#json``): the fields each kind of record shows, in
-a stable order, UTC times as ``…Z``, through one encoder."""
+"""JSON for scripts (``docs/reference/output.md#json``): the fields each kind of record shows
+(``sessionctl/fields.py``, which the domain's payloads for programs outside share), through one
+encoder."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 
-from sessionctl.output.terminal import write
-from sessionctl.timeparse import format_utc
-
-USER = ("name", "role", "display", "email", "tz")
-COURSE = ("code", "title", "educator", "enrolled")
-SLOT = ("id", "course", "educator", "start", "end", "capacity", "booked", "status", "notes", "link")
-REQUEST = (
-    "id", "slot", "course", "student", "educator", "status", "message", "reason", "link",
-    "notes", "start", "end", "created", "updated", "replaces", "replaced_by", "waitlist_position",
-    "attendance", "rating",
+from sessionctl.fields import (  # noqa: F401 - the output's names for them
+    AGENDA, COURSE, HISTORY, NOTIFICATION, POLICY, REQUEST, SLOT, USER, course_json, pick,
+    request_json, slot_json,
 )
-POLICY = ("min_notice", "cancel_notice", "horizon", "max_active", "auto_approve")
-AGENDA = ("start", "end", "course", "slot", "request", "with", "status", "link")
-NOTIFICATION = ("id", "kind", "request", "slot", "text", "created", "read")
-HISTORY = ("at", "actor", "from", "to", "note")
-
-
-def _plain(value):
-    if isinstance(value, datetime):
-        return format_utc(value)
-    return value
-
-
-def pick(view, fields: tuple[str, ...]) -> dict:
-    """The JSON fields (``docs/reference/output.md#json``) of a view (a record, read by attribute: no deep copy) or a dict."""
-    if isinstance(view, dict):
-        return {f: _plain(view.get(f)) for f in fields}
-    return {f: _plain(getattr(view, f + "_" if f in ("from", "with") else f, None)) for f in fields}
-
-
-def request_json(view) -> dict:
-    data = pick(view, REQUEST)
-    if view.history is not None:
-        data["history"] = [pick(h, HISTORY) for h in view.history]
-    return data
-
-
-def course_json(view) -> dict:
-    return {**pick(view, COURSE), "policy": pick(view.policy, POLICY)}
-
-
-def slot_json(view) -> dict:
-    data = pick(view, SLOT)
-    if view.requests is not None:
-        data["requests"] = [request_json(r) for r in view.requests]
-    return data
-
+from sessionctl.output.terminal import write
 
 
 def emit_json(document) -> None:

@@ -291,7 +291,9 @@ def course(view, as_json: bool) -> None:
                   ("enrolled", view.enrolled), ("min-notice", minutes(p.min_notice)),
                   ("cancel-notice", minutes(p.cancel_notice)), ("horizon", minutes(p.horizon)),
                   ("max-active", "off" if p.max_active is None else p.max_active),
-                  ("auto-approve", "on" if p.auto_approve else "off")])
+                  ("auto-approve", "on" if p.auto_approve else "off"),
+                  ("buffer", minutes(view.buffer)),
+                  ("link template", view.link_template or "off")])
 
 
 SERIES_ROWS, SERIES_HEAD = 20, 10  # a longer series shows its first 10 slots and a summary

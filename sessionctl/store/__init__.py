@@ -173,6 +173,25 @@ class Store:
         return Busy.after(waited, ahead, self.timeout)
 
     @contextmanager
+    def lazy_commits(self) -> Iterator[None]:
+        """Commits that a crash of the machine may lose but a crash of the process never does
+        (SQLite's WAL with ``synchronous = NORMAL``, PostgreSQL's ``synchronous_commit =
+        off``), for marks that are safe to repeat: ``hooks run`` marks each event delivered,
+        and losing a mark only delivers that event again. Everything else commits durably."""
+        self.bind()
+        if self.dialect == "postgresql":
+            self.db.execute_sql("SET synchronous_commit = off")
+            undo = "RESET synchronous_commit"
+        else:
+            was = self.db.execute_sql("PRAGMA synchronous").fetchone()[0]
+            self.db.execute_sql("PRAGMA synchronous = NORMAL")
+            undo = f"PRAGMA synchronous = {int(was)}"
+        try:
+            yield
+        finally:
+            self.db.execute_sql(undo)
+
+    @contextmanager
     def read(self) -> Iterator[None]:
         """A consistent snapshot for a read-only command: every query in it sees the same
         committed state, so a count from one and the rows of the next agree (``course

@@ -337,6 +337,48 @@ CREATE TABLE busy_sources (
 );
 """
 
+# Meeting rooms, hooks and buffers (issue 20, docs/reference/meeting-rooms-and-hooks.md):
+# - a course's own link template (checked when set) and its buffer in whole minutes (NULL: off);
+# - ``slots.batch``: the slots one ``slot add`` made together (a split or a series) share a
+#   random token, which exempts them from each other's buffer; NULL for a slot made alone;
+# - ``hooks``: the event hooks a ``hooks run`` has found (one per event name), from when;
+# - ``events``: the outbox of the hooks. An event is written in the transaction that caused it
+#   when its hook is registered, with its JSON frozen then; ``hooks run`` delivers it and marks
+#   it (``queued`` until its hook took it, then ``delivered``; ``dropped`` when the hook went
+#   away). ``booking`` is the first request of the booking's chain: the order that counts is per
+#   hook and booking. A partial index holds the queued ones;
+# - a lease's owner names its process (``PID:TOKEN@HOST``), so a run killed on this machine is
+#   known dead at once: PostgreSQL's column grows (SQLite does not enforce the length).
+_M009_COMMON = """
+ALTER TABLE courses ADD COLUMN link_template TEXT;
+ALTER TABLE courses ADD COLUMN buffer INTEGER CHECK (buffer > 0);
+ALTER TABLE slots ADD COLUMN batch VARCHAR(32);
+CREATE TABLE hooks (
+    name VARCHAR(32) PRIMARY KEY,
+    since {ts} NOT NULL
+);
+CREATE TABLE events (
+    id {pk},
+    kind VARCHAR(32) NOT NULL,
+    at {ts} NOT NULL,
+    request_id INTEGER REFERENCES requests (id),
+    booking INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    state VARCHAR(16) NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'delivered', 'dropped')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at {ts},
+    error TEXT,
+    delivered_at {ts}
+);
+CREATE INDEX events_queued ON events (id) WHERE state = 'queued';
+"""
+M009_HOOKS = {
+    "sqlite": _M009_COMMON.format(**DIALECT["sqlite"]),
+    "postgresql": _M009_COMMON.format(**DIALECT["postgresql"])
+    + "ALTER TABLE leases ALTER COLUMN owner TYPE VARCHAR(200);\n",
+}
+
 # 10 (issue 21): the store's mode of identity. 'login' (the personal and shared modes: the
 # client says who acts) or 'database' (every person their own PostgreSQL login, the server
 # guarding every row: docs/reference/database-mode.md); set by `init --identity`. Its number also
@@ -355,6 +397,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (6, "due", M006_DUE),
     (7, "calendars", M007_CALENDARS),
     (8, "busy", M008_BUSY),
+    (9, "hooks", M009_HOOKS),
     (IDENTITY, "identity", M010_IDENTITY),
 ]
 

@@ -38,6 +38,9 @@ class Course(BaseModel):
     horizon = pw.IntegerField(null=True)
     max_active = pw.IntegerField(null=True)
     auto_approve = pw.IntegerField(default=0)
+    # meeting rooms and buffers (docs/reference/meeting-rooms-and-hooks.md)
+    link_template = pw.TextField(null=True)
+    buffer = pw.IntegerField(null=True)  # minutes kept free around the educator's slots
 
     class Meta:
         table_name = "courses"
@@ -64,6 +67,7 @@ class Slot(BaseModel):
     link = pw.TextField(null=True)
     created_at = pw.DateTimeField()
     updated_at = pw.DateTimeField()
+    batch = pw.CharField(null=True)  # shared by the slots one ``slot add`` made together
 
     class Meta:
         table_name = "slots"
@@ -167,5 +171,33 @@ class FeedToken(BaseModel):
         table_name = "feed_tokens"
 
 
+class Hook(BaseModel):
+    """An event hook ``hooks run`` has found (``name``: the event), and since when."""
+
+    name = pw.CharField(primary_key=True)
+    since = pw.DateTimeField()
+
+    class Meta:
+        table_name = "hooks"
+
+
+class Event(BaseModel):
+    """The hooks' outbox: one event, its JSON frozen when it happened, and its delivery."""
+
+    kind = pw.CharField()
+    at = pw.DateTimeField()
+    request = pw.ForeignKeyField(Request, column_name="request_id", null=True)
+    booking = pw.IntegerField()  # the first request of the booking's chain
+    payload = pw.TextField()
+    state = pw.CharField(default="queued")
+    attempts = pw.IntegerField(default=0)
+    next_at = pw.DateTimeField(null=True)
+    error = pw.TextField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "events"
+
+
 MODELS = [User, Course, Enrollment, Slot, Request, History, Notification, StoreInfo, Lease,
-          BusySource, FeedToken]
+          BusySource, FeedToken, Hook, Event]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from sessionctl.statuses import ACTIVE, APPROVED, PENDING, UNDECIDED
 from sessionctl.store._peewee import peewee as pw
 from sessionctl.store.models import (
-    Course, Enrollment, History, Lease, Notification, Request, Slot, User,
+    Course, Enrollment, Event, History, Hook, Lease, Notification, Request, Slot, User,
 )
 from sessionctl.store.prepared import Prepared
 
@@ -154,3 +154,15 @@ MARK_SENT = Prepared(lambda id, at: Notification.update(mail_state="sent", sent_
     Notification.id == id, Notification.mail_state == "queued"))
 RENEW_LEASE = Prepared(lambda name, owner, until: Lease.update(expires_at=until).where(
     Lease.name == name, Lease.owner == owner))
+
+# -- event hooks (docs/reference/meeting-rooms-and-hooks.md#event-hooks) ---------------------------
+
+# whether a hook of this name is registered: an event is recorded only for one that is
+HOOK = Prepared(lambda name: Hook.select(Hook.name).where(Hook.name == name).limit(1))
+RECORD_EVENT = Prepared(lambda kind, at, request, booking, payload: Event.insert(
+    kind=kind, at=at, request=request, booking=booking, payload=payload, state="queued",
+    attempts=0).as_rowcount())
+MARK_DELIVERED = Prepared(lambda id, at: Event.update(state="delivered", delivered_at=at).where(
+    Event.id == id, Event.state == "queued"))
+MARK_FAILED = Prepared(lambda id, attempts, next_at, error: Event.update(
+    attempts=attempts, next_at=next_at, error=error).where(Event.id == id, Event.state == "queued"))

@@ -72,8 +72,9 @@ ACCESS = {
     "courses": Access(
         [("SELECT", _EVERYONE),
          ("INSERT (code, title, educator_id, created_at, min_notice, cancel_notice, horizon, "
-          "max_active, auto_approve)", _STAFF),
-         ("UPDATE (title, min_notice, cancel_notice, horizon, max_active, auto_approve)", _STAFF)],
+          "max_active, auto_approve, link_template, buffer)", _STAFF),
+         ("UPDATE (title, min_notice, cancel_notice, horizon, max_active, auto_approve, "
+          "link_template, buffer)", _STAFF)],
         [("read", "SELECT", _EVERYONE,
           f"{_TEACHES} OR id IN (SELECT {SCHEMA}.my_enrolments())", None),
          ("add", "INSERT", _STAFF, None,
@@ -91,7 +92,7 @@ ACCESS = {
     "slots": Access(
         [("SELECT", _EVERYONE),
          ("INSERT (course_id, educator_id, starts_at, ends_at, capacity, booked, notes, link, "
-          "created_at, updated_at), DELETE", _STAFF),
+          "created_at, updated_at, batch), DELETE", _STAFF),
          ("UPDATE (starts_at, ends_at, capacity, notes, link, cancelled_at, updated_at)", _STAFF)],
         [("read", "SELECT", _EVERYONE,
           f"{_TEACHES} OR course_id IN (SELECT {SCHEMA}.my_enrolments())", None),
@@ -141,6 +142,21 @@ ACCESS = {
     "feed_tokens": Access(
         [("SELECT, INSERT (user_id, token), UPDATE (token)", _EVERYONE)],
         [("own", "ALL", _EVERYONE, _OWN, _OWN)]),
+    # the event hooks `hooks run` found (docs/reference/meeting-rooms-and-hooks.md): read by
+    # every writer (an event is recorded only for a hook there is), kept by the admins' runs
+    "hooks": Access([("SELECT", _EVERYONE), ("INSERT, UPDATE, DELETE", GROUPS["admin"])],
+                    [("read", "SELECT", _EVERYONE, "true", None),
+                     ("admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN)]),
+    # the hooks' outbox: written by whoever makes a change, about a request they may see;
+    # read and marked by the admins' `hooks run`
+    "events": Access(
+        [("INSERT (kind, at, request_id, booking, payload)", _EVERYONE),
+         ("SELECT, UPDATE, DELETE", GROUPS["admin"])],
+        [("add", "INSERT", _EVERYONE, None,
+          f"{_ADMIN} OR (request_id IS NOT NULL AND {SCHEMA}.sees_request(request_id) "
+          "AND state = 'queued' AND attempts = 0 AND delivered_at IS NULL "
+          "AND (payload::json ->> 'actor') = session_user)"),
+         ("admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN)]),
     "leases": Access([("SELECT, INSERT, UPDATE, DELETE", GROUPS["admin"])],
                      [("admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN)]),
 }
