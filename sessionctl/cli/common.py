@@ -98,6 +98,10 @@ ToOpt = Annotated[Optional[str], typer.Option("--to", metavar="WHEN", help="Star
 Wide = Annotated[bool, typer.Option(
     "--wide", help="Print every column whole, wrapping long text, instead of one line per row."
 )]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="Print nothing on stdout when it succeeds (for cron); warnings and "
+    "errors still go to stderr.",
+)]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.cli.common import NUMBER, Json, Wide
+from sessionctl.cli.common import NUMBER, Json, Quiet, Wide
 from sessionctl.output import tables
 
 app = typer.Typer()  # the root's own commands: the root builds each when used (COMMANDS)
@@ -30,11 +30,13 @@ def whoami(ctx: typer.Context, as_json: Json = False) -> None:
     tables.whoami(name, users.lookup(store, name), store.location, as_json)
 
 
-def sweep(ctx: typer.Context, as_json: Json = False) -> None:
+def sweep(ctx: typer.Context, as_json: Json = False, quiet: Quiet = False) -> None:
     """For cron: complete ended sessions, expire pending requests whose slot started."""
     from sessionctl.domain import requests
 
-    tables.counts(requests.sweep(ctx.obj.context()), as_json)
+    done = requests.sweep(ctx.obj.context())
+    if not quiet:
+        tables.counts(done, as_json)
 
 
 def remind(
@@ -43,12 +45,15 @@ def remind(
         "--within", metavar="DURATION", help="Remind of sessions starting within this time from now, e.g. 24h."
     )],
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """For cron: remind student and educator of approved sessions starting soon, once each."""
     from sessionctl.domain import reminders
 
     app_ = ctx.obj
-    tables.counts(reminders.remind(app_.context(), app_.duration(within)), as_json)
+    done = reminders.remind(app_.context(), app_.duration(within))
+    if not quiet:
+        tables.counts(done, as_json)
 
 
 def inbox(
