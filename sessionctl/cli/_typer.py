@@ -55,11 +55,12 @@ def detected_shell() -> str | None:
         return None
 
 
-def command_of(sub, name: str, root, *, group: bool):
+def command_of(sub, name: str, root, *, group: bool, finish=lambda command: command):
     """The click command ``name``, built from the Typer app ``sub`` as ``root`` (the Typer app of
     the root group) would build it: the whole of ``sub`` as a group named ``name``
     (``root.add_typer(sub, name=name)``), or with ``group`` False the one command ``name`` that
-    ``sub`` registers (``root.command(name)``)."""
+    ``sub`` registers (``root.command(name)``). Each command (not a group) goes through
+    ``finish`` once built."""
     from typer import main
     from typer.models import TyperInfo
 
@@ -76,13 +77,13 @@ def command_of(sub, name: str, root, *, group: bool):
             rich_markup_mode=root.rich_markup_mode, suggest_commands=root.suggest_commands)
         infos = {info.name or main.get_command_name(info.callback.__name__): info
                  for info in sub.registered_commands}
-        built.commands = Commands(infos, lambda command: main.get_command_from_info(
+        built.commands = Commands(infos, lambda command: finish(main.get_command_from_info(
             infos[command], pretty_exceptions_short=root.pretty_exceptions_short,
-            rich_markup_mode=root.rich_markup_mode))
+            rich_markup_mode=root.rich_markup_mode)))
         return built
     [info] = [c for c in sub.registered_commands if c.name == name]
-    return main.get_command_from_info(info, pretty_exceptions_short=root.pretty_exceptions_short,
-                                      rich_markup_mode=root.rich_markup_mode)
+    return finish(main.get_command_from_info(info, pretty_exceptions_short=root.pretty_exceptions_short,
+                                             rich_markup_mode=root.rich_markup_mode))
 
 
 class Commands(MutableMapping):

@@ -41,10 +41,11 @@ class Invocation:
         self._store = None
         self._context = None
 
-    def configure(self, flags: Mapping[str, object]) -> None:
-        """The root callback's: the settings with the global options, for the rest of the run."""
+    def configure(self, flags: Mapping[str, object], again: bool = False) -> None:
+        """The root callback's: the settings with the global options, for the rest of the run
+        (``again`` with those written after the command too)."""
         self.settings = Settings(flags, self.environ, files=self.files)
-        self.out.configure(self.settings)
+        self.out.configure(self.settings, again)
 
     # -- the store and the acting context -----------------------------------------------------
 

@@ -60,10 +60,11 @@ class Output:
         self.running = False
         self.held: io.StringIO | None = None
 
-    def configure(self, settings) -> None:
-        """Take the run's settings, once: the demo's own steps keep its terminal. A malformed
-        ``--color`` is exit 2 here."""
-        if not self.configured:
+    def configure(self, settings, again: bool = False) -> None:
+        """Take the run's settings, once (``again``: once more, for a global option written
+        after the command): the demo's own steps keep its terminal. A malformed ``--color`` is
+        exit 2 here."""
+        if not self.configured or again:
             settings.color_setting()
             self.settings, self.configured = settings, True
 
