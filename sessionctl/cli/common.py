@@ -65,6 +65,30 @@ class Number(ParamType):
         raise UsageError(f"{option} takes a whole number, not {_shown(text)!r}")
 
 
+MAX_IDS = 1000  # ids one command takes, ranges counted out
+
+
+class IdRange(Id):
+    """An id or a range of them (``5-9``: 5, 6, 7, 8 and 9) where a command takes several: a
+    ``range`` either way, of at most MAX_IDS ids (``each`` counts them all), else exit 2."""
+
+    def convert(self, value, param, ctx) -> range:
+        if isinstance(value, range):
+            return value
+        first, dash, last = str(value).partition("-")
+        if not dash or not first:  # one id (-5 is no range: Id names it)
+            number = Id.convert(self, value, param, ctx)
+            return range(number, number + 1)
+        low, high = (Id.convert(self, part, param, ctx) for part in (first, last))
+        if low > high:
+            raise UsageError(f"{_shown(str(value))!r} is not a range of {self.kind} ids",
+                             hint=f"write the smaller id first: {high}-{low}")
+        if high - low >= MAX_IDS:
+            raise UsageError(f"{_shown(str(value))!r} names {high - low + 1} {self.kind} ids; "
+                             f"at most {MAX_IDS} at once")
+        return range(low, high + 1)
+
+
 class CourseCode(ParamType):
     """A course code (the domain checks it); a shell completes it with the actor's courses."""
 
@@ -82,13 +106,16 @@ class CourseCode(ParamType):
 # Options and arguments used by many commands, declared once. The completers sit on the
 # types, loaded only while a shell asks: an ordinary command pays nothing for them.
 SLOT_ID, REQUEST_ID, COURSE_CODE = Id("slot"), Id("request"), CourseCode()
+SLOT_IDS, REQUEST_IDS = IdRange("slot"), IdRange("request")
 NUMBER = Number()
 SlotId = Annotated[int, typer.Argument(metavar="ID", click_type=SLOT_ID, help="Slot id.")]
 RequestId = Annotated[int, typer.Argument(metavar="ID", click_type=REQUEST_ID, help="Request id.")]
 SlotIds = Annotated[List[int], typer.Argument(
-    metavar="ID...", click_type=SLOT_ID, help="Slot ids: each is done (or refused) on its own.")]
+    metavar="ID...", click_type=SLOT_IDS,
+    help="Slot ids or ranges (5-9), at most 1,000: each is done (or refused) on its own.")]
 RequestIds = Annotated[List[int], typer.Argument(
-    metavar="ID...", click_type=REQUEST_ID, help="Request ids: each is done (or refused) on its own.")]
+    metavar="ID...", click_type=REQUEST_IDS,
+    help="Request ids or ranges (5-9), at most 1,000: each is done (or refused) on its own.")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON (UTC times) instead of a table.")]
 CourseOpt = Annotated[Optional[str], typer.Option(
     "--course", metavar="CODE", click_type=COURSE_CODE, help="Only this course.",
@@ -102,6 +129,8 @@ Quiet = Annotated[bool, typer.Option(
     "--quiet", "-q", help="Print nothing on stdout when it succeeds (for cron); warnings and "
     "errors still go to stderr.",
 )]
+LimitOpt = Annotated[Optional[int], typer.Option(
+    "--limit", metavar="N", click_type=NUMBER, help="At most N rows (the first N of the list).")]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 
@@ -114,6 +143,10 @@ def each(ctx: typer.Context, kind: str, ids: list[int], call, show_one, as_json:
     from sessionctl.output import tables
     from sessionctl.store import translate
 
+    ids = [one for given in ids for one in given]  # ranges (IdRange) counted out
+    if len(ids) > MAX_IDS:
+        raise UsageError(f"{len(ids)} {kind} ids given; at most {MAX_IDS} at once",
+                         hint="split them over several runs")
     if len(ids) == 1:
         show_one(call(ids[0]))
         return 0

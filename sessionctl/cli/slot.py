@@ -5,7 +5,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl.cli.common import (
-    COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
+    COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, LimitOpt, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import slots
 from sessionctl.output import tables
@@ -65,16 +65,18 @@ def list_(
     to: ToOpt = None,
     status: Annotated[Optional[str], typer.Option(
         "--status", metavar="available|booked|cancelled|all",
-        help="Default: students see available future slots; others, live slots not yet ended.",
+        help="Only these, comma-separated (available,booked). Default: students see available "
+        "future slots; others, live slots not yet ended.",
     )] = None,
     educator: Annotated[Optional[str], typer.Option("--educator", metavar="NAME", help="Only this educator's slots.")] = None,
+    limit: LimitOpt = None,
     wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List the slots you can see."""
     app_ = ctx.obj
     c = app_.context()
-    views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator)
+    views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator, limit)
     tables.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 

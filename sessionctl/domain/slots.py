@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_left
+from functools import reduce
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from sessionctl._plain import Frozen
 from sessionctl.domain import access
-from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
+from sessionctl.domain.checks import (
+    KEEP, check_choices, check_code, check_limit, check_link, check_text,
+)
 from sessionctl.domain.context import Context
 from sessionctl.domain.requests import tell_changed
 from sessionctl.domain.requests import views as request_views
@@ -193,8 +197,11 @@ def list_slots(
     end: datetime | None = None,
     status: str | None = None,
     educator: str | None = None,
+    limit: int | None = None,
 ) -> list[SlotView]:
-    check_choice("status", status, SLOT_STATES + (ALL,))
+    """The slots the actor can see, soonest first; ``status`` one state or several
+    (``available,cancelled``), at most ``limit`` of them."""
+    states, limit = check_choices("status", status, SLOT_STATES + (ALL,)), check_limit(limit)
     with ctx.read():
         now = ctx.now()
         query = access.scope(ctx, queries.slots().order_by(Slot.starts_at, Slot.id), "slot")
@@ -207,19 +214,20 @@ def list_slots(
         if end:
             query = query.where(Slot.starts_at < to_db(end))
         live = Slot.cancelled_at.is_null()
-        if status is None:
+        if states is None:
             if ctx.role == "student":
                 query = query.where(live, Slot.booked < Slot.capacity, Slot.starts_at > to_db(now))
             else:
                 query = query.where(live)
                 if start is None:
                     query = query.where(Slot.ends_at > to_db(now))
-        elif status == AVAILABLE:
-            query = query.where(live, Slot.booked < Slot.capacity)
-        elif status == BOOKED:
-            query = query.where(live, Slot.booked >= Slot.capacity)
-        elif status == CANCELLED:
-            query = query.where(~live)
+        elif ALL not in states:
+            each = {AVAILABLE: live & (Slot.booked < Slot.capacity),
+                    BOOKED: live & (Slot.booked >= Slot.capacity), CANCELLED: ~live}
+            wanted = [each[state] for state in states]
+            query = query.where(reduce(operator.or_, wanted))
+        if limit is not None:
+            query = query.limit(limit)
         return [SlotView.of(s, now) for s in query]
 
 
