@@ -453,6 +453,6 @@ def test_stars_take_ascii_digits_only(world, booked, clock):
 
 def test_report_range_messages_name_what_was_given(world, booked, clock):
     refused(world, 2, "course", "report", "MATH101", "--from", "2027-06-01", user="ada",
-            says=["--from is after the default --to, the end of this week", "give --to"])
+            says=["--from is after the default --to, the end of the fourth week from now", "give --to"])
     refused(world, 2, "course", "report", "MATH101", "--from", "1970-01-01", "--to",
             "1970-02-01", user="ada", says=["after 1970-01-01 00:00 UTC"])

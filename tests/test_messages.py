@@ -318,7 +318,7 @@ def test_whoami_for_a_registered_user_says_so(world):
     out = world("whoami", user="kat").stdout
     assert out.splitlines() == ["name        kat", "role        student", "display     Kat",
                                 "email       kat@example.edu", "registered  yes",
-                                f"store       {world.db}"]
+                                "unread      0", f"store       {world.db}"]
     assert json.loads(world("whoami", "--json", user="kat").stdout)["registered"] is True
 
 

@@ -129,11 +129,13 @@ def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
 @app.command("calendar")
 def calendar(
     ctx: typer.Context,
-    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN", help="Any moment in the week to show (default: this week).")] = None,
+    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN|next|prev|+N|-N", help="Any moment in the week to show, or weeks from this one (default: this week).")] = None,
     course: CourseOpt = None,
     as_json: Json = False,
 ) -> None:
     """A Monday-to-Sunday grid of the slots you can see, in the display zone."""
     app_ = ctx.obj
     c = app_.context()
-    tables.calendar(slots.week(c, app_.when(week), course), c.tz, as_json)
+    away = slots.weeks_away(week)
+    when = None if away is not None else app_.when(week)
+    tables.calendar(slots.week(c, when, course, away or 0), c.tz, as_json)

@@ -27,7 +27,8 @@ def whoami(ctx: typer.Context, as_json: Json = False) -> None:
 
     app_ = ctx.obj
     store, name = app_.store(), app_.actor_name()
-    tables.whoami(name, users.lookup(store, name), store.location, as_json)
+    view, unread = users.lookup(store, name)
+    tables.whoami(name, view, store.location, as_json, unread=unread)
 
 
 def sweep(ctx: typer.Context, as_json: Json = False, quiet: Quiet = False) -> None:
@@ -59,6 +60,7 @@ def remind(
 def inbox(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include notifications already read.")] = False,
+    unread: Annotated[bool, typer.Option("--unread", help="Only the unread ones (the default; not with --all).")] = False,
     peek: Annotated[bool, typer.Option("--peek", help="Do not mark shown notifications read.")] = False,
     wide: Wide = False,
     as_json: Json = False,
@@ -66,6 +68,11 @@ def inbox(
     """Your notifications, newest first; shown unread ones become read unless --peek."""
     from sessionctl.domain import inbox as inbox_domain
 
+    if all_ and unread:
+        from sessionctl.errors import UsageError
+
+        raise UsageError("--all and --unread cannot be given together",
+                         hint="--unread shows the unread ones only, --all every one")
     c = ctx.obj.context()
     shown = inbox_domain.inbox(c, everything=all_)
     tables.notifications(shown, c.tz, as_json, wide=wide)

@@ -232,22 +232,50 @@ def list_slots(
 
 
 class Week(Frozen):
-    """``slot calendar``: the seven local days of a week and the slots starting in it."""
+    """``slot calendar``: the seven local days of a week and the slots starting in it; for an
+    empty week, the Monday of the next week that has one (``later``), if any."""
 
-    _fields = ("days", "slots")
+    _fields = ("days", "slots", "later")
 
-    def __init__(self, days: list[date], slots: list[SlotView]):
-        self.__dict__.update(days=days, slots=slots)
+    def __init__(self, days: list[date], slots: list[SlotView], later: date | None = None):
+        self.__dict__.update(days=days, slots=slots, later=later)
 
 
-def week(ctx: Context, when: datetime | None = None, course: str | None = None) -> Week:
-    """The Monday-to-Sunday week (display zone) holding ``when`` (default: now), with every
-    slot the actor may see in ``slot list`` that starts in it, whatever its status."""
-    day = (when or ctx.now()).astimezone(ctx.tz).date()
+WEEK_WORDS = {"this": 0, "next": 1, "prev": -1, "previous": -1, "last": -1}
+MAX_WEEKS_AWAY = 5200  # a hundred years either way
+
+
+def weeks_away(text: str | None) -> int | None:
+    """``--week next|prev|+N|-N``: how many weeks from this one; None for any other text (a
+    WHEN). Beyond a hundred years is exit 2."""
+    if text is None:
+        return None
+    word = text.strip().lower()
+    if word in WEEK_WORDS:
+        return WEEK_WORDS[word]
+    if word[:1] in "+-" and word[1:].isascii() and word[1:].isdigit():
+        if len(word) > 6 or int(word[1:]) > MAX_WEEKS_AWAY:
+            raise UsageError(f"--week {text.strip()!r} is too far away",
+                             hint=f"at most {MAX_WEEKS_AWAY} weeks either way")
+        return int(word)
+    return None
+
+
+def week(ctx: Context, when: datetime | None = None, course: str | None = None,
+         away: int = 0) -> Week:
+    """The Monday-to-Sunday week (display zone) holding ``when`` (default: now), ``away``
+    weeks on, with every slot the actor may see in ``slot list`` that starts in it, whatever
+    its status."""
+    day = (when or ctx.now()).astimezone(ctx.tz).date() + timedelta(weeks=away)
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     start, end = midnight(monday, ctx.tz), midnight(monday + timedelta(days=7), ctx.tz)
-    return Week(days, list_slots(ctx, course, start, end, ALL))
+    found = list_slots(ctx, course, start, end, ALL)
+    if found:
+        return Week(days, found)
+    following = list_slots(ctx, course, end, None, ALL, limit=1)
+    later = following[0].start.astimezone(ctx.tz).date() if following else None
+    return Week(days, [], later and later - timedelta(days=later.weekday()))
 
 
 def show_slot(ctx: Context, slot_id: int) -> SlotView:

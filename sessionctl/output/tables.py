@@ -264,13 +264,15 @@ def _user_pairs(view) -> list[tuple[str, object]]:
             ("email", view.email), ("tz", view.tz)]
 
 
-def whoami(name: str, view, store: str, as_json: bool) -> None:
-    """Who is acting (``view``: their user, or None when ``name`` is not registered) and where."""
+def whoami(name: str, view, store: str, as_json: bool, *, unread: int = 0) -> None:
+    """Who is acting (``view``: their user, or None when ``name`` is not registered), how many
+    of their notifications are unread, and where."""
     if as_json:
-        known = {} if view is None else pick(view, USER)
+        known = {} if view is None else {**pick(view, USER), "unread": unread}
         return emit_json({"name": name, **known, "registered": view is not None, "store": store})
     pairs = [("name", one_line(name))] if view is None else _user_pairs(view)  # any name: one line
-    show_pairs(None, [*pairs, ("registered", "yes" if view else "no"), ("store", store)])
+    news = [] if view is None else [("unread", f"{unread} (sessionctl inbox)" if unread else "0")]
+    show_pairs(None, [*pairs, ("registered", "yes" if view else "no"), *news, ("store", store)])
 
 
 def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = False) -> None:
@@ -364,6 +366,9 @@ def calendar(week, tz: tzinfo, as_json: bool) -> None:
     title = f"week of {week.days[0]:%a %Y-%m-%d}" + ("" if rows else ": no slots")
     _table(title, [""] + [f"{day:%a}\n{day:%m-%d}" for day in week.days], rows,
            _zone_caption(tz))
+    if not rows:
+        line(f"the next slots are in the week of {week.later:%a %Y-%m-%d} (--week "
+             f"{week.later:%Y-%m-%d})" if week.later else "no slots in any later week")
 
 
 def request(view, tz: tzinfo, as_json: bool) -> None:
@@ -470,6 +475,8 @@ def counts(data: dict, as_json: bool) -> None:
 def _agenda_status(view) -> str:
     if view.place is not None:
         return f"{view.status}, {view.place[0]} of {view.place[1]}"
+    if view.seats is not None and 0 < view.seats[0] < view.seats[1]:
+        return f"{view.seats[0]}/{view.seats[1]} booked"  # partly booked: still available
     return view.status
 
 
