@@ -257,7 +257,8 @@ def approve_now(ctx: Context, request: Request, *, link: str | None = None,
     check_no_overlap(request.student, slot, mine=False)
     take_seat(slot.id)
     slot.booked += 1
-    own = link or request.link
+    # a booking's own link follows it through a move unless this approval gives another
+    own = link or request.link or (replaced.link if replaced is not None else None)
     text = None if replaced is None else texts.moved(ctx.actor, replaced, request, own, system=system)
     transition(ctx, request, APPROVED, link=own, notes=notes,
                note=note if note is not None else notes, system=system, notify_kind=notify_kind,
