@@ -95,8 +95,10 @@ def unenroll(
     students: Annotated[List[str], typer.Argument(metavar="STUDENT...", help="Students to remove.")],
     as_json: Json = False,
 ) -> None:
-    """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster."""
-    tables.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
+    """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster and one line per request cancelled."""
+    c = ctx.obj.context()
+    tables.users(courses.unenroll(c, code, students), as_json)
+    tables.effects(c.effects, as_json)
 
 
 @app.command("roster")

@@ -88,9 +88,12 @@ def reject(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None
 
 @app.command("cancel")
 def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
-    """Cancel pending, waiting or approved requests (its student, its educator, an admin)."""
+    """Cancel pending, waiting or approved requests (its student, its educator, an admin). An educator or admin also sees one line per person affected."""
     c = ctx.obj.context()
-    return _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
+    code = _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
+    if c.role != "student":  # a student is not told about other students' places in line
+        tables.effects(c.effects, as_json)
+    return code
 
 
 @app.command("move")

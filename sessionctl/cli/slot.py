@@ -108,14 +108,17 @@ def update(
         capacity=capacity, **given,
     )
     tables.slot(view, c.tz, as_json, viewer=app_.viewer())
+    tables.effects(c.effects, as_json)
 
 
 @app.command("cancel")
 def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
-    """Cancel slots; their pending, waiting and approved requests are cancelled and the students told."""
+    """Cancel slots; their pending, waiting and approved requests are cancelled and the students told (one line per person)."""
     c = ctx.obj.context()
-    return each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
+    code = each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
                 lambda view: tables.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()), as_json)
+    tables.effects(c.effects, as_json)
+    return code
 
 
 @app.command("delete")

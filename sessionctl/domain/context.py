@@ -35,6 +35,9 @@ class Context(Record):
         self.actor = actor
         self.tz = tz
         self.clock = clock
+        # what the committed writes of this run did to other people's requests, in order:
+        # (student name, request id, status before, status after, told) (``affected``)
+        self.effects: list[tuple[str, int, str, str, bool]] = []
 
     def now(self) -> datetime:
         return self.clock().astimezone(timezone.utc).replace(microsecond=0)
@@ -51,9 +54,14 @@ class Context(Record):
         rows it changes locks only those on PostgreSQL (``Store.write``); one that names none
         has the whole store. Name them only when the rules the transaction checks cannot reach
         beyond them (a freed seat that may promote someone else's waiting request does)."""
-        with self.store.write(slots=slots, people=people):
-            self._reload()
-            yield
+        kept = len(self.effects)
+        try:
+            with self.store.write(slots=slots, people=people):
+                self._reload()
+                yield
+        except BaseException:
+            del self.effects[kept:]  # rolled back: it did nothing to anyone
+            raise
 
     @contextmanager
     def read(self) -> Iterator[None]:

@@ -253,6 +253,8 @@ def tell_changed(ctx: Context, requests, changed: dict[str, str | None]) -> None
     RFC 5546 wants for a new location); new notes change only its description."""
     what = " and ".join(changed)
     for request in requests:
+        ctx.effects.append((request.student.name, request.id, request.status, f"{what} changed",
+                            True))
         text = texts.changed(ctx.actor, request, changed)
         if "link" in changed:
             record(ctx, request, request.status, request.status, f"{what} changed", "changed",

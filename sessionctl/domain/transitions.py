@@ -76,11 +76,12 @@ def transition(
         request.slot.booked -= 1
     for key, value in changes.items():
         setattr(request, key, value)
-    record(
-        ctx, request, current, to, note if note is not None else reason, notify_kind or to,
-        recipients if recipients is not None else _other_parties(ctx, request, to, system),
-        system=system, text=text,
-    )
+    told = recipients if recipients is not None else _other_parties(ctx, request, to, system)
+    record(ctx, request, current, to, note if note is not None else reason, notify_kind or to,
+           told, system=system, text=text)
+    if request.student_id != ctx.actor.id:
+        ctx.effects.append((request.student.name, request.id, current, to,
+                            any(user.id == request.student_id for user in told)))
     if current == APPROVED:  # a proposal to move this booking goes with it (unless it is
         _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
     if current in (PENDING, APPROVED) and to in (CANCELLED, REJECTED):

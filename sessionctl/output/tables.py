@@ -472,6 +472,29 @@ def counts(data: dict, as_json: bool) -> None:
     line(", ".join(f"{k}: {v}" for k, v in data.items()))
 
 
+NOUNS = {"approved": "approved session", "pending": "pending request",
+         "waiting": "waiting request"}
+DONE = {"cancelled": "cancelled", "rejected": "rejected", "approved": "approved",
+        "completed": "completed"}
+
+
+def effects(done: list[tuple[str, int, str, str, bool]], as_json: bool) -> None:
+    """What a change did to other people, one line a request: ``kat: approved session
+    cancelled, told`` (``Context.effects``); nothing with ``--json``, whose output is the
+    changed objects alone."""
+    if as_json:
+        return
+    for name, _, was, now, told in done:
+        noun = NOUNS.get(was, f"{was} request")
+        if now.endswith(" changed"):
+            what = f"{noun}'s {now}"
+        elif was == "waiting" and now == "pending":
+            what = f"{noun} offered a seat"
+        else:
+            what = f"{noun} {DONE.get(now, now)}"
+        line(f"{one_line(name)}: {what}, {'told' if told else 'not told'}")
+
+
 def _agenda_status(view) -> str:
     if view.place is not None:
         return f"{view.status}, {view.place[0]} of {view.place[1]}"
