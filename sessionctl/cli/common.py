@@ -10,7 +10,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl.cli._typer import ParamType
-from sessionctl.errors import SessionctlError, UsageError
+from sessionctl.errors import NotAllowed, SessionctlError, UsageError
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 
@@ -131,7 +131,59 @@ Quiet = Annotated[bool, typer.Option(
 )]
 LimitOpt = Annotated[Optional[int], typer.Option(
     "--limit", metavar="N", click_type=NUMBER, help="At most N rows (the first N of the list).")]
+DryRun = Annotated[bool, typer.Option(
+    "--dry-run", help="Print what would happen and change nothing (the exit code is the real run's).")]
+Yes = Annotated[bool, typer.Option(
+    "--yes", "-y", help="Do not ask before cancelling other people's approved sessions.")]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
+
+
+def guarded(ctx: typer.Context, run, *, as_json: bool, dry_run: bool = False,
+            yes: bool = True) -> int:
+    """Run a change (``run()``: prints it, returns the exit code) that may reach other people
+    (``docs/reference/lifecycle.md#changes-that-reach-booked-sessions``). ``dry_run``: every
+    write is rolled back, so it prints what would happen. Otherwise, on a terminal (stdin and
+    stderr) without --json or --yes, a change that would cancel or move other people's
+    approved sessions is first run dry, unseen, and the user asked once; the real run is then
+    held to what was agreed (more is exit 5, nothing changed)."""
+    from sessionctl.output import terminal, tables
+
+    app_ = ctx.obj
+    c = app_.context()
+    if dry_run:
+        app_.store().dry_run = True
+        code = run()
+        terminal.note("dry run: nothing was changed")
+        return code
+    if yes or as_json or not (_a_terminal("stdin") and _a_terminal("stderr")):
+        return run()
+    app_.store().dry_run = True
+    with terminal.unseen():
+        run()
+    app_.store().dry_run = False
+    reached = [e for e in c.effects if e[2] == "approved" and not e[3].endswith(" changed")]
+    seen, c.effects[:] = list(c.effects), []
+    if reached:
+        terminal.note("This change would reach:")
+        for text in tables.effect_lines(seen):
+            terminal.note(f"  {text}")
+        n = len(reached)
+        if not terminal.ask(f"This cancels {n} approved session{'s' if n > 1 else ''} of other "
+                            "people. Go on? [y/N] "):
+            raise NotAllowed("nothing was changed: not confirmed",
+                             hint="--yes skips the question")
+        c.agreed = {e[1] for e in reached}
+    return run()
+
+
+def _a_terminal(name: str) -> bool:
+    import sys
+
+    stream = getattr(sys, name, None)
+    try:
+        return stream is not None and stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def each(ctx: typer.Context, kind: str, ids: list[int], call, show_one, as_json: bool, *,

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl.cli.common import (
-    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, LimitOpt, ReasonOpt, RequestId, RequestIds, ToOpt, Wide, each,
+    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, LimitOpt, ReasonOpt, Yes, guarded, RequestId, RequestIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import requests
 from sessionctl.domain.texts import shown_name
@@ -87,13 +87,18 @@ def reject(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
+def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, yes: Yes = False,
+           as_json: Json = False) -> int:
     """Cancel pending, waiting or approved requests (its student, its educator, an admin). An educator or admin also sees one line per person affected."""
     c = ctx.obj.context()
-    code = _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
-    if c.role != "student":  # a student is not told about other students' places in line
-        tables.effects(c.effects, as_json)
-    return code
+
+    def run() -> int:
+        code = _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
+        if c.role != "student":  # a student is not told about other students' places in line
+            tables.effects(c.effects, as_json)
+        return code
+
+    return guarded(ctx, run, as_json=as_json, yes=yes or c.role == "student")
 
 
 @app.command("move")

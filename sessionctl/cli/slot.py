@@ -5,7 +5,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl.cli.common import (
-    COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, LimitOpt, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
+    COURSE_CODE, NUMBER, CourseOpt, DryRun, FromOpt, Json, LimitOpt, ReasonOpt, SlotId, SlotIds, ToOpt,
+    Wide, Yes, each, guarded,
 )
 from sessionctl.domain import slots
 from sessionctl.output import tables
@@ -38,8 +39,9 @@ def add(
     rrule: Annotated[Optional[str], typer.Option("--rrule", metavar="RULE", help="Repeat by an RFC 5545 RRULE body, e.g. 'FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8'.")] = None,
     except_: Annotated[Optional[List[str]], typer.Option(
         "--except", metavar="DATE", help="Leave out a series' slots on this local date (repeatable, or comma-separated).")] = None,
+    dry_run: DryRun = False,
     as_json: Json = False,
-) -> None:
+) -> int:
     """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
     from sessionctl.domain import series
 
@@ -50,11 +52,16 @@ def add(
         until=app_.when(until, until=True),
         skip=tuple(app_.day(d) for given in except_ or () for d in given.split(",") if d.strip()),
     )
-    created = slots.add(
-        c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
-        plan=plan, capacity=capacity, notes=notes, link=link,
-    )
-    tables.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
+
+    def run() -> int:
+        created = slots.add(
+            c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
+            plan=plan, capacity=capacity, notes=notes, link=link,
+        )
+        tables.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
+        return 0
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run)
 
 
 @app.command("list")
@@ -97,28 +104,40 @@ def update(
     capacity: Annotated[Optional[int], typer.Option("--capacity", metavar="N", click_type=NUMBER, help="Seats, 1-100.")] = None,
     notes: Notes = None,
     link: Link = None,
+    dry_run: DryRun = False,
     as_json: Json = False,
-) -> None:
+) -> int:
     """Change a slot; --start alone keeps its length. Times cannot move while it has requests."""
     app_ = ctx.obj
     c = app_.context()
     given = {k: v for k, v in dict(notes=notes, link=link).items() if v is not None}
-    view = slots.update_slot(
-        c, slot_id, start=app_.when(start), end=app_.when(end), duration=app_.duration(duration),
-        capacity=capacity, **given,
-    )
-    tables.slot(view, c.tz, as_json, viewer=app_.viewer())
-    tables.effects(c.effects, as_json)
+
+    def run() -> int:
+        view = slots.update_slot(
+            c, slot_id, start=app_.when(start), end=app_.when(end),
+            duration=app_.duration(duration), capacity=capacity, **given,
+        )
+        tables.slot(view, c.tz, as_json, viewer=app_.viewer())
+        tables.effects(c.effects, as_json)
+        return 0
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run)
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
+def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, yes: Yes = False,
+           dry_run: DryRun = False, as_json: Json = False) -> int:
     """Cancel slots; their pending, waiting and approved requests are cancelled and the students told (one line per person)."""
     c = ctx.obj.context()
-    code = each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
-                lambda view: tables.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()), as_json)
-    tables.effects(c.effects, as_json)
-    return code
+
+    def run() -> int:
+        code = each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
+                    lambda view: tables.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()),
+                    as_json)
+        tables.effects(c.effects, as_json)
+        return code
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run, yes=yes)
 
 
 @app.command("delete")

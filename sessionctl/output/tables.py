@@ -482,8 +482,13 @@ def effects(done: list[tuple[str, int, str, str, bool]], as_json: bool) -> None:
     """What a change did to other people, one line a request: ``kat: approved session
     cancelled, told`` (``Context.effects``); nothing with ``--json``, whose output is the
     changed objects alone."""
-    if as_json:
-        return
+    if not as_json:
+        for text in effect_lines(done):
+            line(text)
+
+
+def effect_lines(done) -> list[str]:
+    said = []
     for name, _, was, now, told in done:
         noun = NOUNS.get(was, f"{was} request")
         if now.endswith(" changed"):
@@ -492,7 +497,8 @@ def effects(done: list[tuple[str, int, str, str, bool]], as_json: bool) -> None:
             what = f"{noun} offered a seat"
         else:
             what = f"{noun} {DONE.get(now, now)}"
-        line(f"{one_line(name)}: {what}, {'told' if told else 'not told'}")
+        said.append(f"{one_line(name)}: {what}, {'told' if told else 'not told'}")
+    return said
 
 
 def _agenda_status(view) -> str:

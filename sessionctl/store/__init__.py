@@ -62,6 +62,10 @@ _PG_SLOT, _PG_PERSON = 0x5E5510C8, 0x5E5510C9  # as the first number of the two 
 _INT4 = 2**31
 
 
+class _DryRun(Exception):
+    """Raised at the end of a dry run's write: its transaction rolls back."""
+
+
 class Store:
     """An open store: the Peewee database plus its location and lock timeout."""
 
@@ -71,6 +75,7 @@ class Store:
         self.timeout = timeout
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
         self.changed = False  # a write transaction that changed rows was committed
+        self.dry_run = False  # every write is rolled back at its end (``--dry-run``)
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
         self._waiting = None
@@ -95,6 +100,21 @@ class Store:
 
     @contextmanager
     def write(self, *, slots=(), people=()) -> Iterator[None]:
+        """One write transaction (``_write``); with ``dry_run`` it does all its work under
+        its locks and is then rolled back, as if a rule had refused it at the last moment."""
+        if not self.dry_run:
+            with self._write(slots=slots, people=people):
+                yield
+            return
+        try:
+            with self._write(slots=slots, people=people):
+                yield
+                raise _DryRun
+        except _DryRun:
+            pass
+
+    @contextmanager
+    def _write(self, *, slots=(), people=()) -> Iterator[None]:
         """One write transaction that holds the write lock before its first read.
 
         SQLite has one writer at a time: its turn in the writers' queue (``queue.py``), then
