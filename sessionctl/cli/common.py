@@ -168,7 +168,8 @@ def guarded(ctx: typer.Context, run, *, as_json: bool, dry_run: bool = False,
         for text in tables.effect_lines(seen):
             terminal.note(f"  {text}")
         n = len(reached)
-        if not terminal.ask(f"This cancels {n} approved session{'s' if n > 1 else ''} of other "
+        verb = "moves" if all(e[3] == "moved" for e in reached) else "cancels"
+        if not terminal.ask(f"This {verb} {n} approved session{'s' if n > 1 else ''} of other "
                             "people. Go on? [y/N] "):
             raise NotAllowed("nothing was changed: not confirmed",
                              hint="--yes skips the question")

@@ -104,10 +104,11 @@ def update(
     capacity: Annotated[Optional[int], typer.Option("--capacity", metavar="N", click_type=NUMBER, help="Seats, 1-100.")] = None,
     notes: Notes = None,
     link: Link = None,
+    yes: Yes = False,
     dry_run: DryRun = False,
     as_json: Json = False,
 ) -> int:
-    """Change a slot; --start alone keeps its length. Times cannot move while it has requests."""
+    """Change a slot; --start alone keeps its length. Its requests move with it, each student told."""
     app_ = ctx.obj
     c = app_.context()
     given = {k: v for k, v in dict(notes=notes, link=link).items() if v is not None}
@@ -121,7 +122,7 @@ def update(
         tables.effects(c.effects, as_json)
         return 0
 
-    return guarded(ctx, run, as_json=as_json, dry_run=dry_run)
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run, yes=yes)
 
 
 @app.command("cancel")

@@ -325,21 +325,13 @@ def update_slot(
         ended = old.end <= ctx.now()
         if ended and (window != old or capacity is not None):
             raise Conflict(f"slot {slot_id} has ended; its time and seats can no longer change")
+        moving = []
         if window != old:
-            active = Request.select().where(
-                Request.slot == slot, Request.status.in_(ACTIVE)
-            ).count()
-            if active:
-                raise Conflict(
-                    f"slot {slot_id} has {active} pending, approved or waiting request(s); "
-                    "its time cannot move",
-                    hint="move the requests to another slot first: "
-                    "sessionctl request move ID --to SLOT_ID",
-                )
             _check_future([window], ctx.now(), ctx.tz)
             raise_conflicts(
                 conflicts(slot.educator, [window], ctx.tz, exclude=slot.id), single=True, tz=ctx.tz
             )
+            moving = _check_movable(slot, window)
             changes["starts_at"], changes["ends_at"] = to_db(window.start), to_db(window.end)
         if capacity is not None:
             if capacity < slot.booked:
@@ -351,10 +343,46 @@ def update_slot(
         if changes:
             changes["updated_at"] = to_db(ctx.now())
             Slot.update(**changes).where(Slot.id == slot.id).execute()
+            _move_requests(ctx, moving, old, window)
             settle_full(ctx, slot.id)
             offer_free_seats(ctx, slot.id, freed=max(0, changes.get("capacity", 0) - slot.capacity))
             _tell_booked(ctx, slot.id, changes)
         return _reload(slot.id, ctx.now())
+
+
+def _check_movable(slot: Slot, window) -> list[Request]:
+    """The slot's live requests, which move with it; exit 5 naming every booked student who
+    would then hold two overlapping sessions."""
+    from sessionctl.domain.transitions import overlapping_session
+
+    moving = list(queries.requests().where(Request.slot == slot, Request.status.in_(ACTIVE))
+                  .order_by(Request.id))
+    clashes = []
+    for request in moving:
+        if request.status == APPROVED:
+            clash = overlapping_session(request.student, window.start, window.end,
+                                        besides=request.id)
+            if clash is not None:
+                clashes.append(f"{request.student.name} (request {request.id}) has approved "
+                               f"session {clash.id} in slot {clash.slot.id} then")
+    if clashes:
+        raise Conflict(f"slot {slot.id} cannot move: " + "; ".join(clashes),
+                       hint="move or cancel those sessions first, or pick another time")
+    return moving
+
+
+def _move_requests(ctx: Context, moving: list[Request], old, window) -> None:
+    """Each live request follows its slot (the schema copies the new times onto it): a
+    history row (its calendar event's SEQUENCE rises, its UID stays), and its student told."""
+    from sessionctl.domain import texts
+    from sessionctl.domain.transitions import record
+
+    note = (f"slot moved from {old.start:%Y-%m-%d %H:%M} to {window.start:%Y-%m-%d %H:%M} UTC")
+    for request in moving:
+        request.slot.starts_at, request.slot.ends_at = to_db(window.start), to_db(window.end)
+        record(ctx, request, request.status, request.status, note, "moved", [request.student],
+               text=texts.slot_moved(ctx.actor, request, old.start, window.start))
+        ctx.effects.append((request.student.name, request.id, request.status, "moved", True))
 
 
 def _tell_booked(ctx: Context, slot_id: int, changes: dict) -> None:
