@@ -80,48 +80,22 @@ def test_an_id_refused_among_several_names_nobody_for_it(world):
 # -- --dry-run and the question (a real pseudo-terminal) -------------------------------------------
 
 import os  # noqa: E402
-import pty  # noqa: E402
-import select  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import runkit  # noqa: E402
 
 BIN = Path(sys.executable).with_name("sessionctl")
 QUESTION = "This cancels 1 approved session of other people. Go on? [y/N] "
 
 
 def on_terminal(world, args, answer: bytes | None, user="ada", meanwhile=None) -> tuple[int, str]:
-    """Run ``args`` with stdin, stdout and stderr on one pseudo-terminal; type ``answer`` once
-    the question shows (None: expect none). Returns the exit code and all that was shown."""
-    master, slave = pty.openpty()
+    """``args`` as ``user`` with stdin, stdout and stderr on one pseudo-terminal."""
     env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": user,
            "SESSIONCTL_TZ": "UTC", "NO_COLOR": "1", "COLUMNS": "80", "SESSIONCTL_PAGER": ""}
     env.pop("SESSIONCTL_DEBUG", None)
-    process = subprocess.Popen([str(BIN), *args], stdin=slave, stdout=slave, stderr=slave,
-                               env=env, start_new_session=True)
-    os.close(slave)
-    shown, typed = b"", False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the command closed the terminal
-                break
-            if not chunk:
-                break
-            shown += chunk
-        if answer is not None and not typed and b"[y/N] " in shown:
-            if meanwhile is not None:
-                meanwhile()
-            os.write(master, answer)
-            typed = True
-        if process.poll() is not None and not ready:
-            break
-    os.close(master)
-    return process.wait(timeout=60), shown.decode().replace("\r\n", "\n")
+    return runkit.on_terminal(args, env, answer=answer, meanwhile=meanwhile)
 
 
 def test_dry_run_prints_what_would_happen_and_changes_nothing(world):

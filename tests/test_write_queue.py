@@ -427,26 +427,12 @@ def test_postgresql_the_busy_message_counts_only_those_ahead(pg):
 
 def _send_on_tty(db: str, student: str, slot: int) -> tuple[int, str]:
     """``request send`` with its stderr on a pseudo-terminal: the exit code and what it showed."""
-    import pty
+    from runkit import on_terminal
 
-    master, slave = pty.openpty()
     environment = {**os.environ, "SESSIONCTL_DB": db, "SESSIONCTL_USER": student,
                    "SESSIONCTL_TZ": "UTC"}
     environment.pop("SESSIONCTL_DEBUG", None)
-    process = subprocess.Popen([str(BIN), "request", "send", str(slot), "--json"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=slave, stdin=subprocess.DEVNULL)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the writer closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return process.wait(timeout=60), b"".join(chunks).decode().replace("\r\n", "\n")
+    return on_terminal(["request", "send", str(slot), "--json"], environment, stderr_only=True)
 
 
 WAITING = "waiting for the store: another sessionctl is writing to it…\n"

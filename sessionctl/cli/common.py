@@ -146,7 +146,7 @@ def guarded(ctx: typer.Context, run, *, as_json: bool, dry_run: bool = False,
     stderr) without --json or --yes, a change that would cancel or move other people's
     approved sessions is first run dry, unseen, and the user asked once; the real run is then
     held to what was agreed (more is exit 5, nothing changed)."""
-    from sessionctl.output import terminal, tables
+    from sessionctl.output import tables, terminal
 
     app_ = ctx.obj
     c = app_.context()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import operator
 from bisect import bisect_left
-from functools import reduce
 from datetime import date, datetime, timedelta, tzinfo
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from sessionctl._plain import Frozen
