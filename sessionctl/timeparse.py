@@ -1,7 +1,8 @@
 """WHEN / DURATION / zone parsing (a leaf: anyone may import it).
 
 Instants leave this module as aware UTC datetimes truncated to the second.
-dateutil is imported only when an input needs it, to keep start-up cheap.
+WHEN is read here (the relative forms) and in ``dates`` (the written ones), never guessed;
+dateutil is imported only for a series' rule, to keep start-up cheap.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sessionctl import dates
 from sessionctl.errors import UsageError
 
 UTC = timezone.utc
@@ -21,7 +23,8 @@ EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo
 RANGE = "use a time after 1970-01-01 00:00 UTC and before the year 9000"
 MAX_DURATION = timedelta(days=3660)
 # Patterns as text: ``re`` compiles each on its first use (and caches it), not at every start-up.
-_DURATION = r"^(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?$"
+_DURATION = r"^(?:(?P<w>[0-9]+)w)?(?:(?P<d>[0-9]+)d)?(?:(?P<h>[0-9]+)h)?(?:(?P<m>[0-9]+)m)?$"
+DURATION_HINT = "write it like 30m, 1h, 1h30m, 2d or 1w"
 
 
 def utcnow() -> datetime:
@@ -77,15 +80,15 @@ def zone_name(tz: tzinfo) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30m``, ``1h``, ``1h30m``, ``90m``, ``2d``; a bare number is refused."""
+    """``30m``, ``1h``, ``1h30m``, ``90m``, ``2d``, ``1w``; a bare number is refused."""
     raw = text.strip().lower().replace(" ", "")
     match = re.match(_DURATION, raw)
     if not raw or not match or not any(match.groupdict().values()):
-        raise UsageError(
-            f"invalid duration {text!r}", hint="write it like 30m, 1h, 1h30m or 2d"
-        )
+        raise UsageError(f"invalid duration {text!r}", hint=DURATION_HINT)
+    if max(len(v or "") for v in match.groupdict().values()) > 9:  # far beyond the longest
+        raise UsageError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
     parts = {k: int(v or 0) for k, v in match.groupdict().items()}
-    minutes = parts["d"] * 1440 + parts["h"] * 60 + parts["m"]
+    minutes = parts["w"] * 10080 + parts["d"] * 1440 + parts["h"] * 60 + parts["m"]
     if minutes <= 0:
         raise UsageError(f"duration {text!r} must be longer than zero")
     if minutes > MAX_DURATION.total_seconds() // 60:
@@ -93,19 +96,11 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-WEEKDAYS = {
-    name: index
-    for index, names in enumerate((
-        ("mon", "monday"), ("tue", "tues", "tuesday"), ("wed", "wednesday"),
-        ("thu", "thur", "thurs", "thursday"), ("fri", "friday"), ("sat", "saturday"),
-        ("sun", "sunday"),
-    ))
-    for name in names
-}
-_DAY_WORD = r"(?i)^(?P<day>[a-z]+)(?:\s+(?P<clock>.+))?$"
+_DAY_WORD = r"(?i)^(?:(?P<next>next)[ ]+)?(?P<day>[a-z]+)(?:[ ]+(?P<clock>.+))?$"
+_DAYS = {"yesterday": -1, "today": 0, "tomorrow": 1}
 _CLOCK = r"(?i)^(?P<h>[0-9]{1,2})(?::(?P<m>[0-9]{2}))?(?::(?P<s>[0-9]{2}))?\s*(?P<ampm>am|pm)?$"
 _DATE_ONLY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-WHEN_HINT = "use ISO 8601 (2026-12-01 14:00), today/tomorrow/mon 10:00, or +90m, +2h, +3d"
+WHEN_HINT = "use ISO 8601 (2026-12-01 14:00), today/tomorrow/mon 10:00, or +90m, +2h, +3d, +1w"
 
 
 class LocalTimeError(UsageError):
@@ -231,15 +226,15 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
     try:
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
     except ValueError:
-        check_day_month_order(raw)
-        value = _dateutil_parse(raw, now.astimezone(tz))
+        value = dates.read(raw, now.astimezone(tz).date(), WHEN_HINT).value()
     if isinstance(value, datetime) and value.tzinfo is None:
         value = localize(value.replace(fold=0), tz)
     return value
 
 
 def _relative(raw: str, tz: tzinfo, now: datetime) -> datetime | date | None:
-    """``now``, ``±DURATION`` (elapsed time), ``today|tomorrow|<weekday> [TIME]``."""
+    """``now``, ``±DURATION`` (elapsed time), ``yesterday|today|tomorrow [TIME]``,
+    ``[next] WEEKDAY [TIME]``; None for anything else (a written date)."""
     lowered = raw.lower()
     if lowered == "now":
         return now
@@ -249,20 +244,25 @@ def _relative(raw: str, tz: tzinfo, now: datetime) -> datetime | date | None:
         except UsageError:
             raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
         return now + amount if raw[0] == "+" else now - amount
-    if re.match(_DURATION, lowered) and lowered[-1:] in "dhm":
+    if re.match(_DURATION, lowered) and lowered[-1:] in "wdhm":
         raise UsageError(f"{raw!r} is a duration, not a date/time", hint=f"for {raw} from now write +{raw}")
     match = re.match(_DAY_WORD, raw)
     if not match:
         return None
-    word = match["day"].lower()
-    if word not in WEEKDAYS and word not in ("today", "tomorrow"):
+    word, following = match["day"].lower(), match["next"] is not None
+    weekday = dates.WEEKDAYS.get(word)
+    if weekday is None and (following or word not in _DAYS):
         return None
+    if match["clock"] and not following and weekday is not None \
+            and not re.match(_CLOCK, match["clock"]):
+        return None  # a weekday before a written date (Fri 3 Dec 2027): dates checks it
     clock = _clock(match["clock"], raw) if match["clock"] else None
     today = now.astimezone(tz).date()
-    if word in ("today", "tomorrow"):
-        day = today + timedelta(days=1 if word == "tomorrow" else 0)
-        return _at(day, clock, tz)
-    day = today + timedelta(days=(WEEKDAYS[word] - today.weekday()) % 7)
+    if weekday is None:
+        return _at(today + timedelta(days=_DAYS[word]), clock, tz)
+    if following:  # the one in next week, weeks starting on Monday
+        return _at(today + timedelta(days=7 - today.weekday() + weekday), clock, tz)
+    day = today + timedelta(days=(weekday - today.weekday()) % 7)
     value = _at(day, clock, tz)
     if (midnight(day, tz) if clock is None else value) <= now:  # today's counts while still ahead
         value = _at(day + timedelta(days=7), clock, tz)
@@ -285,58 +285,6 @@ def _clock(text: str, raw: str) -> tuple[int, int, int]:
         if match and hour < 24 and minute < 60 and second < 60:
             return hour, minute, second
     raise UsageError(f"cannot read the time of day in {raw!r}", hint="write it like 14:00, 9:30 or 2pm")
-
-
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
-# day and month as numbers, then the year: 12/03/2026, 12-03-2026, 12.03.26 (and a time after);
-# compiled on first use (re caches it), as only text that is not ISO 8601 gets this far
-_NUMERIC_DATE = r"([0-9]{1,2})([/.-])([0-9]{1,2})\2([0-9]{4}|[0-9]{2})(?![0-9/.-])(.*)"
-
-
-def check_day_month_order(raw: str) -> None:
-    """Refuse a numeric date whose day and month could be swapped (``12/03/2026``: 12 March or
-    3 December?), naming both readings and their ISO forms. One number above 12 (``25/12/2026``,
-    ``12/25/2026``) or both the same (``05/05/2026``) leaves one reading, which dateutil takes."""
-    match = re.fullmatch(_NUMERIC_DATE, raw, re.DOTALL)
-    if not match:
-        return
-    first, second, rest = int(match[1]), int(match[3]), match[5]
-    if not (1 <= first <= 12 and 1 <= second <= 12) or first == second:
-        return
-    year = int(match[4])
-    if len(match[4]) == 2:
-        from dateutil.parser import parserinfo
-
-        year = parserinfo().convertyear(year)  # the century dateutil would pick
-    readings = ((first, second), (second, first))  # (day, month): day first, then month first
-    said = " or ".join(f"{day} {MONTHS[month - 1]}" for day, month in readings)
-    rest = rest if rest.isprintable() else ""  # a line break or bidi mark is not repeated
-    iso = " or ".join(f"{year:04d}-{month:02d}-{day:02d}{rest}" for day, month in readings)
-    raise UsageError(f"{raw!r} could be {said} {year}", hint=f"write {iso}")
-
-
-def _dateutil_parse(raw: str, local_now: datetime) -> datetime | date:
-    """What dateutil reads; a ``date`` when the text names no time of day. A zone name that
-    dateutil does not know (``PST``) is refused rather than silently dropped."""
-    import warnings
-
-    from dateutil import parser
-
-    midnight_default = local_now.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", parser.UnknownTimezoneWarning)
-            value = parser.parse(raw, default=midnight_default)
-            probe = parser.parse(raw, default=midnight_default.replace(hour=12, minute=34, second=56))
-    except parser.UnknownTimezoneWarning:
-        raise UsageError(
-            f"unknown time zone name in {raw!r}", hint="give an offset instead, e.g. 2027-01-11 10:00-08:00"
-        ) from None
-    except (ValueError, OverflowError, parser.ParserError):
-        raise UsageError(f"cannot read {raw!r} as a date/time", hint=WHEN_HINT) from None
-    no_time_of_day = probe.hour != value.hour  # dateutil filled the hour from each default
-    return value.date() if no_time_of_day and value.tzinfo is None else value
 
 
 REPEATS = {

@@ -108,3 +108,41 @@ def refused_unchanged(cli, args, code, *needles, env=None):
         assert needle in result.stderr, (needle, result.stderr)
     assert snapshot(cli.db) == before
     return result
+
+
+def on_terminal(args, env, *, answer: bytes | None = None, meanwhile=None,
+                stderr_only: bool = False) -> tuple[int, str]:
+    """Run the installed command with a pseudo-terminal as stdin, stdout and stderr (or, with
+    ``stderr_only``, as stderr alone); once a ``[y/N]`` question shows, call ``meanwhile`` and
+    type ``answer``. Returns the exit code and everything the terminal showed."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    others = subprocess.DEVNULL if stderr_only else slave
+    process = subprocess.Popen([str(Path(sys.executable).with_name("sessionctl")), *args],
+                               stdin=others, stdout=others, stderr=slave, env=env,
+                               start_new_session=True)
+    os.close(slave)
+    shown, typed = b"", False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the command closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        if answer is not None and not typed and b"[y/N] " in shown:
+            if meanwhile is not None:
+                meanwhile()
+            os.write(master, answer)
+            typed = True
+        if process.poll() is not None and not ready:
+            break
+    os.close(master)
+    return process.wait(timeout=60), shown.decode().replace("\r\n", "\n")

@@ -107,3 +107,15 @@ def test_colour_on_a_terminal(world, week):
 @pytest.mark.parametrize("days", ["0", "-1", "367", "99999999999999999999", "x", "1.5", ""])
 def test_hostile_days_are_usage_errors(world, days):
     refused(world, 2, "agenda", "--days", days, user="alan")
+
+
+def test_a_partly_booked_slot_shows_its_seats(world, week):
+    """docs/reference/after-the-session.md#the-agenda: 2 of 3 seats taken reads ``2/3 booked``;
+    JSON keeps the slot's status."""
+    table = world("agenda", user="ada", env={"COLUMNS": "200"}).stdout
+    [row] = [line for line in table.splitlines() if "kat, bartholomew" in line]
+    assert "2/3 booked" in row
+    assert [i["status"] for i in ok(world, "agenda", user="ada") if i["slot"] == week["group"]] == [
+        "available"]
+    [full] = [line for line in table.splitlines() if f" {week['full_request']} " in line]
+    assert "booked" in full and "/" not in full.split("booked")[0][-6:]

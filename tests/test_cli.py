@@ -140,9 +140,9 @@ def test_init_promotes_nobody_when_an_admin_exists_even_for_a_registered_user(w)
 
 def test_whoami_shows_identity_and_store_location(w):
     me = w.json("whoami", user="alan")
-    assert set(me) == USER | {"registered", "store"}
+    assert set(me) == USER | {"registered", "unread", "store"}
     assert me == {"name": "alan", "role": "student", "display": "Alan", "email": "alan@example.edu",
-                  "tz": None, "registered": True, "store": str(w.db)}
+                  "tz": None, "registered": True, "unread": 0, "store": str(w.db)}
     table = w.ok("whoami", user="alan")
     for text in ("alan", "student", "Alan", "alan@example.edu", str(w.db)):
         assert text in table

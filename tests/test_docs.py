@@ -37,7 +37,7 @@ def leaves(command=None, path=("sessionctl",)):
 def signature(path, command) -> str:
     parts = []
     for param in command.params:
-        if param.name in ("help",):
+        if param.name in ("help",) or getattr(param, "hidden", False):  # the late global options
             continue
         if param.param_type_name == "argument":
             parts.append(param.metavar or param.name.upper())

@@ -136,8 +136,10 @@ def test_lowering_capacity_to_the_approved_seats_puts_opted_in_requests_back_in_
     kat = ok(world, "request", "send", str(s), "--waitlist", user="kat")
     ok(world, "slot", "update", str(s), "--capacity", "1", user="ada")
     assert show(world, kat["id"])["status"] == "waiting"
-    refused(world, 5, "slot", "update", str(s), "--capacity", "1", "--start", iso(future(50)),
-            user="ada", says=["its time cannot move"])
+    moved = ok(world, "slot", "update", str(s), "--capacity", "1", "--start", iso(future(50)),
+               user="ada")  # its requests move with it (tests/test_reschedule.py)
+    assert moved["start"] == iso(future(50)) and show(world, kat["id"])["status"] == "waiting"
+
 
 def test_sweep_expires_waiting_requests_and_slot_cancel_cancels_them(world, booked, clock):
     start = clock.now.replace(microsecond=0)
@@ -210,6 +212,45 @@ def test_an_educator_moves_an_approved_session_at_once_and_the_student_is_told_o
     assert [n["kind"] for n in told] == ["moved"]
     assert "moved your MATH101 session from" in told[0]["text"] and " to " in told[0]["text"]
     assert show(world, line["id"])["status"] == "pending"  # the freed seat went to the line
+
+
+@pytest.mark.parametrize("who", ["alan", "ada"])
+def test_a_bookings_own_link_follows_it_through_every_move(world, who):
+    """docs/reference/lifecycle.md#moving-a-booking: a link given at approval or by request
+    update stays the booking's, whoever moves it, unless the move's approval gives another."""
+    own, other = "https://meet.example.edu/alan-own", "https://meet.example.edu/other​room"
+    a, b, c, d = (slot(world, hours, "--link", LINK) for hours in (48, 72, 96, 120))
+    old = ok(world, "request", "send", str(a), user="alan")
+    ok(world, "request", "approve", str(old["id"]), "--link", own, user="ada")
+    moved = ok(world, "request", "move", str(old["id"]), "--to", str(b), user=who)
+    if moved["status"] == "pending":  # alan's proposal: approved without --link
+        moved = ok(world, "request", "approve", str(moved["id"]), user="ada")
+    assert (moved["status"], moved["link"]) == ("approved", own)
+    updated = ok(world, "request", "update", str(moved["id"]), "--link", own + "-2", user="ada")
+    again = ok(world, "request", "move", str(updated["id"]), "--to", str(c), user=who)
+    if again["status"] == "pending":
+        again = ok(world, "request", "approve", str(again["id"]), user="ada")
+    assert again["link"] == own + "-2"
+    if who == "alan":  # the approval of a move may give another link (not a hostile one)
+        proposal = ok(world, "request", "move", str(again["id"]), "--to", str(d), user="alan")
+        refused(world, 2, "request", "approve", str(proposal["id"]), "--link", other, user="ada")
+        given = ok(world, "request", "approve", str(proposal["id"]), "--link", LINK + "/new",
+                   user="ada")
+        assert given["link"] == LINK + "/new"
+
+
+def test_auto_approved_moves_and_pending_moves_keep_the_link_too(world):
+    own = "https://meet.example.edu/kat-own"
+    a, b, c = slot(world, 48), slot(world, 72), slot(world, 96)
+    pending = ok(world, "request", "send", str(a), user="kat")
+    ok(world, "request", "update", str(pending["id"]), "--link", own, user="ada")
+    moved = ok(world, "request", "move", str(pending["id"]), "--to", str(b), user="kat")
+    assert (moved["status"], moved["link"]) == ("pending", own)
+    approved = ok(world, "request", "approve", str(moved["id"]), user="ada")
+    assert approved["link"] == own
+    ok(world, "course", "set", "MATH101", "--auto-approve", user="ada")
+    auto = ok(world, "request", "move", str(approved["id"]), "--to", str(c), user="kat")
+    assert (auto["status"], auto["link"]) == ("approved", own)
 
 
 def test_a_students_move_of_an_approved_session_is_a_proposal_until_approved(world):
@@ -453,6 +494,6 @@ def test_stars_take_ascii_digits_only(world, booked, clock):
 
 def test_report_range_messages_name_what_was_given(world, booked, clock):
     refused(world, 2, "course", "report", "MATH101", "--from", "2027-06-01", user="ada",
-            says=["--from is after the default --to, the end of this week", "give --to"])
+            says=["--from is after the default --to, the end of the fourth week from now", "give --to"])
     refused(world, 2, "course", "report", "MATH101", "--from", "1970-01-01", "--to",
             "1970-02-01", user="ada", says=["after 1970-01-01 00:00 UTC"])

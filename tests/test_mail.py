@@ -155,6 +155,26 @@ def test_a_server_that_is_down_changes_nothing_and_a_later_run_delivers_each_onc
     assert [states(world.db)[n] for n in waiting - delivered] == ["undeliverable"]
 
 
+def test_quiet_sends_with_nothing_on_stdout_and_warnings_on_stderr(world, booked):
+    booked.approved(future(hours=5), "alan")
+    booked.approved(future(hours=7), "kat")
+    with MailServer(refuse={"kat@example.edu": "550 5.1.1 no such user"}) as server:
+        result = send(world.db, server.url, "-q", "--json")
+        assert (result.returncode, result.stdout) == (0, "")
+        [warning] = result.stderr.splitlines()
+        assert warning.startswith("warning: the mail server refused notification ")
+        assert len(server.messages) == 3
+    with MailServer() as server:
+        result = send(world.db, server.url, "--quiet")
+        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+        assert [m["To"] for m in server.messages] == ["Kat <kat@example.edu>"]
+    booked.approved(future(hours=9), "alan")  # queued again
+    before = snapshot(world.db)
+    failed = send(world.db, f"smtp://127.0.0.1:{closed_port()}", "--quiet")  # nobody listens: exit 6, said on stderr
+    assert (failed.returncode, failed.stdout) == (6, "") and failed.stderr.startswith("error: ")
+    assert snapshot(world.db) == before
+
+
 @pytest.mark.parametrize("reply", ["450 4.2.1 mailbox busy, try later", "550 5.1.1 no such user"])
 def test_a_refused_recipient_stays_queued_and_the_others_are_sent(world, booked, reply):
     booked.approved(future(hours=5), "alan")

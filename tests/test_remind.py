@@ -119,6 +119,30 @@ def test_refusals_change_nothing(world, booked, clock, args, user, code, says):
     assert snapshot(world.db) == before
 
 
+@pytest.mark.parametrize("flag", ["--quiet", "-q"])
+def test_quiet_cron_commands_print_nothing_on_success_and_still_do_the_work(world, booked, clock, flag):
+    """docs/reference/cron-and-mail.md: --quiet leaves stdout empty (with --json
+    too), and errors still reach stderr."""
+    ended = booked.approved(clock.now + 2 * H, "alan")
+    soon = booked.approved(clock.now + 5 * H, "kat")
+    clock.advance(hours=4)
+    for args in (["sweep"], ["sweep", "--json"], ["remind", "--within", "24h"],
+                 ["remind", "--within", "24h", "--json"]):
+        result = world(*args, flag, user="root")
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "", ""), args
+    assert world.json("request", "show", str(ended), user="root")["status"] == "completed"
+    assert {r for r, _, _ in reminders(world.db)} == {soon}
+    before = snapshot(world.db)
+    for args, code in ((["remind", "--within", "24h"], 4), (["sweep"], 4),
+                       (["remind", "--within", "\u202e24h"], 2)):
+        result = world(*args, flag, user="alan")
+        assert (result.exit_code, result.stdout) == (code, ""), (args, result.stderr)
+        assert result.stderr.startswith("error: ")
+    refused = world("sweep", "--quiet=1", user="root")
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert snapshot(world.db) == before
+
+
 def test_the_schema_allows_one_reminder_per_request_and_user(world, booked, clock):
     """Not only the Python loop: the database refuses a second reminder row outright."""
     request_id = booked.approved(clock.now + 2 * H, "alan")

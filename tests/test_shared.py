@@ -192,6 +192,10 @@ def test_a_caller_cannot_point_at_another_store(seeded, tmp_path):
     link.symlink_to(seeded.db)  # the same file, through a link the caller controls
     refused(seeded, seeded.run("--db", str(link), "whoami", sudo="alice"), 4)
     refused(seeded, seeded.run("--db", "postgresql://alice@db.example.edu/x", "whoami"), 4)
+    # after the command too (docs/reference/settings.md): the same refusal
+    refused(seeded, seeded.run("init", "--db", str(other), sudo="alice"), 4, f"--db {other}")
+    refused(seeded, seeded.run("request", "list", "--db", str(link), sudo="alice"), 4)
+    assert not other.exists()
     assert snapshot(seeded.db) == before
 
 

@@ -826,6 +826,33 @@ def test_calendar_empty_week_prints_the_days_and_says_no_slots(w):
     assert w.json("slot", "calendar", user="ada") == []
 
 
+@pytest.mark.parametrize("week, monday", [("next", "2027-01-11"), ("prev", "2026-12-28"),
+                                          ("+2", "2027-01-18"), ("-1", "2026-12-28"),
+                                          ("this", "2027-01-04"), ("+0", "2027-01-04")])
+def test_calendar_weeks_from_this_one(w, week, monday):
+    out = w("slot", "calendar", "--week", week, user="ada")
+    assert out.exit_code == 0, out.stderr
+    assert grid(out.stdout)[0].startswith(f"week of Mon {monday}")
+
+
+def test_an_empty_week_names_the_week_of_the_next_slot(w):
+    add(w, "--start", "2027-03-03 10:00", "--duration", "1h", tz="UTC")
+    out = w("slot", "calendar", "--week", "next", user="ada").stdout
+    assert out.splitlines()[-1] == ("the next slots are in the week of Mon 2027-03-01 "
+                                    "(--week 2027-03-01)")
+    later = w("slot", "calendar", "--week", "2027-03-10", user="ada").stdout
+    assert later.splitlines()[-1] == "no slots in any later week"
+    assert w.json("slot", "calendar", "--week", "next", user="ada") == []
+
+
+@pytest.mark.parametrize("week, says", [("+5201", "too far away"), ("-99999999999", "too far away"),
+                                        ("+1 2", "cannot read"), ("next\u202e", "cannot read"),
+                                        ("+\u0661", "cannot read"), ("nxt", "cannot read")])
+def test_calendar_week_offsets_that_make_no_sense(w, week, says):
+    with unchanged(w):
+        refused(w("slot", "calendar", "--week", week, user="ada"), 2, says)
+
+
 def test_calendar_in_a_dst_week_places_slots_at_their_local_hours(w):
     ny = "America/New_York"
 

@@ -420,3 +420,50 @@ def test_postgresql_the_busy_message_counts_only_those_ahead(pg):
     assert first.wait(timeout=60) == 0, first.stderr.read()
     _until(lambda: bool(behind), "the writer behind to get the lock")
     behind[0].close()
+
+
+# -- a writer that waits says so on a terminal (docs/reference/store.md) ---------------------------
+
+
+def _send_on_tty(db: str, student: str, slot: int) -> tuple[int, str]:
+    """``request send`` with its stderr on a pseudo-terminal: the exit code and what it showed."""
+    from runkit import on_terminal
+
+    environment = {**os.environ, "SESSIONCTL_DB": db, "SESSIONCTL_USER": student,
+                   "SESSIONCTL_TZ": "UTC"}
+    environment.pop("SESSIONCTL_DEBUG", None)
+    return on_terminal(["request", "send", str(slot), "--json"], environment, stderr_only=True)
+
+
+WAITING = "waiting for the store: another sessionctl is writing to it…\n"
+
+
+def test_a_writer_waiting_more_than_a_second_says_so_on_a_terminal_only(tmp_path):
+    db = str(tmp_path / "q.db")
+    slots = _course(db, 2, 2, auto=False)
+    holder = _holder(db, 2.5)
+    assert holder.stdout.readline() == "holding\n"
+    code, shown = _send_on_tty(db, "s0", slots[0])
+    assert (code, shown) == (0, WAITING)  # once, and then it went on
+    holder.wait(timeout=30)
+    holder = _holder(db, 2.5)
+    assert holder.stdout.readline() == "holding\n"
+    piped = _send(db, "s1", slots[1])
+    assert piped.wait(timeout=60) == 0 and piped.stderr.read() == ""  # not a terminal: quiet
+    holder.wait(timeout=30)
+    quick_code, quick = _send_on_tty(db, "s1", slots[0])  # nobody ahead: nothing said
+    assert (quick_code, quick) == (0, "")
+
+
+@needs_pg
+def test_postgresql_a_writer_waiting_more_than_a_second_says_so_on_a_terminal(pg):
+    import threading
+
+    from sessionctl.store import _PG_SLOT
+
+    db = pg
+    slots = _course(db, 1, 1, auto=False)
+    held = _pg_hold(db, _PG_SLOT, slots[0])
+    threading.Timer(2.5, held.close).start()
+    code, shown = _send_on_tty(db, "s0", slots[0])
+    assert (code, shown) == (0, WAITING)

@@ -4,7 +4,7 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from sessionctl import __version__
 from sessionctl.cli._typer import Commands, command_of, operands
@@ -232,12 +232,50 @@ def root(
     )] = False,
 ) -> None:
     """Book one-on-one live sessions between educators and students."""
+    ctx.meta[GLOBALS] = {"db": db, "tz": tz, "color": color, "pager": False if no_pager else None}
+    _configure(ctx)
+    ctx.call_on_close(ctx.obj.close)
+
+
+GLOBALS = "sessionctl.globals"  # ctx.meta (shared by a run's contexts): the global options given
+# The global options a command takes after its name too: (names, metavar, the settings key).
+LATE_GLOBALS = ((("--db",), "PATH_OR_URL", "db"), (("--tz",), "ZONE", "tz"),
+                (("--color",), "auto|always|never", "color"), (("--no-pager",), None, "pager"))
+
+
+def _configure(ctx, again: bool = False) -> None:
+    """The run's settings with the global options given so far: each is checked here, before
+    the command runs, wherever it was written."""
     run: Invocation = ctx.obj
-    run.configure({"db": db, "tz": tz, "color": color, "pager": False if no_pager else None})
-    if tz is not None:
-        zone(tz)  # an unknown zone is exit 2 for every command, init included
+    flags = ctx.meta[GLOBALS]
+    run.configure(flags, again)
+    if flags["tz"] is not None:
+        zone(flags["tz"])  # an unknown zone is exit 2 for every command, init included
     run.settings.check()  # the config files, and in the shared mode who may act on which store
-    ctx.call_on_close(run.close)
+
+
+def _late_global(ctx, param, value):
+    """A global option after the command (``slot list --tz Europe/Berlin``): the run is
+    configured again with it (the last one written wins)."""
+    if value is None or value is False or ctx.resilient_parsing:
+        return value
+    ctx.meta[GLOBALS]["pager" if param.name == "no_pager" else param.name] = \
+        False if param.name == "no_pager" else value
+    _configure(ctx, again=True)
+    return value
+
+
+def with_late_globals(command):
+    """``command`` also taking the global options after its name, hidden from its help; an
+    option of its own by the same name (``user add --tz``, ``demo --db``) wins."""
+    taken = {name for param in command.params for name in param.opts}
+    for names, metavar, _ in LATE_GLOBALS:
+        if taken.isdisjoint(names):
+            flag = metavar is None
+            command.params.append(TyperOption(
+                param_decls=list(names), is_flag=flag, default=False if flag else None, metavar=metavar,
+                hidden=True, expose_value=False, callback=_late_global))
+    return command
 
 
 def load_command(name: str):
@@ -246,7 +284,14 @@ def load_command(name: str):
 
     module_name = COMMANDS[name][0]
     module = importlib.import_module(f"sessionctl.cli.{module_name}")
-    return command_of(module.app, name, app, group=module_name == name, prepare=own_completion)
+    return command_of(module.app, name, app, group=module_name == name, prepare=_prepare)
+
+
+def _prepare(command) -> None:
+    """Each command built: the global options after its name too, and completion of values."""
+    if not isinstance(command, TyperGroup):
+        with_late_globals(command)
+    own_completion(command)
 
 
 def main() -> None:

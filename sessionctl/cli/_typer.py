@@ -64,7 +64,8 @@ def command_of(sub, name: str, root, *, group: bool, prepare=None):
     """The click command ``name``, built from the Typer app ``sub`` as ``root`` (the Typer app of
     the root group) would build it: the whole of ``sub`` as a group named ``name``
     (``root.add_typer(sub, name=name)``), or with ``group`` False the one command ``name`` that
-    ``sub`` registers (``root.command(name)``)."""
+    ``sub`` registers (``root.command(name)``). Each command (not a group) goes through
+    ``finish`` once built."""
     from typer import main
     from typer.models import TyperInfo
 

@@ -4,7 +4,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl.cli.common import COURSE_CODE, FromOpt, Json, ToOpt, Wide
+from sessionctl.cli.common import COURSE_CODE, DryRun, FromOpt, Json, ToOpt, Wide, guarded
 from sessionctl.domain import courses
 from sessionctl.domain.checks import KEEP
 from sessionctl.errors import UsageError
@@ -93,10 +93,18 @@ def unenroll(
     ctx: typer.Context,
     code: Code,
     students: Annotated[List[str], typer.Argument(metavar="STUDENT...", help="Students to remove.")],
+    dry_run: DryRun = False,
     as_json: Json = False,
-) -> None:
-    """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster."""
-    tables.users(courses.unenroll(ctx.obj.context(), code, students), as_json)
+) -> int:
+    """Remove students; their pending and waiting requests in the course are cancelled. Prints the roster and one line per request cancelled."""
+    c = ctx.obj.context()
+
+    def run() -> int:
+        tables.users(courses.unenroll(c, code, students), as_json)
+        tables.effects(c.effects, as_json)
+        return 0
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run)
 
 
 @app.command("roster")

@@ -116,9 +116,11 @@ def _claim(db: str) -> None:
     opens what exists, so the demo cannot touch any file but the one it makes."""
     import errno
 
+    from sessionctl.store import private_dirs
+
     try:
-        os.makedirs(os.path.dirname(db) or ".", exist_ok=True)
-        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        private_dirs(Path(os.path.dirname(db) or "."))  # new folders 0700, the store 0600
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except OSError as exc:
         if exc.errno == errno.EEXIST:
             raise Conflict(f"{db!r} already exists; the demo builds a new store",

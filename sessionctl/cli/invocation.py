@@ -21,6 +21,15 @@ from sessionctl.output.terminal import Output
 from sessionctl.settings import Settings
 
 
+def _stderr_is_a_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _real_clock() -> datetime:
     return timeparse.utcnow()  # looked up at each call: tests move it (monkeypatch)
 
@@ -41,10 +50,11 @@ class Invocation:
         self._store = None
         self._context = None
 
-    def configure(self, flags: Mapping[str, object]) -> None:
-        """The root callback's: the settings with the global options, for the rest of the run."""
+    def configure(self, flags: Mapping[str, object], again: bool = False) -> None:
+        """The root callback's: the settings with the global options, for the rest of the run
+        (``again`` with those written after the command too)."""
         self.settings = Settings(flags, self.environ, files=self.files)
-        self.out.configure(self.settings)
+        self.out.configure(self.settings, again)
 
     # -- the store and the acting context -----------------------------------------------------
 
@@ -97,6 +107,9 @@ class Invocation:
                 if self.settings.raw("db")[1] == "--db":  # the caller's own command line
                     raise UsageError(exc.message, exc.hint) from None
                 raise
+            if _stderr_is_a_terminal():
+                self._store.waiting = lambda: self.out.stderr(
+                    "waiting for the store: another sessionctl is writing to it…\n")
         return self._store
 
     def context(self):

@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.cli.common import Json
+from sessionctl.cli.common import Json, Quiet
 from sessionctl.output import tables, terminal
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
@@ -22,6 +22,7 @@ def send(
         help="From address, 'addr' or 'Name <addr>' (default: SESSIONCTL_MAIL_FROM, else sessionctl@this host).",
     )] = None,
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """For cron: e-mail every queued notification through SMTP (admins); marked sent once accepted."""
     from sessionctl import smtp as transport  # only this command pays for mail
@@ -36,4 +37,5 @@ def send(
                         parse_sender(sender or settings.mail_from), patience=timeout)
     for refusal in outcome.refusals:
         terminal.warning(refusal.text())
-    tables.counts(outcome.counts(), as_json)
+    if not quiet:
+        tables.counts(outcome.counts(), as_json)

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl.cli.common import (
-    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, ReasonOpt, RequestId, RequestIds, ToOpt, Wide, each,
+    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, LimitOpt, ReasonOpt, Yes, guarded, RequestId, RequestIds, ToOpt, Wide, each,
 )
 from sessionctl.domain import requests
 from sessionctl.domain.texts import shown_name
@@ -41,18 +41,22 @@ def list_(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(
         "--status", metavar="pending|approved|waiting|rejected|cancelled|completed|all",
-        help="Only this status."
+        help="Only these, comma-separated (pending,waiting)."
     )] = None,
     course: CourseOpt = None,
     from_: FromOpt = None,
     to: ToOpt = None,
+    student: Annotated[Optional[str], typer.Option(
+        "--student", metavar="NAME", help="Only this student's requests (educators, admins).")] = None,
+    limit: LimitOpt = None,
     wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List requests, newest first: your own (student), for your slots (educator), all (admin)."""
     app_ = ctx.obj
     c = app_.context()
-    views = requests.list_requests(c, status, course, app_.when(from_), app_.when(to))
+    views = requests.list_requests(c, status, course, app_.when(from_), app_.when(to),
+                                   student=student, limit=limit)
     tables.requests(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
@@ -83,10 +87,18 @@ def reject(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
-    """Cancel pending, waiting or approved requests (its student, its educator, an admin)."""
+def cancel(ctx: typer.Context, request_ids: RequestIds, reason: ReasonOpt = None, yes: Yes = False,
+           as_json: Json = False) -> int:
+    """Cancel pending, waiting or approved requests (its student, its educator, an admin). An educator or admin also sees one line per person affected."""
     c = ctx.obj.context()
-    return _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
+
+    def run() -> int:
+        code = _each(ctx, request_ids, lambda i: requests.cancel(c, i, reason), as_json)
+        if c.role != "student":  # a student is not told about other students' places in line
+            tables.effects(c.effects, as_json)
+        return code
+
+    return guarded(ctx, run, as_json=as_json, yes=yes or c.role == "student")
 
 
 @app.command("move")

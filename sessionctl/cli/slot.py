@@ -6,7 +6,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl.cli.common import (
-    COURSE_CODE, NUMBER, CourseOpt, FromOpt, Json, ReasonOpt, SlotId, SlotIds, ToOpt, Wide, each,
+    COURSE_CODE, NUMBER, CourseOpt, DryRun, FromOpt, Json, LimitOpt, ReasonOpt, SlotId, SlotIds, ToOpt,
+    Wide, Yes, each, guarded,
 )
 from sessionctl.domain import slots
 from sessionctl.output import tables
@@ -41,8 +42,9 @@ def add(
     except_: Annotated[Optional[List[str]], typer.Option(
         "--except", metavar="DATE", help="Leave out a series' slots on this local date (repeatable, or comma-separated).")] = None,
     ignore_busy: IgnoreBusy = False,
+    dry_run: DryRun = False,
     as_json: Json = False,
-) -> None:
+) -> int:
     """Create a slot or a series (course owner or admin), all or nothing. Prints the created slots."""
     from sessionctl.domain import series
 
@@ -54,12 +56,17 @@ def add(
         skip=tuple(app_.day(d) for given in except_ or () for d in given.split(",") if d.strip()),
     )
     busy = app_.busy(ignore_busy)
-    with _warnings(busy):
-        created = slots.add(
-            c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
-            plan=plan, capacity=capacity, notes=notes, link=link, busy=busy,
-        )
-    tables.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
+
+    def run() -> int:
+        with _warnings(busy):
+            created = slots.add(
+                c, course, app_.when(start), end=app_.when(end), duration=app_.duration(duration),
+                plan=plan, capacity=capacity, notes=notes, link=link, busy=busy,
+            )
+        tables.slots(created, c.tz, as_json, viewer=app_.viewer(), created=True)
+        return 0
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run)
 
 
 @app.command("list")
@@ -70,16 +77,18 @@ def list_(
     to: ToOpt = None,
     status: Annotated[Optional[str], typer.Option(
         "--status", metavar="available|booked|cancelled|all",
-        help="Default: students see available future slots; others, live slots not yet ended.",
+        help="Only these, comma-separated (available,booked). Default: students see available "
+        "future slots; others, live slots not yet ended.",
     )] = None,
     educator: Annotated[Optional[str], typer.Option("--educator", metavar="NAME", help="Only this educator's slots.")] = None,
+    limit: LimitOpt = None,
     wide: Wide = False,
     as_json: Json = False,
 ) -> None:
     """List the slots you can see."""
     app_ = ctx.obj
     c = app_.context()
-    views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator)
+    views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator, limit)
     tables.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
@@ -101,27 +110,43 @@ def update(
     notes: Notes = None,
     link: Link = None,
     ignore_busy: IgnoreBusy = False,
+    yes: Yes = False,
+    dry_run: DryRun = False,
     as_json: Json = False,
-) -> None:
-    """Change a slot; --start alone keeps its length. Times cannot move while it has requests."""
+) -> int:
+    """Change a slot; --start alone keeps its length. Its requests move with it, each student told."""
     app_ = ctx.obj
     c = app_.context()
     given = {k: v for k, v in dict(notes=notes, link=link).items() if v is not None}
     busy = app_.busy(ignore_busy)
-    with _warnings(busy):
-        view = slots.update_slot(
-            c, slot_id, start=app_.when(start), end=app_.when(end),
-            duration=app_.duration(duration), capacity=capacity, busy=busy, **given,
-        )
-    tables.slot(view, c.tz, as_json, viewer=app_.viewer())
+
+    def run() -> int:
+        with _warnings(busy):
+            view = slots.update_slot(
+                c, slot_id, start=app_.when(start), end=app_.when(end),
+                duration=app_.duration(duration), capacity=capacity, busy=busy, **given,
+            )
+        tables.slot(view, c.tz, as_json, viewer=app_.viewer())
+        tables.effects(c.effects, as_json)
+        return 0
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run, yes=yes)
 
 
 @app.command("cancel")
-def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, as_json: Json = False) -> int:
-    """Cancel slots; their pending, waiting and approved requests are cancelled and the students told."""
+def cancel(ctx: typer.Context, slot_ids: SlotIds, reason: ReasonOpt = None, yes: Yes = False,
+           dry_run: DryRun = False, as_json: Json = False) -> int:
+    """Cancel slots; their pending, waiting and approved requests are cancelled and the students told (one line per person)."""
     c = ctx.obj.context()
-    return each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
-                lambda view: tables.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()), as_json)
+
+    def run() -> int:
+        code = each(ctx, "slot", slot_ids, lambda i: slots.cancel_slot(c, i, reason),
+                    lambda view: tables.slot(view, c.tz, as_json, viewer=ctx.obj.viewer()),
+                    as_json)
+        tables.effects(c.effects, as_json)
+        return code
+
+    return guarded(ctx, run, as_json=as_json, dry_run=dry_run, yes=yes)
 
 
 @app.command("delete")
@@ -135,16 +160,18 @@ def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
 @app.command("calendar")
 def calendar(
     ctx: typer.Context,
-    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN", help="Any moment in the week to show (default: this week).")] = None,
+    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN|next|prev|+N|-N", help="Any moment in the week to show, or weeks from this one (default: this week).")] = None,
     course: CourseOpt = None,
     as_json: Json = False,
 ) -> None:
     """A Monday-to-Sunday grid of the slots you can see, in the display zone."""
     app_ = ctx.obj
     c = app_.context()
+    away = slots.weeks_away(week)
+    when = None if away is not None else app_.when(week)
     busy = app_.busy() if c.role == "educator" else None
     with _warnings(busy):
-        shown = slots.week(c, app_.when(week), course, busy=busy)
+        shown = slots.week(c, when, course, away or 0, busy=busy)
     tables.calendar(shown, c.tz, as_json)
 
 

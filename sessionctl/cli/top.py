@@ -4,7 +4,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.cli.common import NUMBER, Json, Wide
+from sessionctl.cli.common import NUMBER, Json, Quiet, Wide
 from sessionctl.errors import UsageError
 from sessionctl.output import tables
 
@@ -49,14 +49,17 @@ def whoami(ctx: typer.Context, as_json: Json = False) -> None:
 
     app_ = ctx.obj
     store, name = app_.store(), app_.actor_name()
-    tables.whoami(name, users.lookup(store, name), store.location, as_json)
+    view, unread = users.lookup(store, name)
+    tables.whoami(name, view, store.location, as_json, unread=unread)
 
 
-def sweep(ctx: typer.Context, as_json: Json = False) -> None:
+def sweep(ctx: typer.Context, as_json: Json = False, quiet: Quiet = False) -> None:
     """For cron: complete ended sessions, expire pending requests whose slot started."""
     from sessionctl.domain import requests
 
-    tables.counts(requests.sweep(ctx.obj.context()), as_json)
+    done = requests.sweep(ctx.obj.context())
+    if not quiet:
+        tables.counts(done, as_json)
 
 
 def remind(
@@ -65,17 +68,21 @@ def remind(
         "--within", metavar="DURATION", help="Remind of sessions starting within this time from now, e.g. 24h."
     )],
     as_json: Json = False,
+    quiet: Quiet = False,
 ) -> None:
     """For cron: remind student and educator of approved sessions starting soon, once each."""
     from sessionctl.domain import reminders
 
     app_ = ctx.obj
-    tables.counts(reminders.remind(app_.context(), app_.duration(within)), as_json)
+    done = reminders.remind(app_.context(), app_.duration(within))
+    if not quiet:
+        tables.counts(done, as_json)
 
 
 def inbox(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include notifications already read.")] = False,
+    unread: Annotated[bool, typer.Option("--unread", help="Only the unread ones (the default; not with --all).")] = False,
     peek: Annotated[bool, typer.Option("--peek", help="Do not mark shown notifications read.")] = False,
     wide: Wide = False,
     as_json: Json = False,
@@ -83,6 +90,11 @@ def inbox(
     """Your notifications, newest first; shown unread ones become read unless --peek."""
     from sessionctl.domain import inbox as inbox_domain
 
+    if all_ and unread:
+        from sessionctl.errors import UsageError
+
+        raise UsageError("--all and --unread cannot be given together",
+                         hint="--unread shows the unread ones only, --all every one")
     c = ctx.obj.context()
     shown = inbox_domain.inbox(c, everything=all_)
     tables.notifications(shown, c.tz, as_json, wide=wide)

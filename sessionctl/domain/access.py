@@ -146,6 +146,18 @@ def educator(ctx, name: str) -> User:
     return found
 
 
+def student(ctx, name: str) -> User:
+    """A student whose requests the actor may list: anyone's for an educator or an admin
+    (their lists are already narrowed to what they may see), a student's own only."""
+    if ctx.actor.role == "student" and name != ctx.actor.name:
+        raise NotAllowed("a student lists only their own requests",
+                         hint="leave out --student: your list is yours")
+    found = User.get_or_none(User.name == name)
+    if found is None or found.role != "student":
+        raise NotFound(f"no student named {name!r}")
+    return found
+
+
 def check_student_of(ctx, slot: Slot) -> None:
     """Only a student enrolled in the slot's course may request it."""
     if ctx.actor.role != "student":

@@ -44,6 +44,7 @@ class Item:
     link: str | None
     place: tuple[int, int] | None = None  # (position, length) on a waitlist
     slot_row: bool = False  # an educator's slot, not a request
+    seats: tuple[int, int] | None = None  # an educator's slot: (seats taken, capacity)
 
 
 def agenda(ctx: Context, days: int = 7) -> list[Item]:
@@ -114,6 +115,7 @@ def _educator(educator: User, now: datetime, until: datetime) -> list[Item]:
             one.id if one else None, ", ".join(r.student.name for r in mine) or None,
             BOOKED if s.booked >= s.capacity else AVAILABLE,
             (one.link if one and one.link else s.link), slot_row=True,
+            seats=(s.booked, s.capacity),
         ))
     for r in waiting_on_me:
         s = by_id[r.slot_id]

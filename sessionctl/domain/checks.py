@@ -167,6 +167,30 @@ def check_choice(label: str, value: str | None, choices: tuple[str, ...]) -> str
     return value
 
 
+def check_choices(label: str, value: str | None, choices: tuple[str, ...]) -> tuple[str, ...] | None:
+    """A list's ``--status``: one choice or several, comma-separated (``pending,waiting``);
+    None when not given. Each is checked; ``all`` among them is every state."""
+    if value is None:
+        return None
+    given = tuple(dict.fromkeys(part.strip() for part in value.split(",")))
+    for part in given:
+        check_choice(label, part, choices)
+    return ("all",) if "all" in given else given
+
+
+MAX_LIMIT = 2**62  # a --limit beyond any list is the whole list (and fits every database)
+
+
+def check_limit(limit: int | None) -> int | None:
+    """``--limit N``: at most N rows, N from 1 on; None for no limit."""
+    if limit is None:
+        return None
+    if limit < 1:
+        raise UsageError(f"--limit takes a whole number from 1, not {limit}",
+                         hint="leave --limit out for the whole list")
+    return min(limit, MAX_LIMIT)
+
+
 def sender(value: str | None) -> tuple[str, str]:
     """The sender's display name ('' for none) and address: ``--from`` /
     SESSIONCTL_MAIL_FROM as ``addr`` or ``Name <addr>`` (one address, no more), else

@@ -12,7 +12,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Callable, Iterator
 
 from sessionctl._plain import Record
-from sessionctl.errors import NotAllowed
+from sessionctl.errors import Conflict, NotAllowed
 from sessionctl.store import Store, queries
 from sessionctl.store.edge import to_db
 from sessionctl.store.models import StoreInfo, User
@@ -36,6 +36,12 @@ class Context(Record):
         self.tz = tz
         self.clock = clock
         self.links = links  # the run's ``links.Links`` (its config's template, link_command)
+        # what the committed writes of this run did to other people's requests, in order:
+        # (student name, request id, status before, status after, told) (``affected``)
+        self.effects: list[tuple[str, int, str, str, bool]] = []
+        # the other people's approved sessions the user agreed to cancel or move; a write
+        # that would reach another one is refused (None: no question was asked)
+        self.agreed: set[int] | None = None
 
     def now(self) -> datetime:
         return self.clock().astimezone(timezone.utc).replace(microsecond=0)
@@ -52,9 +58,26 @@ class Context(Record):
         rows it changes locks only those on PostgreSQL (``Store.write``); one that names none
         has the whole store. Name them only when the rules the transaction checks cannot reach
         beyond them (a freed seat that may promote someone else's waiting request does)."""
-        with self.store.write(slots=slots, people=people):
-            self._reload()
-            yield
+        kept = len(self.effects)
+        try:
+            with self.store.write(slots=slots, people=people):
+                self._reload()
+                yield
+                self._check_agreed(self.effects[kept:])
+        except BaseException:
+            del self.effects[kept:]  # rolled back: it did nothing to anyone
+            raise
+
+    def _check_agreed(self, done) -> None:
+        if self.agreed is None:
+            return
+        more = [(name, request) for name, request, was, now, _ in done
+                if was == "approved" and not now.endswith(" changed") and request not in self.agreed]
+        if more:
+            names = ", ".join(f"{name} (request {request})" for name, request in more)
+            raise Conflict(f"the change would now also reach the approved session of {names}, "
+                           "which you were not asked about; nothing was changed",
+                           hint="run the command again to see who it reaches now")
 
     @contextmanager
     def read(self) -> Iterator[None]:

@@ -135,7 +135,7 @@ def _move_booked(ctx: Context, old: Request, target: Slot, message: str | None) 
 def _move_pending(ctx: Context, old: Request, target: Slot, message: str | None) -> RequestView:
     """A request not yet approved moves at once and waits for a decision on the new slot."""
     new = create(ctx, target, old.student, PENDING, message=message or old.message,
-                 waitlist=old.waitlist, replaces=old.id)
+                 link=old.link, waitlist=old.waitlist, replaces=old.id)
     transition(ctx, old, CANCELLED, note=f"moved to request {new.id}", recipients=[],
                replaced_by=new.id)
     record(ctx, new, None, PENDING, f"moved from request {old.id}", None, [])

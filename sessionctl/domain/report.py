@@ -15,8 +15,8 @@ What counts, for the slots of the course that start in [from, to):
 - ratings and their average stars; hours held: the length of each slot that had a completed
   session not recorded as a no-show; median notice: from request to start, over booked seats.
 
-Weeks run Monday to Sunday in the display zone; the default range is the 12 weeks up to the
-end of this one.
+Weeks run Monday to Sunday in the display zone; the default range is the last 8 weeks (this
+one included) and the next 4; --to may lie in the future (slots offered ahead count).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from sessionctl.store.edge import to_db
 from sessionctl.store.models import History, Request, Slot
 from sessionctl.timeparse import midnight
 
-DEFAULT_WEEKS = 12
+PAST_WEEKS, NEXT_WEEKS = 8, 4  # the default range: 8 weeks up to the end of this one, 4 after
 MAX_WEEKS = 261  # five years a report
 
 
@@ -80,14 +80,19 @@ def _range(ctx: Context, start: datetime | None, end: datetime | None) -> list[d
     told_end = end is not None
     if end is None:
         today = ctx.now().astimezone(tz).date()
-        end = midnight(today + timedelta(days=7 - today.weekday()), tz)
+        end = midnight(today + timedelta(days=7 - today.weekday(), weeks=NEXT_WEEKS), tz)
     if start is None:
-        last = (end - timedelta(seconds=1)).astimezone(tz).date()
-        start = midnight(last - timedelta(days=last.weekday() + 7 * (DEFAULT_WEEKS - 1)), tz)
+        this_monday = ctx.now().astimezone(tz).date()
+        this_monday -= timedelta(days=this_monday.weekday())
+        start = midnight(this_monday - timedelta(weeks=PAST_WEEKS - 1), tz)
+        if start >= end:  # a --to before the default start: the 12 weeks up to it
+            last = (end - timedelta(seconds=1)).astimezone(tz).date()
+            weeks = PAST_WEEKS + NEXT_WEEKS - 1
+            start = midnight(last - timedelta(days=last.weekday(), weeks=weeks), tz)
     if end <= start:
         if not told_end:
-            raise UsageError(f"--from is after the default --to, the end of this week "
-                             f"({end.astimezone(tz):%a %Y-%m-%d %H:%M}); give --to as well")
+            raise UsageError(f"--from is after the default --to, the end of the fourth week "
+                             f"from now ({end.astimezone(tz):%a %Y-%m-%d %H:%M}); give --to as well")
         raise UsageError("--to must be after --from")
     first = start.astimezone(tz).date()
     monday = first - timedelta(days=first.weekday())

@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 import peewee as pw
 
 from sessionctl.domain import access, events, policy, texts
-from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
+from sessionctl.domain.checks import (
+    KEEP, check_choice, check_choices, check_code, check_limit, check_link, check_text,
+)
 from sessionctl.domain.context import Context, notify
 from sessionctl.domain.texts import SYSTEM
 from sessionctl.domain.transitions import (
@@ -257,6 +259,8 @@ def tell_changed(ctx: Context, requests, changed: dict[str, str | None]) -> None
     RFC 5546 wants for a new location); new notes change only its description."""
     what = " and ".join(changed)
     for request in requests:
+        ctx.effects.append((request.student.name, request.id, request.status, f"{what} changed",
+                            True))
         text = texts.changed(ctx.actor, request, changed)
         if "link" in changed:
             record(ctx, request, request.status, request.status, f"{what} changed", "changed",
@@ -291,19 +295,27 @@ def list_requests(
     course: str | None,
     start: datetime | None,
     end: datetime | None,
+    student: str | None = None,
+    limit: int | None = None,
 ) -> list[RequestView]:
-    check_choice("status", status, REQUEST_STATES + (ALL,))
+    """The requests the actor can see, newest first; ``status`` one state or several
+    (``pending,waiting``), ``student`` one student's, at most ``limit`` of them."""
+    states, limit = check_choices("status", status, REQUEST_STATES + (ALL,)), check_limit(limit)
     with ctx.read():
         query = access.scope(ctx, queries.request_rows(), "request").order_by(
             Request.created_at.desc(), Request.id.desc())
-        if status and status != ALL:
-            query = query.where(Request.status == status)
+        if states and ALL not in states:
+            query = query.where(Request.status.in_(states))
+        if student is not None:
+            query = query.where(Request.student == access.student(ctx, student))
         if course is not None:
             query = query.where(Course.id == access.course(ctx, check_code(course)).id)
         if start:
             query = query.where(Slot.starts_at >= to_db(start))
         if end:
             query = query.where(Slot.starts_at < to_db(end))
+        if limit is not None:
+            query = query.limit(limit)
         return views(query)
 
 

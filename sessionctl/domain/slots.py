@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import operator
 import secrets
 from bisect import bisect_left
 from datetime import date, datetime, timedelta, tzinfo
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from sessionctl._plain import Frozen
 from sessionctl.domain import access
-from sessionctl.domain.checks import KEEP, check_choice, check_code, check_link, check_text
+from sessionctl.domain.checks import (
+    KEEP, check_choices, check_code, check_limit, check_link, check_text,
+)
 from sessionctl.domain.context import Context
 from sessionctl.domain.requests import tell_changed
 from sessionctl.domain.requests import views as request_views
@@ -243,8 +247,11 @@ def list_slots(
     end: datetime | None = None,
     status: str | None = None,
     educator: str | None = None,
+    limit: int | None = None,
 ) -> list[SlotView]:
-    check_choice("status", status, SLOT_STATES + (ALL,))
+    """The slots the actor can see, soonest first; ``status`` one state or several
+    (``available,cancelled``), at most ``limit`` of them."""
+    states, limit = check_choices("status", status, SLOT_STATES + (ALL,)), check_limit(limit)
     with ctx.read():
         now = ctx.now()
         query = access.scope(ctx, queries.slots().order_by(Slot.starts_at, Slot.id), "slot")
@@ -257,38 +264,62 @@ def list_slots(
         if end:
             query = query.where(Slot.starts_at < to_db(end))
         live = Slot.cancelled_at.is_null()
-        if status is None:
+        if states is None:
             if ctx.role == "student":
                 query = query.where(live, Slot.booked < Slot.capacity, Slot.starts_at > to_db(now))
             else:
                 query = query.where(live)
                 if start is None:
                     query = query.where(Slot.ends_at > to_db(now))
-        elif status == AVAILABLE:
-            query = query.where(live, Slot.booked < Slot.capacity)
-        elif status == BOOKED:
-            query = query.where(live, Slot.booked >= Slot.capacity)
-        elif status == CANCELLED:
-            query = query.where(~live)
+        elif ALL not in states:
+            each = {AVAILABLE: live & (Slot.booked < Slot.capacity),
+                    BOOKED: live & (Slot.booked >= Slot.capacity), CANCELLED: ~live}
+            wanted = [each[state] for state in states]
+            query = query.where(reduce(operator.or_, wanted))
+        if limit is not None:
+            query = query.limit(limit)
         return [SlotView.of(s, now) for s in query]
 
 
 class Week(Frozen):
     """``slot calendar``: the seven local days of a week and the slots starting in it; for an
     educator looking at their own week, the busy times of their calendars (``busy``:
-    (start, end) pairs, no summaries)."""
+    (start, end) pairs, no summaries); for an empty week, the Monday of the next week that has
+    one (``later``), if any."""
 
-    _fields = ("days", "slots", "busy")
+    _fields = ("days", "slots", "busy", "later")
 
-    def __init__(self, days: list[date], slots: list[SlotView], busy: list | None = None):
-        self.__dict__.update(days=days, slots=slots, busy=busy or [])
+    def __init__(self, days: list[date], slots: list[SlotView], busy: list | None = None,
+                 later: date | None = None):
+        self.__dict__.update(days=days, slots=slots, busy=busy or [], later=later)
+
+
+WEEK_WORDS = {"this": 0, "next": 1, "prev": -1, "previous": -1, "last": -1}
+MAX_WEEKS_AWAY = 5200  # a hundred years either way
+
+
+def weeks_away(text: str | None) -> int | None:
+    """``--week next|prev|+N|-N``: how many weeks from this one; None for any other text (a
+    WHEN). Beyond a hundred years is exit 2."""
+    if text is None:
+        return None
+    word = text.strip().lower()
+    if word in WEEK_WORDS:
+        return WEEK_WORDS[word]
+    if word[:1] in "+-" and word[1:].isascii() and word[1:].isdigit():
+        if len(word) > 6 or int(word[1:]) > MAX_WEEKS_AWAY:
+            raise UsageError(f"--week {text.strip()!r} is too far away",
+                             hint=f"at most {MAX_WEEKS_AWAY} weeks either way")
+        return int(word)
+    return None
 
 
 def week(ctx: Context, when: datetime | None = None, course: str | None = None,
-         busy: BusyConfig | None = None) -> Week:
-    """The Monday-to-Sunday week (display zone) holding ``when`` (default: now), with every
-    slot the actor may see in ``slot list`` that starts in it, whatever its status."""
-    day = (when or ctx.now()).astimezone(ctx.tz).date()
+         away: int = 0, busy: BusyConfig | None = None) -> Week:
+    """The Monday-to-Sunday week (display zone) holding ``when`` (default: now), ``away``
+    weeks on, with every slot the actor may see in ``slot list`` that starts in it, whatever
+    its status."""
+    day = (when or ctx.now()).astimezone(ctx.tz).date() + timedelta(weeks=away)
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     start, end = midnight(monday, ctx.tz), midnight(monday + timedelta(days=7), ctx.tz)
@@ -297,7 +328,12 @@ def week(ctx: Context, when: datetime | None = None, course: str | None = None,
         from sessionctl.domain import busy as busy_times
 
         blocks = busy_times.blocks(ctx, busy, start, end)
-    return Week(days, list_slots(ctx, course, start, end, ALL), blocks)
+    found = list_slots(ctx, course, start, end, ALL)
+    if found:
+        return Week(days, found, blocks)
+    following = list_slots(ctx, course, end, None, ALL, limit=1)
+    later = following[0].start.astimezone(ctx.tz).date() if following else None
+    return Week(days, [], blocks, later and later - timedelta(days=later.weekday()))
 
 
 def show_slot(ctx: Context, slot_id: int) -> SlotView:
@@ -362,17 +398,8 @@ def update_slot(
         ended = old.end <= ctx.now()
         if ended and (window != old or capacity is not None):
             raise Conflict(f"slot {slot_id} has ended; its time and seats can no longer change")
+        moving = []
         if window != old:
-            active = Request.select().where(
-                Request.slot == slot, Request.status.in_(ACTIVE)
-            ).count()
-            if active:
-                raise Conflict(
-                    f"slot {slot_id} has {active} pending, approved or waiting request(s); "
-                    "its time cannot move",
-                    hint="move the requests to another slot first: "
-                    "sessionctl request move ID --to SLOT_ID",
-                )
             _check_future([window], ctx.now(), ctx.tz)
             raise_conflicts(
                 conflicts(slot.educator, [window], ctx.tz, exclude=slot.id,
@@ -383,6 +410,7 @@ def update_slot(
                     raise _changed_meanwhile(f"slot {slot_id}")
                 if busy_times is not None:
                     busy_times.refuse([window], ctx.tz, single=True)
+            moving = _check_movable(slot, window)
             changes["starts_at"], changes["ends_at"] = to_db(window.start), to_db(window.end)
         if capacity is not None:
             if capacity < slot.booked:
@@ -394,10 +422,46 @@ def update_slot(
         if changes:
             changes["updated_at"] = to_db(ctx.now())
             Slot.update(**changes).where(Slot.id == slot.id).execute()
+            _move_requests(ctx, moving, old, window)
             settle_full(ctx, slot.id)
             offer_free_seats(ctx, slot.id, freed=max(0, changes.get("capacity", 0) - slot.capacity))
             _tell_booked(ctx, slot.id, changes)
         return _reload(slot.id, ctx.now())
+
+
+def _check_movable(slot: Slot, window) -> list[Request]:
+    """The slot's live requests, which move with it; exit 5 naming every booked student who
+    would then hold two overlapping sessions."""
+    from sessionctl.domain.transitions import overlapping_session
+
+    moving = list(queries.requests().where(Request.slot == slot, Request.status.in_(ACTIVE))
+                  .order_by(Request.id))
+    clashes = []
+    for request in moving:
+        if request.status == APPROVED:
+            clash = overlapping_session(request.student, window.start, window.end,
+                                        besides=request.id)
+            if clash is not None:
+                clashes.append(f"{request.student.name} (request {request.id}) has approved "
+                               f"session {clash.id} in slot {clash.slot.id} then")
+    if clashes:
+        raise Conflict(f"slot {slot.id} cannot move: " + "; ".join(clashes),
+                       hint="move or cancel those sessions first, or pick another time")
+    return moving
+
+
+def _move_requests(ctx: Context, moving: list[Request], old, window) -> None:
+    """Each live request follows its slot (the schema copies the new times onto it): a
+    history row (its calendar event's SEQUENCE rises, its UID stays), and its student told."""
+    from sessionctl.domain import texts
+    from sessionctl.domain.transitions import record
+
+    note = (f"slot moved from {old.start:%Y-%m-%d %H:%M} to {window.start:%Y-%m-%d %H:%M} UTC")
+    for request in moving:
+        request.slot.starts_at, request.slot.ends_at = to_db(window.start), to_db(window.end)
+        record(ctx, request, request.status, request.status, note, "moved", [request.student],
+               text=texts.slot_moved(ctx.actor, request, old.start, window.start))
+        ctx.effects.append((request.student.name, request.id, request.status, "moved", True))
 
 
 def _tell_booked(ctx: Context, slot_id: int, changes: dict) -> None:

@@ -186,6 +186,15 @@ def moved(actor: User, old: Request, new: Request, link: str | None, *,
             + (f"; join at {link}" if link else ""))
 
 
+def slot_moved(actor: User, request: Request, before: datetime, after: datetime) -> str:
+    """A student's request moved with its slot (``slot update --start``), both times named."""
+    student = request.student
+    what = "session" if request.status == "approved" else f"{request.status} request"
+    return (f"{shown_name(actor)} moved your {request.slot.course.code} {what} from "
+            f"{describe_time(before, student)} to {describe_time(after, student)} "
+            f"(request {request.id}, slot {request.slot.id})")
+
+
 def changed(actor: User, request: Request, changes: dict[str, str | None]) -> str:
     """A booked session's link or notes changed (``changes``): what its student is told."""
     what = " and ".join(changes)

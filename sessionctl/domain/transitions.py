@@ -87,6 +87,9 @@ def transition(
     if not (system and guarded.on()):
         record(ctx, request, current, to, note, notify_kind or to, told, system=system, text=text,
                event=event)
+    if request.student_id != ctx.actor.id:
+        ctx.effects.append((request.student.name, request.id, current, to,
+                            any(user.id == request.student_id for user in told)))
     if current == APPROVED:  # a proposal to move this booking goes with it (unless it is
         _drop_proposal(ctx, request, keep=fields.get("replaced_by"))  # what replaces it now)
     if current in (PENDING, APPROVED) and to in (CANCELLED, REJECTED):
@@ -306,7 +309,10 @@ def approve_now(ctx: Context, request: Request, *, link: str | None = None,
     check_no_overlap(request.student, slot, mine=False)
     take_seat(slot.id)
     slot.booked += 1
-    own = link or request.link or (None if slot.link else _from_template(ctx, request))
+    # a booking's own link follows it through a move unless this approval gives another; a
+    # booking without one gets the template's unless its slot has a link
+    own = (link or request.link or (replaced.link if replaced is not None else None)
+           or (None if slot.link else _from_template(ctx, request)))
     text = None if replaced is None else texts.moved(ctx.actor, replaced, request, own, system=system)
     transition(ctx, request, APPROVED, link=own, notes=notes,
                note=note if note is not None else notes, system=system, notify_kind=notify_kind,

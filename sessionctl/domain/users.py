@@ -65,11 +65,18 @@ def _first_admin(name: str, now: datetime | None) -> tuple[UserView | None, bool
     return UserView.of(made), True
 
 
-def lookup(store: Store, name: str) -> UserView | None:
-    """``whoami``: the user registered as ``name``, or None; anyone may ask who they are."""
+def lookup(store: Store, name: str) -> tuple[UserView | None, int]:
+    """``whoami``: the user registered as ``name`` (or None; anyone may ask who they are) and
+    how many of their notifications are unread."""
+    from sessionctl.store.models import Notification
+
     with store.read():
         found = User.get_or_none(User.name == name)
-        return UserView.of(found) if found is not None else None
+        if found is None:
+            return None, 0
+        unread = Notification.select().where(Notification.user == found,
+                                             Notification.read_at.is_null()).count()
+        return UserView.of(found), unread
 
 
 def add_user(

@@ -259,13 +259,15 @@ def _user_pairs(view) -> list[tuple[str, object]]:
             ("email", view.email), ("tz", view.tz)]
 
 
-def whoami(name: str, view, store: str, as_json: bool) -> None:
-    """Who is acting (``view``: their user, or None when ``name`` is not registered) and where."""
+def whoami(name: str, view, store: str, as_json: bool, *, unread: int = 0) -> None:
+    """Who is acting (``view``: their user, or None when ``name`` is not registered), how many
+    of their notifications are unread, and where."""
     if as_json:
-        known = {} if view is None else pick(view, USER)
+        known = {} if view is None else {**pick(view, USER), "unread": unread}
         return emit_json({"name": name, **known, "registered": view is not None, "store": store})
     pairs = [("name", one_line(name))] if view is None else _user_pairs(view)  # any name: one line
-    show_pairs(None, [*pairs, ("registered", "yes" if view else "no"), ("store", store)])
+    news = [] if view is None else [("unread", f"{unread} (sessionctl inbox)" if unread else "0")]
+    show_pairs(None, [*pairs, ("registered", "yes" if view else "no"), *news, ("store", store)])
 
 
 def courses(views, as_json: bool, *, viewer: str | None = None, wide: bool = False) -> None:
@@ -366,6 +368,9 @@ def calendar(week, tz: tzinfo, as_json: bool) -> None:
     title = f"week of {week.days[0]:%a %Y-%m-%d}" + ("" if rows else ": no slots")
     _table(title, [""] + [f"{day:%a}\n{day:%m-%d}" for day in week.days], rows,
            _zone_caption(tz))
+    if not rows:
+        line(f"the next slots are in the week of {week.later:%a %Y-%m-%d} (--week "
+             f"{week.later:%Y-%m-%d})" if week.later else "no slots in any later week")
 
 
 def _busy_days(week, tz: tzinfo):
@@ -491,9 +496,40 @@ def counts(data: dict, as_json: bool) -> None:
     line(", ".join(f"{k}: {v}" for k, v in data.items()))
 
 
+NOUNS = {"approved": "approved session", "pending": "pending request",
+         "waiting": "waiting request"}
+DONE = {"cancelled": "cancelled", "rejected": "rejected", "approved": "approved",
+        "completed": "completed"}
+
+
+def effects(done: list[tuple[str, int, str, str, bool]], as_json: bool) -> None:
+    """What a change did to other people, one line a request: ``kat: approved session
+    cancelled, told`` (``Context.effects``); nothing with ``--json``, whose output is the
+    changed objects alone."""
+    if not as_json:
+        for text in effect_lines(done):
+            line(text)
+
+
+def effect_lines(done) -> list[str]:
+    said = []
+    for name, _, was, now, told in done:
+        noun = NOUNS.get(was, f"{was} request")
+        if now.endswith(" changed"):
+            what = f"{noun}'s {now}"
+        elif was == "waiting" and now == "pending":
+            what = f"{noun} offered a seat"
+        else:
+            what = f"{noun} {DONE.get(now, now)}"
+        said.append(f"{one_line(name)}: {what}, {'told' if told else 'not told'}")
+    return said
+
+
 def _agenda_status(view) -> str:
     if view.place is not None:
         return f"{view.status}, {view.place[0]} of {view.place[1]}"
+    if view.seats is not None and 0 < view.seats[0] < view.seats[1]:
+        return f"{view.seats[0]}/{view.seats[1]} booked"  # partly booked: still available
     return view.status
 
 

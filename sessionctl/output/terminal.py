@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from contextlib import contextmanager
 from datetime import datetime
 
 from sessionctl._plain import Frozen
@@ -61,10 +62,11 @@ class Output:
         self.held: io.StringIO | None = None
         self.wide = False  # a --wide list was printed: less scrolls it sideways
 
-    def configure(self, settings) -> None:
-        """Take the run's settings, once: the demo's own steps keep its terminal. A malformed
-        ``--color`` is exit 2 here."""
-        if not self.configured:
+    def configure(self, settings, again: bool = False) -> None:
+        """Take the run's settings, once (``again``: once more, for a global option written
+        after the command): the demo's own steps keep its terminal. A malformed ``--color`` is
+        exit 2 here."""
+        if not self.configured or again:
             settings.color_setting()
             self.settings, self.configured = settings, True
 
@@ -300,6 +302,35 @@ def error(message: str, hint: str | None = None, details=()) -> None:
 def warning(message: str) -> None:
     """Something the user should know although the command succeeded (stderr)."""
     out().stderr(f"warning: {_one_line(message)}\n")
+
+
+def note(text: str) -> None:
+    """A line for the user on stderr (not a warning: what a dry run did, what it asks)."""
+    out().stderr(f"{text}\n")
+
+
+def ask(question: str) -> bool:
+    """Ask on stderr, read the answer from stdin: True only for y or yes (EOF is no)."""
+    out().stderr(question)
+    try:
+        answer = sys.stdin.readline()
+    except (OSError, ValueError):
+        answer = ""
+    if not answer.endswith("\n"):
+        out().stderr("\n")  # EOF: the next line starts on a line of its own
+    return answer.strip().lower() in ("y", "yes")
+
+
+@contextmanager
+def unseen():
+    """Whatever is printed inside goes nowhere (a dry run done to see what a change reaches)."""
+    printing = out()
+    held, printing.held = printing.held, io.StringIO()
+    stderr, sys.stderr = sys.stderr, io.StringIO()
+    try:
+        yield
+    finally:
+        printing.held, sys.stderr = held, stderr
 
 
 def look():

@@ -22,7 +22,7 @@ from sessionctl.store._peewee import pg_adapter
 from sessionctl.errors import Conflict, NotAllowed, SessionctlError, Unavailable, UsageError
 from sessionctl.store import migrations, prepared
 from sessionctl.store.models import MODELS
-from sessionctl.store.queue import Busy, WriterQueue
+from sessionctl.store.queue import NOTICE_AFTER, Busy, WriterQueue
 
 
 def sqlite_path(location: str) -> Path | None:
@@ -62,6 +62,10 @@ _PG_SLOT, _PG_PERSON = 0x5E5510C8, 0x5E5510C9  # as the first number of the two 
 _INT4 = 2**31
 
 
+class _DryRun(Exception):
+    """Raised at the end of a dry run's write: its transaction rolls back."""
+
+
 class Store:
     """An open store: the Peewee database plus its location and lock timeout."""
 
@@ -72,8 +76,22 @@ class Store:
         self.url: str | None = None  # a PostgreSQL store's URL as given (password and all)
         self.changed = False  # a write transaction that changed rows was committed
         self.identity = "login"
+        self.dry_run = False  # every write is rolled back at its end (``--dry-run``)
         self.dialect = "postgresql" if isinstance(db, pw.PostgresqlDatabase) else "sqlite"
         self.queue = WriterQueue(location, timeout, prepared.prime) if self.dialect == "sqlite" else None
+        self._waiting = None
+
+    @property
+    def waiting(self):
+        """Called once when a write has waited a second for its lock (the CLI says so on a
+        terminal); None for silence."""
+        return self._waiting
+
+    @waiting.setter
+    def waiting(self, call) -> None:
+        self._waiting = call
+        if self.queue is not None:
+            self.queue.waiting = call
 
     @property
     def identity(self) -> str:
@@ -93,6 +111,21 @@ class Store:
 
     @contextmanager
     def write(self, *, slots=(), people=()) -> Iterator[None]:
+        """One write transaction (``_write``); with ``dry_run`` it does all its work under
+        its locks and is then rolled back, as if a rule had refused it at the last moment."""
+        if not self.dry_run:
+            with self._write(slots=slots, people=people):
+                yield
+            return
+        try:
+            with self._write(slots=slots, people=people):
+                yield
+                raise _DryRun
+        except _DryRun:
+            pass
+
+    @contextmanager
+    def _write(self, *, slots=(), people=()) -> Iterator[None]:
         """One write transaction that holds the write lock before its first read.
 
         SQLite has one writer at a time: its turn in the writers' queue (``queue.py``), then
@@ -134,18 +167,33 @@ class Store:
         if self.timeout <= 0:
             raise self._busy(0, len(holders) + ahead)
         prepared.prime()  # while others hold it: then this writer only runs its queries
+        notice = self._waiting if self.timeout > NOTICE_AFTER else None
         while True:
+            short = notice is not None  # first a wait of NOTICE_AFTER, then the user is told
             try:
                 with self.db.atomic():  # a savepoint: a timed-out wait leaves the rest intact
+                    if short:
+                        self._pg_lock_timeout(NOTICE_AFTER - (time.monotonic() - began))
                     self.db.execute_sql(f"SELECT {function}({args})", key)
+                if short:
+                    self._pg_lock_timeout(self.timeout)
                 return
             except pw.OperationalError as exc:
                 if _sqlstate(exc) != "55P03":  # lock_not_available: lock_timeout passed
                     raise
+            if short:  # the savepoint's rollback restored the lock timeout
+                notice()
+                notice = None
+                continue
             now, ahead, _ = self._pg_queue(key, mark)
             if now == holders:
                 raise self._busy(time.monotonic() - began, len(holders) + ahead)
             holders = now
+
+    def _pg_lock_timeout(self, seconds: float) -> None:
+        """PostgreSQL's lock_timeout for the rest of this transaction (or savepoint)."""
+        self.db.execute_sql("SELECT set_config('lock_timeout', %s, true)",
+                            (str(max(1, int(seconds * 1000))),))
 
     def _pg_try(self, function: str, key, args: str) -> bool:
         try_function = function.replace("pg_advisory", "pg_try_advisory")
@@ -322,9 +370,17 @@ def _sqlite(path: Path, create: bool, timeout: float) -> Store:
     try:
         exists = os.path.exists(path)  # False for a path that cannot exist (too long, a loop)
         if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dirs(path.parent)
     except OSError as exc:
         raise Unavailable(f"cannot create {str(path.parent)!r}: {exc.strerror}") from exc
+    if create and not exists:
+        try:  # it holds personal data: the owner's alone (SQLite would make it 0644)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, 0o600))
+        except FileExistsError:  # another init made it meanwhile
+            pass
+        except OSError as exc:
+            raise Unavailable(f"cannot create {str(path)!r}: {exc.strerror}") from exc
     if not create and not exists:
         raise Unavailable(f"no store at {str(path)!r}", hint="run 'sessionctl init' to create it")
     db = pw.SqliteDatabase(
@@ -334,6 +390,22 @@ def _sqlite(path: Path, create: bool, timeout: float) -> Store:
         pragmas={"foreign_keys": 1, "busy_timeout": int(timeout * 1000)},
     )
     return Store(db, str(path), timeout)
+
+
+def private_dirs(folder: Path) -> None:
+    """``mkdir -p`` where each directory it makes is 0700 (``Path.mkdir`` gives the parents
+    the default mode)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for one in reversed(missing):
+        try:
+            one.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
 
 
 def _postgres(url: str, timeout: float) -> Store:

@@ -52,6 +52,7 @@ _TICKETS = 1 << 41
 _RING = 1 << 30  # tickets reuse bytes after this many: never that many writers at once
 _MAX_SIZE = 4096  # a larger file is not ours: left alone
 _LOOK = 0.25  # how often a waiter looks at the queue (seconds)
+NOTICE_AFTER = 1.0  # a writer waiting this long tells its user (``WriterQueue.waiting``)
 
 
 class Busy(Unavailable):
@@ -76,6 +77,7 @@ class WriterQueue:
         self.store_path = store_path
         self.timeout = timeout
         self.meanwhile = meanwhile  # work a waiting writer does instead of holding the lock
+        self.waiting = None  # called once when a writer has waited NOTICE_AFTER seconds
         self._fd: int | None = None
         self._usable = True
 
@@ -192,9 +194,13 @@ class WriterQueue:
         _, seen = _read(fd)
         waiter.start()
         self.meanwhile()
+        notice = self.waiting
         while not done.wait(min(_LOOK, max(0.0, since + self.timeout - time.monotonic()))):
             _, completed = _read(fd)
             now = time.monotonic()
+            if notice is not None and now - began >= NOTICE_AFTER:
+                notice()
+                notice = None
             if completed != seen:
                 seen, since = completed, now
             elif now - since >= self.timeout:
