@@ -157,7 +157,7 @@ def test_changed_slot_notes_show_as_a_newer_revision(world, booked, clock, scene
 
 def test_uids_carry_the_store_id_so_two_stores_never_collide(world, scene, tmp_path):
     uid = str(events(export(world, "alan"))[scene["done"]]["uid"])
-    [(_, store_id)] = snapshot(world.db)["store_info"]
+    [(_, store_id, *_)] = snapshot(world.db)["store_info"]  # (id, uuid, identity)
     assert uid == f"request-{scene['done']}-{store_id}@sessionctl"
     other = tmp_path / "other.db"
     assert world("--db", str(other), "init").exit_code == 0
