@@ -764,6 +764,10 @@ def test_the_dbas_steps_with_passwords_and_an_owner_that_is_no_superuser(passwor
     try:
         alan = w.connect("alan")
         assert ids(alan, "requests") == {w.request["alan-s1"]}
+        # the mode is recorded though the owner may not change store_info once it is on
+        assert rows(alan, "SELECT identity FROM store_info") == [("database",)]
+        shown = Cli(w.url_of("alan"))("whoami", "--json", env={"SESSIONCTL_USER": None})
+        assert shown.exit_code == 0 and '"name": "%s"' % w.name["alan"] in shown.stdout
         with psycopg.connect(url, autocommit=True) as owner:  # the owner is nobody in the store
             assert rows(owner, "SELECT count(*) FROM requests") == [(0,)]
             assert rows(owner, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [

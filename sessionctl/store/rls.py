@@ -328,8 +328,10 @@ def enable(store, admin: str, texts: dict[str, str]) -> dict[str, list[str]]:
                            hint=f"register them first: sessionctl user add {admin} --role admin")
         if found[0] != "admin":
             raise Conflict(f"{admin} is {found[0]!r}, not an admin")
-        done = apply(store, texts, admin)
+        # recorded before apply() forces the policies, under which not even the owner may
+        # change store_info (a superuser could, and so tests run as one did not see it)
         run("UPDATE STORE.store_info SET identity = 'database'")
+        done = apply(store, texts, admin)
     return done
 
 
