@@ -106,8 +106,31 @@ def _form(text: str, today: date) -> Written | None:
             day = _date(found["date"], today)
             if day is not None:
                 return Written(day, _time(found, text), _offset(found["z"], text))
+    _refuse_a_time_with_a_dot(text, today)
     day = _date(text, today)
     return None if day is None else Written(day, None, None)
+
+
+def _refuse_a_time_with_a_dot(text: str, today: date) -> None:
+    """``10.30`` alone is half past ten to many (H.MM is how British English writes a time) and
+    30 October by the day-and-month rule: a dotted pair without a year that reads as both is
+    refused, naming both (``25.12`` is no time, ``10.30 16:00`` holds its time)."""
+    found = re.fullmatch(_NUMERIC, text)
+    if not found or found["sep"] != "." or found["y"] or len(found["b"]) != 2:
+        return
+    hour, minute = int(found["a"]), int(found["b"])
+    if hour > 23 or minute > 59:
+        return
+    clock, example = f"{hour}:{minute:02d}", f"{today.isoformat()} {hour}:{minute:02d}"
+    try:
+        days = _readings(found, today, every=True)
+    except UsageError:  # 10.45: no date at all
+        raise UsageError(f"{text!r} is no date; a time is written {clock}",
+                         hint=f"write a date and time, e.g. {example}") from None
+    said = _or([f"{day.day} {MONTH_NAMES[day.month - 1]}" for day in days])
+    raise UsageError(f"{text!r} could be the time {clock} or the date {said}",
+                     hint=f"write a date and time (e.g. {example}) or the date as "
+                     f"{days[0].isoformat()}")
 
 
 def _date(text: str, today: date) -> date | None:

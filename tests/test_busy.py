@@ -271,6 +271,17 @@ def test_a_huge_source_is_exit_6(busy):
     assert result.exit_code == 6 and "larger than 20 MiB" in result.stderr
 
 
+def test_a_series_without_end_every_second_is_refused_not_expanded(busy):
+    """FREQ=SECONDLY with no end unfolds into 34 million events in the window: refused once
+    it passes the cap, in seconds and without eating the memory."""
+    busy.calendar.write_text(ics(
+        "UID:flood\nDTSTART:20300101T000000Z\nDTEND:20300101T000001Z\nRRULE:FREQ=SECONDLY"))
+    before = snapshot(busy.db)
+    result = add(busy, "2030-06-03 09:15")
+    assert result.exit_code == 6 and "more than 200,000 events" in result.stderr, result.stderr
+    assert snapshot(busy.db) == before
+
+
 def test_a_missing_source_is_exit_6(busy):
     busy.calendar.unlink()
     result = add(busy, "2030-06-03 09:15")

@@ -57,6 +57,16 @@ class Hostile(BaseHTTPRequestHandler):
                     self.wfile.flush()
                 except OSError:
                     break
+        elif path == "/drip-headers":  # a header byte every 0.2 s, the body never
+            self.send_response_only(200)
+            for _ in range(300):
+                if Hostile.stop.wait(0.2):
+                    break
+                try:
+                    self.wfile.write(b"X")
+                    self.wfile.flush()
+                except OSError:
+                    break
         elif path == "/huge":
             self.send_response(200)
             self.end_headers()
@@ -148,6 +158,7 @@ def test_a_url_source_is_fetched(remote):
 @pytest.mark.parametrize("path, fragment", [
     ("/hang", "timed out after 1 s"),
     ("/drip", "timed out after 1 s"),
+    ("/drip-headers", "timed out after 1 s"),
     ("/huge", "larger than 20 MiB"),
     ("/huge-declared", "larger than 20 MiB"),
     ("/to-file", "redirects to a file: URL, which is not an http(s) URL"),
@@ -242,6 +253,7 @@ def test_loopback_is_refused_unless_allowed(server):
     "http://169.254.169.254/latest/meta-data/", "http://[::1]/cal.ics",
     "http://[::ffff:127.0.0.1]/x", "http://[fe80::1]/x", "http://0.0.0.0/x",
     "http://224.0.0.1/x", "http://[fd00::1]/x", "http://127.1/x",
+    "http://100.100.100.200/latest/meta-data/", "http://100.64.0.1/x",  # shared address space
 ])
 def test_private_and_link_local_addresses_are_refused(url):
     began = time.monotonic()

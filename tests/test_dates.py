@@ -188,6 +188,24 @@ def test_what_cannot_be_read_with_certainty_is_refused(text, says):
     assert "\n" not in refused.message and "\u202e" not in (refused.hint or "")
 
 
+@pytest.mark.parametrize("text, clock, day", [
+    ("10.30", "10:30", "30 October"), ("9.30", "9:30", "30 September"),
+    ("1.13", "1:13", "13 January"), ("12.31", "12:31", "31 December"),
+])
+def test_a_dotted_pair_that_is_also_a_time_is_refused_naming_both(text, clock, day):
+    """H.MM is how British English writes a time: 10.30 alone is never read as 30 October."""
+    refused = refusal(text)
+    assert f"could be the time {clock} or the date {day}" in refused.message, refused.message
+
+
+@pytest.mark.parametrize("text, meant", [
+    ("30.10", "2027-10-30T00:00"), ("25.12", "2027-12-25T00:00"), ("13.1", "2027-01-13T00:00"),
+    ("10.30 16:00", "2027-10-30T16:00"), ("10.30.2027", "2027-10-30T00:00"),
+])
+def test_a_dotted_date_that_is_no_time_or_holds_one_is_read(text, meant):
+    assert read(text) == datetime.fromisoformat(meant).replace(tzinfo=UTC)
+
+
 # -- new forms ---------------------------------------------------------------------------------
 
 

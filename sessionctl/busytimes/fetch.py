@@ -154,8 +154,9 @@ def _addresses(host: str, port: int, rules: Rules, source: str, deadline: float)
             address = ipaddress.ip_address(text.split("%", 1)[0])
             mapped = getattr(address, "ipv4_mapped", None)
             address = mapped or address
-            inside = (address.is_loopback or address.is_private or address.is_link_local
-                      or address.is_multicast or address.is_reserved or address.is_unspecified)
+            # not global: loopback, private, link-local, reserved, unspecified, and the shared
+            # address space 100.64.0.0/10 (a cloud's metadata service: 100.100.100.200)
+            inside = not address.is_global or address.is_multicast
             if inside and not rules.allowed(host.lower().rstrip("."), address):
                 raise FetchError(
                     f"busy source {shown(source)} leads to {address}, a loopback, private or "
@@ -187,8 +188,12 @@ def _get(parts, auth, rules: Rules, deadline: float, source: str):
         raise FetchError(f"busy source {shown(source)} has a port that is not a number") from None
     addresses = _addresses(host, port, rules, source, deadline)
     left = max(0.01, deadline - time.monotonic())
+    watchdog, connection = None, None
     try:
         sock = _connect(addresses, port, deadline)
+        # the deadline holds for every byte, the status line and headers included (a socket
+        # timeout alone restarts at each byte a dripping server sends)
+        watchdog = _Watchdog(sock, deadline)
         if https:
             import ssl
 
@@ -208,11 +213,9 @@ def _get(parts, auth, rules: Rules, deadline: float, source: str):
         response = connection.getresponse()
         if response.status != 200:
             location = response.getheader("Location")
-            connection.close()
             return response.status, location, b""
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > MAX_BYTES:
-            connection.close()
             raise FetchError(_too_big(source))
         chunks, size = [], 0
         while True:
@@ -224,15 +227,50 @@ def _get(parts, auth, rules: Rules, deadline: float, source: str):
                 break
             size += len(chunk)
             if size > MAX_BYTES:
-                connection.close()
                 raise FetchError(_too_big(source))
             chunks.append(chunk)
-        connection.close()
         return 200, None, b"".join(chunks)
     except FetchError:
         raise
     except (socket.timeout, TimeoutError):
         raise FetchError(f"busy source {shown(source)} timed out after {rules.timeout:g} s") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
+        if time.monotonic() >= deadline:  # the watchdog shut it
+            raise FetchError(
+                f"busy source {shown(source)} timed out after {rules.timeout:g} s") from None
         what = getattr(exc, "strerror", None) or type(exc).__name__
         raise FetchError(f"cannot fetch busy source {shown(source)}: {what}") from None
+    finally:
+        if watchdog is not None:
+            watchdog.close(connection.close if connection is not None else sock.close)
+
+
+class _Watchdog:
+    """At the deadline, shut the connection down (its reader then fails at once) unless it was
+    closed first: ``close`` marks it closed under the same lock, so a reused fd is never shut."""
+
+    def __init__(self, sock, deadline: float):
+        import threading
+
+        self.fd, self.lock, self.closed = sock.fileno(), threading.Lock(), False
+        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._shut)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _shut(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            shut = socket.socket(fileno=self.fd)
+            try:
+                shut.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                shut.detach()  # the fd stays the reader's to close
+
+    def close(self, closing) -> None:
+        with self.lock:
+            self.closed = True
+            self.timer.cancel()
+            closing()

@@ -17,6 +17,9 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 SPAN_BEFORE = timedelta(days=1)
 SPAN_AFTER = timedelta(days=400)  # slots are rarely published further ahead; beyond, recompiled
 MAX_SUMMARY = 200
+# A calendar that unfolds into more events than this in the window (FREQ=SECONDLY without an
+# end makes 34 million in 400 days) is refused, not expanded until memory runs out.
+MAX_OCCURRENCES = 200_000
 MINTED = "@sessionctl"  # the end of every UID sessionctl makes (request export --ics, feeds)
 
 
@@ -98,6 +101,10 @@ def calendars(data: bytes):
     return found
 
 
+class TooMany(Exception):
+    """More occurrences than ``MAX_OCCURRENCES``."""
+
+
 def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: str) -> Index:
     """Expand every busy event of ``data`` over ``[lo, hi)``."""
     import recurring_ical_events
@@ -106,17 +113,25 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
     summaries: dict[str, int] = {}
     naive_lo = lo.astimezone(zone).replace(tzinfo=None)
     naive_hi = hi.astimezone(zone).replace(tzinfo=None)
+    hi_ts, seen = int(hi.timestamp()), 0
     for calendar in calendars(data):
         try:
-            events = recurring_ical_events.of(calendar, skip_bad_series=True).between(
-                naive_lo, naive_hi)
-            for event in events:
+            # lazily, in order of start: stop at the window's end or the cap
+            for event in recurring_ical_events.of(calendar, skip_bad_series=True).after(naive_lo):
+                seen += 1
+                if seen > MAX_OCCURRENCES:
+                    raise TooMany()
                 busy = _busy(event, zone)
                 if busy is None:
                     continue
+                if busy[0] >= hi_ts:
+                    break
                 summary = _summary(event.get("SUMMARY"))
                 which = summaries.setdefault(summary, len(summaries))
                 intervals.append((busy[0], busy[1], which, str(event.get("UID", ""))))
+        except TooMany:
+            raise NotCalendar(f"it unfolds into more than {MAX_OCCURRENCES:,} events in the "
+                              "next 400 days") from None
         except Exception as exc:  # noqa: BLE001 - a calendar the libraries cannot expand
             raise NotCalendar(f"its events cannot be read ({type(exc).__name__})") from None
     intervals.sort()
