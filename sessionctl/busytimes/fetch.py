@@ -229,13 +229,15 @@ def _get(parts, auth, rules: Rules, deadline: float, source: str):
             if size > MAX_BYTES:
                 raise FetchError(_too_big(source))
             chunks.append(chunk)
+        if watchdog.fired:  # the end of the body was the watchdog's, not the server's
+            raise socket.timeout()
         return 200, None, b"".join(chunks)
     except FetchError:
         raise
     except (socket.timeout, TimeoutError):
         raise FetchError(f"busy source {shown(source)} timed out after {rules.timeout:g} s") from None
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        if time.monotonic() >= deadline:  # the watchdog shut it
+        if watchdog is not None and watchdog.fired:
             raise FetchError(
                 f"busy source {shown(source)} timed out after {rules.timeout:g} s") from None
         what = getattr(exc, "strerror", None) or type(exc).__name__
@@ -252,7 +254,8 @@ class _Watchdog:
     def __init__(self, sock, deadline: float):
         import threading
 
-        self.fd, self.lock, self.closed = sock.fileno(), threading.Lock(), False
+        self.fd, self.lock = sock.fileno(), threading.Lock()
+        self.closed = self.fired = False
         self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._shut)
         self.timer.daemon = True
         self.timer.start()
@@ -261,6 +264,7 @@ class _Watchdog:
         with self.lock:
             if self.closed:
                 return
+            self.fired = True
             shut = socket.socket(fileno=self.fd)
             try:
                 shut.shutdown(socket.SHUT_RDWR)

@@ -17,9 +17,16 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 SPAN_BEFORE = timedelta(days=1)
 SPAN_AFTER = timedelta(days=400)  # slots are rarely published further ahead; beyond, recompiled
 MAX_SUMMARY = 200
-# A calendar that unfolds into more events than this in the window (FREQ=SECONDLY without an
-# end makes 34 million in 400 days) is refused, not expanded until memory runs out.
-MAX_OCCURRENCES = 200_000
+# A calendar that unfolds into more events than this (FREQ=SECONDLY without an end makes 34
+# million in 400 days, and the expansion walks every one from DTSTART on) is refused before it
+# is expanded, not expanded until time and memory run out.
+MAX_OCCURRENCES = 100_000
+_EVERY = {"SECONDLY": 1, "MINUTELY": 60, "HOURLY": 3600, "DAILY": 86400, "WEEKLY": 7 * 86400,
+          "MONTHLY": 28 * 86400, "YEARLY": 365 * 86400}
+# a BYxxx list multiplies the occurrences of a coarser FREQ by its length (at most)
+_BY = (("BYSECOND", 1), ("BYMINUTE", 60), ("BYHOUR", 3600), ("BYDAY", 86400),
+       ("BYMONTHDAY", 86400), ("BYYEARDAY", 86400), ("BYWEEKNO", 7 * 86400),
+       ("BYMONTH", 28 * 86400))
 MINTED = "@sessionctl"  # the end of every UID sessionctl makes (request export --ics, feeds)
 
 
@@ -101,6 +108,33 @@ def calendars(data: bytes):
     return found
 
 
+def _estimate(calendar, hi_ts: int, zone: tzinfo) -> float:
+    """At most how many occurrences expanding ``calendar`` up to ``hi_ts`` walks through:
+    every series from its DTSTART on (what the expansion itself iterates), each event once."""
+    total = 0.0
+    for event in calendar.walk("VEVENT"):
+        total += 1
+        rules = event.get("RRULE") or []
+        for rule in rules if isinstance(rules, list) else [rules]:  # RRULE may come twice
+            try:
+                every = _EVERY[str(rule.get("FREQ", ["DAILY"])[0]).upper()]
+                interval = max(1, int(rule.get("INTERVAL", [1])[0]))
+                start = _moment(event.decoded("DTSTART"), zone)
+            except Exception:  # noqa: BLE001 - a series the expansion will refuse or skip
+                continue
+            many = max(0, hi_ts - start) / (every * interval) + 1
+            for key, unit in _BY:
+                if unit < every * interval and rule.get(key):
+                    many *= len(rule[key])
+            if rule.get("COUNT"):
+                try:
+                    many = min(many, int(rule["COUNT"][0]))
+                except (TypeError, ValueError):
+                    pass
+            total += many
+    return total
+
+
 class TooMany(Exception):
     """More occurrences than ``MAX_OCCURRENCES``."""
 
@@ -115,6 +149,8 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
     naive_hi = hi.astimezone(zone).replace(tzinfo=None)
     hi_ts, seen = int(hi.timestamp()), 0
     for calendar in calendars(data):
+        if _estimate(calendar, hi_ts, zone) > MAX_OCCURRENCES:
+            raise NotCalendar(f"it unfolds into more than {MAX_OCCURRENCES:,} events")
         try:
             # lazily, in order of start: stop at the window's end or the cap
             for event in recurring_ical_events.of(calendar, skip_bad_series=True).after(naive_lo):
@@ -130,8 +166,7 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
                 which = summaries.setdefault(summary, len(summaries))
                 intervals.append((busy[0], busy[1], which, str(event.get("UID", ""))))
         except TooMany:
-            raise NotCalendar(f"it unfolds into more than {MAX_OCCURRENCES:,} events in the "
-                              "next 400 days") from None
+            raise NotCalendar(f"it unfolds into more than {MAX_OCCURRENCES:,} events") from None
         except Exception as exc:  # noqa: BLE001 - a calendar the libraries cannot expand
             raise NotCalendar(f"its events cannot be read ({type(exc).__name__})") from None
     intervals.sort()
