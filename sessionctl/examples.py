@@ -68,6 +68,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "notify": ("sessionctl notify send --smtp smtp://mail.example.edu:587",),
     "notify send": ("sessionctl notify send", "sessionctl notify send --smtp smtp://mail.example.edu:587 "
                     "--from office-hours@example.edu"),
+    "feed": ("sessionctl feed url", "sessionctl feed write --quiet"),
+    "feed url": ("sessionctl feed url",),
+    "feed reset": ("sessionctl feed reset",),
+    "feed write": ("sessionctl feed write --quiet", "sessionctl feed write /var/www/feeds --json"),
+    "hooks": ("sessionctl hooks run --quiet",),
+    "hooks run": ("sessionctl hooks run --quiet", "sessionctl hooks run --json"),
     "config": ("sessionctl config show",),
     "config show": ("sessionctl config show", "sessionctl config show --json"),
 }

@@ -353,3 +353,36 @@ def test_feed_tokens_in_the_database_mode_are_their_owners_and_the_admins(conver
     with pytest.raises(Exception, match="row-level security"):
         w.connect("kat").execute("INSERT INTO feed_tokens (user_id, token) VALUES (%s, %s)",
                                  (w.id["alan"], "0" * 40))
+
+
+def test_programs_in_the_database_mode_come_from_the_site_file_alone(converted, tmp_path):
+    """Everyone runs as themselves against one server: a user's own file names no
+    link_command and no hooks_dir there; the site file's link_command is run
+    (docs/reference/meeting-rooms-and-hooks.md#who-may-set-them)."""
+    w = converted
+    ran = tmp_path / "ran"
+    mine = tmp_path / "mine"
+    mine.write_text(f'#!/bin/sh\ntouch "{ran}"\necho https://mine.example/\n')
+    mine.chmod(0o755)
+    (tmp_path / "user" / "sessionctl").mkdir(parents=True)
+    (tmp_path / "user" / "sessionctl" / "config.toml").write_text(
+        f'link_command = "{mine}"\nhooks_dir = "{tmp_path}"\n')
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "user")}
+    approved = as_login(w, "ada", "request", "approve", str(w.request["kat-s2"]), "--json", env=env)
+    assert approved.exit_code == 0, approved.stderr
+    assert '"link": null' in approved.stdout and not ran.exists()
+    hooks = as_login(w, "root", "hooks", "run", env=env)
+    assert hooks.exit_code == 2 and "no hooks_dir is set" in hooks.stderr
+    site = tmp_path / "site" / "sessionctl"
+    site.mkdir(parents=True)
+    room = tmp_path / "room"
+    room.write_text("#!/bin/sh\necho https://site.example/room\n")
+    room.chmod(0o755)
+    (site / "config.toml").write_text(f'link_command = "{room}"\n')
+    sent = as_login(w, "alan", "request", "send", str(w.slot["s4"]), "--json")
+    assert sent.exit_code == 0, sent.stderr
+    request = sent.stdout.split('"id": ', 1)[1].split(",", 1)[0]
+    made = as_login(w, "ada", "request", "approve", request, "--json",
+                    env={**env, "XDG_CONFIG_DIRS": str(tmp_path / "site")})
+    assert made.exit_code == 0 and '"link": "https://site.example/room"' in made.stdout, made
+    assert not ran.exists()

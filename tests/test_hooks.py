@@ -297,16 +297,6 @@ def test_without_hooks_dir_it_says_what_to_set(world):
     assert result.exit_code == 2 and "hooks_dir" in result.stderr
 
 
-def test_in_the_database_mode_a_users_own_file_names_no_hooks_dir(hooks, world, monkeypatch):
-    from sessionctl.store import Store
-
-    monkeypatch.setattr(Store, "identity", "database", raising=False)
-    hooks.add("requested")
-    result = hooks.run()
-    assert result.exit_code == 2 and "no hooks_dir is set" in result.stderr
-    assert snapshot(world.db)["hooks"] == []
-
-
 @pytest.mark.parametrize("value", ['"hooks"', '"/no/such/dir"'])
 def test_a_bad_hooks_dir(world, tmp_path, value):
     folder = tmp_path / "xdg" / "sessionctl"

@@ -304,23 +304,3 @@ def test_config_show_names_the_programs_and_where_they_come_from(world, tmp_path
     assert shown["hooks_dir"]["value"] == str(tmp_path)
     assert shown["link_timeout"]["value"] == 5 and "line 4" in shown["link_timeout"]["origin"]
     assert shown["hook_timeout"] == {"value": 30.0, "origin": "default"}
-
-
-def test_in_the_database_mode_programs_come_from_the_site_file_alone(world, tmp_path, monkeypatch):
-    """A store in the database mode (``Store.identity``, issue 14): everyone runs as themselves,
-    so a user's own file names no program; the site file's does."""
-    from sessionctl.store import Store
-
-    monkeypatch.setattr(Store, "identity", "database", raising=False)
-    ran = tmp_path / "ran"
-    mine = script(tmp_path, f'touch "{ran}"\necho https://mine.example/\n', "mine")
-    env = config(tmp_path, f'link_command = "{mine}"\n')
-    assert ok(world, "request", "approve", str(pending(world)), user="ada", env=env)["link"] is None
-    assert not ran.exists()
-    site = tmp_path / "site" / "sessionctl"
-    site.mkdir(parents=True)
-    command = script(tmp_path, "echo https://site.example/room\n", "site-command")
-    (site / "config.toml").write_text(f'link_command = "{command}"\n', encoding="utf-8")
-    made = ok(world, "request", "approve", str(pending(world, 30, student="kat")), user="ada",
-              env={**env, "XDG_CONFIG_DIRS": str(tmp_path / "site")})
-    assert made["link"] == "https://site.example/room" and not ran.exists()
