@@ -197,6 +197,7 @@ def test_the_command_runs_only_when_nothing_else_gives_a_link(world, tmp_path):
     ("head -c 5000000 /dev/zero >&2\nexit 1\n", "exit 1"),
     ("kill -9 $$\n", "signal 9"),
     ("sleep 30\n", "no answer within 1 s"),
+    ("printf 'https://a.example/\\377\\376\\n'\n", "not UTF-8"),
 ])
 def test_a_failing_command_is_exit_6_and_changes_nothing(world, tmp_path, body, says):
     command = script(tmp_path, body)

@@ -121,11 +121,16 @@ def run_command(links: Links, data: dict) -> str:
     if links.vet is not None:
         links.vet(links.command, "link_command")
     ran = programs.run(links.command, json.dumps(data).encode(), links.timeout)
-    words = ran.stdout.decode("utf-8", "replace").strip().splitlines()
-    link = words[0].strip() if len(words) == 1 else None
+    try:
+        words = ran.stdout.decode("utf-8").strip().splitlines()
+    except UnicodeDecodeError:  # refused, as --link refuses it, not stored as U+FFFD
+        words = None
+    link = words[0].strip() if words and len(words) == 1 else None
     problem = ran.problem
     if problem is None:
-        if not link:
+        if words is None:
+            problem = "it printed bytes that are not UTF-8"
+        elif not link:
             problem = "it printed no link" if not words else "it printed more than one line"
         else:
             try:
