@@ -228,3 +228,16 @@ def test_a_students_move_under_auto_approve_sends_the_educator_the_moved_event(w
     method, event = invite(told)
     assert (method, str(event["uid"])) == ("REQUEST", uid)
     assert event["dtstart"].dt == exported(world.db, "ada")[uid]["dtstart"].dt
+
+
+@pytest.mark.parametrize("eightbit", [True, False])
+def test_a_line_longer_than_smtp_allows_goes_quoted_printable(world, booked, eightbit):
+    """A display name of 1,500 characters (the limit is 2,000) made a 'Hello NAME,' line over
+    SMTP's 998 octets: the server refused the mail at every run, for good."""
+    users.set_user(booked.ctx("root"), "alan", display="Ünï " * 375)
+    booked.approved(future(hours=30), "alan")
+    server = deliver(world.db, eightbit=eightbit)
+    [mail] = mails(server, "alan@example.edu")
+    transfer = {p.get_content_type(): p["Content-Transfer-Encoding"] for p in mail.walk()}
+    assert transfer["text/plain"] == "quoted-printable"
+    assert "Hello Ünï Ünï Ünï" in mail.get_body(("plain",)).get_content()  # delivered, whole

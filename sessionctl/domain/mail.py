@@ -227,7 +227,14 @@ def compose(note: Notification, from_: tuple[str, str], store: str, *, eightbit:
     return message
 
 
+MAX_LINE = 998  # octets in a line of a mail body (RFC 5321 4.5.3.1.6)
+
+
 def _cte(text: str, eightbit: bool) -> str:
+    """As is where every line fits SMTP's line limit (7bit, or 8bit where the server takes it),
+    else quoted-printable: one long message line must not make a mail undeliverable."""
+    if any(len(line.encode()) > MAX_LINE for line in text.splitlines()):
+        return "quoted-printable"
     if text.isascii():
         return "7bit"
     return "8bit" if eightbit else "quoted-printable"
