@@ -146,6 +146,10 @@ def test_a_directory_missing_listable_or_holding_a_symlink_is_exit_6_touching_no
     feeds.chmod(0o755)
     result = feed(["write", str(feeds)], "root", world.db)
     assert result.returncode == 6 and "listable by others" in result.stderr
+    for writable in (0o733, 0o703):  # anyone could plant a link where a feed goes
+        feeds.chmod(writable)
+        result = feed(["write", str(feeds)], "root", world.db)
+        assert result.returncode == 6 and "writable by others" in result.stderr
     feeds.chmod(0o711)
     outside = tmp_path / "victim"
     outside.write_text("keep me")
@@ -253,6 +257,26 @@ def test_two_first_feed_urls_at_once_agree(world):
     printed = {r.communicate(timeout=60)[0] for r in runs}
     assert all(r.returncode == 0 for r in runs)
     assert len(printed) == 1 and URL.match(printed.pop().strip())
+
+
+def test_two_feed_writes_at_once_take_turns(world, feeds):
+    """Two cron runs at once, after every token was reset: each removes and writes in turn,
+    where one died with exit 1 on a file the other had removed."""
+    from cronkit import BIN
+
+    names = [f"u{i}" for i in range(40)]
+    for name in names:
+        assert run("user", "add", name, "--role", "student", user="root", db=world.db).returncode == 0
+        token(name, world.db)
+    write(world.db, feeds)
+    for name in names:
+        assert feed(["reset"], name, world.db, SESSIONCTL_FEED_BASE=BASE).returncode == 0
+    env = {**os.environ, "SESSIONCTL_DB": str(world.db), "SESSIONCTL_USER": "root"}
+    runs = [subprocess.Popen([str(BIN), "feed", "write", str(feeds)], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    said = [r.communicate(timeout=120) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], said
+    assert len(list(feeds.iterdir())) == 40
 
 
 @pytest.mark.parametrize("value", ['"ftp://x/"', '"https://x/\\u200b"', "42", '"https://x/?a=1"'])

@@ -161,13 +161,23 @@ def _write_all(fd: int, directory: str, wanted: dict[str, Feed]) -> dict[str, in
         raise Unavailable(f"the feed directory {directory!r} is listable by others (mode "
                           f"{stat.S_IMODE(mode):04o}): anyone could read the secret file names",
                           hint=f"chmod 0711 {directory}")
+    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+        raise Unavailable(f"the feed directory {directory!r} is writable by others (mode "
+                          f"{stat.S_IMODE(mode):04o}): anyone could replace a feed",
+                          hint=f"chmod 0711 {directory}")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise Unavailable(f"cannot write in the feed directory {directory!r}",
                           hint="run feed write as the account that owns it")
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_EX)  # two runs at once take turns (released when fd closes)
     present = {}
     for name in os.listdir(fd):
         if FILE.fullmatch(name):
-            present[name] = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            try:
+                present[name] = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:  # removed meanwhile by someone else
+                continue
     for name, st in present.items():
         if not stat.S_ISREG(st.st_mode):
             raise Unavailable(f"{os.path.join(directory, name)} is not a plain file (a symbolic "
@@ -182,7 +192,10 @@ def _write_all(fd: int, directory: str, wanted: dict[str, Feed]) -> dict[str, in
         counts["written"] += 1
     for name in present:
         if FILE.fullmatch(name).group(1) not in wanted:
-            os.unlink(name, dir_fd=fd)
+            try:
+                os.unlink(name, dir_fd=fd)
+            except FileNotFoundError:
+                continue
             counts["removed"] += 1
     return counts
 
@@ -195,7 +208,9 @@ def _same(fd: int, name: str, digest: str) -> bool:
     except OSError:
         return False
     with os.fdopen(handle, "rb") as f:
-        head = f.read(1024).replace(b"\r\n ", b"")  # unfolded (RFC 5545 folds at 75 octets)
+        # the header, a calendar name of 2,000 characters included, unfolded (RFC 5545 folds
+        # lines at 75 octets)
+        head = f.read(16384).replace(b"\r\n ", b"")
         return f"\r\nX-SESSIONCTL-DIGEST:{digest}\r\n".encode() in head
 
 
