@@ -31,7 +31,8 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """The sessionctl modules ``name`` imports, at the top or inside a function alike: ``from
     a import b`` is an import of ``a.b`` when that is a module, else of ``a``. (A package's own
     ``__init__``, which Python runs before any module in it, is not counted as imported by
-    its modules: only what a module names.)"""
+    its modules: only what a module names.) ``Later("a.b")`` (cli/common.py: a module imported
+    when first used) is an import of ``a.b``."""
     found = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -45,6 +46,8 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
             for alias in node.names:
                 whole = f"{base}.{alias.name}"
                 found.add(whole if whole in known else base)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Later":
+            found.update(arg.value for arg in node.args if isinstance(arg, ast.Constant))
     return {m for m in found if m in known and m != name}
 
 

@@ -15,6 +15,20 @@ from sessionctl.errors import NotAllowed, SessionctlError, UsageError
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
 
 
+class Later:
+    """A domain module imported when a command first uses it, not when the command's module
+    loads: ``CMD --help`` then never loads the store and peewee it does not need
+    (docs/architecture.md#the-speed-tricks-fenced)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
 def _shown(text: str) -> str:
     """What was typed, cut to 40 characters for a message."""
     return text if len(text) <= 40 else text[:39] + "…"

@@ -4,11 +4,12 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl.cli.common import COURSE_CODE, DryRun, FromOpt, Json, ToOpt, Wide, guarded
-from sessionctl.domain import courses
-from sessionctl.domain.checks import KEEP
+from sessionctl.cli.common import COURSE_CODE, DryRun, FromOpt, Json, Later, ToOpt, Wide, guarded
 from sessionctl.errors import UsageError
 from sessionctl.output import chart, tables
+
+courses = Later("sessionctl.domain.courses")
+checks = Later("sessionctl.domain.checks")
 
 app = typer.Typer(help="Create courses and manage who is enrolled.", no_args_is_help=True)
 
@@ -144,10 +145,10 @@ def set_(
     """Change a course's title, policies, link template or buffer (its educator or an admin); 'off' turns one off."""
     app_ = ctx.obj
     view = courses.set_course(
-        app_.context(), code, title=KEEP if title is None else title,
+        app_.context(), code, title=checks.KEEP if title is None else title,
         min_notice=_or_off(min_notice, app_.duration), cancel_notice=_or_off(cancel_notice, app_.duration),
         horizon=_or_off(horizon, app_.duration), max_active=_or_off(max_active, _max_active),
-        auto_approve=KEEP if auto_approve is None else auto_approve,
+        auto_approve=checks.KEEP if auto_approve is None else auto_approve,
         link_template=_or_off(link_template, str), buffer=_or_off(buffer, app_.duration),
     )
     tables.course(view, as_json)
@@ -156,7 +157,7 @@ def set_(
 def _or_off(text: Optional[str], parse):
     """An option's value: not given (KEEP), 'off' (None), or what ``parse`` makes of it."""
     if text is None:
-        return KEEP
+        return checks.KEEP
     if text.strip().lower() == "off":
         return None
     return parse(text)

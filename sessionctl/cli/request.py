@@ -5,12 +5,14 @@ from typing import Annotated, Optional
 import typer
 
 from sessionctl.cli.common import (
-    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, LimitOpt, ReasonOpt, Yes, guarded, RequestId, RequestIds, ToOpt, Wide, each,
+    NUMBER, SLOT_ID, CourseOpt, FromOpt, Json, Later, LimitOpt, ReasonOpt, RequestId, RequestIds,
+    ToOpt, Wide, Yes, each, guarded,
 )
-from sessionctl.domain import requests
-from sessionctl.domain.texts import shown_name
 from sessionctl.errors import UsageError
 from sessionctl.output import files, tables
+
+requests = Later("sessionctl.domain.requests")
+texts = Later("sessionctl.domain.texts")
 
 app = typer.Typer(help="Request slots and decide on requests.", no_args_is_help=True)
 
@@ -179,5 +181,5 @@ def export(
     from sessionctl.domain import export as export_domain
 
     c = ctx.obj.context()
-    name = f"sessionctl: {shown_name(c.actor)}"
+    name = f"sessionctl: {texts.shown_name(c.actor)}"
     files.document(ical.calendar(export_domain.sessions(c, cancelled=not no_cancelled), name=name), out)

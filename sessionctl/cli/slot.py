@@ -7,10 +7,11 @@ import typer
 
 from sessionctl.cli.common import (
     COURSE_CODE, NUMBER, CourseOpt, DryRun, FromOpt, Json, LimitOpt, ReasonOpt, SlotId, SlotIds, ToOpt,
-    Wide, Yes, each, guarded,
+    Later, Wide, Yes, each, guarded,
 )
-from sessionctl.domain import slots
 from sessionctl.output import tables
+
+slots = Later("sessionctl.domain.slots")
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)
 

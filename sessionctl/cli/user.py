@@ -4,9 +4,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from sessionctl.cli.common import Json, Wide
-from sessionctl.domain import users
+from sessionctl.cli.common import Json, Later, Wide
 from sessionctl.output import tables
+
+users = Later("sessionctl.domain.users")
 
 app = typer.Typer(help="Register users and change their details (admins).", no_args_is_help=True)
 
