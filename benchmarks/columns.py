@@ -19,7 +19,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from sessionctl import render
+from sessionctl.output import tables as render  # render.py became output/ (issue 17)
 from sessionctl.domain.views import SlotView
 
 UTC = timezone.utc
