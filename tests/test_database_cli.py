@@ -7,6 +7,8 @@ command runs as ``sessionctl`` with a person's own login in the URL and no SESSI
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import PG_SERVER, Cli, future, iso, snapshot
@@ -381,7 +383,7 @@ def test_programs_in_the_database_mode_come_from_the_site_file_alone(converted, 
     (site / "config.toml").write_text(f'link_command = "{room}"\n')
     sent = as_login(w, "alan", "request", "send", str(w.slot["s4"]), "--json")
     assert sent.exit_code == 0, sent.stderr
-    request = sent.stdout.split('"id": ', 1)[1].split(",", 1)[0]
+    request = str(json.loads(sent.stdout)["id"])
     made = as_login(w, "ada", "request", "approve", request, "--json",
                     env={**env, "XDG_CONFIG_DIRS": str(tmp_path / "site")})
     assert made.exit_code == 0 and '"link": "https://site.example/room"' in made.stdout, made

@@ -149,9 +149,9 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
     naive_hi = hi.astimezone(zone).replace(tzinfo=None)
     hi_ts, seen = int(hi.timestamp()), 0
     for calendar in calendars(data):
-        if _estimate(calendar, hi_ts, zone) > MAX_OCCURRENCES:
-            raise NotCalendar(f"it unfolds into more than {MAX_OCCURRENCES:,} events")
         try:
+            if _estimate(calendar, hi_ts, zone) > MAX_OCCURRENCES:
+                raise TooMany()
             # lazily, in order of start: stop at the window's end or the cap
             for event in recurring_ical_events.of(calendar, skip_bad_series=True).after(naive_lo):
                 seen += 1
@@ -171,7 +171,7 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
             raise NotCalendar(f"its events cannot be read ({type(exc).__name__})") from None
     intervals.sort()
     minted = {str(i): uid for i, (_, _, _, uid) in enumerate(intervals) if uid.endswith(MINTED)}
-    return Index(int(lo.timestamp()), int(hi.timestamp()), zone_name,
+    return Index(int(lo.timestamp()), hi_ts, zone_name,
                  [i[0] for i in intervals], [i[1] for i in intervals],
                  [i[2] for i in intervals], list(summaries), minted,
                  max((e - s for s, e, _, _ in intervals), default=0))
