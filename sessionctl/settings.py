@@ -137,7 +137,10 @@ class Settings:
         """The text of a setting and where it came from: ``--flag``, the variable, ``FILE,
         line N`` or ``default``."""
         if key in self.flags:
-            return str(self.flags[key]), f"--{key.replace('_', '-')}"
+            value, flag = str(self.flags[key]), f"--{key.replace('_', '-')}"
+            if not value.strip():
+                raise UsageError(f"{flag} is empty", hint=f"leave {flag} out for the default")
+            return value, flag
         name = ENV.get(key)
         value = self.environ.get(name) if name else None
         if value:

@@ -223,10 +223,17 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
             return date.fromisoformat(raw)
         except ValueError:
             raise UsageError(f"cannot read {raw!r} as a date", hint=WHEN_HINT) from None
+    clock = re.match(_CLOCK, raw)
+    if clock and (clock["m"] or clock["ampm"]):  # 22:00, 10 pm: which day?
+        raise UsageError(f"{raw!r} is a time of day without a day",
+                         hint=f"write today {raw}, tomorrow {raw} or a date before it")
     try:
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
     except ValueError:
         value = dates.read(raw, now.astimezone(tz).date(), WHEN_HINT).value()
+    if isinstance(value, datetime) and value.microsecond:  # kept to the second, not rounded
+        raise UsageError(f"{raw!r} has a fraction of a second",
+                         hint="times are kept to the second: leave the fraction out")
     if isinstance(value, datetime) and value.tzinfo is None:
         value = localize(value.replace(fold=0), tz)
     return value

@@ -181,6 +181,10 @@ def test_a_date_without_a_year_is_the_next_one_in_the_display_zone():
     ("25/12/26", "could be 25 December 2026 or 26 December 2025"),
     ("12/07\n10:00", "could be"), ("12/07\u202e", "could be"), ("12\u200b/07", "cannot read"),
     ("１２/07", "digits as 0-9"), ("9" * 5000 + "/07", "cannot read"),
+    ("10:00 pm", "a time of day without a day"), ("22:00", "a time of day without a day"),
+    ("10 pm", "a time of day without a day"), ("9:30am", "a time of day without a day"),
+    ("2027-01-11 10:00:30.5", "a fraction of a second"),
+    ("2027-01-11T10:00:00.000001Z", "a fraction of a second"),
 ])
 def test_what_cannot_be_read_with_certainty_is_refused(text, says):
     refused = refusal(text)

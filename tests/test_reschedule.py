@@ -108,3 +108,17 @@ def test_on_a_terminal_a_move_of_booked_sessions_is_asked_first(world):
                               b"y\n")
     assert code == 0, shown
     assert world.json("request", "show", str(kat), user="ada")["start"] == iso(future(60))
+
+
+def test_a_moved_booking_shows_when_it_was_moved(world, monkeypatch):
+    """A move changes each booking that follows the slot: its ``updated`` (and its event's
+    LAST-MODIFIED) is the time of the move, not of the approval before it."""
+    from datetime import datetime, timezone
+
+    slot, kat, _ = booked_slot(world)
+    approved = world.json("request", "show", str(kat), user="ada")["updated"]
+    later = datetime.fromisoformat(approved.replace("Z", "+00:00")) + timedelta(hours=1)
+    monkeypatch.setattr("sessionctl.timeparse.utcnow", lambda: later)
+    assert world("slot", "update", str(slot), "--start", iso(future(72)), user="ada").exit_code == 0
+    assert world.json("request", "show", str(kat), user="ada")["updated"] == iso(later)
+    assert event(world, "kat", kat)["last-modified"].dt == later

@@ -99,3 +99,53 @@ def test_the_demo_store_is_private_too(cli, tmp_path):
         result = cli("demo", "--db", str(store))
     assert result.exit_code == 0, result.stderr
     assert (mode(store), mode(tmp_path / "tour")) == (0o600, 0o700)
+
+
+# -- the third attack pass on issue 18: refusals that said the wrong thing, or nothing ----------
+
+
+def refused(world, code, *args, says, user="ada"):
+    before = snapshot(world.db)
+    result = world(*args, user=user)
+    assert (result.exit_code, result.stdout) == (code, ""), result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert snapshot(world.db) == before
+    return result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("slot", "list"), ("request", "list"), ("course", "report", "MATH101"),
+])
+def test_a_range_that_ends_before_it_starts_is_refused(world, args):
+    says = "--to '2027-01-01' is not after --from '2027-02-01'"
+    refused(world, 2, *args, "--from", "2027-02-01", "--to", "2027-01-01", says=says)
+    refused(world, 2, *args, "--from", "2027-02-01", "--to", "2027-02-01", says="is not after")
+
+
+def test_an_empty_db_flag_is_a_usage_error(world):
+    refused(world, 2, "--db", "", "slot", "list", says="--db is empty")
+    refused(world, 2, "slot", "list", "--db", " ", says="--db is empty")
+
+
+def test_a_long_slot_is_refused_with_its_length_as_people_write_it(world):
+    stderr = refused(world, 2, "slot", "add", "--course", "MATH101", "--start", iso(future(30)),
+                     "--duration", "13h", says="a slot lasts at most 12 hours, not 13h")
+    assert "13:00:00" not in stderr
+
+
+def test_a_week_before_1970_or_after_8999_is_refused(world):
+    refused(world, 2, "slot", "calendar", "--week", "1970-01-02", says="is out of range")
+    refused(world, 2, "slot", "calendar", "--week", "8999-12-31", says="is out of range")
+    assert world("slot", "calendar", "--week", "last", user="ada").exit_code == 0
+
+
+def test_a_run_of_missing_ids_is_one_error_and_each_hint_is_said_once(world):
+    [slot] = world.json("slot", "add", "--course", "MATH101", "--start", iso(future(30)),
+                        "--duration", "1h", user="ada")
+    result = world("slot", "cancel", "900-903", str(slot["id"]), "950", "951", "--yes", user="ada")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        "error: no slots 900-903", "hint: see 'sessionctl slot list'",
+        "error: slot 950: no slot 950", "error: slot 951: no slot 951",
+    ]
+    assert result.stdout.startswith(f"slot {slot['id']}: cancelled")

@@ -177,4 +177,4 @@ def report(ctx: typer.Context, code: Code, from_: FromOpt = None, to: ToOpt = No
 
     app_ = ctx.obj
     c = app_.context()
-    chart.report(report_domain.report(c, code, app_.when(from_), app_.when(to)), c.tz, as_json)
+    chart.report(report_domain.report(c, code, *app_.between(from_, to)), c.tz, as_json)

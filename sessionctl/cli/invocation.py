@@ -168,6 +168,14 @@ class Invocation:
         parse = timeparse.parse_until if until else timeparse.parse_when
         return parse(text, tz=ctx.tz, now=ctx.now())
 
+    def between(self, start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+        """``--from`` and ``--to``: an empty range (``--to`` at or before ``--from``) is exit 2."""
+        lo, hi = self.when(start), self.when(end)
+        if lo is not None and hi is not None and hi <= lo:
+            raise UsageError(f"--to {end.strip()!r} is not after --from {start.strip()!r}",
+                             hint="--to is the end of the range: things starting before it")
+        return lo, hi
+
     def day(self, text: str):
         """A local calendar day in the display zone (``--except``)."""
         ctx = self.context()

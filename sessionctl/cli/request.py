@@ -57,7 +57,7 @@ def list_(
     """List requests, newest first: your own (student), for your slots (educator), all (admin)."""
     app_ = ctx.obj
     c = app_.context()
-    views = requests.list_requests(c, status, course, app_.when(from_), app_.when(to),
+    views = requests.list_requests(c, status, course, *app_.between(from_, to),
                                    student=student, limit=limit)
     tables.requests(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 

@@ -89,7 +89,7 @@ def list_(
     """List the slots you can see."""
     app_ = ctx.obj
     c = app_.context()
-    views = slots.list_slots(c, course, app_.when(from_), app_.when(to), status, educator, limit)
+    views = slots.list_slots(c, course, *app_.between(from_, to), status, educator, limit)
     tables.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
@@ -161,7 +161,7 @@ def delete(ctx: typer.Context, slot_ids: SlotIds, as_json: Json = False) -> int:
 @app.command("calendar")
 def calendar(
     ctx: typer.Context,
-    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN|next|prev|+N|-N", help="Any moment in the week to show, or weeks from this one (default: this week).")] = None,
+    week: Annotated[Optional[str], typer.Option("--week", metavar="WHEN|next|prev|last|+N|-N", help="Any moment in the week to show, or weeks from this one (last is prev; default: this week).")] = None,
     course: CourseOpt = None,
     as_json: Json = False,
 ) -> None:

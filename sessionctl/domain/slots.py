@@ -26,7 +26,7 @@ from sessionctl.statuses import (
 from sessionctl.store import queries
 from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Course, Request, Slot, User
-from sessionctl.timeparse import midnight
+from sessionctl.timeparse import EARLIEST, LATEST, RANGE, midnight
 
 if TYPE_CHECKING:
     from sessionctl.domain.busy import BusyConfig
@@ -323,6 +323,8 @@ def week(ctx: Context, when: datetime | None = None, course: str | None = None,
     monday = day - timedelta(days=day.weekday())
     days = [monday + timedelta(days=offset) for offset in range(7)]
     start, end = midnight(monday, ctx.tz), midnight(monday + timedelta(days=7), ctx.tz)
+    if start < EARLIEST or end > LATEST:
+        raise UsageError(f"the week of {monday.isoformat()} is out of range", hint=RANGE)
     blocks = []
     if busy is not None:
         from sessionctl.domain import busy as busy_times
@@ -457,6 +459,9 @@ def _move_requests(ctx: Context, moving: list[Request], old, window) -> None:
     from sessionctl.domain.transitions import record
 
     note = (f"slot moved from {old.start:%Y-%m-%d %H:%M} to {window.start:%Y-%m-%d %H:%M} UTC")
+    if moving:  # a moved booking was updated now (its `updated`, its event's LAST-MODIFIED)
+        Request.update(updated_at=to_db(ctx.now())).where(
+            Request.id.in_([r.id for r in moving])).execute()
     for request in moving:
         request.slot.starts_at, request.slot.ends_at = to_db(window.start), to_db(window.end)
         record(ctx, request, request.status, request.status, note, "moved", [request.student],

@@ -31,5 +31,7 @@ def check_order(start: datetime, end: datetime) -> None:
 def check_window(start: datetime, end: datetime) -> Window:
     check_order(start, end)
     if end - start > MAX_LENGTH:
-        raise UsageError(f"a slot lasts at most 12 hours, not {end - start}")
+        from sessionctl.domain.policy import span
+
+        raise UsageError(f"a slot lasts at most 12 hours, not {span(end - start, up=True)}")
     return Window(start, end)

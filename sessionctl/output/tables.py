@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from sessionctl import columns as model
 from sessionctl.columns import LINK, TEXT, WRAP, Column, Link, Times, clean, one_line
-from sessionctl.errors import SessionctlError
+from sessionctl.errors import NotFound, SessionctlError
 from sessionctl.output import terminal as term
 from sessionctl.output.json import (
     AGENDA, NOTIFICATION, USER, course_json, emit_json, pick, request_json, slot_json,
@@ -429,16 +429,42 @@ def outcomes(kind: str, results, tz: tzinfo, as_json: bool, *, deleted: bool = F
             else to_json(r)
             for one, r in results
         ])
-    t = _times(tz)
-    for one, r in results:
+    t, hinted = _times(tz), set()
+    for one, r in _missing_runs(kind, results):
         if isinstance(r, SessionctlError):
-            error(f"{kind} {one}: {r.message}", r.hint, r.details)
+            error(r.message if isinstance(one, str) else f"{kind} {one}: {r.message}",
+                  None if r.hint in hinted else r.hint, r.details)
+            hinted.add(r.hint)  # each hint once, not once per id
         elif deleted:
             line(f"deleted slot {r.id}")
         elif kind == "slot":
             line(f"slot {r.id}: {_slot_status(r)} ({r.course}, {t.at(r.start)})")
         else:
             line(f"request {r.id}: {_request_status(r)} ({r.course}, {t.at(r.start)}, {r.student})")
+
+
+def _missing_runs(kind: str, results):
+    """``results`` with each run of consecutive ids that do not exist (``101-140`` typed over
+    a gap) as one result: ``no slots 101-140``."""
+    run: list = []
+
+    def flush():
+        if len(run) > 2:
+            first, last = run[0][0], run[-1][0]
+            yield "", NotFound(f"no {kind}s {first}-{last}", hint=run[0][1].hint)
+        else:
+            yield from run
+        run.clear()
+
+    for one, r in results:
+        missing = isinstance(r, NotFound) and r.message == f"no {kind} {one}"
+        if run and not (missing and one == run[-1][0] + 1):
+            yield from flush()
+        if missing:
+            run.append((one, r))
+        else:
+            yield one, r
+    yield from flush()
 
 
 def slot_deleted(view, as_json: bool) -> None:
