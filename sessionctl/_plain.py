@@ -1,4 +1,5 @@
-"""Plain records for the classes every command loads, without ``dataclasses``.
+"""Plain records for the classes every command loads, without ``dataclasses``; and ``Later``,
+a module imported when first used.
 
 ``@dataclass`` writes each class's methods as source and compiles them when the module is
 imported, paid by every start-up (benchmarks/README.md#why-the-code-is-shaped-as-it-is). These classes write their ``__init__`` by hand (as
@@ -55,3 +56,18 @@ class Frozen(Record):
 def replace(record: Record, **changes):
     """A copy of ``record`` with ``changes`` (``dataclasses.replace``)."""
     return type(record)(**{**{name: getattr(record, name) for name in record._fields}, **changes})
+
+
+class Later:
+    """A module (the domain's, the output's, timeparse) imported when a command first uses it,
+    not when the command's module loads: ``CMD --help`` then never loads the store, peewee or
+    the tables it does not need
+    (docs/architecture.md#the-speed-tricks-fenced)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)

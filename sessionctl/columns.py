@@ -128,10 +128,12 @@ _rich_cell_len: list = []  # rich.cells.cell_len, once some text has needed it
 
 
 def cell_len(text: str) -> int:
-    """Cells ``text`` takes: its length when it is printable ASCII (one cell a character, as
-    Rich counts it), else Rich's count. ``rich.cells`` is imported only for such text, so a
-    list of plain ASCII loads no Rich at all."""
-    if text.isascii() and text.isprintable():
+    """Cells ``text`` takes: its length when every character is printable and one cell wide
+    as Rich counts it (ASCII, Latin-1 and the Latin extensions before the combining marks, and
+    the dashes, quotes and ellipsis of general punctuation), else Rich's count. ``rich.cells``
+    is imported only for other text, so a list or a help screen of such text loads no Rich."""
+    if text.isprintable() and (text.isascii() or all(
+            ch < "\u0300" or "\u2010" <= ch <= "\u2027" for ch in text)):
         return len(text)
     if not _rich_cell_len:
         from rich.cells import cell_len as cells

@@ -243,3 +243,12 @@ def test_a_table_in_a_show_command_wraps_text_at_words_and_never_splits_a_link()
     narrow = model.draw_whole(columns, rows, Look(60))
     assert narrow[2].split()[:2] == ["7", "↓"] and narrow[-1] == url
     assert not any("https:" in line and line != url for line in narrow)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet=st.one_of(
+    st.characters(max_codepoint=0x33F), st.characters(min_codepoint=0x2000, max_codepoint=0x206F),
+    st.sampled_from("日本👍\u200b\u0301\u00ad"))))
+def test_cell_len_counts_as_rich_counts_without_loading_it_for_common_text(text):
+    """The fast path (ASCII, Latin, general punctuation) and Rich agree on every string."""
+    assert model.cell_len(text) == cell_len(text)

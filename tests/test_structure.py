@@ -31,7 +31,7 @@ def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """The sessionctl modules ``name`` imports, at the top or inside a function alike: ``from
     a import b`` is an import of ``a.b`` when that is a module, else of ``a``. (A package's own
     ``__init__``, which Python runs before any module in it, is not counted as imported by
-    its modules: only what a module names.) ``Later("a.b")`` (cli/common.py: a module imported
+    its modules: only what a module names.) ``Later("a.b")`` (_plain.py: a module imported
     when first used) is an import of ``a.b``."""
     found = set()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]

@@ -14,7 +14,6 @@ from sessionctl.cli.invocation import Invocation
 from sessionctl.errors import OutputLost, SessionctlError
 from sessionctl.front import COMMANDS, COMPLETE_VAR, HELP, option_help, tame_columns
 from sessionctl.output import terminal
-from sessionctl.timeparse import zone
 
 
 def run_mapped(call, run: Invocation, argv: list[str] | tuple = (), root=None) -> int:
@@ -250,6 +249,8 @@ def _configure(ctx, again: bool = False) -> None:
     flags = ctx.meta[GLOBALS]
     run.configure(flags, again)
     if flags["tz"] is not None:
+        from sessionctl.timeparse import zone
+
         zone(flags["tz"])  # an unknown zone is exit 2 for every command, init included
     run.settings.check()  # the config files, and in the shared mode who may act on which store
 

@@ -9,24 +9,11 @@ from typing import Annotated, List, Optional
 
 import typer
 
+from sessionctl._plain import Later  # noqa: F401 (the cli modules take it from here)
 from sessionctl.cli._typer import ParamType
 from sessionctl.errors import NotAllowed, SessionctlError, UsageError
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger id is malformed (exit 2), not a crash
-
-
-class Later:
-    """A domain module imported when a command first uses it, not when the command's module
-    loads: ``CMD --help`` then never loads the store and peewee it does not need
-    (docs/architecture.md#the-speed-tricks-fenced)."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        import importlib
-
-        return getattr(importlib.import_module(self._name), attr)
 
 
 def _shown(text: str) -> str:

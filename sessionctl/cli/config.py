@@ -2,8 +2,9 @@
 
 import typer
 
-from sessionctl.cli.common import Json
-from sessionctl.output import tables
+from sessionctl.cli.common import Json, Later
+
+tables = Later("sessionctl.output.tables")
 
 app = typer.Typer(help="The settings in effect and the config files they come from.",
                   no_args_is_help=True)

@@ -6,8 +6,9 @@ import typer
 
 from sessionctl.cli.common import COURSE_CODE, DryRun, FromOpt, Json, Later, ToOpt, Wide, guarded
 from sessionctl.errors import UsageError
-from sessionctl.output import chart, tables
 
+chart = Later("sessionctl.output.chart")
+tables = Later("sessionctl.output.tables")
 courses = Later("sessionctl.domain.courses")
 checks = Later("sessionctl.domain.checks")
 

@@ -4,8 +4,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.cli.common import Json
-from sessionctl.output import tables, terminal
+from sessionctl.cli.common import Json, Later
+from sessionctl.output import terminal
+
+tables = Later("sessionctl.output.tables")
 
 app = typer.Typer(help="Your calendar as a feed to subscribe to.", no_args_is_help=True)
 

@@ -4,8 +4,10 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.cli.common import Json
-from sessionctl.output import tables, terminal
+from sessionctl.cli.common import Json, Later
+from sessionctl.output import terminal
+
+tables = Later("sessionctl.output.tables")
 
 app = typer.Typer(help="Event hooks: programs that receive each booking's events.",
                   no_args_is_help=True)

@@ -15,10 +15,12 @@ import os
 from datetime import datetime, timedelta
 from typing import Callable, Mapping
 
-from sessionctl import timeparse
+from sessionctl._plain import Later
 from sessionctl.errors import UsageError
 from sessionctl.output.terminal import Output
 from sessionctl.settings import Settings
+
+timeparse = Later("sessionctl.timeparse")
 
 
 def _stderr_is_a_terminal() -> bool:

@@ -4,8 +4,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.cli.common import Json, Quiet
-from sessionctl.output import tables, terminal
+from sessionctl.cli.common import Json, Later, Quiet
+from sessionctl.output import terminal
+
+tables = Later("sessionctl.output.tables")
 
 app = typer.Typer(help="E-mail notifications.", no_args_is_help=True)
 

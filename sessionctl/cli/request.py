@@ -9,8 +9,9 @@ from sessionctl.cli.common import (
     ToOpt, Wide, Yes, each, guarded,
 )
 from sessionctl.errors import UsageError
-from sessionctl.output import files, tables
 
+files = Later("sessionctl.output.files")
+tables = Later("sessionctl.output.tables")
 requests = Later("sessionctl.domain.requests")
 texts = Later("sessionctl.domain.texts")
 

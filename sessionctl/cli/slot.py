@@ -9,8 +9,8 @@ from sessionctl.cli.common import (
     COURSE_CODE, NUMBER, CourseOpt, DryRun, FromOpt, Json, LimitOpt, ReasonOpt, SlotId, SlotIds, ToOpt,
     Later, Wide, Yes, each, guarded,
 )
-from sessionctl.output import tables
 
+tables = Later("sessionctl.output.tables")
 slots = Later("sessionctl.domain.slots")
 
 app = typer.Typer(help="Publish availability slots and browse them.", no_args_is_help=True)

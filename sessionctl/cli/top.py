@@ -4,9 +4,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from sessionctl.cli.common import NUMBER, Json, Quiet, Wide
+from sessionctl.cli.common import NUMBER, Json, Later, Quiet, Wide
 from sessionctl.errors import UsageError
-from sessionctl.output import tables
+
+tables = Later("sessionctl.output.tables")
 
 app = typer.Typer()  # the root's own commands: the root builds each when used (COMMANDS)
 

@@ -5,8 +5,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from sessionctl.cli.common import Json, Later, Wide
-from sessionctl.output import tables
 
+tables = Later("sessionctl.output.tables")
 users = Later("sessionctl.domain.users")
 
 app = typer.Typer(help="Register users and change their details (admins).", no_args_is_help=True)
