@@ -226,7 +226,7 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
     clock = re.match(_CLOCK, raw)
     if clock and (clock["m"] or clock["ampm"]):  # 22:00, 10 pm: which day?
         raise UsageError(f"{raw!r} is a time of day without a day",
-                         hint=f"write today {raw}, tomorrow {raw} or a date before it")
+                         hint=f"give the day too: today {raw}, tomorrow {raw}, mon {raw}")
     try:
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
     except ValueError:
