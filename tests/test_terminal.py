@@ -855,3 +855,39 @@ def test_a_change_that_changes_nothing_says_nothing_was_changed(booking, args):
     assert done.returncode == 6 and done.stderr.startswith(
         "error: cannot write the output: No space left on device; nothing was changed\n"), done.stderr
     assert snapshot(booking.db) == before
+
+
+def on_one_tty(args, env, columns=100, lines=50) -> str:
+    """What a terminal shows when stdout and stderr both go to it, in the order written."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+    process = subprocess.Popen([str(BIN), *args], stdin=subprocess.DEVNULL, stdout=slave,
+                               stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    process.wait(timeout=60)
+    return plain(b"".join(chunks).decode().replace("\r\n", "\n"))
+
+
+def test_errors_and_a_dry_runs_note_come_after_the_paged_output(store, tmp_path):
+    """A pager (here one that prints what it pages) would cover or scroll away what was said
+    on stderr before it: errors and the dry run's note come last, so a dry run never ends
+    looking as if it happened."""
+    pager = tmp_path / "pager.py"
+    pager.write_text("import sys\nsys.stdout.write(sys.stdin.read())\n")
+    command = f"{shlex.quote(sys.executable)} {shlex.quote(str(pager))}"
+    env = environment(store, "ada", SESSIONCTL_PAGER=command)
+    shown = on_one_tty(["slot", "cancel", "999", "1-40", "--dry-run"], env, lines=5).splitlines()
+    assert shown[-1] == "dry run: nothing was changed", shown
+    errors = [i for i, line in enumerate(shown) if line.startswith(("error:", "hint:"))]
+    results = [i for i, line in enumerate(shown) if line.startswith("slot ")]
+    assert errors and results and max(results) < min(errors), shown

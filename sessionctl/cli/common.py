@@ -183,9 +183,9 @@ def guarded(ctx: typer.Context, run, *, as_json: bool, dry_run: bool = False,
     reached = [e for e in c.effects if e[2] == "approved" and not e[3].endswith(" changed")]
     seen, c.effects[:] = list(c.effects), []
     if reached:
-        terminal.note("This change would reach:")
+        terminal.note("This change would reach:", now=True)
         for text in tables.effect_lines(seen):
-            terminal.note(f"  {text}")
+            terminal.note(f"  {text}", now=True)
         n = len(reached)
         verb = "moves" if all(e[3] == "moved" for e in reached) else "cancels"
         if not terminal.ask(f"This {verb} {n} approved session{'s' if n > 1 else ''} of other "

@@ -111,7 +111,7 @@ class Invocation:
                 raise
             if _stderr_is_a_terminal():
                 self._store.waiting = lambda: self.out.stderr(
-                    "waiting for the store: another sessionctl is writing to it…\n")
+                    "waiting for the store: another sessionctl is writing to it…\n", now=True)
         return self._store
 
     def context(self):

@@ -60,6 +60,7 @@ class Output:
         self.configured = False
         self.running = False
         self.held: io.StringIO | None = None
+        self.later: list[str] = []  # stderr held back until the held stdout is shown
         self.wide = False  # a --wide list was printed: less scrolls it sideways
 
     def configure(self, settings, again: bool = False) -> None:
@@ -109,12 +110,14 @@ class Output:
 
     def session(self, call):
         """Run one whole command: on a terminal its stdout held back, then paged if taller than
-        the screen, else printed. Errors (stderr) are never held. A write to stdout that fails
+        the screen, else printed; what it says on stderr meanwhile (errors, a dry run's note)
+        comes after it, so the pager never hides it and a list never scrolls it away (a
+        question, and the note that it waits for the lock, are said at once). A write to stdout that fails
         (not a reader gone away) is ``OutputLost`` (exit 6). Inside a running command (the
         demo's steps) it only calls."""
         if self.running:
             return call()
-        self.running, self.held, self.wide = True, None, False
+        self.running, self.held, self.wide, self.later = True, None, False, []
         real, sys.stdout = sys.stdout, _Stdout(sys.stdout)  # click's own output (help) included
         try:
             return call()
@@ -126,6 +129,9 @@ class Output:
                     self._show(held.getvalue())
             finally:
                 sys.stdout = real
+                later, self.later = "".join(self.later), []
+                if later:
+                    self.stderr(later)
 
     def _show(self, text: str) -> None:
         now = self.screen()
@@ -136,12 +142,17 @@ class Output:
             sys.stdout.write(text)
             sys.stdout.flush()
 
-    def stderr(self, text: str) -> None:
+    def stderr(self, text: str, *, now: bool = False) -> None:
         """Write to stderr with every password of a server URL in the settings hidden, whatever
-        layer the text comes from (a driver's message may quote the URL it could not read)."""
+        layer the text comes from (a driver's message may quote the URL it could not read).
+        While a command's stdout is held (``stream``), it waits for it, unless said ``now``."""
         from sessionctl.urls import conceal
 
         if sys.stderr is None:  # closed (2>&-): nowhere to say it
+            return
+        if not now and self.running and (self.held is not None or (
+                _isatty() and self.screen().pager)):
+            self.later.append(text)
             return
         try:
             urls = self.settings.server_urls()
@@ -304,20 +315,24 @@ def warning(message: str) -> None:
     out().stderr(f"warning: {_one_line(message)}\n")
 
 
-def note(text: str) -> None:
-    """A line for the user on stderr (not a warning: what a dry run did, what it asks)."""
-    out().stderr(f"{text}\n")
+def note(text: str, *, now: bool = False) -> None:
+    """A line for the user on stderr (not a warning: what a dry run did, what it asks);
+    ``now``: at once, not after the command's output."""
+    out().stderr(f"{text}\n", now=now)
 
 
 def ask(question: str) -> bool:
     """Ask on stderr, read the answer from stdin: True only for y or yes (EOF is no)."""
-    out().stderr(question)
+    out().stderr(question, now=True)
     try:
         answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        out().stderr("\n", now=True)  # Ctrl-C: the shell's prompt starts on a line of its own
+        raise
     except (OSError, ValueError):
         answer = ""
     if not answer.endswith("\n"):
-        out().stderr("\n")  # EOF: the next line starts on a line of its own
+        out().stderr("\n", now=True)  # EOF: the next line starts on a line of its own
     return answer.strip().lower() in ("y", "yes")
 
 
@@ -326,11 +341,12 @@ def unseen():
     """Whatever is printed inside goes nowhere (a dry run done to see what a change reaches)."""
     printing = out()
     held, printing.held = printing.held, io.StringIO()
+    later, printing.later = printing.later, []
     stderr, sys.stderr = sys.stderr, io.StringIO()
     try:
         yield
     finally:
-        printing.held, sys.stderr = held, stderr
+        printing.held, printing.later, sys.stderr = held, later, stderr
 
 
 def look():
