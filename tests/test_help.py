@@ -121,3 +121,16 @@ def test_help_of_a_hostile_name_is_a_usage_error_said_safely(cli, name):
     assert result.exit_code == 2 and result.stdout == ""
     assert "\x1b" not in result.stderr and "\u202e" not in result.stderr
     assert result.stderr.count("\n") == 2  # error and hint, each one line
+
+
+@pytest.mark.parametrize("path", [(), *[p for p, c in tree(ROOT) if len(p) == 1 and hasattr(c, "commands")]])
+def test_a_group_without_its_command_shows_its_help_as_a_usage_error(tmp_path, path):
+    """``sessionctl`` or ``sessionctl slot`` alone: the help on stderr, exit 2, stdout empty
+    (the installed command, as a new user first types it)."""
+    result = subprocess.run([str(BIN), *path], capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin", "SESSIONCTL_DB": str(tmp_path / "s.db"),
+                                 "HOME": str(tmp_path)})
+    assert (result.returncode, result.stdout) == (2, "")
+    usage = " ".join(("sessionctl", *path))
+    assert result.stderr.startswith(f"Usage: {usage} [OPTIONS] COMMAND"), result.stderr
+    assert "Commands:" in result.stderr and "Traceback" not in result.stderr

@@ -28,8 +28,9 @@ def run_mapped(call, run: Invocation, argv: list[str] | tuple = (), root=None) -
         _debug(run)
         out.error(exc.message, exc.hint, exc.details)
         return exc.code
-    except click_exc.NoArgsIsHelpError:
-        return 2  # the help text is already on the screen
+    except click_exc.NoArgsIsHelpError as exc:  # `sessionctl`, `sessionctl slot`: the help
+        out.stderr(exc.format_message().rstrip("\n") + "\n")  # on stderr, as a usage error
+        return 2
     except click_exc.UsageError as exc:
         from sessionctl.cli import hints
 
