@@ -100,6 +100,8 @@ _DAY_WORD = r"(?i)^(?:(?P<next>next)[ ]+)?(?P<day>[a-z]+)(?:[ ]+(?P<clock>.+))?$
 _DAYS = {"yesterday": -1, "today": 0, "tomorrow": 1}
 _CLOCK = r"(?i)^(?P<h>[0-9]{1,2})(?::(?P<m>[0-9]{2}))?(?::(?P<s>[0-9]{2}))?\s*(?P<ampm>am|pm)?$"
 _DATE_ONLY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_HOUR_ALONE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{1,2}(?:[Zz]|[+-][0-9:]+)?$"
+CLOCK_HINT = "write it like 14:00, 9:30 or 2pm"
 WHEN_HINT = "use ISO 8601 (2026-12-01 14:00), today/tomorrow/mon 10:00, or +90m, +2h, +3d, +1w"
 
 
@@ -227,6 +229,8 @@ def _read(text: str, tz: tzinfo, now: datetime) -> datetime | date:
     if clock and (clock["m"] or clock["ampm"]):  # 22:00, 10 pm: which day?
         raise UsageError(f"{raw!r} is a time of day without a day",
                          hint=f"give the day too: today {raw}, tomorrow {raw}, mon {raw}")
+    if re.match(_HOUR_ALONE, raw):  # 2027-03-01 10: an hour is written 10:00 or 10am
+        raise UsageError(f"cannot read the time of day in {raw!r}", hint=CLOCK_HINT)
     try:
         value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
     except ValueError:
@@ -284,14 +288,16 @@ def _clock(text: str, raw: str) -> tuple[int, int, int]:
     match = re.match(_CLOCK, text.strip())
     if match:
         hour, minute, second = int(match["h"]), int(match["m"] or 0), int(match["s"] or 0)
-        if match["ampm"]:
+        if not (match["m"] or match["ampm"]):  # tomorrow 1: 01:00 or 13:00? not guessed
+            match = None
+        elif match["ampm"]:
             if not 1 <= hour <= 12:
                 match = None
             else:
                 hour = hour % 12 + (12 if match["ampm"].lower() == "pm" else 0)
         if match and hour < 24 and minute < 60 and second < 60:
             return hour, minute, second
-    raise UsageError(f"cannot read the time of day in {raw!r}", hint="write it like 14:00, 9:30 or 2pm")
+    raise UsageError(f"cannot read the time of day in {raw!r}", hint=CLOCK_HINT)
 
 
 REPEATS = {

@@ -183,6 +183,9 @@ def test_a_date_without_a_year_is_the_next_one_in_the_display_zone():
     ("１２/07", "digits as 0-9"), ("9" * 5000 + "/07", "cannot read"),
     ("10:00 pm", "a time of day without a day"), ("22:00", "a time of day without a day"),
     ("10 pm", "a time of day without a day"), ("9:30am", "a time of day without a day"),
+    ("tomorrow 1", "cannot read the time of day"), ("mon 10", "cannot read the time of day"),
+    ("next mon 10", "cannot read the time of day"), ("2027-03-01 10", "cannot read the time of day"),
+    ("2027-03-01T10Z", "cannot read the time of day"),
     ("2027-01-11 10:00:30.5", "a fraction of a second"),
     ("2027-01-11T10:00:00.000001Z", "a fraction of a second"),
 ])
