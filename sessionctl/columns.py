@@ -176,6 +176,16 @@ def cut(text: str, width: int) -> str:
     return kept.rstrip() + ELLIPSIS
 
 
+def cut_middle(text: str, width: int) -> str:
+    """A value that is never cut unless nothing else can give (a 32-character course code at
+    80 columns): cut in the middle, so that two codes that differ only at their end still look
+    different (``ABCDEFGHIJKL…WXYZ012345``); text that is not plain ASCII is cut at its end."""
+    if not (text.isascii() and text.isprintable()) or width < 5 or len(text) <= width:
+        return cut(text, width)
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + ELLIPSIS + text[len(text) - tail:]
+
+
 def fit_line(text: str, width: int) -> str:
     """A title, caption or note line: cut to the width, never wrapped."""
     return cut(one_line(clean(text)), width)
@@ -256,10 +266,13 @@ def allot(columns: Sequence[Column], naturals: Sequence[int], width: int | None)
     for i in flexible:
         widths[i] = high[i]
     over = sum(widths) + GAP * (len(columns) - 1) - width
-    if over > 0:  # the whole columns alone are too wide: cut them too, widest first
+    if over > 0:  # the whole columns alone are too wide: cut them too, widest first, and
+        # none below its planned width (a status, a time) while a wider one can give
         fixed = {i: widths[i] for i in range(len(columns)) if i not in flexible}
-        cut_to = _level(fixed, {i: min(1, w) for i, w in fixed.items()},
-                        sum(fixed.values()) - over)
+        planned = {i: min(w, columns[i].plan) for i, w in fixed.items()}
+        target = sum(fixed.values()) - over
+        cut_to = _level(fixed, planned if sum(planned.values()) <= target
+                        else {i: min(1, w) for i, w in fixed.items()}, target)
         for i, w in cut_to.items():
             widths[i] = w
     return widths
@@ -400,6 +413,14 @@ def draw(
     breaks = [c.cut == WRAP for c in columns]
     texts, sizes, naturals = _cells(columns, rows, look.width + 1, breaks)
     widths = allot(columns, naturals, look.width)
+    squeezed = [i for i, (c, w) in enumerate(zip(columns, widths))
+                if w < min(cell_len(c.header), naturals[i])]
+    if squeezed:  # values far wider than planned left a column no room even for its header:
+        kept = [i for i in range(len(columns)) if i not in squeezed]  # leave it out, not "…"
+        columns, breaks = [columns[i] for i in kept], [breaks[i] for i in kept]
+        texts = [[cells[i] for i in kept] for cells in texts]
+        sizes = [[size[i] for i in kept] for size in sizes]
+        widths = allot(columns, [naturals[i] for i in kept], look.width)
     return _lines(columns, rows, texts, sizes, widths, look, breaks, title, caption, notes,
                   headings)
 
@@ -493,7 +514,7 @@ def _lines(columns, rows, texts, sizes, widths, look, breaks, title, caption, no
             for i, (w, column, _) in enumerate(plan):
                 text, size = cells[i], measured[i]
                 if size > w:
-                    shortened = cut(text, w)
+                    shortened = cut_middle(text, w) if column.cut == NEVER else cut(text, w)
                     size = cell_len(shortened)
                     text = _hyperlink(text, shortened) if look.links and _is_link(column, row) else shortened
                 if colour and column.style is not None:

@@ -252,3 +252,25 @@ def test_a_table_in_a_show_command_wraps_text_at_words_and_never_splits_a_link()
 def test_cell_len_counts_as_rich_counts_without_loading_it_for_common_text(text):
     """The fast path (ASCII, Latin, general punctuation) and Rich agree on every string."""
     assert model.cell_len(text) == cell_len(text)
+
+
+def test_whole_values_wider_than_the_screen_cut_in_the_middle_and_never_a_status():
+    """Two 32-character course codes that differ at their end, at 80 columns: each cut in the
+    middle (still different), the status and times whole, no column squeezed to a bare ``…``."""
+    columns = [Column("ID", lambda r: r[0], 100, width=4),
+               Column("Course", lambda r: r[1], 90, width=6),
+               Column("Start", lambda r: r[2], 95, width=15),
+               Column("End", lambda r: r[3], 85, width=5),
+               Column("Seats", lambda r: r[4], 70, width=5),
+               Column("Status", lambda r: r[5], 80, width=9),
+               Column("Notes", lambda r: r[6], 50, TEXT, 12)]
+    rows = [(44, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", "Mon 2027-01-11 10:00", "11:00", "0/1",
+             "available", "bring notes"),
+            (45, "ABCDEFGHIJKLMNOPQRSTUVWXYZ012399", "Mon 2027-01-11 12:00", "13:00", "0/1",
+             "waiting, 1 of 1", "")]
+    lines = model.draw(columns, rows, Look(80, False, False))
+    assert all(cell_len(line) <= 80 for line in lines), lines
+    assert lines[0].split() == ["ID", "Course", "Start", "End", "Seats", "Status"]
+    assert "…" in lines[2] and lines[2].split()[1] != lines[3].split()[1]
+    assert lines[2].split()[1].endswith("012345") and lines[3].split()[1].endswith("012399")
+    assert lines[2].endswith("available") and lines[3].endswith("waiting, 1 of 1")
