@@ -40,6 +40,11 @@ def test_status_takes_several(world, listed):
     got = world.json("slot", "list", "--status", "booked,cancelled", user="ada")
     assert [s["id"] for s in got] == [listed["slots"][0], listed["slots"][3]]
     assert len(world.json("slot", "list", "--status", "cancelled,all", user="ada")) == 4
+    # repeated, as comma-separated: every value counts, not only the last
+    got = world.json("slot", "list", "--status", "booked", "--status", "cancelled", user="ada")
+    assert [s["id"] for s in got] == [listed["slots"][0], listed["slots"][3]]
+    got = world.json("request", "list", "--status", "pending", "--status", "approved", user="ada")
+    assert sorted(r["id"] for r in got) == sorted([req["approved"], req["pending"], req["kat"]])
 
 
 def test_request_list_student(world, listed):

@@ -1,6 +1,6 @@
 """sessionctl request …"""
 
-from typing import Annotated, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -42,9 +42,9 @@ def send(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    status: Annotated[Optional[str], typer.Option(
+    status: Annotated[Optional[List[str]], typer.Option(
         "--status", metavar="pending|approved|waiting|rejected|cancelled|completed|all",
-        help="Only these, comma-separated (pending,waiting)."
+        help="Only these, comma-separated (pending,waiting) or repeated."
     )] = None,
     course: CourseOpt = None,
     from_: FromOpt = None,
@@ -58,7 +58,8 @@ def list_(
     """List requests, newest first: your own (student), for your slots (educator), all (admin)."""
     app_ = ctx.obj
     c = app_.context()
-    views = requests.list_requests(c, status, course, *app_.between(from_, to),
+    views = requests.list_requests(c, ",".join(status or ()) or None, course,
+                                   *app_.between(from_, to),
                                    student=student, limit=limit)
     tables.requests(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 

@@ -76,9 +76,9 @@ def list_(
     course: CourseOpt = None,
     from_: FromOpt = None,
     to: ToOpt = None,
-    status: Annotated[Optional[str], typer.Option(
+    status: Annotated[Optional[List[str]], typer.Option(
         "--status", metavar="available|booked|cancelled|all",
-        help="Only these, comma-separated (available,booked). Default: students see available "
+        help="Only these, comma-separated (available,booked) or repeated. Default: students see available "
         "future slots; others, live slots not yet ended.",
     )] = None,
     educator: Annotated[Optional[str], typer.Option("--educator", metavar="NAME", help="Only this educator's slots.")] = None,
@@ -89,7 +89,8 @@ def list_(
     """List the slots you can see."""
     app_ = ctx.obj
     c = app_.context()
-    views = slots.list_slots(c, course, *app_.between(from_, to), status, educator, limit)
+    views = slots.list_slots(c, course, *app_.between(from_, to), ",".join(status or ()) or None,
+                             educator, limit)
     tables.slots(views, c.tz, as_json, viewer=app_.viewer(), wide=wide)
 
 
