@@ -33,10 +33,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+# files of the zone database that are no IANA zone: the machine's own setting and the
+# template for POSIX rules (each means something else on another machine), and a placeholder
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
 def zone(name: str) -> ZoneInfo:
     """An IANA zone by name; exit 2 if there is no such zone."""
     try:
-        if not name or name != name.strip() or ".." in name:
+        if not name or name != name.strip() or ".." in name or name in _NOT_ZONES:
             raise ValueError
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -506,6 +506,11 @@ def test_unknown_display_zone_is_refused(w):
                     env={"SESSIONCTL_TZ": "Mars/Olympus"}), 2, "Mars/Olympus")
     with unchanged(w):
         refused(w("--tz", "Europe/Atlantis", "slot", "calendar", user="alan"), 2, "Europe/Atlantis")
+    for machine_file in ("localtime", "posixrules", "Factory"):  # files, not IANA zones
+        with unchanged(w):
+            refused(w("user", "set", "--tz", machine_file, user="alan"), 2, machine_file)
+        with unchanged(w):
+            refused(w("--tz", machine_file, "slot", "list", user="alan"), 2, machine_file)
 
 
 # ==================================================================================================

@@ -153,7 +153,7 @@ LimitOpt = Annotated[Optional[int], typer.Option(
 DryRun = Annotated[bool, typer.Option(
     "--dry-run", help="Print what would happen and change nothing (the exit code is the real run's).")]
 Yes = Annotated[bool, typer.Option(
-    "--yes", "-y", help="Do not ask before cancelling other people's approved sessions.")]
+    "--yes", "-y", help="Do not ask before cancelling or moving other people's approved sessions.")]
 ReasonOpt = Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why (shown to the other side).")]
 
 

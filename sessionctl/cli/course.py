@@ -173,7 +173,7 @@ def _max_active(text: str) -> int:
 @app.command("report")
 def report(ctx: typer.Context, code: Code, from_: FromOpt = None, to: ToOpt = None,
            as_json: Json = False) -> None:
-    """How a course's slots were used, with a bar chart by week (default: the last 12 weeks)."""
+    """How a course's slots were used, with a bar chart by week (default: 8 weeks to this one's end, and 4 after)."""
     from sessionctl.domain import report as report_domain
 
     app_ = ctx.obj

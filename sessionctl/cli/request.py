@@ -50,7 +50,7 @@ def list_(
     from_: FromOpt = None,
     to: ToOpt = None,
     student: Annotated[Optional[str], typer.Option(
-        "--student", metavar="NAME", help="Only this student's requests (educators, admins).")] = None,
+        "--student", metavar="NAME", help="Only this student's requests (educators and admins: any they see; students: themselves).")] = None,
     limit: LimitOpt = None,
     wide: Wide = False,
     as_json: Json = False,
@@ -163,7 +163,7 @@ def rate(
 @app.command("export")
 def export(
     ctx: typer.Context,
-    ics: Annotated[bool, typer.Option("--ics", help="iCalendar (RFC 5545), the only format (required).")] = False,
+    ics: Annotated[bool, typer.Option("--ics", help="iCalendar (RFC 5545), the only format; required.")] = False,
     out: Annotated[Optional[str], typer.Option(
         "--out", metavar="FILE",
         help="Write FILE atomically (temp file + rename) instead of printing; '-' is stdout."

@@ -19,7 +19,7 @@ Start = Annotated[Optional[str], typer.Option("--start", metavar="WHEN", help="S
 End = Annotated[Optional[str], typer.Option("--end", metavar="WHEN", help="End.")]
 Duration = Annotated[Optional[str], typer.Option("--duration", metavar="DURATION", help="Length instead of --end: 30m, 1h, 1h30m.")]
 Notes = Annotated[Optional[str], typer.Option("--notes", metavar="TEXT", help="Notes for students ('' clears).")]
-IgnoreBusy = Annotated[bool, typer.Option("--ignore-busy", help="Create it even if it overlaps a busy time of the educator's calendars.")]
+IgnoreBusy = Annotated[bool, typer.Option("--ignore-busy", help="Go on even if it overlaps a busy time of the educator's calendars.")]
 Link = Annotated[Optional[str], typer.Option("--link", metavar="URL", help="Default meeting link, http(s) ('' clears).")]
 
 

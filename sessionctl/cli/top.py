@@ -105,7 +105,7 @@ def inbox(
 
 def agenda(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option("--days", metavar="N", click_type=NUMBER, help="How many days, today included (default 7).")] = 7,
+    days: Annotated[int, typer.Option("--days", metavar="N", click_type=NUMBER, help="How many days, today included.")] = 7,
     as_json: Json = False,
 ) -> None:
     """What is ahead for you, by day: your sessions and requests, or your slots and who booked them."""
