@@ -188,12 +188,13 @@ def parse_until(text: str, *, tz: tzinfo, now: datetime) -> datetime:
 
 @_readable
 def parse_date(text: str, *, tz: tzinfo, now: datetime) -> date:
-    """A local calendar day: ``2027-12-24``, ``Dec 24 2027``, ``tomorrow``, ``fri``; a WHEN with
-    a time of day means the day it falls on in ``tz``."""
+    """A local calendar day: ``2027-12-24``, ``Dec 24 2027``, ``tomorrow``, ``fri``; a time of
+    day is refused (it would be left out unseen)."""
     value = _read(text, tz, now)
     if isinstance(value, datetime):
-        value = _in_range(value, text).astimezone(tz).date()
-    elif not EARLIEST.date() < value < LATEST.date():
+        raise UsageError(f"{text.strip()!r} is a time; a day is wanted",
+                         hint="write the day alone, e.g. 2027-02-08 or fri")
+    if not EARLIEST.date() < value < LATEST.date():
         raise UsageError(f"{text.strip()!r} is out of range: {RANGE}")
     return value
 

@@ -1112,6 +1112,8 @@ def test_rrule_numbers_huge_or_in_other_digits_are_exit_2(world, rule):
     ("9999-01-01", "out of range"),
     ("12/03/2029", "could be 12 March or 3 December 2029"),
     (",".join(["2029-01-02"] * 5000 + ["nonsense"]), "cannot read"),
+    ("", "has an empty day"), ("2029-01-02,,2029-01-03", "has an empty day"),
+    ("2029-01-02 10:00", "is a time; a day is wanted"),
 ])
 def test_except_refuses_hostile_dates(world, skip, says):
     before = snapshot(world.db)
@@ -1121,3 +1123,10 @@ def test_except_refuses_hostile_dates(world, skip, says):
     assert result.exit_code == 2, (result.stdout, result.stderr[-300:])
     assert says in result.stderr and "Traceback" not in result.stderr
     assert snapshot(world.db) == before
+
+
+def test_except_reads_a_day_written_with_a_comma_whole(world):
+    made = world.json("slot", "add", "--course", "MATH101", "--start", "2029-01-01 10:00",
+                      "--duration", "1h", "--repeat", "daily", "--count", "4",
+                      "--except", "Jan 2, 2029", "--except", "2029-01-03,2029-01-04", user="ada")
+    assert [m["start"][:10] for m in made] == ["2029-01-01"]

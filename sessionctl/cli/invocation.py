@@ -178,10 +178,28 @@ class Invocation:
                              hint="--to is the end of the range: things starting before it")
         return lo, hi
 
-    def day(self, text: str):
-        """A local calendar day in the display zone (``--except``)."""
+    def days(self, given) -> tuple:
+        """``--except``: local calendar days in the display zone, each option a day or days
+        separated by commas (a day written with a comma, ``Feb 8, 2027``, is read whole)."""
         ctx = self.context()
-        return timeparse.parse_date(text, tz=ctx.tz, now=ctx.now())
+
+        def day(text: str):
+            return timeparse.parse_date(text, tz=ctx.tz, now=ctx.now())
+
+        found = []
+        for text in given or ():
+            if "," in text:
+                try:
+                    found.append(day(text))
+                    continue
+                except UsageError:
+                    pass
+            for piece in text.split(","):
+                if not piece.strip():
+                    raise UsageError(f"--except {text!r} has an empty day",
+                                     hint="write days like 2027-02-08,2027-02-15")
+                found.append(day(piece))
+        return tuple(found)
 
     @staticmethod
     def duration(text: str | None) -> timedelta | None:

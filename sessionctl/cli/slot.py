@@ -54,7 +54,7 @@ def add(
     plan = series.Series(
         repeat=repeat, rrule=rrule, count=count, split=app_.duration(split),
         until=app_.when(until, until=True),
-        skip=tuple(app_.day(d) for given in except_ or () for d in given.split(",") if d.strip()),
+        skip=app_.days(except_),
     )
     busy = app_.busy(ignore_busy)
 
