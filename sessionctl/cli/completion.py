@@ -87,9 +87,14 @@ def respond(run: Invocation, complete) -> None:
     set), in ``run``. It exits the process; stderr stays silent unless debugging
     (``SESSIONCTL_DEBUG=1``: errors show instead of completing nothing)."""
 
+    from typer import _completion_classes
     from typer.completion import completion_init
 
     completion_init()  # Typer's bash/zsh/fish classes: the protocol its scripts speak
+    # Our descriptions are plain text (cleaned by _candidates): Typer would render each as
+    # Rich markup for zsh and fish, importing Rich's markdown (~100 ms, slower than slot list)
+    # and reading a course title's "[bold]" as markup.
+    _completion_classes._sanitize_help_text = str
     debugging = run.settings.debug
     if not debugging:
         sys.stderr = io.StringIO()
