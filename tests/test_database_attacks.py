@@ -14,7 +14,7 @@ import pytest
 from conftest import PG_SERVER, future, iso, snapshot
 from runkit import BIN
 from sessionctl.store import PG_WRITE_LOCK
-from test_database_mode import PASSWORD, converted, refused, rows, world  # noqa: F401 (fixtures)
+from test_database_mode import PASSWORD, converted, rows, world  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.skipif(not PG_SERVER, reason="SESSIONCTL_TEST_PG is not set (.ci/run sets it)")
 
@@ -65,3 +65,70 @@ def test_a_rush_of_sends_by_many_logins_exits_only_0_or_5_and_overfills_nothing(
                      (slots,))
     assert seats == [(1, 1), (3, 3)]
     assert sum(code == 0 for code, _ in done) == 4
+
+
+# -- history and notifications: a real change of one's own, told once --------------------------
+
+
+def attempt(con, sql: str, params=()) -> str:
+    """Run ``sql`` in a savepoint of the caller's transaction; it must fail. Returns what the
+    server said."""
+    import psycopg
+
+    try:
+        with con.transaction():
+            cursor = con.execute(sql, params)
+    except psycopg.Error as exc:
+        return str(exc).splitlines()[0]
+    raise AssertionError(f"{sql} was not refused ({cursor.rowcount} rows)")
+
+
+HISTORY = ("INSERT INTO history (request_id, at, actor_id, from_status, to_status, note) "
+           "VALUES (%s, %s, %s, %s, %s, %s)")
+TELL = ("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s)")
+
+
+def test_a_student_cannot_record_a_change_they_did_not_make_nor_tell_of_one(converted):
+    """A history row that changes nothing (from = to), or a change made in an earlier
+    transaction, is refused whatever its time and note; so then is a notification to the
+    educator in the name of such a row."""
+    w = converted
+    alan = w.connect("alan")
+    mine, s1 = w.request["alan-s1"], w.slot["s1"]  # approved, in an earlier transaction
+    before = snapshot(w.url)
+    with alan.transaction():
+        for was, to in (("approved", "approved"), ("pending", "approved"), (None, "approved")):
+            said = attempt(alan, HISTORY, (mine, "2000-01-01", w.id["alan"], was, to, "pay here"))
+            assert "change of request" in said, (was, to, said)
+        said = attempt(alan, TELL, (w.id["ada"], "request", mine, s1,
+                                    "urgent: log in at https://evil.example", "2000-01-01"))
+        assert "violates row-level security" in said or "change you made" in said, said
+    assert snapshot(w.url) == before
+
+
+def test_a_students_own_change_is_recorded_once_at_the_servers_time_and_told_once(converted):
+    w = converted
+    kat = w.connect("kat")
+    hers, s2 = w.request["kat-s2"], w.slot["s2"]  # pending
+    before = snapshot(w.url)
+    with kat.transaction():
+        kat.execute("UPDATE requests SET status = 'cancelled' WHERE id = %s", (hers,))
+        for was in ("approved", "cancelled"):  # not the status it had
+            assert "change of request" in attempt(
+                kat, HISTORY, (hers, "2000-01-01", w.id["kat"], was, "cancelled", None))
+        kat.execute(HISTORY, (hers, "2000-01-01", w.id["kat"], "pending", "cancelled", "ill"))
+        assert "change of request" in attempt(  # once
+            kat, HISTORY, (hers, "2000-01-01", w.id["kat"], "pending", "cancelled", "again"))
+        kat.execute(TELL, (w.id["ada"], "cancelled", hers, s2, "Kat cancelled", "2000-01-01"))
+        assert "change you made" in attempt(  # once per recipient and change
+            kat, TELL, (w.id["ada"], "cancelled", hers, s2, "Kat cancelled", "2000-01-01"))
+    with w.superuser() as con:
+        assert rows(con, "SELECT at > now() AT TIME ZONE 'UTC' - interval '1 hour', note FROM "
+                         "history WHERE request_id = %s AND to_status = 'cancelled'",
+                    (hers,)) == [(True, "ill")]
+        assert rows(con, "SELECT count(*), bool_and(created_at > '2020-01-01') FROM "
+                         "notifications WHERE request_id = %s AND kind = 'cancelled'",
+                    (hers,)) == [(1, True)]
+    after = snapshot(w.url)
+    assert {t for t in after if after[t] != before[t]} == {"requests", "history", "notifications"}

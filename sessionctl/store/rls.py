@@ -30,8 +30,8 @@ from __future__ import annotations
 from sessionctl.errors import Conflict, NotFound, Unavailable, UsageError
 from sessionctl.store.rls_behalf import LOGINS, ON_BEHALF, READS, TEXTS_TABLE
 from sessionctl.store.rls_guards import (
-    CHECKS, DEFINER, GROUPS, HELPERS, IDLE_TIMEOUT, ROLEMAKER, ROLES, SCHEMA, TRIGGER_BINDINGS,
-    TRIGGERS, memberships_cleared, rolemaker_admin,
+    CHANGES_TABLE, CHECKS, DEFINER, GROUPS, HELPERS, IDLE_TIMEOUT, ROLEMAKER, ROLES, SCHEMA,
+    TRIGGER_BINDINGS, TRIGGERS, memberships_cleared, rolemaker_admin,
 )
 
 
@@ -177,7 +177,8 @@ _POLICIES = [
     *((table, "definer", "ALL", DEFINER, "true", "true") for table in TABLES),
 ]
 
-_INVOKER = ("history_stamp", "request_guard", "slot_guard", "user_guard", "is_owner")
+_INVOKER = ("history_stamp", "notification_guard", "request_guard", "slot_guard", "user_guard",
+            "is_owner")
 
 
 def _policy(table: str, name: str, command: str, to: str, using: str | None,
@@ -248,6 +249,12 @@ def _statements_before_logins(texts: dict[str, str]) -> list[str]:
         *(f"INSERT INTO {TEXTS_TABLE} VALUES ({_literal(key)}, {_literal(template)})"
           for key, template in texts.items()),
         f"GRANT SELECT ON {TEXTS_TABLE} TO {DEFINER}",
+        f"CREATE TABLE {CHANGES_TABLE} (id bigserial PRIMARY KEY, tx bigint NOT NULL, "
+        "login text NOT NULL, request_id integer NOT NULL, from_status text, "
+        "to_status text NOT NULL, by_person boolean, told integer[] NOT NULL DEFAULT '{}')",
+        f"CREATE INDEX ON {CHANGES_TABLE} (login, tx)",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {CHANGES_TABLE} TO {DEFINER}",
+        f"GRANT USAGE ON SEQUENCE {CHANGES_TABLE}_id_seq TO {DEFINER}",
         *_texts(HELPERS), *_texts(CHECKS), *_texts(TRIGGERS), *_texts(ON_BEHALF),
         *_texts(READS), *_texts(LOGINS),
         f"""
