@@ -132,3 +132,56 @@ def test_a_students_own_change_is_recorded_once_at_the_servers_time_and_told_onc
                     (hers,)) == [(1, True)]
     after = snapshot(w.url)
     assert {t for t in after if after[t] != before[t]} == {"requests", "history", "notifications"}
+
+
+# -- the definer functions' own reach ----------------------------------------------------------------
+
+
+def test_the_helpers_give_a_student_nothing_of_another_course(converted):
+    """The definer functions read past the policies; called raw by a student about another
+    course (PHYS: eve's booking, bob's slot), each gives nothing or is refused."""
+    w = converted
+    alan = w.connect("alan")
+    s3, eves, phys = w.slot["s3"], w.request["eve-s3"], w.course["PHYS"]
+    when = rows(w.superuser(), "SELECT starts_at, ends_at FROM slots WHERE id = %s", (s3,))[0]
+    before = snapshot(w.url)
+    for sql, params in [
+        ("SELECT (sessionctl.slot_row(%s)).id", (s3,)),
+        ("SELECT (sessionctl.course_row(%s)).id", (phys,)),
+        ("SELECT sessionctl.role_of(%s)", (w.id["eve"],)),
+    ]:
+        assert rows(alan, sql, params) == [(None,)], sql
+    for sql, params in [
+        ("SELECT sessionctl.say('approved', %s, %s)", (eves, w.id["eve"])),
+        ("SELECT sessionctl.when_for(now()::timestamp, %s)", (w.id["eve"],)),
+        ("SELECT sessionctl.piece('what')", ()),
+        ("SELECT * FROM sessionctl.clashes(%s, %s, %s, 0)", (w.id["eve"], *when)),
+        ("SELECT sessionctl.changes_now(%s, 'approved', ARRAY['cancelled'])", (s3,)),
+        ("SELECT sessionctl.changed_now(%s)", (eves,)),
+        ("SELECT sessionctl.is_login(%s)", (w.name["eve"],)),
+        ("SELECT sessionctl.may_make_login(%s, 'student')", (w.name["eve"],)),
+        ("SELECT * FROM sessionctl.changes", ()),
+    ]:
+        assert "permission denied" in attempt(alan, sql, params), sql
+    # their own course's rows, as the policies show them
+    assert rows(alan, "SELECT (sessionctl.slot_row(%s)).id", (w.slot["s1"],)) == [(w.slot["s1"],)]
+    assert rows(alan, "SELECT (sessionctl.course_row(%s)).code", (w.course["MATH"],)) == [("MATH",)]
+    assert rows(alan, "SELECT sessionctl.role_of(%s)", (w.id["ada"],)) == [("educator",)]
+    assert snapshot(w.url) == before
+
+
+def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call(converted):
+    w = converted
+    with w.superuser() as con:
+        callable_ = {name for (name,) in rows(
+            con, "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'sessionctl'::regnamespace"
+                 " AND has_function_privilege('sessionctl_student', p.oid, 'EXECUTE')")}
+    assert callable_ == {
+        # who is asking, and the checks the policies and the guards call
+        "me", "my_role", "role_of", "my_courses", "my_slots", "my_enrolments", "my_people",
+        "manages_course", "manages_slot", "sees_slot", "sees_request", "slot_row", "course_row",
+        "may_request", "may_record", "may_notify", "name_is_free", "is_owner", "recorded", "told",
+        "history_stamp", "notification_guard", "request_guard", "slot_guard", "user_guard",
+        # what the CLI calls (store/guarded.py, Store.made_users)
+        "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
+        "enrolled_counts", "code_taken", "login_role"}

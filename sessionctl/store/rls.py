@@ -179,6 +179,11 @@ _POLICIES = [
 
 _INVOKER = ("history_stamp", "notification_guard", "request_guard", "slot_guard", "user_guard",
             "is_owner")
+# what only the definer functions call (their owner's right suffices) and triggers fire: no
+# group may call them itself (they would read past the policies: another student's session,
+# a user's zone, the words about any request)
+_INTERNAL = ("say", "when_for", "piece", "changes_now", "changed_now", "clashes", "is_login",
+             "may_make_login", "count_seats", "journal")
 
 
 def _policy(table: str, name: str, command: str, to: str, using: str | None,
@@ -270,7 +275,10 @@ BEGIN
         ELSIF f.proname NOT IN ({", ".join(f"'{name}'" for name in _INVOKER)}) THEN
             EXECUTE format('ALTER FUNCTION %s OWNER TO {DEFINER}', f.sig);
         END IF;
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {_EVERYONE}, {DEFINER}', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {DEFINER}', f.sig);
+        IF f.proname NOT IN ({", ".join(f"'{name}'" for name in _INTERNAL)}) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {_EVERYONE}', f.sig);
+        END IF;
         IF f.proname IN ('me', 'my_role', 'may_make_login', 'is_login') THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {ROLEMAKER}', f.sig);
         END IF;

@@ -101,9 +101,6 @@ $$;
 CREATE FUNCTION {SCHEMA}.my_role() RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
     SELECT u.role::text FROM STORE.users u WHERE u.id = {SCHEMA}.me()
 $$;
-CREATE FUNCTION {SCHEMA}.role_of(who integer) RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
-    SELECT u.role::text FROM STORE.users u WHERE u.id = who
-$$;
 -- the ids a person's rows hang on, each read once per statement (a hashed subplan)
 CREATE FUNCTION {SCHEMA}.my_courses() RETURNS SETOF integer LANGUAGE sql STABLE {PINNED} AS $$
     SELECT c.id FROM STORE.courses c WHERE c.educator_id = {SCHEMA}.me()
@@ -122,6 +119,11 @@ CREATE FUNCTION {SCHEMA}.my_people() RETURNS SETOF integer LANGUAGE sql STABLE {
           JOIN STORE.enrollments e ON e.course_id = c.id WHERE e.student_id = {SCHEMA}.me()
     UNION SELECT h.actor_id FROM STORE.history h JOIN STORE.requests r ON r.id = h.request_id
           WHERE r.student_id = {SCHEMA}.me() AND h.actor_id IS NOT NULL
+$$;
+-- the role of a user the caller may read (the users policy: staff read everyone)
+CREATE FUNCTION {SCHEMA}.role_of(who integer) RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT u.role::text FROM STORE.users u WHERE u.id = who
+    AND ({SCHEMA}.my_role() IN ('admin', 'educator') OR who IN (SELECT {SCHEMA}.my_people()))
 $$;
 CREATE FUNCTION {SCHEMA}.manages_course(course integer) RETURNS boolean LANGUAGE sql STABLE
     {PINNED} AS $$
@@ -484,10 +486,20 @@ CREATE FUNCTION {SCHEMA}.is_owner() RETURNS boolean LANGUAGE sql STABLE
     SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
                                       WHERE c.oid = 'STORE.users'::regclass), 'USAGE')
 $$;
+-- a slot or course the caller may see (the policies' own checks), or of a request of theirs
+-- (a student no longer enrolled still cancels their own request by its slot's rules)
 CREATE FUNCTION {SCHEMA}.slot_row(slot integer) RETURNS STORE.slots LANGUAGE sql STABLE
-    {PINNED} AS $$ SELECT * FROM STORE.slots WHERE id = slot $$;
+    {PINNED} AS $$
+    SELECT * FROM STORE.slots s WHERE s.id = slot AND ({SCHEMA}.sees_slot(slot) OR EXISTS (
+        SELECT 1 FROM STORE.requests r WHERE r.slot_id = slot AND r.student_id = {SCHEMA}.me()))
+$$;
 CREATE FUNCTION {SCHEMA}.course_row(course integer) RETURNS STORE.courses LANGUAGE sql STABLE
-    {PINNED} AS $$ SELECT * FROM STORE.courses WHERE id = course $$;
+    {PINNED} AS $$
+    SELECT * FROM STORE.courses c WHERE c.id = course AND ({SCHEMA}.manages_course(course)
+        OR course IN (SELECT {SCHEMA}.my_enrolments()) OR EXISTS (
+            SELECT 1 FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
+            WHERE s.course_id = course AND r.student_id = {SCHEMA}.me()))
+$$;
 
 -- what the slot's educator may change of it (seats are counted, never written by people)
 CREATE FUNCTION {SCHEMA}.slot_guard() RETURNS trigger LANGUAGE plpgsql
