@@ -185,3 +185,19 @@ def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call
         # what the CLI calls (store/guarded.py, Store.made_users)
         "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
         "enrolled_counts", "code_taken", "login_role"}
+
+
+# -- names and conversions -----------------------------------------------------------------------
+
+
+def test_a_role_name_postgresql_reserves_is_refused_at_user_add_in_one_line(converted):
+    from runkit import refused_plainly
+    from test_database_cli import as_login
+
+    w = converted
+    before = snapshot(w.url)
+    for name in ("public", "none", f"pg_{w.suffix}"):
+        refused = as_login(w, "root", "user", "add", name, "--role", "student")
+        refused_plainly(refused, 2)
+        assert "reserves" in refused.stderr, refused.stderr
+    assert snapshot(w.url) == before
