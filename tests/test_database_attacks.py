@@ -201,3 +201,49 @@ def test_a_role_name_postgresql_reserves_is_refused_at_user_add_in_one_line(conv
         refused_plainly(refused, 2)
         assert "reserves" in refused.stderr, refused.stderr
     assert snapshot(w.url) == before
+
+
+@pytest.fixture
+def two_stores():
+    """Two stores of one cluster, each with its admin: their URLs (the superuser's)."""
+    import uuid
+
+    import psycopg
+
+    from conftest import Cli
+
+    suffix = uuid.uuid4().hex[:8]
+    names = [f"sessionctl_test_{suffix}_{i}" for i in (1, 2)]
+    base = PG_SERVER.rpartition("/")[0]
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    urls, root = [f"{base}/{name}" for name in names], f"root_{suffix}"
+    for i, url in enumerate(urls):
+        assert Cli(url)("init", user=root).exit_code == 0  # root: the first admin
+        assert Cli(url)("user", "add", f"s{i}_{suffix}", "--role", "student",
+                        user=root).exit_code == 0
+    yield urls, root
+    with psycopg.connect(PG_SERVER, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for (role,) in admin.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE %s",
+                                     (f"%\\_{suffix}",)).fetchall():
+            admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_two_stores_of_one_cluster_convert_at_once(two_stores):
+    """Their conversions share the cluster's group roles: each waits for the other, none fails."""
+    from runkit import proc
+
+    urls, root = two_stores
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONCTL_")}
+    for _ in range(3):  # a first conversion, and conversions run again
+        procs = [subprocess.Popen([BIN, "init", "--identity", "database", "--admin", root],
+                                  env={**env, "SESSIONCTL_DB": url, "SESSIONCTL_USER": root},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for url in urls]
+        done = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        assert [code for code, _ in done] == [0, 0], done
+    for url in urls:  # in the mode: the superuser is nobody there
+        assert proc("whoami", user=root, db=url).returncode == 4

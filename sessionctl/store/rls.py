@@ -27,6 +27,9 @@ schema gets row-level security, so one without policies here is closed to everyo
 
 from __future__ import annotations
 
+import random
+import time
+
 from sessionctl.errors import Conflict, NotFound, Unavailable, UsageError
 from sessionctl.store.rls_behalf import LOGINS, ON_BEHALF, READS, TEXTS_TABLE
 from sessionctl.store.rls_guards import (
@@ -334,20 +337,42 @@ def enable(store, admin: str, texts: dict[str, str]) -> dict[str, list[str]]:
     or longer than a role name can be), each as ``name (why)``."""
     if store.dialect != "postgresql":
         raise UsageError("the database mode needs a PostgreSQL store")
-    with store.write():
-        lift(store)  # a store in the mode already: its owner reads its rows again
-        run = _runner(store)
-        found = run("SELECT role FROM STORE.users WHERE name = %s", (admin,)).fetchone()
-        if found is None:
-            raise NotFound(f"no user named {admin!r}",
-                           hint=f"register them first: sessionctl user add {admin} --role admin")
-        if found[0] != "admin":
-            raise Conflict(f"{admin} is {found[0]!r}, not an admin")
-        # recorded before apply() forces the policies, under which not even the owner may
-        # change store_info (a superuser could, and so tests run as one did not see it)
-        run("UPDATE STORE.store_info SET identity = 'database'")
-        done = apply(store, texts, admin)
-    return done
+    for attempt in range(_TRIES):
+        try:
+            with store.write():
+                lift(store)  # a store in the mode already: its owner reads its rows again
+                run = _runner(store)
+                found = run("SELECT role FROM STORE.users WHERE name = %s", (admin,)).fetchone()
+                if found is None:
+                    raise NotFound(f"no user named {admin!r}", hint="register them first: "
+                                   f"sessionctl user add {admin} --role admin")
+                if found[0] != "admin":
+                    raise Conflict(f"{admin} is {found[0]!r}, not an admin")
+                # recorded before apply() forces the policies, under which not even the owner
+                # may change store_info (a superuser could, and so tests run as one did not)
+                run("UPDATE STORE.store_info SET identity = 'database'")
+                return apply(store, texts, admin)
+        except Exception as exc:
+            if attempt + 1 == _TRIES or not _cluster_race(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# Roles are the cluster's: two stores of one cluster converting at once change the same group
+# roles, and PostgreSQL refuses the second change of a role row ("tuple concurrently updated")
+# or a second CREATE ROLE of one name rather than wait (advisory locks are per database). The
+# conversion is one transaction that may run again: it does, a few times.
+_TRIES = 5
+_RACES = ("tuple concurrently updated", "pg_authid_rolname_index", "pg_auth_members")
+
+
+def _cluster_race(exc: BaseException) -> bool:
+    while exc is not None:
+        if any(word in str(exc) for word in _RACES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def apply(store, texts: dict[str, str], admin: str | None = None) -> dict[str, list[str]]:
