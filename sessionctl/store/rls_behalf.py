@@ -315,10 +315,6 @@ BEGIN
         RAISE EXCEPTION 'the user name % is longer than a database role name can be (63 bytes)',
             who USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF who IN ('public', 'none') OR who LIKE 'pg\\_%' THEN
-        RAISE EXCEPTION 'the user name % is a role name PostgreSQL reserves (public, none, pg_…)',
-            who USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF wanted IS NULL OR wanted NOT IN ('admin', 'educator', 'student') THEN
         RAISE EXCEPTION 'unknown role %', wanted USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -328,6 +324,10 @@ BEGIN
     END IF;
     SELECT * INTO existing FROM pg_roles WHERE rolname = who;
     IF NOT FOUND THEN
+        IF who IN ('public', 'none') OR who LIKE 'pg\\_%' THEN
+            RAISE EXCEPTION 'the user name % is a role name PostgreSQL reserves (public, none, '
+                'pg_…)', who USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         EXECUTE format('CREATE ROLE %I LOGIN INHERIT IN ROLE %I', who, target);
         RETURN 'created';
     END IF;
