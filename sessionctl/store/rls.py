@@ -337,34 +337,45 @@ def enable(store, admin: str, texts: dict[str, str]) -> dict[str, list[str]]:
     or longer than a role name can be), each as ``name (why)``."""
     if store.dialect != "postgresql":
         raise UsageError("the database mode needs a PostgreSQL store")
+    with store.write():
+        lift(store)  # a store in the mode already: its owner reads its rows again
+        run = _runner(store)
+        found = run("SELECT role FROM STORE.users WHERE name = %s", (admin,)).fetchone()
+        if found is None:
+            raise NotFound(f"no user named {admin!r}",
+                           hint=f"register them first: sessionctl user add {admin} --role admin")
+        if found[0] != "admin":
+            raise Conflict(f"{admin} is {found[0]!r}, not an admin")
+        # recorded before apply() forces the policies, under which not even the owner may
+        # change store_info (a superuser could, and so tests run as one did not see it)
+        run("UPDATE STORE.store_info SET identity = 'database'")
+        done = apply(store, texts, admin)
+    return done
+
+
+# Roles are the cluster's: two stores of one cluster converting (or migrating) at once change
+# the same role rows, and PostgreSQL refuses the second change of a row ("tuple concurrently
+# updated") or a second CREATE ROLE of one name rather than wait, or the two deadlock; advisory
+# locks are per database, so they cannot line the two up. Each statement on roles runs in a
+# savepoint, and again (a few times) once the other has committed.
+_TRIES = 5
+_RACES = ("tuple concurrently updated", "pg_authid_rolname_index", "pg_auth_members",
+          "deadlock detected")
+
+
+def _again(store, step):
+    """``step()`` in a savepoint, run again while another transaction changes the same roles."""
+    import peewee as pw
+
     for attempt in range(_TRIES):
         try:
-            with store.write():
-                lift(store)  # a store in the mode already: its owner reads its rows again
-                run = _runner(store)
-                found = run("SELECT role FROM STORE.users WHERE name = %s", (admin,)).fetchone()
-                if found is None:
-                    raise NotFound(f"no user named {admin!r}", hint="register them first: "
-                                   f"sessionctl user add {admin} --role admin")
-                if found[0] != "admin":
-                    raise Conflict(f"{admin} is {found[0]!r}, not an admin")
-                # recorded before apply() forces the policies, under which not even the owner
-                # may change store_info (a superuser could, and so tests run as one did not)
-                run("UPDATE STORE.store_info SET identity = 'database'")
-                return apply(store, texts, admin)
-        except Exception as exc:
+            with store.db.atomic():
+                return step()
+        except pw.DatabaseError as exc:
             if attempt + 1 == _TRIES or not _cluster_race(exc):
                 raise
             time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-# Roles are the cluster's: two stores of one cluster converting at once change the same group
-# roles, and PostgreSQL refuses the second change of a role row ("tuple concurrently updated")
-# or a second CREATE ROLE of one name rather than wait (advisory locks are per database). The
-# conversion is one transaction that may run again: it does, a few times.
-_TRIES = 5
-_RACES = ("tuple concurrently updated", "pg_authid_rolname_index", "pg_auth_members")
 
 
 def _cluster_race(exc: BaseException) -> bool:
@@ -381,10 +392,11 @@ def apply(store, texts: dict[str, str], admin: str | None = None) -> dict[str, l
     done: dict[str, list[str]] = {"created": [], "moved": [], "kept": [], "skipped": []}
     run = _runner(store)
     superuser = run("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-    for statement in (ROLES, rolemaker_admin()):
-        run(statement)
+    roles = [ROLES, rolemaker_admin()]
     if not superuser:  # to hand the functions to their owners (PostgreSQL wants membership)
-        run(f"GRANT {DEFINER}, {ROLEMAKER} TO CURRENT_USER")
+        roles.append(f"GRANT {DEFINER}, {ROLEMAKER} TO CURRENT_USER")
+    for statement in roles:
+        _again(store, lambda: run(statement))
     for statement in _statements_before_logins(texts):
         run(statement)
     users = run("SELECT name, role FROM STORE.users ORDER BY id").fetchall()
@@ -395,16 +407,16 @@ def apply(store, texts: dict[str, str], admin: str | None = None) -> dict[str, l
         done[outcome[0]].append(name if outcome[0] != "skipped" else f"{name} ({outcome[1]})")
     for statement in _statements_after_logins():
         run(statement)
-    run(memberships_cleared())
+    _again(store, lambda: run(memberships_cleared()))
     return done
 
 
 def _login(store, run, name: str, role: str) -> tuple[str, str | None]:
     import peewee as pw
 
-    try:
-        with store.db.atomic():  # a savepoint: a refused name leaves the rest intact
-            return run(f"SELECT {SCHEMA}.login_role(%s, %s, true)", (name, role)).fetchone()[0], None
+    try:  # a savepoint: a refused name leaves the rest intact
+        return _again(store, lambda: run(f"SELECT {SCHEMA}.login_role(%s, %s, true)",
+                                         (name, role)).fetchone()[0]), None
     except pw.DatabaseError as exc:
         return "skipped", str(getattr(exc, "orig", exc)).strip().splitlines()[0]
 

@@ -45,9 +45,7 @@ BEGIN
             EXECUTE format('ALTER ROLE %I NOLOGIN NOCREATEDB %s', name,
                            CASE WHEN maker THEN 'CREATEROLE' ELSE 'NOCREATEROLE' END);
         END IF;
-        IF r.rolpassword IS NOT NULL THEN  -- no needless change of a role row (shared)
-            EXECUTE format('ALTER ROLE %I PASSWORD NULL', name);
-        END IF;
+        EXECUTE format('ALTER ROLE %I PASSWORD NULL', name);
     END LOOP;
 END $$"""
 
