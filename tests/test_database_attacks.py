@@ -134,7 +134,7 @@ def test_a_students_own_change_is_recorded_once_at_the_servers_time_and_told_onc
     assert {t for t in after if after[t] != before[t]} == {"requests", "history", "notifications"}
 
 
-# -- the definer functions' own reach ----------------------------------------------------------------
+# -- the definer functions' own reach ---------------------------------------------------------
 
 
 def test_the_helpers_give_a_student_nothing_of_another_course(converted):

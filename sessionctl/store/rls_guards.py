@@ -283,6 +283,10 @@ END $$;
 
 # -- triggers -------------------------------------------------------------------------------------
 
+# a change in the journal of request ``request`` by this login in this transaction
+_MINE_NOW = ("c.tx = txid_current() AND c.login = session_user::text "
+             "AND c.request_id = request")
+
 TRIGGERS = f"""
 -- the changes of requests made in each transaction, by whom (CHANGES_TABLE): what a history
 -- row records and what the other party is told of. A change is a new request, a new status,
@@ -307,38 +311,23 @@ END $$;
 -- a history row takes one change of the request by this login in this transaction, from
 -- exactly its old status to its new one (``person``: by a person, not system_change)
 CREATE FUNCTION {SCHEMA}.recorded(request integer, was text, became text, person boolean)
-    RETURNS boolean LANGUAGE plpgsql VOLATILE {PINNED} AS $$
-DECLARE
-    found_ bigint;
-BEGIN
-    SELECT c.id INTO found_ FROM {CHANGES_TABLE} c
-    WHERE c.tx = txid_current() AND c.login = session_user::text AND c.request_id = request
-      AND c.from_status IS NOT DISTINCT FROM was AND c.to_status = became AND c.by_person IS NULL
-    ORDER BY c.id LIMIT 1;
-    IF found_ IS NULL THEN
-        RETURN false;
-    END IF;
-    UPDATE {CHANGES_TABLE} SET by_person = person WHERE id = found_;
-    RETURN true;
-END $$;
+    RETURNS boolean LANGUAGE sql VOLATILE {PINNED} AS $$
+    WITH taken AS (UPDATE {CHANGES_TABLE} SET by_person = person WHERE id = (
+        SELECT c.id FROM {CHANGES_TABLE} c WHERE {_MINE_NOW}
+          AND c.from_status IS NOT DISTINCT FROM was AND c.to_status = became
+          AND c.by_person IS NULL ORDER BY c.id LIMIT 1) RETURNING id)
+    SELECT EXISTS (SELECT 1 FROM taken)
+$$;
 
 -- a notification to someone else by a student: once per recipient for each change of theirs
 -- recorded in this transaction
 CREATE FUNCTION {SCHEMA}.told(request integer, recipient integer)
-    RETURNS boolean LANGUAGE plpgsql VOLATILE {PINNED} AS $$
-DECLARE
-    found_ bigint;
-BEGIN
-    SELECT c.id INTO found_ FROM {CHANGES_TABLE} c
-    WHERE c.tx = txid_current() AND c.login = session_user::text AND c.request_id = request
-      AND c.by_person AND NOT (recipient = ANY (c.told))
-    ORDER BY c.id LIMIT 1;
-    IF found_ IS NULL THEN
-        RETURN false;
-    END IF;
-    UPDATE {CHANGES_TABLE} SET told = told || recipient WHERE id = found_;
-    RETURN true;
-END $$;
+    RETURNS boolean LANGUAGE sql VOLATILE {PINNED} AS $$
+    WITH taken AS (UPDATE {CHANGES_TABLE} SET told = told || recipient WHERE id = (
+        SELECT c.id FROM {CHANGES_TABLE} c WHERE {_MINE_NOW}
+          AND c.by_person AND NOT (recipient = ANY (c.told)) ORDER BY c.id LIMIT 1) RETURNING id)
+    SELECT EXISTS (SELECT 1 FROM taken)
+$$;
 
 -- a history row: who wrote it and in which transaction (the connected login, whoever writes
 -- it), the server's time, and one change of the request made in this transaction (a slot's
@@ -374,7 +363,8 @@ BEGIN
     END IF;
     NEW.created_at := {NOW};
     IF NEW.user_id IS NOT DISTINCT FROM {SCHEMA}.me() OR {SCHEMA}.my_role() = 'admin'
-       OR {SCHEMA}.manages_slot((SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))
+       OR {SCHEMA}.manages_slot(
+              (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))
        OR {SCHEMA}.told(NEW.request_id, NEW.user_id) THEN
         RETURN NEW;
     END IF;
