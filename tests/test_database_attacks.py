@@ -54,8 +54,10 @@ def test_a_rush_of_sends_by_many_logins_exits_only_0_or_5_and_overfills_nothing(
                  for i, name in enumerate(students)]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and rows(
-                gate, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        )[0][0] < len(students) and all(p.poll() is None for p in procs):
+                gate, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                      "AND database = (SELECT oid FROM pg_database WHERE datname = "
+                      "current_database())")[0][0] < len(students) \
+                and all(p.poll() is None for p in procs):
             time.sleep(0.1)
     gate.close()
     done = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
