@@ -59,3 +59,24 @@ def test_prepared_queries_give_what_peewee_gives(location):
         assert queries.slot(10**6) is None
     finally:
         store.close()
+
+
+def test_a_primed_insert_that_counts_rows_writes_the_sql_it_runs(location):
+    """``prime`` (a writer waiting for its turn) writes the SQL a run would: an insert that
+    counts its rows returns none (a RETURNING made the database mode refuse a waiting
+    student's notification to their educator: tests/test_database_attacks.py)."""
+    store = open_store(location, create=True)
+    try:
+        users.register_first_admin(store, "root")
+        count = Prepared(lambda name: User.insert(name=name, role="student",
+                                                  created_at=T).as_rowcount())
+        ident = Prepared(lambda name: User.insert(name=name, role="student", created_at=T))
+        count.prime()
+        ident.prime()
+        assert "RETURNING" not in count._ready({"name": "x"}).sql()[0]
+        with store.db.atomic():
+            assert count.execute(name="kat") == 1
+            made = ident.execute(name="zoë")
+        assert User.get(User.name == "zoë").id == made
+    finally:
+        store.close()

@@ -87,8 +87,14 @@ class Prepared:
         database = self._query.model._meta.database
         kind = self._kind(database)
         query._database = database
-        if isinstance(query, pw.Insert) and not database.returning_clause:
-            query._returning = None  # built on PostgreSQL (RETURNING id), run on SQLite: none
+        if isinstance(query, pw.Insert) and (not database.returning_clause or (
+                query._as_rowcount and not query._return_cursor)):
+            # built on PostgreSQL (RETURNING id), run on SQLite: none; and a count of rows
+            # returns none, as Peewee's own execute() strips it, whether the SQL is written
+            # here first or by ``prime`` (a RETURNING also asks the server to let the writer
+            # read the new row back: in the database mode a notification for someone else
+            # is not the writer's to read, and the insert was refused)
+            query._returning = None
         recorded = self._recorded
 
         def sql(ctx):

@@ -27,11 +27,14 @@ schema gets row-level security, so one without policies here is closed to everyo
 
 from __future__ import annotations
 
+import random
+import time
+
 from sessionctl.errors import Conflict, NotFound, Unavailable, UsageError
 from sessionctl.store.rls_behalf import LOGINS, ON_BEHALF, READS, TEXTS_TABLE
 from sessionctl.store.rls_guards import (
-    CHECKS, DEFINER, GROUPS, HELPERS, IDLE_TIMEOUT, ROLEMAKER, ROLES, SCHEMA, TRIGGER_BINDINGS,
-    TRIGGERS, memberships_cleared, rolemaker_admin,
+    CHANGES_TABLE, CHECKS, DEFINER, GROUPS, HELPERS, IDLE_TIMEOUT, ROLEMAKER, ROLES, SCHEMA,
+    TRIGGER_BINDINGS, TRIGGERS, memberships_cleared, rolemaker_admin,
 )
 
 
@@ -177,7 +180,13 @@ _POLICIES = [
     *((table, "definer", "ALL", DEFINER, "true", "true") for table in TABLES),
 ]
 
-_INVOKER = ("history_stamp", "request_guard", "slot_guard", "user_guard", "is_owner")
+_INVOKER = ("history_stamp", "notification_guard", "request_guard", "slot_guard", "user_guard",
+            "is_owner")
+# what only the definer functions call (their owner's right suffices) and triggers fire: no
+# group may call them itself (they would read past the policies: another student's session,
+# a user's zone, the words about any request)
+_INTERNAL = ("say", "when_for", "piece", "changes_now", "changed_now", "clashes", "is_login",
+             "may_make_login", "count_seats", "journal")
 
 
 def _policy(table: str, name: str, command: str, to: str, using: str | None,
@@ -248,6 +257,12 @@ def _statements_before_logins(texts: dict[str, str]) -> list[str]:
         *(f"INSERT INTO {TEXTS_TABLE} VALUES ({_literal(key)}, {_literal(template)})"
           for key, template in texts.items()),
         f"GRANT SELECT ON {TEXTS_TABLE} TO {DEFINER}",
+        f"CREATE TABLE {CHANGES_TABLE} (id bigserial PRIMARY KEY, tx bigint NOT NULL, "
+        "login text NOT NULL, request_id integer NOT NULL, from_status text, "
+        "to_status text NOT NULL, by_person boolean, told integer[] NOT NULL DEFAULT '{}')",
+        f"CREATE INDEX ON {CHANGES_TABLE} (login, tx)",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {CHANGES_TABLE} TO {DEFINER}",
+        f"GRANT USAGE ON SEQUENCE {CHANGES_TABLE}_id_seq TO {DEFINER}",
         *_texts(HELPERS), *_texts(CHECKS), *_texts(TRIGGERS), *_texts(ON_BEHALF),
         *_texts(READS), *_texts(LOGINS),
         f"""
@@ -263,7 +278,10 @@ BEGIN
         ELSIF f.proname NOT IN ({", ".join(f"'{name}'" for name in _INVOKER)}) THEN
             EXECUTE format('ALTER FUNCTION %s OWNER TO {DEFINER}', f.sig);
         END IF;
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {_EVERYONE}, {DEFINER}', f.sig);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {DEFINER}', f.sig);
+        IF f.proname NOT IN ({", ".join(f"'{name}'" for name in _INTERNAL)}) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {_EVERYONE}', f.sig);
+        END IF;
         IF f.proname IN ('me', 'my_role', 'may_make_login', 'is_login') THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO {ROLEMAKER}', f.sig);
         END IF;
@@ -335,16 +353,50 @@ def enable(store, admin: str, texts: dict[str, str]) -> dict[str, list[str]]:
     return done
 
 
+# Roles are the cluster's: two stores of one cluster converting (or migrating) at once change
+# the same role rows, and PostgreSQL refuses the second change of a row ("tuple concurrently
+# updated") or a second CREATE ROLE of one name rather than wait, or the two deadlock; advisory
+# locks are per database, so they cannot line the two up. Each statement on roles runs in a
+# savepoint, and again (a few times) once the other has committed.
+_TRIES = 5
+_RACES = ("tuple concurrently updated", "pg_authid_rolname_index", "pg_auth_members",
+          "deadlock detected")
+
+
+def _again(store, step):
+    """``step()`` in a savepoint, run again while another transaction changes the same roles."""
+    import peewee as pw
+
+    for attempt in range(_TRIES):
+        try:
+            with store.db.atomic():
+                return step()
+        except pw.DatabaseError as exc:
+            if attempt + 1 == _TRIES or not _cluster_race(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _cluster_race(exc: BaseException) -> bool:
+    while exc is not None:
+        if any(word in str(exc) for word in _RACES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def apply(store, texts: dict[str, str], admin: str | None = None) -> dict[str, list[str]]:
     """The roles, functions, grants, logins and policies, on a store without them (``lift``),
     inside the caller's transaction; ``admin`` must get a login."""
     done: dict[str, list[str]] = {"created": [], "moved": [], "kept": [], "skipped": []}
     run = _runner(store)
     superuser = run("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
-    for statement in (ROLES, rolemaker_admin()):
-        run(statement)
+    roles = [ROLES, rolemaker_admin()]
     if not superuser:  # to hand the functions to their owners (PostgreSQL wants membership)
-        run(f"GRANT {DEFINER}, {ROLEMAKER} TO CURRENT_USER")
+        roles.append(f"GRANT {DEFINER}, {ROLEMAKER} TO CURRENT_USER")
+    for statement in roles:
+        _again(store, lambda: run(statement))
     for statement in _statements_before_logins(texts):
         run(statement)
     users = run("SELECT name, role FROM STORE.users ORDER BY id").fetchall()
@@ -355,16 +407,16 @@ def apply(store, texts: dict[str, str], admin: str | None = None) -> dict[str, l
         done[outcome[0]].append(name if outcome[0] != "skipped" else f"{name} ({outcome[1]})")
     for statement in _statements_after_logins():
         run(statement)
-    run(memberships_cleared())
+    _again(store, lambda: run(memberships_cleared()))
     return done
 
 
 def _login(store, run, name: str, role: str) -> tuple[str, str | None]:
     import peewee as pw
 
-    try:
-        with store.db.atomic():  # a savepoint: a refused name leaves the rest intact
-            return run(f"SELECT {SCHEMA}.login_role(%s, %s, true)", (name, role)).fetchone()[0], None
+    try:  # a savepoint: a refused name leaves the rest intact
+        return _again(store, lambda: run(f"SELECT {SCHEMA}.login_role(%s, %s, true)",
+                                         (name, role)).fetchone()[0]), None
     except pw.DatabaseError as exc:
         return "skipped", str(getattr(exc, "orig", exc)).strip().splitlines()[0]
 

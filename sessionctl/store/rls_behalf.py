@@ -324,6 +324,10 @@ BEGIN
     END IF;
     SELECT * INTO existing FROM pg_roles WHERE rolname = who;
     IF NOT FOUND THEN
+        IF who IN ('public', 'none') OR who LIKE 'pg\\_%' THEN
+            RAISE EXCEPTION 'the user name % is a role name PostgreSQL reserves (public, none, '
+                'pg_…)', who USING ERRCODE = 'invalid_parameter_value';
+        END IF;
         EXECUTE format('CREATE ROLE %I LOGIN INHERIT IN ROLE %I', who, target);
         RETURN 'created';
     END IF;

@@ -16,6 +16,7 @@ IDLE_TIMEOUT = "30s"  # idle_in_transaction_session_timeout of the store's datab
 
 PINNED = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
 NOW = "(date_trunc('second', now() AT TIME ZONE 'UTC'))"  # the store's naive UTC instants
+CHANGES_TABLE = f"{SCHEMA}.changes"  # the requests changed in each transaction (journal())
 
 # -- roles ---------------------------------------------------------------------------------------
 
@@ -100,9 +101,6 @@ $$;
 CREATE FUNCTION {SCHEMA}.my_role() RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
     SELECT u.role::text FROM STORE.users u WHERE u.id = {SCHEMA}.me()
 $$;
-CREATE FUNCTION {SCHEMA}.role_of(who integer) RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
-    SELECT u.role::text FROM STORE.users u WHERE u.id = who
-$$;
 -- the ids a person's rows hang on, each read once per statement (a hashed subplan)
 CREATE FUNCTION {SCHEMA}.my_courses() RETURNS SETOF integer LANGUAGE sql STABLE {PINNED} AS $$
     SELECT c.id FROM STORE.courses c WHERE c.educator_id = {SCHEMA}.me()
@@ -121,6 +119,11 @@ CREATE FUNCTION {SCHEMA}.my_people() RETURNS SETOF integer LANGUAGE sql STABLE {
           JOIN STORE.enrollments e ON e.course_id = c.id WHERE e.student_id = {SCHEMA}.me()
     UNION SELECT h.actor_id FROM STORE.history h JOIN STORE.requests r ON r.id = h.request_id
           WHERE r.student_id = {SCHEMA}.me() AND h.actor_id IS NOT NULL
+$$;
+-- the role of a user the caller may read (the users policy: staff read everyone)
+CREATE FUNCTION {SCHEMA}.role_of(who integer) RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT u.role::text FROM STORE.users u WHERE u.id = who
+    AND ({SCHEMA}.my_role() IN ('admin', 'educator') OR who IN (SELECT {SCHEMA}.my_people()))
 $$;
 CREATE FUNCTION {SCHEMA}.manages_course(course integer) RETURNS boolean LANGUAGE sql STABLE
     {PINNED} AS $$
@@ -227,20 +230,21 @@ BEGIN
           AND r.ends_at > s.starts_at AND r.id IS DISTINCT FROM replaces);
 END $$;
 
--- INSERT INTO history: a row about a request the caller may see, telling its current state;
--- in the caller's own name, or the system's (no actor) where the caller manages the slot
+-- INSERT INTO history: a row about a request the caller may see, telling its current state,
+-- in the caller's own name (the system's rows are system_change's); trigger history_stamp
+-- holds it to a change the caller made in this transaction
 CREATE FUNCTION {SCHEMA}.may_record(request integer, actor integer, state text)
     RETURNS boolean LANGUAGE sql STABLE {PINNED} AS $$
     SELECT EXISTS (
-        SELECT 1 FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
-        WHERE r.id = request AND r.status = state
-          AND {SCHEMA}.sees_request(r.id)
-          AND ((actor = {SCHEMA}.me()) OR (actor IS NULL AND {SCHEMA}.manages_slot(s.id))))
+        SELECT 1 FROM STORE.requests r
+        WHERE r.id = request AND r.status = state AND actor = {SCHEMA}.me()
+          AND {SCHEMA}.sees_request(r.id))
 $$;
 
 -- INSERT INTO notifications for someone else: a party of the request (its student, its slot's
--- educator), told by an admin, by the slot's educator, or by whoever changed that request in
--- this transaction (a student's send, cancel, move or rating tells the educator)
+-- educator), told by an admin, by the slot's educator, or by the student who changed their
+-- own request in this transaction (a send, cancel, move or rating tells the educator; trigger
+-- notifications_guard holds it to once per recipient and change)
 CREATE FUNCTION {SCHEMA}.may_notify(recipient integer, request integer, slot integer)
     RETURNS boolean LANGUAGE sql STABLE {PINNED} AS $$
     SELECT EXISTS (
@@ -248,11 +252,7 @@ CREATE FUNCTION {SCHEMA}.may_notify(recipient integer, request integer, slot int
         WHERE r.id = request AND (slot IS NULL OR slot = s.id)
           AND recipient IN (r.student_id, s.educator_id)
           AND ({SCHEMA}.manages_slot(s.id)
-               OR ({SCHEMA}.me() = r.student_id AND {SCHEMA}.changed_now(r.id))
-               OR ({SCHEMA}.changed_now(r.id)
-                   AND (SELECT h.actor_id IS NULL FROM STORE.history h
-                        WHERE h.request_id = r.id AND h.recorded_in = txid_current()
-                        ORDER BY h.id DESC LIMIT 1))))
+               OR ({SCHEMA}.me() = r.student_id AND {SCHEMA}.changed_now(r.id))))
 $$;
 
 -- a sessionctl login: an ordinary login role in one of the three groups
@@ -283,14 +283,94 @@ END $$;
 
 # -- triggers -------------------------------------------------------------------------------------
 
+# a change in the journal of request ``request`` by this login in this transaction
+_MINE_NOW = ("c.tx = txid_current() AND c.login = session_user::text "
+             "AND c.request_id = request")
+
 TRIGGERS = f"""
--- who wrote a history row, and in which transaction: the connected login, whoever writes it
+-- the changes of requests made in each transaction, by whom (CHANGES_TABLE): what a history
+-- row records and what the other party is told of. A change is a new request, a new status,
+-- or new details (rating, attendance, link, notes): from = to. The login's rows of ended
+-- transactions go as it makes the next.
+CREATE FUNCTION {SCHEMA}.journal() RETURNS trigger LANGUAGE plpgsql {PINNED} AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.status IS NOT DISTINCT FROM OLD.status
+       AND (NEW.rating, NEW.rating_comment, NEW.rated_at, NEW.attendance, NEW.link, NEW.notes)
+           IS NOT DISTINCT FROM
+           (OLD.rating, OLD.rating_comment, OLD.rated_at, OLD.attendance, OLD.link, OLD.notes) THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM {CHANGES_TABLE} c WHERE c.login = session_user::text AND c.tx <> txid_current()
+        AND coalesce(txid_status(c.tx), 'old') <> 'in progress';
+    INSERT INTO {CHANGES_TABLE} (tx, login, request_id, from_status, to_status)
+    VALUES (txid_current(), session_user::text, NEW.id,
+            CASE WHEN TG_OP = 'UPDATE' THEN OLD.status END, NEW.status);
+    RETURN NULL;
+END $$;
+
+-- a history row takes one change of the request by this login in this transaction, from
+-- exactly its old status to its new one (``person``: by a person, not system_change)
+CREATE FUNCTION {SCHEMA}.recorded(request integer, was text, became text, person boolean)
+    RETURNS boolean LANGUAGE sql VOLATILE {PINNED} AS $$
+    WITH taken AS (UPDATE {CHANGES_TABLE} SET by_person = person WHERE id = (
+        SELECT c.id FROM {CHANGES_TABLE} c WHERE {_MINE_NOW}
+          AND c.from_status IS NOT DISTINCT FROM was AND c.to_status = became
+          AND c.by_person IS NULL ORDER BY c.id LIMIT 1) RETURNING id)
+    SELECT EXISTS (SELECT 1 FROM taken)
+$$;
+
+-- a notification to someone else by a student: once per recipient for each change of theirs
+-- recorded in this transaction
+CREATE FUNCTION {SCHEMA}.told(request integer, recipient integer)
+    RETURNS boolean LANGUAGE sql VOLATILE {PINNED} AS $$
+    WITH taken AS (UPDATE {CHANGES_TABLE} SET told = told || recipient WHERE id = (
+        SELECT c.id FROM {CHANGES_TABLE} c WHERE {_MINE_NOW}
+          AND c.by_person AND NOT (recipient = ANY (c.told)) ORDER BY c.id LIMIT 1) RETURNING id)
+    SELECT EXISTS (SELECT 1 FROM taken)
+$$;
+
+-- a history row: who wrote it and in which transaction (the connected login, whoever writes
+-- it), the server's time, and one change of the request made in this transaction (a slot's
+-- educator also notes changes of the slot a booking follows: from = to = its status)
 CREATE FUNCTION {SCHEMA}.history_stamp() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    system boolean := current_user = '{DEFINER}';
 BEGIN
     NEW.recorded_by := session_user::text;
     NEW.recorded_in := txid_current();
+    IF {SCHEMA}.is_owner() THEN
+        RETURN NEW;
+    END IF;
+    NEW.at := {NOW};
+    IF NOT {SCHEMA}.recorded(NEW.request_id, NEW.from_status, NEW.to_status, NOT system)
+       AND (system OR NEW.from_status IS DISTINCT FROM NEW.to_status OR NOT {SCHEMA}.manages_slot(
+                (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))) THEN
+        RAISE EXCEPTION 'history records a change of request % made in this transaction, once '
+            '(none from % to %)', NEW.request_id, coalesce(NEW.from_status, 'nothing'),
+            NEW.to_status USING ERRCODE = 'insufficient_privilege';
+    END IF;
     RETURN NEW;
+END $$;
+
+-- a notification for someone else: by an admin, the slot's educator, or the system; a
+-- student's only of a change of theirs in this transaction (told), at the server's time
+CREATE FUNCTION {SCHEMA}.notification_guard() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_user = '{DEFINER}' OR {SCHEMA}.is_owner() THEN
+        RETURN NEW;
+    END IF;
+    NEW.created_at := {NOW};
+    IF NEW.user_id IS NOT DISTINCT FROM {SCHEMA}.me() OR {SCHEMA}.my_role() = 'admin'
+       OR {SCHEMA}.manages_slot(
+              (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))
+       OR {SCHEMA}.told(NEW.request_id, NEW.user_id) THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'a notification for someone else tells them of a change you made to '
+        'request % in this transaction, once', NEW.request_id
+        USING ERRCODE = 'insufficient_privilege';
 END $$;
 
 -- a slot's seats are its approved requests, counted by the database (the CHECK on slots
@@ -396,10 +476,20 @@ CREATE FUNCTION {SCHEMA}.is_owner() RETURNS boolean LANGUAGE sql STABLE
     SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
                                       WHERE c.oid = 'STORE.users'::regclass), 'USAGE')
 $$;
+-- a slot or course the caller may see (the policies' own checks), or of a request of theirs
+-- (a student no longer enrolled still cancels their own request by its slot's rules)
 CREATE FUNCTION {SCHEMA}.slot_row(slot integer) RETURNS STORE.slots LANGUAGE sql STABLE
-    {PINNED} AS $$ SELECT * FROM STORE.slots WHERE id = slot $$;
+    {PINNED} AS $$
+    SELECT * FROM STORE.slots s WHERE s.id = slot AND ({SCHEMA}.sees_slot(slot) OR EXISTS (
+        SELECT 1 FROM STORE.requests r WHERE r.slot_id = slot AND r.student_id = {SCHEMA}.me()))
+$$;
 CREATE FUNCTION {SCHEMA}.course_row(course integer) RETURNS STORE.courses LANGUAGE sql STABLE
-    {PINNED} AS $$ SELECT * FROM STORE.courses WHERE id = course $$;
+    {PINNED} AS $$
+    SELECT * FROM STORE.courses c WHERE c.id = course AND ({SCHEMA}.manages_course(course)
+        OR course IN (SELECT {SCHEMA}.my_enrolments()) OR EXISTS (
+            SELECT 1 FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
+            WHERE s.course_id = course AND r.student_id = {SCHEMA}.me()))
+$$;
 
 -- what the slot's educator may change of it (seats are counted, never written by people)
 CREATE FUNCTION {SCHEMA}.slot_guard() RETURNS trigger LANGUAGE plpgsql
@@ -442,6 +532,8 @@ END $$;
 
 TRIGGER_BINDINGS = [
     ("history", "history_stamp", "BEFORE INSERT", "history_stamp"),
+    ("notifications", "notifications_guard", "BEFORE INSERT", "notification_guard"),
+    ("requests", "requests_journal", "AFTER INSERT OR UPDATE", "journal"),
     ("requests", "requests_seats", "AFTER INSERT OR DELETE OR UPDATE OF status, slot_id",
      "count_seats"),
     ("requests", "requests_guard", "BEFORE INSERT OR UPDATE", "request_guard"),
