@@ -171,3 +171,10 @@ def test_more_reached_after_the_question_is_exit_5_and_nothing_changes(world):
     assert f"alan (request {alan}), which you were not asked about; nothing was changed" in shown
     assert snapshot(world.db) == states["before"]
     assert world.json("request", "show", str(kat), user="ada")["status"] == "approved"
+
+
+def test_course_unenroll_names_the_sessions_it_keeps_and_asks_nothing(world):
+    _, kat, _ = setup(world)
+    result = world("course", "unenroll", "MATH101", "kat", user="ada")
+    assert tail(result, 1) == [f"kat: approved session kept (request {kat}), not told"]
+    assert world.json("request", "show", str(kat), user="ada")["status"] == "approved"

@@ -180,7 +180,9 @@ def guarded(ctx: typer.Context, run, *, as_json: bool, dry_run: bool = False,
     with terminal.unseen():
         run()
     app_.store().dry_run = False
-    reached = [e for e in c.effects if e[2] == "approved" and not e[3].endswith(" changed")]
+    from sessionctl.domain.context import reaches
+
+    reached = [e for e in c.effects if reaches(e)]
     seen, c.effects[:] = list(c.effects), []
     if reached:
         terminal.note("This change would reach:", now=True)

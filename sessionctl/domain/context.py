@@ -19,6 +19,13 @@ from sessionctl.store.models import StoreInfo, User
 from sessionctl.timeparse import utcnow
 
 
+
+def reaches(effect) -> bool:
+    """Whether an effect (``Context.effects``) cancels or moves someone's approved session:
+    what a change is asked about first and held to (a changed link, a kept session is not)."""
+    _, _, was, now, _ = effect
+    return was == "approved" and now in ("cancelled", "moved")
+
 class Context(Record):
     """The open store, the acting user, the display zone and the clock.
 
@@ -71,8 +78,8 @@ class Context(Record):
     def _check_agreed(self, done) -> None:
         if self.agreed is None:
             return
-        more = [(name, request) for name, request, was, now, _ in done
-                if was == "approved" and not now.endswith(" changed") and request not in self.agreed]
+        more = [(name, request) for name, request, was, now, told in done
+                if reaches((name, request, was, now, told)) and request not in self.agreed]
         if more:
             names = ", ".join(f"{name} (request {request})" for name, request in more)
             raise Conflict(f"the change would now also reach the approved session of {names}, "

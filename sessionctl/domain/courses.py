@@ -14,7 +14,7 @@ from sessionctl.domain.checks import (
 from sessionctl.domain.context import Context
 from sessionctl.domain.views import CourseView, UserView
 from sessionctl.errors import Conflict, NotFound, UsageError
-from sessionctl.statuses import CANCELLED, UNDECIDED
+from sessionctl.statuses import APPROVED, CANCELLED, UNDECIDED
 from sessionctl.store import guarded, queries
 from sessionctl.store.edge import to_db
 from sessionctl.store.models import Course, Enrollment, Request, Slot, User
@@ -245,4 +245,8 @@ def unenroll(ctx: Context, code: str, names: list[str]) -> list[UserView]:
                     ctx, request, CANCELLED, reason=f"unenrolled from {course.code}",
                     notify_kind="cancelled",
                 )
+            kept = queries.requests().where(  # sessions stay: said, so none is forgotten
+                Slot.course == course, Request.student == user, Request.status == APPROVED)
+            for request in kept.order_by(Request.id):
+                ctx.effects.append((user.name, request.id, APPROVED, "kept", False))
         return _roster(course)

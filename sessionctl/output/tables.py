@@ -539,12 +539,14 @@ def effects(done: list[tuple[str, int, str, str, bool]], as_json: bool) -> None:
 
 def effect_lines(done) -> list[str]:
     said = []
-    for name, _, was, now, told in done:
+    for name, request, was, now, told in done:
         noun = NOUNS.get(was, f"{was} request")
         if now.endswith(" changed"):
             what = f"{noun}'s {now}"
         elif was == "waiting" and now == "pending":
             what = f"{noun} offered a seat"
+        elif now == "kept":  # course unenroll leaves a booked session as it is
+            what = f"{noun} kept (request {request})"
         else:
             what = f"{noun} {DONE.get(now, now)}"
         said.append(f"{one_line(name)}: {what}, {'told' if told else 'not told'}")
