@@ -103,7 +103,9 @@ def test_every_example_parses(cli):
 def test_help_of_an_unknown_command_is_a_usage_error(cli):
     result = cli("help", "slot", "nope")
     assert result.exit_code == 2 and "no such command: sessionctl slot nope" in result.stderr
-    assert result.stdout == ""
+    assert result.stdout == "" and "hint: see 'sessionctl slot --help'" in result.stderr
+    typo = cli("help", "slto")
+    assert typo.exit_code == 2 and "did you mean 'slot'?" in typo.stderr
 
 
 def test_the_root_help_loads_no_typer_and_no_rich_and_help_is_it():

@@ -139,7 +139,6 @@ def help_(
         show_default=False)] = None,
 ) -> None:
     """Show the help of sessionctl or of a command: the same as COMMAND --help."""
-    from sessionctl.cli._typer import exceptions
     from sessionctl.output import terminal
 
     current, said = ctx.find_root(), []
@@ -147,8 +146,16 @@ def help_(
         get = getattr(current.command, "get_command", None)
         found = get(current, name) if get is not None else None
         if found is None:
-            raise exceptions.UsageError(f"no such command: sessionctl {' '.join([*said, name])}",
-                                        ctx=ctx)
+            import difflib
+
+            from sessionctl.errors import UsageError
+
+            names = list(getattr(current.command, "commands", None) or ())
+            close = difflib.get_close_matches(name, names, n=1)
+            where = " ".join(["sessionctl", *said])
+            raise UsageError(f"no such command: {where} {name}"
+                             + (f"; did you mean '{close[0]}'?" if close else ""),
+                             hint=f"see '{where} --help'")
         said.append(name)
         current = type(current)(found, info_name=name, parent=current)
     terminal.write(current.get_help() + "\n")
