@@ -123,7 +123,7 @@ class LocalTimeError(UsageError):
         )
         super().__init__(
             f"{_wall_label(wall)} {what} in {name}: add {choices}",
-            hint=f"{why}; write it with an offset, e.g. {wall:%Y-%m-%d %H:%M}{format_offset(offsets[0])}",
+            hint=f"{why}; write it with an offset, e.g. {_wall_label(wall)}{format_offset(offsets[0])}",
         )
 
 

@@ -145,8 +145,8 @@ Wide = Annotated[bool, typer.Option(
     "--wide", help="Print every column whole, one line per row however wide (less scrolls it sideways)."
 )]
 Quiet = Annotated[bool, typer.Option(
-    "--quiet", "-q", help="Print nothing on stdout when it succeeds (for cron); warnings and "
-    "errors still go to stderr.",
+    "--quiet", "-q", help="Print nothing on stdout when it succeeds (for cron), not even "
+    "--json; warnings and errors still go to stderr.",
 )]
 LimitOpt = Annotated[Optional[int], typer.Option(
     "--limit", metavar="N", click_type=NUMBER, help="At most N rows (the first N of the list).")]
