@@ -45,13 +45,15 @@ def feed_store(path: str, now: datetime) -> None:
     con = sqlite3.connect(path)
     ts = lambda d: d.strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
     t = ts(now)
-    educators = [(f"edu{i}", "educator", f"Educator {i}", f"edu{i}@example.edu", t,
-                  secrets.token_hex(20)) for i in range(100)]
-    students = [(f"stu{i}", "student", f"Student {i}", f"stu{i}@example.edu", t,
-                 secrets.token_hex(20)) for i in range(9900)]
-    con.executemany("INSERT INTO users (name, role, display, email, created_at, feed_token) "
-                    "VALUES (?,?,?,?,?,?)", educators + students)
+    educators = [(f"edu{i}", "educator", f"Educator {i}", f"edu{i}@example.edu", t)
+                 for i in range(100)]
+    students = [(f"stu{i}", "student", f"Student {i}", f"stu{i}@example.edu", t)
+                for i in range(9900)]
+    con.executemany("INSERT INTO users (name, role, display, email, created_at) "
+                    "VALUES (?,?,?,?,?)", educators + students)
     ids = {name: i for i, name in con.execute("SELECT id, name FROM users")}
+    con.executemany("INSERT INTO feed_tokens (user_id, token) VALUES (?,?)",
+                    [(ids[row[0]], secrets.token_hex(20)) for row in educators + students])
     for e in range(100):
         for c in range(2):
             con.execute("INSERT INTO courses (code, title, educator_id, created_at) VALUES (?,?,?,?)",
