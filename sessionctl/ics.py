@@ -149,11 +149,14 @@ def _address(prop: str, person: tuple[str, str | None], params: str = "") -> str
 
 
 def calendar(events, *, name: str, method: str | None = None, feed: bool = False,
-             sender: str | None = None, fingerprint: str | None = None) -> bytes:
+             sender: str | None = None, fingerprint: str | None = None,
+             owner: str | None = None) -> bytes:
     """The events as one calendar. ``method``: an iTIP message (RFC 5546: ``REQUEST``,
     ``CANCEL``) or a feed's ``PUBLISH``; ``feed`` adds the refresh interval; ``sender``: the
     mail's sender, the ORGANIZER (with SENT-BY) of an educator who has no address;
-    ``fingerprint``: a feed's ``digest``, kept in its X-SESSIONCTL-DIGEST."""
+    ``fingerprint``: a feed's digest, kept in its X-SESSIONCTL-DIGEST; ``owner``: the id of
+    the store a feed file belongs to, in its X-SESSIONCTL-STORE (``feed write`` removes only
+    its own store's files)."""
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0",
              f"PRODID:{_escaped(f'-//sessionctl//sessionctl {__version__}//EN')}",
              "CALSCALE:GREGORIAN"]
@@ -165,6 +168,8 @@ def calendar(events, *, name: str, method: str | None = None, feed: bool = False
                   f"X-PUBLISHED-TTL:PT{REFRESH_MINUTES}M"]
     if fingerprint:
         lines.append(f"X-SESSIONCTL-DIGEST:{fingerprint}")
+    if owner:
+        lines.append(f"X-SESSIONCTL-STORE:{owner}")
     for e in events:
         updated = _when(e.updated)
         lines += [

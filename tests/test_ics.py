@@ -21,7 +21,8 @@ UTC = timezone.utc
 T0 = datetime(2027, 3, 14, 6, 30, tzinfo=UTC)
 
 
-def oracle(events, *, name, method=None, feed=False, sender=None, fingerprint=None) -> bytes:
+def oracle(events, *, name, method=None, feed=False, sender=None, fingerprint=None,
+           owner=None) -> bytes:
     """The calendar as ``icalendar`` builds it (what ics.py did before issue 19's speed work)."""
     from icalendar import Event, vCalAddress, vText
 
@@ -46,6 +47,8 @@ def oracle(events, *, name, method=None, feed=False, sender=None, fingerprint=No
     cal.add("x-wr-calname", text(name))
     if fingerprint:
         cal.add("x-sessionctl-digest", fingerprint)
+    if owner:
+        cal.add("x-sessionctl-store", owner)
     if feed:
         cal.add("refresh-interval", timedelta(minutes=ics.REFRESH_MINUTES),
                 parameters={"VALUE": "DURATION"})
@@ -104,7 +107,8 @@ def same(events, **how) -> bytes:
 # Every way a calendar is made: export, feed, invitation and cancellation (with and without an
 # organizer address), each with a confirmed, a cancelled and a transparent event.
 WAYS = [dict(name="sessionctl"),
-        dict(name="sessionctl: Ada", method="PUBLISH", feed=True, fingerprint="ab" * 32),
+        dict(name="sessionctl: Ada", method="PUBLISH", feed=True, fingerprint="ab" * 32,
+             owner="0123456789abcdef" * 2),
         dict(name="sessionctl", method="REQUEST", sender="sessions@example.edu"),
         dict(name="sessionctl", method="CANCEL", sender="sessions@example.edu")]
 

@@ -81,23 +81,24 @@ class Feed:
     """One user's feed: its name, the ``digest`` of what it is made of (``inputs``), and the
     file's bytes, whose events are built (``events()``) only when the file is written."""
 
-    def __init__(self, name: str, inputs, events):
+    def __init__(self, store: str, name: str, inputs, events):
         import hashlib
 
-        self.name, self._events = name, events
-        self.digest = hashlib.sha256(
-            f"{__version__}\0{name}\0{inputs!r}".encode("utf-8", "surrogatepass")).hexdigest()
+        self.store, self.name, self._events = store, name, events
+        self.digest = hashlib.sha256(f"{__version__}\0{store}\0{name}\0{inputs!r}".encode(
+            "utf-8", "surrogatepass")).hexdigest()
 
     def data(self) -> bytes:
         from sessionctl import ics
 
         return ics.calendar(self._events(), name=self.name, method="PUBLISH", feed=True,
-                            fingerprint=self.digest)
+                            fingerprint=self.digest, owner=self.store)
 
 
-def feeds(ctx: Context) -> dict[str, Feed]:
-    """``{token: Feed}`` for every user with a token, read in one snapshot: the sessions of
-    every feed in one query, as tuples, grouped here by user (no query per user)."""
+def feeds(ctx: Context) -> tuple[str, dict[str, Feed]]:
+    """The store's id and ``{token: Feed}`` for every user with a token, read in one
+    snapshot: the sessions of every feed in one query, as tuples, grouped here by user (no
+    query per user)."""
     now = ctx.now()
     with ctx.read():
         access.require_role(ctx, "admin", doing="run feed write")
@@ -133,11 +134,11 @@ def feeds(ctx: Context) -> dict[str, Feed]:
                 continue  # not a token this module minted: never a file name
             mine, spare = theirs[user_id], open_slots.get(user_id, [])
             made[token] = Feed(
-                f"sessionctl: {shown[user_id]}",
+                store, f"sessionctl: {shown[user_id]}",
                 (user_id, sessions.inputs(user_id, mine), [e._values() for e in spare]),
                 lambda user_id=user_id, mine=mine, spare=spare:
                     sessions.events(user_id, rows=mine) + spare)
-    return made
+    return store, made
 
 
 def _free(slot: tuple, educator: str, store: str) -> calendar.EventView:
@@ -159,7 +160,7 @@ def _free(slot: tuple, educator: str, store: str) -> calendar.EventView:
 
 def write(ctx: Context, directory: str) -> dict[str, int]:
     """Write every feed into ``directory``; see the module's notes."""
-    wanted = feeds(ctx)
+    store, wanted = feeds(ctx)
     try:
         fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
@@ -167,12 +168,12 @@ def write(ctx: Context, directory: str) -> dict[str, int]:
                           f"{(exc.strerror or str(exc)).lower()}",
                           hint="create it (mode 0711) or set feed_dir") from None
     try:
-        return _write_all(fd, directory, wanted)
+        return _write_all(fd, directory, store, wanted)
     finally:
         os.close(fd)
 
 
-def _write_all(fd: int, directory: str, wanted: dict[str, Feed]) -> dict[str, int]:
+def _write_all(fd: int, directory: str, store: str, wanted: dict[str, Feed]) -> dict[str, int]:
     mode = os.fstat(fd).st_mode
     if mode & stat.S_IROTH:
         raise Unavailable(f"the feed directory {directory!r} is listable by others (mode "
@@ -191,9 +192,13 @@ def _write_all(fd: int, directory: str, wanted: dict[str, Feed]) -> dict[str, in
     present = set()
     with os.scandir(fd) as entries:  # the type from the listing: no stat per file
         for entry in entries:
-            if not FILE.fullmatch(entry.name):
+            found = FILE.fullmatch(entry.name)
+            if not found:
                 continue
             if not entry.is_file(follow_symlinks=False):
+                if found.group(1) not in wanted:
+                    continue  # not where a feed of ours goes: never touched
+
                 try:
                     os.stat(entry.name, dir_fd=fd, follow_symlinks=False)
                 except FileNotFoundError:  # removed meanwhile by someone else
@@ -226,32 +231,40 @@ def _write_all(fd: int, directory: str, wanted: dict[str, Feed]) -> dict[str, in
     finally:
         for temp, _ in staged:  # a failure left these: remove them
             _unlink(fd, temp)
+    mark = f"\r\nX-SESSIONCTL-STORE:{store}\r\n".encode()
     for name in present:
-        if FILE.fullmatch(name).group(1) not in wanted:
-            try:
-                os.unlink(name, dir_fd=fd)
-            except FileNotFoundError:
-                continue
-            counts["removed"] += 1
+        if FILE.fullmatch(name).group(1) in wanted or mark not in _head(fd, name):
+            continue  # a feed of ours, or another store's file (or a stranger's): left alone
+        try:
+            os.unlink(name, dir_fd=fd)
+        except FileNotFoundError:
+            continue
+        counts["removed"] += 1
     return counts
 
 
 def _same(fd: int, name: str, digest: str) -> bool:
     """The file holds the feed whose content has this digest (in its first lines): building
     the calendar again would give the same bytes."""
+    return f"\r\nX-SESSIONCTL-DIGEST:{digest}\r\n".encode() in _head(fd, name)
+
+
+def _head(fd: int, name: str) -> bytes:
+    """The start of a feed file, unfolded (RFC 5545 folds lines at 75 octets): its header,
+    a calendar name of 2,000 characters included; nothing if it cannot be read as a plain
+    file."""
     try:
-        handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+        handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
     except OSError:
-        return False
+        return b""
     try:
-        # the header, a calendar name of 2,000 characters included, unfolded (RFC 5545 folds
-        # lines at 75 octets)
-        head = os.read(handle, 16384).replace(b"\r\n ", b"")
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return b""
+        return os.read(handle, 16384).replace(b"\r\n ", b"")
     except OSError:
-        return False
+        return b""
     finally:
         os.close(handle)
-    return f"\r\nX-SESSIONCTL-DIGEST:{digest}\r\n".encode() in head
 
 
 def _stage(fd: int, directory: str, name: str, data: bytes, *, sync: bool) -> str:
