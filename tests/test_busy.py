@@ -530,3 +530,48 @@ def test_a_password_with_a_slash_query_or_fragment_is_masked_everywhere(busy, tm
     assert expected in text.stdout
     clean(text.stdout + text.stderr)
 
+
+# -- the cache directory is private, or refused (issue 19) ---------------------------------------
+
+
+def test_a_cache_directory_found_open_to_others_is_made_private(busy, tmp_path):
+    folder = tmp_path / "cache" / "sessionctl" / "busy"
+    folder.mkdir(parents=True, mode=0o755)
+    folder.chmod(0o755)
+    assert add(busy, "2030-02-25 09:15").exit_code == 0
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    folder.chmod(0o777)
+    assert add(busy, "2030-02-25 11:15").exit_code == 0
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_cache_directory_that_is_a_symbolic_link_is_refused(busy, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    elsewhere.chmod(0o755)
+    folder = tmp_path / "cache" / "sessionctl" / "busy"
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(elsewhere)
+    before = snapshot(busy.db)
+    result = add(busy, "2030-02-25 09:15")
+    assert result.exit_code == 6 and result.stdout == ""
+    line = result.stderr.strip()
+    assert line.startswith("error: the busy cache directory") and "\n" not in line
+    assert str(folder) in line and "symbolic link" in line
+    assert snapshot(busy.db) == before
+    assert list(elsewhere.iterdir()) == [] and oct(elsewhere.stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+def test_someone_elses_cache_directory_is_refused(busy, tmp_path):
+    folder = tmp_path / "cache" / "sessionctl" / "busy"
+    folder.mkdir(parents=True, mode=0o755)
+    folder.chmod(0o755)
+    os.chown(folder, 65534, 65534)
+    before = snapshot(busy.db)
+    result = add(busy, "2030-02-25 09:15")
+    assert result.exit_code == 6 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and str(folder) in line and "belongs to another user" in line
+    assert snapshot(busy.db) == before
+    assert list(folder.iterdir()) == [] and oct(folder.stat().st_mode & 0o777) == "0o755"
