@@ -71,28 +71,24 @@ def _escaped(text: str) -> str:
     """A TEXT value (RFC 5545 3.3.11), as icalendar escapes it (``\\N`` read as a newline)."""
     if "\\" in text:
         text = text.replace("\\N", "\n").replace("\\", "\\\\")
-    if ";" in text:
-        text = text.replace(";", "\\;")
-    if "," in text:
-        text = text.replace(",", "\\,")
-    if "\r" in text or "\n" in text:
-        text = text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
-    return text
+    return _line_ends(text.replace(";", "\\;").replace(",", "\\,"), "\\n")
 
 
 def _param(value: str, *, quote: str = "", always: bool = False) -> str:
     """A parameter value: RFC 6868 escapes, double quotes when it needs them (or holds a
     character of ``quote``, or ``always``)."""
     always = always or any(c in value for c in quote)
-    if "^" in value:
-        value = value.replace("^", "^^")
-    if '"' in value:
-        value = value.replace('"', "^'")
-    if "\r" in value or "\n" in value:
-        value = value.replace("\r\n", "^n").replace("\n", "^n").replace("\r", "^n")
+    value = _line_ends(value.replace("^", "^^").replace('"', "^'"), "^n")
     if always or any(c in value for c in ",;:\u2019\\"):
         return f'"{value}"'
     return value
+
+
+def _line_ends(text: str, mark: str) -> str:
+    """Every line end in ``text`` (CRLF, LF or a lone CR) as ``mark``."""
+    if "\r" not in text and "\n" not in text:
+        return text
+    return text.replace("\r\n", mark).replace("\n", mark).replace("\r", mark)
 
 
 def _when(moment: datetime) -> str:

@@ -22,10 +22,12 @@ import os
 import re
 import stat
 from datetime import timedelta
+from types import SimpleNamespace
 
 from sessionctl import __version__
 from sessionctl.domain import access, calendar
 from sessionctl.domain.context import Context, store_id
+from sessionctl.domain.texts import shown_name
 from sessionctl.errors import Unavailable, UsageError
 from sessionctl.statuses import EXPORTED
 from sessionctl.store import queries
@@ -124,7 +126,8 @@ def feeds(ctx: Context) -> tuple[str, dict[str, Feed]]:
             for who in {r.student_id, r.slot.educator_id}:
                 if who in theirs:
                     theirs[who].append(r)
-        shown = {i: display or name for i, name, display, _, _ in people}
+        shown = {i: shown_name(SimpleNamespace(name=name, display=display))
+                 for i, name, display, _, _ in people}
         open_slots: dict[int, list] = {}
         for slot in free:
             open_slots.setdefault(slot[1], []).append(_free(slot, shown[slot[1]], store))
