@@ -5,11 +5,12 @@ A notification is ``queued`` until a server accepted its message (then ``sent``)
 write lock is never held while talking to the network: the batch is read, each message is
 sent, and each accepted one is marked in its own short write. A crash between the server's
 "250" and that mark sends the message again on the next run, with the same Message-ID, so
-the receiving side can drop the duplicate; so the marks commit lazily (``Store.lazy_commits``:
-a crash of the process never loses one, a crash of the machine may, which re-sends those
-messages), as ``hooks run`` marks its deliveries: a durable commit per message was most of
-the time of a large batch once its messages were cheap to build. A lease (one ``mail`` row in ``leases``) keeps
-two overlapping runs from sending the same batch twice; a crashed run's lease expires.
+the receiving side can drop the duplicate; so the marks commit lazily
+(``Store.lazy_commits``: a crash of the process never loses one, a crash of the machine may,
+which re-sends those messages), as ``hooks run`` marks its deliveries: a durable commit per
+message was most of the time of a large batch once its messages were cheap to build. A lease
+(one ``mail`` row in ``leases``) keeps two overlapping runs from sending the same batch
+twice; a crashed run's lease expires.
 
 One message that cannot be built (an address or a name an old store let in) or that the
 server refuses is reported and stays queued; the rest go out. The SMTP transport lives at
