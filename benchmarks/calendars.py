@@ -1,6 +1,7 @@
 """Issue 19's figures: `feed write` for 10,000 users (all written, then nothing changed) and
 `notify send` of 1,000 mails that carry calendar parts, with the installed command, against
-the floor of `_common.py` timed in the same run.
+the floor of `_common.py` timed in the same run, and the file system's share of an all-new
+write (``FILES_FLOOR``: 10,000 files written, synced and renamed by a bare script).
 
 The feed store (SQLite, rows written with SQL after the schema is made, so building it takes
 seconds): 10,000 users with a feed token: 100 educators with 2 courses each and 9,900
@@ -45,13 +46,15 @@ def feed_store(path: str, now: datetime) -> None:
     con = sqlite3.connect(path)
     ts = lambda d: d.strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
     t = ts(now)
-    educators = [(f"edu{i}", "educator", f"Educator {i}", f"edu{i}@example.edu", t,
-                  secrets.token_hex(20)) for i in range(100)]
-    students = [(f"stu{i}", "student", f"Student {i}", f"stu{i}@example.edu", t,
-                 secrets.token_hex(20)) for i in range(9900)]
-    con.executemany("INSERT INTO users (name, role, display, email, created_at, feed_token) "
-                    "VALUES (?,?,?,?,?,?)", educators + students)
+    educators = [(f"edu{i}", "educator", f"Educator {i}", f"edu{i}@example.edu", t)
+                 for i in range(100)]
+    students = [(f"stu{i}", "student", f"Student {i}", f"stu{i}@example.edu", t)
+                for i in range(9900)]
+    con.executemany("INSERT INTO users (name, role, display, email, created_at) "
+                    "VALUES (?,?,?,?,?)", educators + students)
     ids = {name: i for i, name in con.execute("SELECT id, name FROM users")}
+    con.executemany("INSERT INTO feed_tokens (user_id, token) VALUES (?,?)",
+                    [(ids[row[0]], secrets.token_hex(20)) for row in educators + students])
     for e in range(100):
         for c in range(2):
             con.execute("INSERT INTO courses (code, title, educator_id, created_at) VALUES (?,?,?,?)",
@@ -108,6 +111,29 @@ def mail_store(path: str, now: datetime) -> None:
     store.close()
 
 
+# The file system's share of an all-new feed write, timed in the same run: 10,000 files of a
+# feed's size written to temporary names, flushed with one sync and renamed into place, as
+# feed write does, by a bare Python script (on a machine shared with others' disk traffic,
+# creating files costs from 0.5 s to several seconds).
+FILES_FLOOR = r"""
+import os, secrets, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+made = []
+for _ in range(10000):
+    name = f"{secrets.token_hex(20)}.ics"
+    temp = f".{name}.{secrets.token_hex(6)}.tmp"
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+    os.write(handle, b"x" * 3000)
+    os.fchmod(handle, 0o644)
+    os.close(handle)
+    made.append((temp, name))
+os.sync()
+for temp, name in made:
+    os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+os.fsync(fd)
+"""
+
+
 def timed(cmd: list[str], env: dict) -> float:
     began = time.perf_counter()
     done = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -123,7 +149,10 @@ def main() -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     folder = Path(tempfile.mkdtemp(prefix="sessionctl-bench-"))
     floor = write_scripts(folder)["floor: argparse + sqlite3, 20 rows"]
-    figures: dict[str, list[float]] = {"floor": [], "feed write (10,000 users, all new)": [],
+    files_floor = folder / "files_floor.py"
+    files_floor.write_text(FILES_FLOOR)
+    figures: dict[str, list[float]] = {"floor": [], "files floor (10,000 written, renamed)": [],
+                                       "feed write (10,000 users, all new)": [],
                                        "feed write (nothing changed)": [],
                                        "notify send (1,000 mails with calendar parts)": []}
     try:
@@ -136,6 +165,10 @@ def main() -> None:
             figures["floor"].append(timed(floor, env_feed))
             out = folder / "out"
             shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(mode=0o711)
+            figures["files floor (10,000 written, renamed)"].append(
+                timed([sys.executable, str(files_floor), str(out)], env_feed))
+            shutil.rmtree(out)
             out.mkdir(mode=0o711)
             figures["feed write (10,000 users, all new)"].append(
                 timed([EXE, "feed", "write", "-q", str(out)], env_feed))

@@ -467,3 +467,111 @@ def test_hostile_busy_settings_are_exit_2_naming_the_line(busy, tmp_path, line, 
     assert result.exit_code == 2, result.stderr
     assert fragment in result.stderr and "line 2" in result.stderr
     assert snapshot(busy.db) == before
+
+
+# -- a password that holds what ends a host (issue 19, busy sources are secrets) ----------------
+
+HOSTILE_USERINFO = [
+    ("https://u:p/a?b#c@cal.example.invalid/cal.ics", "https://cal.example.invalid/…"),
+    ("https://ada:pa@ss@cal.example.invalid/cal.ics", "https://cal.example.invalid/…"),
+    ("https://a/d?a#:h/u?n#t@er@cal.example.invalid:8443/x?y#z", "https://cal.example.invalid:8443/…"),
+    ("HTTPS://:%2Fsecret%40@cal.example.invalid", "https://cal.example.invalid/…"),
+    ("http://u:/?#@cal.example.invalid", "http://cal.example.invalid/…"),
+    ("https://u:se\u202ecret\u200b/x@cal.example.invalid/c", "https://cal.example.invalid/…"),
+    ("https://cal.example.invalid/private-5ecret/basic.ics", "https://cal.example.invalid/…"),
+    ("https://cal.example.invalid", "https://cal.example.invalid"),
+]
+
+
+@pytest.mark.parametrize("source, expected", HOSTILE_USERINFO)
+def test_the_whole_user_and_password_are_masked_whatever_they_hold(source, expected):
+    from sessionctl.busytimes.sources import shown
+
+    assert shown(source) == expected
+    for part in ("secret", "5ecret", "pa@ss", "u:p", "a?b", "er@", "se\u202e"):
+        assert part not in shown(source)
+
+
+@pytest.mark.parametrize("source, expected", HOSTILE_USERINFO[:3])
+def test_a_password_with_a_slash_query_or_fragment_is_masked_everywhere(busy, tmp_path, source,
+                                                                        expected):
+    """Given to ``user set`` (refused when it reads as a bad port, else stored), stored by
+    an older release (``user show``, the failed check), or in the ``busy`` key (``config
+    show``): never shown."""
+    secrets = ("u:p", "a?b", "#c", "pa@ss", "ada:", "/d?a", "h/u", "er@")
+
+    def clean(text: str) -> None:
+        assert not any(part in text for part in secrets), text
+
+    before = snapshot(busy.db)
+    given = busy("user", "set", "--busy", source, "--json", user="ada")
+    clean(given.stdout + given.stderr)
+    if given.exit_code == 2:  # a port that is not a number: not a well-formed URL
+        assert snapshot(busy.db) == before and "https://cal.example.invalid" in given.stderr
+    else:
+        assert given.exit_code == 0 and json.loads(given.stdout)["busy"] == [expected]
+
+    with sqlite3.connect(busy.db) as con:  # as an older release may have stored it
+        (user_id,) = con.execute("SELECT id FROM users WHERE name = 'ada'").fetchone()
+        con.execute("UPDATE busy_sources SET source = ? WHERE user_id = ?", (source, user_id))
+    shown = busy("user", "show", "ada")
+    assert shown.exit_code == 0 and expected in shown.stdout
+    clean(shown.stdout + shown.stderr)
+    as_json = busy.json("user", "show", "ada")
+    assert as_json["busy"] == [expected]
+    failed = add(busy, "2030-01-07 09:15")
+    assert failed.exit_code == 6 and expected in failed.stderr
+    clean(failed.stdout + failed.stderr)
+
+    config = tmp_path / "c"
+    (config / "sessionctl").mkdir(parents=True)
+    (config / "sessionctl" / "config.toml").write_text(f"busy = {json.dumps(source)}\n")
+    text = busy("config", "show", user="ada", env={"XDG_CONFIG_HOME": str(config)})
+    assert expected in text.stdout
+    clean(text.stdout + text.stderr)
+
+
+# -- the cache directory is private, or refused (issue 19) ---------------------------------------
+
+
+def test_a_cache_directory_found_open_to_others_is_made_private(busy, tmp_path):
+    folder = tmp_path / "cache" / "sessionctl" / "busy"
+    folder.mkdir(parents=True, mode=0o755)
+    folder.chmod(0o755)
+    assert add(busy, "2030-02-25 09:15").exit_code == 0
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    folder.chmod(0o777)
+    assert add(busy, "2030-02-25 11:15").exit_code == 0
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_cache_directory_that_is_a_symbolic_link_is_refused(busy, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o755)
+    elsewhere.chmod(0o755)
+    folder = tmp_path / "cache" / "sessionctl" / "busy"
+    folder.parent.mkdir(parents=True)
+    folder.symlink_to(elsewhere)
+    before = snapshot(busy.db)
+    result = add(busy, "2030-02-25 09:15")
+    assert result.exit_code == 6 and result.stdout == ""
+    line = result.stderr.strip()
+    assert line.startswith("error: the busy cache directory") and "\n" not in line
+    assert str(folder) in line and "symbolic link" in line
+    assert snapshot(busy.db) == before
+    assert list(elsewhere.iterdir()) == [] and oct(elsewhere.stat().st_mode & 0o777) == "0o755"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user needs root")
+def test_someone_elses_cache_directory_is_refused(busy, tmp_path):
+    folder = tmp_path / "cache" / "sessionctl" / "busy"
+    folder.mkdir(parents=True, mode=0o755)
+    folder.chmod(0o755)
+    os.chown(folder, 65534, 65534)
+    before = snapshot(busy.db)
+    result = add(busy, "2030-02-25 09:15")
+    assert result.exit_code == 6 and result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and str(folder) in line and "belongs to another user" in line
+    assert snapshot(busy.db) == before
+    assert list(folder.iterdir()) == [] and oct(folder.stat().st_mode & 0o777) == "0o755"

@@ -286,3 +286,50 @@ def test_a_bad_feed_base_in_a_config_file_is_exit_2_naming_the_file(world, tmp_p
     config.write_text(f"feed_base = {value}\n")
     result = run("feed", "url", user="alan", db=world.db, XDG_CONFIG_HOME=str(tmp_path / "cfg"))
     assert result.returncode == 2 and str(config) in result.stderr and result.stdout == ""
+
+
+def test_two_stores_sharing_a_directory_remove_only_their_own_files(world, feeds, tmp_path):
+    """Two stores write into one web root (real processes, the second pair at once): each
+    file names its store (X-SESSIONCTL-STORE), and a store removes only its own files whose
+    tokens are gone; another store's feeds, a stranger's ``<40 hex>.ics``, a file without
+    the mark and a stranger's symbolic link are left as they are."""
+    from cronkit import BIN
+
+    other = tmp_path / "other.db"
+    assert run("init", user="root", db=other).returncode == 0
+    for name in ("zed", "yan"):
+        assert run("user", "add", name, "--role", "student", user="root", db=other).returncode == 0
+    ours = {"alan": token("alan", world.db), "kat": token("kat", world.db)}
+    theirs = {"zed": token("zed", other), "yan": token("yan", other)}
+    stranger = feeds / f"{'f' * 40}.ics"
+    stranger.write_bytes(b"BEGIN:VCALENDAR\r\nX-WR-CALNAME:someone else's\r\nEND:VCALENDAR\r\n")
+    unmarked = feeds / f"{'e' * 40}.ics"  # a feed as a release before the mark wrote it
+    unmarked.write_bytes(b"BEGIN:VCALENDAR\r\nX-SESSIONCTL-DIGEST:00\r\nEND:VCALENDAR\r\n")
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    link = feeds / f"{'d' * 40}.ics"
+    link.symlink_to(victim)
+    strangers = {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in (stranger, unmarked, link)}
+
+    assert write(world.db, feeds) == "written: 2, unchanged: 0, removed: 0\n"
+    assert write(other, feeds) == "written: 2, unchanged: 0, removed: 0\n"
+    marks = []
+    for tokens in (ours, theirs):
+        found = {line for t in tokens.values() for line in
+                 (feeds / f"{t}.ics").read_bytes().split(b"\r\n") if line.startswith(b"X-SESSIONCTL-STORE:")}
+        assert len(found) == 1 and re.fullmatch(rb"X-SESSIONCTL-STORE:[0-9a-f]{32}", min(found))
+        marks.append(found)
+    assert marks[0] != marks[1]
+    for who, db in (("alan", world.db), ("zed", other)):
+        assert feed(["reset"], who, db, SESSIONCTL_FEED_BASE=BASE).returncode == 0
+    env = {**os.environ, "SESSIONCTL_USER": "root"}
+    runs = [subprocess.Popen([str(BIN), "feed", "write", str(feeds)], text=True,
+                             env={**env, "SESSIONCTL_DB": str(db)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for db in (world.db, other)]
+    said = [r.communicate(timeout=120) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], said
+    assert [out for out, _ in said] == ["written: 1, unchanged: 1, removed: 1\n"] * 2
+    now = {token("alan", world.db), ours["kat"], token("zed", other), theirs["yan"]}
+    assert {p.name for p in feeds.iterdir()} == {f"{t}.ics" for t in now} | set(strangers)
+    assert {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in (stranger, unmarked, link)} == strangers
+    assert victim.read_text() == "keep me" and link.is_symlink()

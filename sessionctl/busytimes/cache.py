@@ -1,6 +1,7 @@
 """The cache of busy sources (``docs/reference/busy-times.md#caching``): per source, its bytes as
 last fetched (``KEY.ics``) and its events compiled (``KEY.json``, with the time of the fetch),
-``KEY`` the SHA-256 of the source, in a directory only its owner can read (0700).
+``KEY`` the SHA-256 of the source, in a directory only its owner can read (0700): one found
+looser is made so when it is ours, and one that is a symbolic link or someone else's is refused.
 
 A URL younger than ``ttl`` is not fetched; an older one is fetched again, and if that fails a
 copy younger than ``STALE`` is used with a warning; otherwise the failure stands. A file or vdir
@@ -22,6 +23,33 @@ STALE = timedelta(hours=24)
 
 class Unreadable(Exception):
     """A source that failed with no cached copy young enough: the reason, source masked."""
+
+
+class NotPrivate(Exception):
+    """The cache directory cannot be made private: a symbolic link, someone else's, or not
+    a directory (the message names it)."""
+
+
+def _private(directory: str) -> None:
+    """The cache directory exists and only its owner, this user, can read it: made 0700 if
+    missing, and made 0700 if it is ours but looser; ``NotPrivate`` if it is a symbolic link
+    or belongs to someone else (its cached calendars would be theirs to read or forge)."""
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        what = ("is a symbolic link" if os.path.islink(directory)
+                else f"cannot be used: {(exc.strerror or str(exc)).lower()}")
+        raise NotPrivate(f"the busy cache directory {directory!r} {what}") from None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise NotPrivate(f"the busy cache directory {directory!r} belongs to another user "
+                             f"(uid {st.st_uid})")
+        if st.st_mode & 0o077:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, data: bytes) -> None:
@@ -47,7 +75,7 @@ def load(directory: str, source: str, rules: fetch.Rules, *, now: datetime, ttl:
     is fresh, else fetched anew; a file or vdir read each time (it is local), compiled anew
     only when its bytes changed. ``Unreadable`` when reading fails and no copy is young
     enough (then a warning in ``warnings``, and the copy)."""
-    os.makedirs(directory, mode=0o700, exist_ok=True)
+    _private(directory)
     key = os.path.join(directory, hashlib.sha256(source.encode()).hexdigest())
     meta = None
     text = _read(key + ".json")

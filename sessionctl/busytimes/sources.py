@@ -57,12 +57,17 @@ def checked(source: str) -> str:
 
 def shown(source: str) -> str:
     """A source as every message shows it: a URL as ``scheme://host[:port]/…`` (its user,
-    password, path and query are the secret), a path whole."""
+    password, path and query are the secret), a path whole.
+
+    The user and password are everything up to the last ``@``, whatever they hold: a
+    password with an unencoded ``/``, ``?`` or ``#`` (``https://u:p/a?b#c@host/cal.ics``)
+    would otherwise end the host early and show part of itself. A path that holds an ``@``
+    shows less of itself, never more."""
     if not is_url(source):
         return source
     scheme, _, rest = source.partition(":")
     rest = rest[2:] if rest.startswith("//") else rest
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    host = authority.rpartition("@")[2]
-    hidden = "…" if len(rest) > len(authority) or "@" in authority else ""
+    _, at, after = rest.rpartition("@")
+    host = re.split(r"[/?#]", after, maxsplit=1)[0]
+    hidden = "…" if at or len(after) > len(host) else ""
     return f"{scheme.lower()}://{host}/{hidden}" if hidden else f"{scheme.lower()}://{host}"

@@ -178,6 +178,8 @@ def read(ctx: Context, config: BusyConfig | None, educator_id: int,
         except cache.Unreadable as exc:
             raise Unavailable(str(exc), hint=f"{HINT}; or fix the source: "
                               "sessionctl user set --busy …") from None
+        except cache.NotPrivate as exc:
+            raise Unavailable(str(exc)) from None
     return Busy(indexes, store, tell_summary=mine)
 
 

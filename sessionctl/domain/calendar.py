@@ -28,6 +28,7 @@ from datetime import datetime
 from sessionctl._plain import Record
 from sessionctl.domain.texts import shown_name
 from sessionctl.statuses import APPROVED, CANCELLED, EXPORTED, SESSIONS
+from sessionctl.store import queries
 from sessionctl.store.edge import from_db
 from sessionctl.store.models import History, Request
 
@@ -82,15 +83,20 @@ def group(slot) -> bool:
 
 
 def parts(ids, size: int = 500):
-    """``ids`` in lists short enough for one IN (…) on every database."""
+    """``ids`` in lists short enough for one IN (…) on every database (a select of ids: as
+    it is, for one IN (SELECT …))."""
+    from sessionctl.store._peewee import peewee as pw
+
+    if isinstance(ids, pw.Node):
+        return [ids]
     ids = list(ids)
     return [ids[i:i + size] for i in range(0, len(ids), size)]
 
 
 def ever_booked(ids) -> set[int]:
     """The ids among ``ids`` of requests that were approved at some time."""
-    return {i for part in parts(ids) for (i,) in History.select(History.request).where(
-        History.request.in_(part), History.to_status == APPROVED).distinct().tuples()}
+    return {i for part in parts(ids) for (i,) in queries.raw(History.select(History.request).where(
+        History.request.in_(part), History.to_status == APPROVED).distinct())}
 
 
 def links(known: dict[int, tuple]) -> dict[int, tuple]:
@@ -120,9 +126,74 @@ def chain(request_id: int, links: dict[int, tuple]) -> list[int]:
 def _history_counts(ids) -> dict[int, int]:
     import peewee as pw
 
-    return {i: n for part in parts(ids) for i, n in
-            History.select(History.request, pw.fn.COUNT(History.id))
-            .where(History.request.in_(part)).group_by(History.request).tuples()}
+    return {i: n for part in parts(ids) for i, n in queries.raw(
+        History.select(History.request, pw.fn.COUNT(History.id))
+        .where(History.request.in_(part)).group_by(History.request))}
+
+
+# -- rows without models --------------------------------------------------------------------------
+
+
+class _Course:
+    __slots__ = ("code", "title")
+
+    def __init__(self, *values):
+        self.code, self.title = values
+
+
+class _Person:
+    __slots__ = ("id", "name", "display", "email")
+
+    def __init__(self, *values):
+        self.id, self.name, self.display, self.email = values
+
+
+class _Slot:
+    __slots__ = ("id", "starts_at", "ends_at", "notes", "link", "updated_at", "created_at",
+                 "cancelled_at", "capacity", "educator_id", "educator", "course")
+
+    def __init__(self, *values):
+        (self.id, self.starts_at, self.ends_at, self.notes, self.link, self.updated_at,
+         self.created_at, self.cancelled_at, self.capacity, self.educator_id, self.educator,
+         self.course) = values
+
+
+class _Request:
+    __slots__ = ("row", "id", "status", "replaces_id", "replaced_by_id", "student_id", "slot_id",
+                 "message", "notes", "reason", "link", "updated_at", "student", "slot")
+
+    def __init__(self, row, student, slot):
+        self.row, self.student, self.slot = row, student, slot
+        (self.id, self.status, self.replaces_id, self.replaced_by_id, self.student_id,
+         self.slot_id, self.message, self.notes, self.reason, self.link,
+         self.updated_at) = row[:11]
+
+
+def plain_rows(query) -> list:
+    """The rows of a ``queries.event_rows()`` select as plain requests shaped as the models
+    are (``r.slot.educator.email``), each slot, course and person made once; each request
+    keeps its ``row`` (the tuple) for a feed's digest. Values are as the database driver
+    gives them, without Peewee's conversions (SQLite's date-times are text, which
+    ``from_db`` reads)."""
+    people: dict[int, _Person] = {}
+    slots: dict[int, _Slot] = {}
+    made = []
+    for row in queries.raw(query):
+        slot = slots.get(row[5])
+        if slot is None:
+            educator_id = row[19]
+            educator = people.get(educator_id) or people.setdefault(
+                educator_id, _Person(educator_id, *row[22:25]))
+            slot = slots[row[5]] = _Slot(row[5], *row[11:20], educator,
+                                         _Course(row[20], row[21]))
+        student = people.get(row[4]) or people.setdefault(row[4], _Person(row[4], *row[25:28]))
+        made.append(_Request(row, student, slot))
+    return made
+
+
+def _created(ids) -> dict:
+    return {i: at for part in parts(ids) for i, at in queries.raw(Request.select(
+        Request.id, Request.created_at).where(Request.id.in_(part)))}
 
 
 # -- events ---------------------------------------------------------------------------------------
@@ -140,39 +211,64 @@ class Sessions:
     """What the events of many rows need, looked up in a few queries for them all (a feed
     for every user reads the store once): ``events(viewer)`` then picks a viewer's."""
 
-    def __init__(self, rows, store: str):
+    def __init__(self, rows, store: str, among=None):
+        """``among``: a select of the ids of ``rows`` (or more), which the look-ups use in one
+        IN (SELECT …) each instead of lists of ids (a feed for every user has tens of
+        thousands of rows)."""
         rows = [r for r in rows if r.status in EXPORTED]
         self.store = store
         self.chains = links({r.id: (r.replaces_id, r.replaced_by_id) for r in rows})
-        booked = ever_booked(r.id for r in rows)
+        booked = ever_booked(among if among is not None else [r.id for r in rows])
         self.newest = [r for r in rows if r.replaced_by_id is None and r.id in booked]
         self.made = {r.id: chain(r.id, self.chains) for r in self.newest}
-        self.counts = _history_counts(m for ids in self.made.values() for m in ids)
-        self.created = {i: at for part in parts({ids[0] for ids in self.made.values()})
-                        for i, at in Request.select(Request.id, Request.created_at)
-                        .where(Request.id.in_(part)).tuples()}
+
+        def looked_up(find, ids: set) -> dict:  # those of ``among`` in one query, the rest by id
+            if among is None:
+                return find(ids)
+            return {**find(among), **find(ids - {r.id for r in rows})}
+
+        self.counts = looked_up(_history_counts, {m for ids in self.made.values() for m in ids})
+        self.created = looked_up(_created, {ids[0] for ids in self.made.values()})
         self.groups: dict[str, EventView] = {}  # a group slot's UID -> its event, made when wanted
         self.looked: set[int] = set()  # the group slots looked up
 
     def events(self, viewer_id: int, *, cancelled: bool = True, rows=None) -> list[EventView]:
         """``viewer_id``'s events of the rows (or of ``rows``, a part of them)."""
-        rows = self.newest if rows is None else rows
-        found, slots = [], {}
+        own, slots = self._split(viewer_id, self.newest if rows is None else rows)
+        found = [_booking_event(r, chain_uid(ids[0], self.store),
+                                max(sum(self.counts.get(m, 1) for m in ids) - 1, 0),
+                                from_db(self.created[ids[0]]), viewer_id) for r, ids in own]
+        found += self._slot_events(slots)
+        found.sort(key=lambda e: (e.start, e.uid))
+        return [e for e in found if cancelled or e.status != "CANCELLED"]
+
+    def inputs(self, viewer_id: int, rows) -> list:
+        """What ``events(viewer_id, rows=rows)`` is made of (``plain_rows`` rows): each
+        booking's row and its chain's ids, history counts and start, and each group slot's
+        event. A feed's digest is taken of it, so an unchanged feed builds no event."""
+        own, slots = self._split(viewer_id, rows)
+        return ([(r.row, ids, [self.counts.get(m, 1) for m in ids], self.created[ids[0]])
+                 for r, ids in own]
+                + [e._values() for e in self._slot_events(slots)])
+
+    def _split(self, viewer_id: int, rows) -> tuple[list, dict]:
+        """The viewer's own bookings (with their chains' ids), and the group slots they see
+        as one event each."""
+        own, slots = [], {}
         for r in rows:
             if group(r.slot) and r.student_id != viewer_id:
                 slots[r.slot_id] = r.slot
             else:
-                ids = self.made[r.id]
-                found.append(_booking_event(
-                    r, chain_uid(ids[0], self.store),
-                    max(sum(self.counts.get(m, 1) for m in ids) - 1, 0),
-                    from_db(self.created[ids[0]]), viewer_id))
+                own.append((r, self.made[r.id]))
+        return own, slots
+
+    def _slot_events(self, slots: dict) -> list[EventView]:
+        if not slots:
+            return []
         wanted = [s for i, s in slots.items() if i not in self.looked]
         self.looked.update(slots)
         self.groups.update((e.uid, e) for e in _slot_events(wanted, self.store))
-        found += [self.groups[u] for u in (slot_uid(i, self.store) for i in slots) if u in self.groups]
-        found.sort(key=lambda e: (e.start, e.uid))
-        return [e for e in found if cancelled or e.status != "CANCELLED"]
+        return [self.groups[u] for u in (slot_uid(i, self.store) for i in slots) if u in self.groups]
 
 
 def _booking_event(request: Request, uid: str, sequence: int, created: datetime,
@@ -213,8 +309,6 @@ def _slot_events(slots, store: str) -> list[EventView]:
     """One event per group slot, for its educator: its booked students as attendees."""
     if not slots:
         return []
-    from sessionctl.store import queries
-
     rows = [r for part in parts(s.id for s in slots)
             for r in queries.requests().where(Request.slot.in_(part)).order_by(Request.id)]
     booked = ever_booked(r.id for r in rows)

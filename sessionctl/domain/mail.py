@@ -5,8 +5,12 @@ A notification is ``queued`` until a server accepted its message (then ``sent``)
 write lock is never held while talking to the network: the batch is read, each message is
 sent, and each accepted one is marked in its own short write. A crash between the server's
 "250" and that mark sends the message again on the next run, with the same Message-ID, so
-the receiving side can drop the duplicate. A lease (one ``mail`` row in ``leases``) keeps
-two overlapping runs from sending the same batch twice; a crashed run's lease expires.
+the receiving side can drop the duplicate; so the marks commit lazily
+(``Store.lazy_commits``: a crash of the process never loses one, a crash of the machine may,
+which re-sends those messages), as ``hooks run`` marks its deliveries: a durable commit per
+message was most of the time of a large batch once its messages were cheap to build. A lease
+(one ``mail`` row in ``leases``) keeps two overlapping runs from sending the same batch
+twice; a crashed run's lease expires.
 
 One message that cannot be built (an address or a name an old store let in) or that the
 server refuses is reported and stays queued; the rest go out. The SMTP transport lives at
@@ -15,6 +19,7 @@ the edge (``sessionctl/smtp.py``); this module only composes and hands over byte
 
 from __future__ import annotations
 
+import re
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -170,14 +175,17 @@ def subject(note: Notification, frozen: dict) -> str:
     return f"{event}: {request.slot.course.code} with {shown_name(other)}, request {first}"
 
 
-def compose(note: Notification, from_: tuple[str, str], store: str, *, eightbit: bool = False):
-    """The e-mail for one notification: a subject naming the event, course and other party; a
-    plain-text body with the session time in the recipient's zone and UTC, the educator, the
-    link and the request id; the booking's invitation beside it (``text/calendar``) when it
-    has one; In-Reply-To/References to the first message about the booking chain; Reply-To
-    the other party. ``eightbit``: the server takes 8-bit bodies (else quoted-printable)."""
-    from email.headerregistry import Address
-    from email.message import EmailMessage
+def compose(note: Notification, from_: tuple[str, str], store: str, *,
+            eightbit: bool = False) -> bytes:
+    """The e-mail for one notification, as the bytes that go to the server (CRLF lines): a
+    subject naming the event, course and other party; a plain-text body with the session
+    time in the recipient's zone and UTC, the educator, the link and the request id; the
+    booking's invitation beside it (``text/calendar``) when it has one; In-Reply-To/References
+    to the first message about the booking chain; Reply-To the other party. ``eightbit``: the
+    server takes 8-bit bodies (else quoted-printable). Written here rather than through
+    ``email.message.EmailMessage``, whose header machinery was most of ``notify send``'s time
+    (``benchmarks/README.md``, issue 19); a header that is not plain short ASCII is still
+    folded and encoded by the e-mail library (``_header``)."""
     from email.utils import format_datetime
 
     user, request = note.user, note.request
@@ -201,30 +209,81 @@ def compose(note: Notification, from_: tuple[str, str], store: str, *, eightbit:
     lines += [(f"{k}:" if k else "").ljust(width) + v for k, v in facts]
     lines += ["", "-- ", "sent by sessionctl; 'sessionctl inbox' lists your notifications"]
 
-    message = EmailMessage()
-    message["Subject"] = header_text(subject(note, frozen))
-    message["From"] = Address(header_text(from_[0]), addr_spec=from_[1])
-    message["To"] = Address(header_text(user.display or ""), addr_spec=user.email)
+    head = [_header("Subject", header_text(subject(note, frozen))),
+            _address("From", from_[0], from_[1]),
+            _address("To", user.display or "", user.email)]
     if request is not None:
         other = slot.educator if user.id == request.student.id else request.student
         if other.email and other.id != user.id:
             try:
-                message["Reply-To"] = Address(header_text(shown_name(other)),
-                                              addr_spec=check_email(other.email))
+                head.append(_address("Reply-To", shown_name(other), check_email(other.email)))
             except (UsageError, ValueError):  # an address an old store let in: no Reply-To
                 pass
-    message["Date"] = format_datetime(from_db(note.created_at))
-    message["Message-ID"] = message_id(note.id, store)
+    head += [_header("Date", format_datetime(from_db(note.created_at))),
+             _header("Message-ID", message_id(note.id, store))]
     if frozen.get("root") not in (None, note.id):
-        message["In-Reply-To"] = message["References"] = message_id(frozen["root"], store)
-    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+        head += [_header(name, message_id(frozen["root"], store))
+                 for name in ("In-Reply-To", "References")]
+    head += ["Auto-Submitted: auto-generated\r\n",  # RFC 3834: no auto-replies to this
+             "MIME-Version: 1.0\r\n"]
     text = "\n".join(lines) + "\n"
-    message.set_content(text, cte=_cte(text, eightbit))
+    parts = [_part("text/plain", "", text, eightbit)]
     if frozen.get("method"):
-        invite = _invitation(frozen, from_[1])
-        message.add_alternative(invite, subtype="calendar", cte=_cte(invite, eightbit),
-                                params={"method": frozen["method"]})
-    return message
+        parts.append(_part("text/calendar", f'; method="{frozen["method"]}"',
+                           _invitation(frozen, from_[1]), eightbit))
+    if len(parts) == 1:
+        return "".join(head).encode("ascii") + parts[0]
+    import secrets
+
+    boundary = f"=_sessionctl_{secrets.token_hex(16)}".encode("ascii")
+    while any(boundary in part for part in parts):
+        boundary = f"=_sessionctl_{secrets.token_hex(16)}".encode("ascii")
+    head.append(f'Content-Type: multipart/alternative; boundary="{boundary.decode()}"\r\n\r\n')
+    return ("".join(head).encode("ascii") + b"--" + boundary + b"\r\n"
+            + (b"\r\n--" + boundary + b"\r\n").join(parts)
+            + b"\r\n--" + boundary + b"--\r\n")
+
+
+_ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")  # a display name needing no quotes
+_FOLD_AT = 78  # RFC 5322's recommended line length, as the e-mail library folds
+
+
+def _header(name: str, value: str) -> str:
+    """One header field with its CRLF: as it is when it is short printable ASCII, else
+    folded and RFC 2047-encoded by the e-mail library (``email.policy.SMTP``), as
+    ``EmailMessage`` would."""
+    line = f"{name}: {value}\r\n"
+    if len(line) <= _FOLD_AT + 2 and value.isascii() and value.isprintable():
+        return line
+    from email.policy import SMTP
+
+    return SMTP.fold(name, SMTP.header_factory(name, value))
+
+
+def _address(name: str, display: str, addr_spec: str) -> str:
+    """An address header: ``Display Name <a@b.c>`` (or the bare address), the name quoted
+    or encoded by the e-mail library when it is more than plain words."""
+    display = header_text(display)
+    if display.strip() == display and _ATOMS.fullmatch(display) and addr_spec.isascii():
+        return _header(name, f"{display} <{addr_spec}>" if display else addr_spec)
+    from email.headerregistry import Address
+
+    return _header(name, str(Address(display, addr_spec=addr_spec)))
+
+
+def _part(kind: str, params: str, text: str, eightbit: bool) -> bytes:
+    """A text body part, headers and all, in the transfer encoding ``_cte`` picks."""
+    cte = _cte(text, eightbit)
+    lines = text.encode("utf-8").splitlines()
+    if cte == "quoted-printable":
+        from email import quoprimime
+
+        body = quoprimime.body_encode((b"\n".join(lines) + b"\n").decode("latin-1"), _FOLD_AT)
+        data = body.replace("\n", "\r\n").encode("ascii")
+    else:
+        data = b"\r\n".join(lines) + b"\r\n"
+    return (f'Content-Type: {kind}; charset="utf-8"{params}\r\n'
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n").encode("ascii") + data
 
 
 MAX_LINE = 998  # octets in a line of a mail body (RFC 5321 4.5.3.1.6)
@@ -286,11 +345,8 @@ def message_bytes(note: Notification, from_: tuple[str, str], store: str, *,
                   eightbit: bool = False) -> tuple[str, bytes]:
     """The recipient and the finished message (CRLF lines, RFC 2047 headers), or UsageError /
     ValueError when the stored data cannot make a valid one."""
-    from email import policy
-
     address = check_email(note.user.email)
-    message = compose(note, from_, store, eightbit=eightbit)
-    return address, message.as_bytes(policy=policy.SMTP)
+    return address, compose(note, from_, store, eightbit=eightbit)
 
 
 def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience: float) -> Outcome:
@@ -306,7 +362,8 @@ def send(ctx: Context, transport: Transport, from_: tuple[str, str], *, patience
             batch, store = list(_queued()), store_id()
         mail = [n for n in batch if n.user.email]
         nowhere = [n.id for n in batch if not n.user.email]
-        with transport if mail else nullcontext():  # nothing is marked if it cannot connect
+        with (transport if mail else nullcontext(),  # nothing is marked if it cannot connect
+              ctx.store.lazy_commits()):  # a mark lost with the machine re-sends one message
             if nowhere:
                 with ctx.write():
                     Notification.update(mail_state="undeliverable").where(

@@ -62,6 +62,26 @@ def request_rows() -> pw.ModelSelect:
         Course.id, Course.code, educator.id, educator.name, student.id, student.name))
 
 
+def event_rows() -> pw.ModelSelect:
+    """``requests()`` joined the same way, with only what a calendar event reads, for
+    ``.tuples()`` (``domain/calendar.py``'s ``plain_rows`` names the columns): a feed for every
+    user reads tens of thousands of rows, and building five models a row was most of its time."""
+    return _requests(lambda educator, student: (
+        Request.id, Request.status, Request.replaces, Request.replaced_by, Request.student,
+        Request.slot, Request.message, Request.notes, Request.reason, Request.link,
+        Request.updated_at, Slot.starts_at, Slot.ends_at, Slot.notes, Slot.link, Slot.updated_at,
+        Slot.created_at, Slot.cancelled_at, Slot.capacity, Slot.educator, Course.code,
+        Course.title, educator.name, educator.display, educator.email, student.name,
+        student.display, student.email))
+
+
+def raw(query) -> list[tuple]:
+    """A select's rows as the database driver gives them, without Peewee's conversions
+    (SQLite's date-times stay text, which ``edge.from_db`` reads): for tens of thousands of
+    rows, the conversions cost more than the query."""
+    return query.model._meta.database.execute(query).fetchall()
+
+
 def courses() -> pw.ModelSelect:
     educator = User.alias()
     return Course.select(Course, educator).join(educator, on=Course.educator)
