@@ -9,6 +9,9 @@ installed command as its own process.
 
 from __future__ import annotations
 
+import email
+import email.policy
+
 import json
 import re
 import subprocess
@@ -499,6 +502,35 @@ def test_text_that_looks_like_an_encoded_word_stays_text_in_every_header(world, 
             assert message["To"].addresses[0].addr_spec in ("alan@example.edu", "ada@example.edu")
             assert "Reply-To" not in str(message["Subject"]).replace("Reply-To:_", "")
             assert "Hello " in body(message)
+
+
+LONG_NAMES = {"alan": "Zoë Émilie-Françoise de la Côte-d’Azur Wołodyjowska-Größenwahn Ñúñez",
+              "ada": "日本語の名前がとても長い場合にはどうなるのでしょうか本当に長い名前です"}
+
+
+def test_long_names_beyond_ascii_come_back_whole_as_rfc_2047_decodes_them(world, booked):
+    """A long display name is folded into several encoded words; RFC 2047 readers (mail
+    clients, ``email.header.decode_header``) join them without adding spaces. (Python's
+    ``email.policy.default`` parser keeps the folding space between encoded words, against
+    RFC 2047 section 6.2; README's choices say so.)"""
+    from email.header import decode_header, make_header
+
+    for name, display in LONG_NAMES.items():
+        users.set_user(booked.ctx("root"), name, display=display)
+    booked.approved(future(hours=30), "alan")
+    with MailServer() as server:
+        result = run("notify", "send", "--smtp", server.url, user="root", db=world.db)
+        assert result.returncode == 0, result.stderr
+        assert server.raw
+        seen = set()
+        for raw in server.raw:
+            head = email.message_from_bytes(raw, policy=email.policy.compat32)
+            for field in ("To", "Reply-To"):
+                value = str(make_header(decode_header(head[field])))
+                shown = value.rsplit(" <", 1)[0].strip('"')
+                assert shown in LONG_NAMES.values(), value
+                seen.add(shown)
+        assert seen == set(LONG_NAMES.values())
 
 
 @pytest.mark.parametrize("sender", ["a@example.edu, b@evil.example", "a@example.edu b@evil.example"])
