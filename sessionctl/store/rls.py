@@ -153,7 +153,7 @@ ACCESS = {
     # the hooks' outbox: written by whoever makes a change, about a request they may see;
     # read and marked by the admins' `hooks run`
     "events": Access(
-        [("INSERT (kind, at, request_id, booking, payload)", _EVERYONE),
+        [("INSERT (kind, at, request_id, booking, payload, state, attempts)", _EVERYONE),
          ("SELECT, UPDATE, DELETE", GROUPS["admin"])],
         [("add", "INSERT", _EVERYONE, None,
           f"{_ADMIN} OR (request_id IS NOT NULL AND {SCHEMA}.sees_request(request_id) "
