@@ -57,6 +57,16 @@ ATTENDED = "attended"
 NO_SHOW = "no-show"
 ATTENDANCE = (ATTENDED, NO_SHOW)
 
+# -- the event of a change, for the hooks (domain/events.py; the database mode's server names
+# the system's changes by the same tables: store/rls_behalf.py) -------------------------------
+
+# a notification kind that names its event, whatever the change of state
+EVENT_OF_KIND = {"promoted": "promoted", "slot_cancelled": "slot-cancelled", "moved": "moved",
+                 "move": "requested", "changed": "changed", "attendance": "changed",
+                 "rated": "changed", "reminder": "reminder"}
+EVENT_OF_STATE = {APPROVED: "approved", REJECTED: "rejected", CANCELLED: "cancelled",
+                  COMPLETED: "completed", WAITING: "waitlisted", PENDING: "requested"}
+
 # -- a slot's (derived) status --------------------------------------------------------------------
 
 AVAILABLE = "available"

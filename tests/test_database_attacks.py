@@ -5,6 +5,7 @@ it was (``snapshot``, read as the superuser).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -136,6 +137,194 @@ def test_a_students_own_change_is_recorded_once_at_the_servers_time_and_told_onc
     assert {t for t in after if after[t] != before[t]} == {"requests", "history", "notifications"}
 
 
+# -- hook events: a change of one's own, in the server's words ----------------------------------
+
+EVENT = ("INSERT INTO events (kind, at, request_id, booking, payload) "
+         "VALUES (%s, %s, %s, %s, %s)")
+HOOKED = ("requested", "approved", "cancelled", "changed", "completed", "moved", "promoted",
+          "rejected", "reminder", "slot-cancelled", "waitlisted")
+
+
+def hooked(w) -> None:
+    """Every event has a hook (as ``hooks run`` registers the ones it finds)."""
+    with w.superuser() as con:
+        for event in HOOKED:
+            con.execute("INSERT INTO hooks (name, since) VALUES (%s, now())", (event,))
+
+
+def forged(w, who: str, event: str, request: int) -> tuple:
+    """EVENT's values in ``who``'s own name, lying: a time, booking, link, status of its own."""
+    payload = {
+        "event": event, "at": "2000-01-01T00:00:00Z", "actor": w.name[who],
+        "request": {"id": request, "status": "approved", "link": "https://evil.example/pay",
+                    "start": "2000-01-01T00:00:00Z", "student": w.name["eve"]},
+        "course": {"code": "PHYS", "title": "Free money\u202e", "educator": w.name["bob"]},
+        "slot": {"id": request, "capacity": 99, "link": "https://evil.example/pay"}}
+    return (event, "2000-01-01", request, 999999, json.dumps(payload))
+
+
+def test_a_student_cannot_record_an_event_of_a_change_they_did_not_make(converted):
+    """A forged kind on a request nobody changed; once a change of his own is made, an event of
+    another student's request, a kind that is not that change, a second event of it: each
+    refused."""
+    import psycopg
+
+    w = converted
+    hooked(w)
+    alan = w.connect("alan")
+    mine, kats, eves = w.request["alan-s1"], w.request["kat-s2"], w.request["eve-s3"]
+    before = snapshot(w.url)
+    with alan.transaction():
+        for kind in (*HOOKED, "no-such-event"):
+            said = attempt(alan, EVENT, forged(w, "alan", kind, mine))
+            assert "change you made" in said, (kind, said)
+        raise psycopg.Rollback
+    with alan.transaction():
+        alan.execute("UPDATE requests SET status = 'cancelled' WHERE id = %s", (mine,))
+        for request in (kats, eves):  # his own change vouches for no one else's request
+            said = attempt(alan, EVENT, forged(w, "alan", "cancelled", request))
+            assert "row-level security" in said or "change you made" in said, said
+        for kind in set(HOOKED) - {"cancelled", "slot-cancelled"}:  # not the change he made
+            said = attempt(alan, EVENT, forged(w, "alan", kind, mine))
+            assert "change you made" in said, (kind, said)
+        alan.execute(EVENT, forged(w, "alan", "cancelled", mine))
+        assert "change you made" in attempt(alan, EVENT, forged(w, "alan", "cancelled", mine))
+        raise psycopg.Rollback  # (the change itself was his to make)
+    assert snapshot(w.url) == before
+
+
+def test_a_students_event_of_their_own_change_says_what_the_rows_say(converted):
+    """A real change with a forged time, booking, link, status, student, course and slot: the
+    event is written, in the server's words."""
+    w = converted
+    hooked(w)
+    kat = w.connect("kat")
+    hers, s2 = w.request["kat-s2"], w.slot["s2"]  # pending
+    before = snapshot(w.url)
+    with kat.transaction():
+        kat.execute("UPDATE requests SET status = 'cancelled' WHERE id = %s", (hers,))
+        kat.execute(EVENT, forged(w, "kat", "cancelled", hers))
+    with w.superuser() as con:
+        [(kind, recent, booking, payload)] = rows(
+            con, "SELECT kind, at > now() AT TIME ZONE 'UTC' - interval '1 hour', booking, "
+                 "payload FROM events")
+        starts, ends = rows(con, "SELECT starts_at, ends_at FROM slots WHERE id = %s", (s2,))[0]
+    assert (kind, recent, booking) == ("cancelled", True, hers)
+    said = json.loads(payload)
+    assert said["event"] == "cancelled" and said["actor"] == w.name["kat"]
+    assert said["at"] > "2020" and said["request"]["id"] == hers
+    assert {k: said["request"][k] for k in ("status", "link", "student", "slot", "course",
+                                             "educator", "start", "end", "message")} == {
+        "status": "cancelled", "link": None, "student": w.name["kat"], "slot": s2,
+        "course": "MATH", "educator": w.name["ada"], "start": iso_z(starts),
+        "end": iso_z(ends), "message": "hi"}
+    assert said["course"] == {"code": "MATH", "title": "Maths", "educator": w.name["ada"]}
+    assert {k: said["slot"][k] for k in ("id", "capacity", "booked", "status", "link")} == {
+        "id": s2, "capacity": 2, "booked": 0, "status": "available", "link": None}
+    after = snapshot(w.url)
+    assert {t for t in after if after[t] != before[t]} == {"requests", "events"}
+
+
+def test_a_store_converted_before_the_events_guard_gets_it_from_init_again(converted):
+    w = converted
+    with w.superuser() as con:  # as a store converted by the previous release was
+        con.execute("DROP TRIGGER events_guard ON events")
+    w.convert()
+    with w.superuser() as con:
+        assert rows(con, "SELECT count(*) FROM pg_trigger WHERE tgname = 'events_guard'") == [(1,)]
+    hooked(w)
+    alan = w.connect("alan")
+    said = attempt(alan, EVENT, forged(w, "alan", "cancelled", w.request["alan-s1"]))
+    assert "change you made" in said, said
+
+
+def iso_z(instant) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_the_cli_in_the_database_mode_delivers_each_change_to_a_real_hook(converted, tmp_path):
+    """Each person through the CLI as their own login, and the server's own changes (a waiting
+    request promoted when a seat frees): ``hooks run`` by an admin hands each event, once, to
+    its hook, saying what happened, with hostile text intact."""
+    from test_database_cli import as_login
+    from test_hooks import Hooks
+
+    w = converted
+
+    def cli(*args, user="root", env=None):  # the hooks' config as the site file (the mode's)
+        return as_login(w, user, *args, env={"XDG_CONFIG_DIRS": env["XDG_CONFIG_HOME"]})
+
+    hooks = Hooks(cli, tmp_path)
+    for event in HOOKED:
+        hooks.add(event)
+    assert hooks.counts() == {"delivered": 0, "failed": 0, "pending": 0}
+
+    def run(who, *args):
+        done = as_login(w, who, *args, "--json")
+        assert done.exit_code == 0, (who, args, done.stderr)
+        return json.loads(done.stdout)
+
+    hostile = 'line\nbreak "quoted" \\ {"actor": "root"} Zoë ✓'  # (bidi: refused at send)
+    sent = run("kat", "request", "send", str(w.slot["s4"]), "--message", hostile)["id"]
+    run("ada", "request", "approve", str(sent))
+    run("ada", "request", "update", str(sent), "--link", "https://meet.example.edu/x")
+    run("alan", "request", "cancel", str(w.request["alan-s1"]))  # lin's waiting request: promoted
+    run("root", "request", "reject", str(w.request["kat-s2"]))
+    run("ada", "remind", "--within", "200h")  # an educator's remind: her login is its actor
+    result = hooks.run("--json")
+    assert result.exit_code == 0, result.stderr
+    got = hooks.got()
+    lin = w.request["lin-s1"]
+    assert [(g["event"], g["request"]["id"], g["actor"], g["request"]["status"]) for g in got] == [
+        ("requested", sent, w.name["kat"], "pending"),
+        ("approved", sent, w.name["ada"], "approved"),
+        ("changed", sent, w.name["ada"], "approved"),
+        ("cancelled", w.request["alan-s1"], w.name["alan"], "cancelled"),
+        ("promoted", lin, None, "pending"),
+        ("rejected", w.request["kat-s2"], w.name["root"], "rejected"),
+        ("reminder", sent, w.name["ada"], "approved")]
+    assert json.loads(result.stdout) == {"delivered": len(got), "failed": 0, "pending": 0}
+    assert got[0]["request"]["message"] == hostile
+    assert got[2]["request"]["link"] == "https://meet.example.edu/x"
+    # the server's words (students, educators, the system) and the client's (an admin) alike
+    admins = got[-2]
+    for event in got:
+        assert set(event) == set(admins) and set(event["slot"]) == set(admins["slot"])
+        assert set(event["request"]) == set(admins["request"])
+        assert event["course"] == {"code": "MATH", "title": "Maths", "educator": w.name["ada"]}
+    shared = ("id", "slot", "course", "student", "educator", "start", "end", "created",
+              "replaces", "waitlist_position", "attendance", "rating")
+    again = as_login(w, "root", "request", "show", str(w.request["kat-s2"]), "--json")
+    shown = json.loads(again.stdout)
+    assert {k: admins["request"][k] for k in shared} == {k: shown.get(k) for k in shared}
+
+
+def test_the_servers_own_changes_record_their_events_as_the_personal_mode_does(converted, tmp_path):
+    """Under auto-approve a student's move is approved by the server, the booking it replaces
+    gives way (no event of its own: the new request's ``moved`` tells it) and the freed seat is
+    offered to the waitlist: the system's events, with no actor, as in the personal mode."""
+    from test_database_cli import as_login
+    from test_hooks import Hooks
+
+    w = converted
+    hooks = Hooks(lambda *args, user="root", env=None: as_login(
+        w, user, *args, env={"XDG_CONFIG_DIRS": env["XDG_CONFIG_HOME"]}), tmp_path)
+    for event in HOOKED:
+        hooks.add(event)
+    assert hooks.counts() == {"delivered": 0, "failed": 0, "pending": 0}
+    assert as_login(w, "ada", "course", "set", "MATH", "--auto-approve").exit_code == 0
+    old = w.request["alan-s1"]
+    moved = as_login(w, "alan", "request", "move", str(old), "--to", str(w.slot["s4"]), "--json")
+    assert moved.exit_code == 0, moved.stderr
+    new = json.loads(moved.stdout)["id"]
+    assert hooks.run().exit_code == 0
+    got = [(g["event"], g["request"]["id"], g["actor"], g["request"]["status"])
+           for g in hooks.got()]
+    assert got == [("requested", new, w.name["alan"], "pending"),
+                   ("promoted", w.request["lin-s1"], None, "approved"),
+                   ("moved", new, None, "approved")], got
+
+
 # -- the definer functions' own reach ---------------------------------------------------------
 
 
@@ -183,7 +372,8 @@ def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call
         "me", "my_role", "role_of", "my_courses", "my_slots", "my_enrolments", "my_people",
         "manages_course", "manages_slot", "sees_slot", "sees_request", "slot_row", "course_row",
         "may_request", "may_record", "may_notify", "name_is_free", "is_owner", "recorded", "told",
-        "history_stamp", "notification_guard", "request_guard", "slot_guard", "user_guard",
+        "event_of", "history_stamp", "notification_guard", "event_guard", "request_guard",
+        "slot_guard", "user_guard",
         # what the CLI calls (store/guarded.py, Store.made_users)
         "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
         "enrolled_counts", "code_taken", "login_role"}

@@ -14,7 +14,7 @@ import json
 
 from sessionctl.domain.context import Context
 from sessionctl.fields import REQUEST, SLOT, pick
-from sessionctl.statuses import APPROVED, CANCELLED, COMPLETED, PENDING, REJECTED, WAITING
+from sessionctl.statuses import CANCELLED, EVENT_OF_KIND, EVENT_OF_STATE
 from sessionctl.store import queries
 from sessionctl.store.edge import to_db
 from sessionctl.store.models import Request
@@ -23,24 +23,17 @@ from sessionctl.timeparse import format_utc
 EVENTS = ("requested", "approved", "rejected", "cancelled", "moved", "changed", "completed",
           "waitlisted", "promoted", "slot-cancelled", "reminder")
 
-# a notification kind that names its event, whatever the change of state
-_BY_KIND = {"promoted": "promoted", "slot_cancelled": "slot-cancelled", "moved": "moved",
-            "move": "requested", "changed": "changed", "attendance": "changed",
-            "rated": "changed", "reminder": "reminder"}
-_BY_STATE = {APPROVED: "approved", REJECTED: "rejected", CANCELLED: "cancelled",
-             COMPLETED: "completed", WAITING: "waitlisted", PENDING: "requested"}
-
 
 def name(was: str | None, to: str, kind: str | None, request: Request) -> str | None:
     """The event of a change (``transitions.record``'s arguments), or None. The booking a move
     cancels gives no event of its own: its successor's ``moved`` tells it."""
     if to == CANCELLED and request.replaced_by_id is not None:
         return None
-    if kind in _BY_KIND:
-        return _BY_KIND[kind]
+    if kind in EVENT_OF_KIND:
+        return EVENT_OF_KIND[kind]
     if kind is None and was is None:  # a pending request moved at once
         return "moved"
-    return _BY_STATE.get(to)
+    return EVENT_OF_STATE.get(to)
 
 
 def record(ctx: Context, event: str, request: Request, *, system: bool = False) -> None:

@@ -150,10 +150,11 @@ ACCESS = {
     "hooks": Access([("SELECT", _EVERYONE), ("INSERT, UPDATE, DELETE", GROUPS["admin"])],
                     [("read", "SELECT", _EVERYONE, "true", None),
                      ("admin", "ALL", GROUPS["admin"], _ADMIN, _ADMIN)]),
-    # the hooks' outbox: written by whoever makes a change, about a request they may see;
-    # read and marked by the admins' `hooks run`
+    # the hooks' outbox: written by whoever makes a change, about a request they may see (the
+    # trigger events_guard holds it to a change of theirs and writes what it says); read and
+    # marked by the admins' `hooks run`
     "events": Access(
-        [("INSERT (kind, at, request_id, booking, payload)", _EVERYONE),
+        [("INSERT (kind, at, request_id, booking, payload, state, attempts)", _EVERYONE),
          ("SELECT, UPDATE, DELETE", GROUPS["admin"])],
         [("add", "INSERT", _EVERYONE, None,
           f"{_ADMIN} OR (request_id IS NOT NULL AND {SCHEMA}.sees_request(request_id) "
@@ -174,19 +175,20 @@ _GRANTS = [
     ("slots", "UPDATE (booked)", DEFINER),
     ("history", "INSERT", DEFINER),
     ("notifications", "INSERT", DEFINER),
+    ("events", "INSERT", DEFINER),  # the system's changes' events (system_change)
 ]
 _POLICIES = [
     *((table, *policy) for table, entry in ACCESS.items() for policy in entry.policies),
     *((table, "definer", "ALL", DEFINER, "true", "true") for table in TABLES),
 ]
 
-_INVOKER = ("history_stamp", "notification_guard", "request_guard", "slot_guard", "user_guard",
-            "is_owner")
+_INVOKER = ("history_stamp", "notification_guard", "event_guard", "request_guard", "slot_guard",
+            "user_guard", "is_owner")
 # what only the definer functions call (their owner's right suffices) and triggers fire: no
 # group may call them itself (they would read past the policies: another student's session,
 # a user's zone, the words about any request)
 _INTERNAL = ("say", "when_for", "piece", "changes_now", "changed_now", "clashes", "is_login",
-             "may_make_login", "count_seats", "journal")
+             "may_make_login", "count_seats", "journal", "event_payload", "booking_of")
 
 
 def _policy(table: str, name: str, command: str, to: str, using: str | None,
@@ -259,7 +261,8 @@ def _statements_before_logins(texts: dict[str, str]) -> list[str]:
         f"GRANT SELECT ON {TEXTS_TABLE} TO {DEFINER}",
         f"CREATE TABLE {CHANGES_TABLE} (id bigserial PRIMARY KEY, tx bigint NOT NULL, "
         "login text NOT NULL, request_id integer NOT NULL, from_status text, "
-        "to_status text NOT NULL, by_person boolean, told integer[] NOT NULL DEFAULT '{}')",
+        "to_status text NOT NULL, by_person boolean, told integer[] NOT NULL DEFAULT '{}', "
+        "evented text[] NOT NULL DEFAULT '{}')",
         f"CREATE INDEX ON {CHANGES_TABLE} (login, tx)",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON {CHANGES_TABLE} TO {DEFINER}",
         f"GRANT USAGE ON SEQUENCE {CHANGES_TABLE}_id_seq TO {DEFINER}",

@@ -5,7 +5,10 @@ the fill and offer rules), the reads of rows the caller may not see, and login r
 
 from __future__ import annotations
 
-from sessionctl.store.rls_guards import GROUPS, NOW, PINNED, SCHEMA
+import json
+
+from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE
+from sessionctl.store.rls_guards import CHANGES_TABLE, GROUPS, NOW, PINNED, SCHEMA
 
 TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the functions fill in
 
@@ -15,7 +18,10 @@ TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the function
 # educator or an admin may make any of them (they could make it in person); anyone else only
 # what the rules demand as the consequence of their own change in this transaction. It writes
 # the system's history row and tells the parties (texts from ``say``, worded by
-# ``domain/texts.py``'s templates: the other person's zone and name never reach the caller).
+# ``domain/texts.py``'s templates: the other person's zone and name never reach the caller) and
+# records its event for the hooks, as the personal mode's ``transitions.record`` does.
+
+_EVENT_OF_KIND, _EVENT_OF_STATE = json.dumps(EVENT_OF_KIND), json.dumps(EVENT_OF_STATE)
 
 ON_BEHALF = f"""
 CREATE FUNCTION {SCHEMA}.when_for(instant timestamp, recipient integer) RETURNS text
@@ -89,6 +95,7 @@ DECLARE
     ok boolean := false;
     recipient integer;
     party text;
+    named text;
 BEGIN
     SELECT * INTO r FROM STORE.requests WHERE id = request FOR UPDATE;
     IF NOT FOUND OR me IS NULL OR NOT {SCHEMA}.sees_request(request) AND NOT
@@ -148,6 +155,23 @@ BEGIN
     WHERE id = r.id;
     INSERT INTO STORE.history (request_id, at, actor_id, from_status, to_status, note)
     VALUES (r.id, now_, NULL, r.status, to_status, coalesce(note, system_change.reason));
+    -- its event for the hooks, named as domain/events.py names it (a proposal approved in
+    -- place of the booking it moves, cancelled just now, is "moved")
+    named := CASE
+        WHEN to_status = 'cancelled'
+             AND coalesce(system_change.replaced_by, r.replaced_by_id) IS NOT NULL
+            THEN NULL
+        WHEN to_status = 'approved' AND EXISTS (SELECT 1 FROM {CHANGES_TABLE} x
+            WHERE x.tx = txid_current() AND x.login = session_user::text
+              AND x.request_id = r.replaces_id AND x.from_status = 'approved'
+              AND x.to_status = 'cancelled') THEN 'moved'
+        ELSE coalesce('{_EVENT_OF_KIND}'::json ->> system_change.kind,
+                      '{_EVENT_OF_STATE}'::json ->> to_status) END;
+    IF EXISTS (SELECT 1 FROM STORE.hooks h WHERE h.name = named) THEN
+        INSERT INTO STORE.events (kind, at, request_id, booking, payload, state, attempts)
+        VALUES (named, now_, r.id, {SCHEMA}.booking_of(r.id),
+                {SCHEMA}.event_payload(named, r.id, NULL, now_), 'queued', 0);
+    END IF;
     FOREACH party IN ARRAY coalesce(tell, ARRAY[]::text[]) LOOP
         recipient := CASE party WHEN 'student' THEN r.student_id
                                 WHEN 'educator' THEN s.educator_id END;

@@ -283,6 +283,11 @@ END $$;
 
 # -- triggers -------------------------------------------------------------------------------------
 
+def _utc(instant: str) -> str:
+    """A naive UTC instant as format_utc writes it (2027-02-08T09:00:00Z)."""
+    return f"""to_char({instant}, 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+
+
 # a change in the journal of request ``request`` by this login in this transaction
 _MINE_NOW = ("c.tx = txid_current() AND c.login = session_user::text "
              "AND c.request_id = request")
@@ -372,6 +377,86 @@ BEGIN
         'request % in this transaction, once', NEW.request_id
         USING ERRCODE = 'insufficient_privilege';
 END $$;
+
+-- an event for the hooks by someone other than an admin: one per kind for each change of the
+-- request this login made in this transaction (the journal), or by the slot's educator a
+-- "changed" or "moved" (a booking follows its slot's link and time: as history_stamp) or a
+-- "reminder" (remind); what it says, its time and its booking are the server's (event_of),
+-- never the writer's
+CREATE FUNCTION {SCHEMA}.event_guard() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF current_user = '{DEFINER}' OR {SCHEMA}.is_owner() OR {SCHEMA}.my_role() = 'admin' THEN
+        RETURN NEW;
+    END IF;
+    NEW.at := {NOW};
+    SELECT e.payload, e.booking INTO NEW.payload, NEW.booking
+    FROM {SCHEMA}.event_of(NEW.kind, NEW.request_id) e;
+    RETURN NEW;
+END $$;
+CREATE FUNCTION {SCHEMA}.event_of(kind text, request integer)
+    RETURNS TABLE (payload text, booking integer) LANGUAGE plpgsql VOLATILE {PINNED} AS $$
+BEGIN
+    UPDATE {CHANGES_TABLE} c SET evented = c.evented || kind WHERE c.id = (
+        SELECT c.id FROM {CHANGES_TABLE} c WHERE {_MINE_NOW} AND NOT (kind = ANY (c.evented))
+          AND CASE kind  -- the changes domain/events.py names so
+              WHEN 'requested' THEN c.from_status IS NULL AND c.to_status = 'pending'
+              WHEN 'moved' THEN c.from_status IS NULL
+                  OR (c.from_status = 'pending' AND c.to_status = 'approved')
+              WHEN 'promoted' THEN c.from_status = 'waiting' AND c.to_status <> 'waiting'
+              WHEN 'changed' THEN c.from_status = c.to_status
+              WHEN 'slot-cancelled' THEN c.from_status <> 'cancelled' AND c.to_status = 'cancelled'
+              WHEN 'waitlisted' THEN c.from_status IS DISTINCT FROM 'waiting'
+                  AND c.to_status = 'waiting'
+              ELSE c.from_status IS DISTINCT FROM kind AND c.to_status = kind END
+        ORDER BY c.id LIMIT 1);
+    IF NOT FOUND AND NOT (kind IN ('changed', 'moved', 'reminder') AND {SCHEMA}.manages_slot(
+            (SELECT r.slot_id FROM STORE.requests r WHERE r.id = request)))
+       OR NOT {SCHEMA}.sees_request(request) THEN
+        RAISE EXCEPTION 'an event tells of a change you made to request % in this transaction, '
+            'once (none that is %)', request, kind USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT {SCHEMA}.event_payload(kind, request, session_user::text, {NOW}),
+                        {SCHEMA}.booking_of(request);
+END $$;
+-- what a hook receives (domain/events.py writes the same): the request, its course and slot
+-- as they are now
+CREATE FUNCTION {SCHEMA}.event_payload(kind text, request integer, actor text, at timestamp)
+    RETURNS text LANGUAGE sql STABLE {PINNED} AS $$
+    SELECT json_build_object(
+        'event', kind, 'at', {_utc("at")}, 'actor', actor,
+        'request', json_build_object(
+            'id', r.id, 'slot', s.id, 'course', c.code, 'student', st.name, 'educator', ed.name,
+            'status', r.status, 'message', r.message, 'reason', r.reason,
+            'link', coalesce(nullif(r.link, ''),
+                             CASE WHEN r.status IN ('approved', 'completed') THEN s.link END),
+            'notes', r.notes, 'start', {_utc("s.starts_at")}, 'end', {_utc("s.ends_at")},
+            'created', {_utc("r.created_at")}, 'updated', {_utc("r.updated_at")},
+            'replaces', r.replaces_id, 'replaced_by', r.replaced_by_id,
+            'waitlist_position', NULL, 'attendance', r.attendance,
+            'rating', CASE WHEN r.rating IS NOT NULL THEN
+                json_build_object('stars', r.rating, 'comment', r.rating_comment) END),
+        'course', json_build_object('code', c.code, 'title', c.title, 'educator', ed.name),
+        'slot', json_build_object(
+            'id', s.id, 'course', c.code, 'educator', ed.name, 'start', {_utc("s.starts_at")},
+            'end', {_utc("s.ends_at")}, 'capacity', s.capacity, 'booked', s.booked,
+            'status', CASE WHEN s.cancelled_at IS NOT NULL THEN 'cancelled'
+                           WHEN s.booked >= s.capacity THEN 'booked' ELSE 'available' END,
+            'notes', s.notes, 'link', s.link))::text
+    FROM STORE.requests r JOIN STORE.slots s ON s.id = r.slot_id
+    JOIN STORE.courses c ON c.id = s.course_id JOIN STORE.users st ON st.id = r.student_id
+    JOIN STORE.users ed ON ed.id = s.educator_id
+    WHERE r.id = request
+$$;
+-- the first request of a booking's chain of moves (events.py's _booking)
+CREATE FUNCTION {SCHEMA}.booking_of(request integer) RETURNS integer LANGUAGE sql STABLE
+    {PINNED} AS $$
+    WITH RECURSIVE chain (id, replaces) AS (
+        SELECT r.id, r.replaces_id FROM STORE.requests r WHERE r.id = request
+        UNION ALL
+        SELECT r.id, r.replaces_id FROM STORE.requests r JOIN chain ON r.id = chain.replaces)
+    SELECT chain.id FROM chain WHERE chain.replaces IS NULL
+$$;
 
 -- a slot's seats are its approved requests, counted by the database (the CHECK on slots
 -- refuses an approval beyond the capacity)
@@ -533,6 +618,7 @@ END $$;
 TRIGGER_BINDINGS = [
     ("history", "history_stamp", "BEFORE INSERT", "history_stamp"),
     ("notifications", "notifications_guard", "BEFORE INSERT", "notification_guard"),
+    ("events", "events_guard", "BEFORE INSERT", "event_guard"),
     ("requests", "requests_journal", "AFTER INSERT OR UPDATE", "journal"),
     ("requests", "requests_seats", "AFTER INSERT OR DELETE OR UPDATE OF status, slot_id",
      "count_seats"),
