@@ -246,12 +246,19 @@ def compose(note: Notification, from_: tuple[str, str], store: str, *,
 
 _ATOMS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")  # a display name needing no quotes
 _FOLD_AT = 78  # RFC 5322's recommended line length, as the e-mail library folds
+_MOST = 998  # RFC 5322: the octets a line may hold
 
 
 def _header(name: str, value: str) -> str:
     """One header field with its CRLF: as it is when it is short printable ASCII, else
     folded and RFC 2047-encoded by the e-mail library (``email.policy.SMTP``), as
-    ``EmailMessage`` would."""
+    ``EmailMessage`` would; text the library cannot fold into lines of 998 octets (a run of
+    a thousand characters without a space) as encoded words (``_encoded``)."""
+    line = _folded(name, value)
+    return line if _fits(line) else _encoded(name, value)
+
+
+def _folded(name: str, value: str) -> str:
     line = f"{name}: {value}\r\n"
     if len(line) <= _FOLD_AT + 2 and value.isascii() and value.isprintable():
         return line
@@ -260,15 +267,37 @@ def _header(name: str, value: str) -> str:
     return SMTP.fold(name, SMTP.header_factory(name, value))
 
 
+def _fits(line: str) -> bool:
+    """No line of the field longer than RFC 5322 allows (998 octets before its CRLF)."""
+    return all(len(part.encode()) <= _MOST for part in line.split("\r\n"))
+
+
+def _encoded(name: str, text: str, address: str = "") -> str:
+    """``text`` as RFC 2047 encoded words of at most 75 characters, one a line, which may split
+    it anywhere (a reader joins adjacent encoded words without a space), then ``address``."""
+    import base64
+
+    chunks, chunk = [], b""
+    for ch in text:
+        if len(chunk) + len(ch.encode()) > 45:  # 45 octets: 60 in base64, 72 with the markers
+            chunks.append(chunk)
+            chunk = b""
+        chunk += ch.encode()
+    words = [f"=?utf-8?b?{base64.b64encode(c).decode()}?=" for c in [*chunks, chunk] if c]
+    return f"{name}: " + "\r\n ".join(words + ([address] if address else [])) + "\r\n"
+
+
 def _address(name: str, display: str, addr_spec: str) -> str:
     """An address header: ``Display Name <a@b.c>`` (or the bare address), the name quoted
     or encoded by the e-mail library when it is more than plain words."""
     display = header_text(display)
     if display.strip() == display and _ATOMS.fullmatch(display) and addr_spec.isascii():
-        return _header(name, f"{display} <{addr_spec}>" if display else addr_spec)
-    from email.headerregistry import Address
+        line = _folded(name, f"{display} <{addr_spec}>" if display else addr_spec)
+    else:
+        from email.headerregistry import Address
 
-    return _header(name, str(Address(display, addr_spec=addr_spec)))
+        line = _folded(name, str(Address(display, addr_spec=addr_spec)))
+    return line if _fits(line) else _encoded(name, display, f"<{addr_spec}>")
 
 
 def _part(kind: str, params: str, text: str, eightbit: bool) -> bytes:
