@@ -1130,3 +1130,12 @@ def test_except_reads_a_day_written_with_a_comma_whole(world):
                       "--duration", "1h", "--repeat", "daily", "--count", "4",
                       "--except", "Jan 2, 2029", "--except", "2029-01-03,2029-01-04", user="ada")
     assert [m["start"][:10] for m in made] == ["2029-01-01"]
+
+
+def test_an_overlap_across_a_dst_change_labels_each_end_with_its_own_offset(w):
+    """01:30 EST to 04:30 EDT: a refusal naming that slot says so, not '01:30–04:30 EST'."""
+    ny = "America/New_York"
+    assert add(w, "--start", "2027-03-14 01:30", "--duration", "2h", tz=ny).exit_code == 0
+    with unchanged(w):
+        lines = refused(add(w, "--start", "2027-03-14 01:00", "--duration", "1h", tz=ny), 5)
+    assert "(2027-03-14 01:30 EST–04:30 EDT)" in lines[0], lines

@@ -18,6 +18,8 @@ class Window:
 
     def label(self, tz: tzinfo = timezone.utc) -> str:
         start, end = self.start.astimezone(tz), self.end.astimezone(tz)
+        if start.utcoffset() != end.utcoffset():  # across a DST change: each end its own
+            return f"{start:%Y-%m-%d %H:%M} {start:%Z}–{end:%H:%M} {end:%Z}"
         return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {start:%Z}"
 
 
