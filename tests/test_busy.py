@@ -575,3 +575,47 @@ def test_someone_elses_cache_directory_is_refused(busy, tmp_path):
     assert "\n" not in line and str(folder) in line and "belongs to another user" in line
     assert snapshot(busy.db) == before
     assert list(folder.iterdir()) == [] and oct(folder.stat().st_mode & 0o777) == "0o755"
+
+
+ONE_EVENT = ics("""UID:one-1
+DTSTART:20300603T090000Z
+DTEND:20300603T100000Z
+SUMMARY:Board\x00 meeting""")
+
+
+def test_a_byte_order_mark_and_a_nul_do_not_hide_a_calendar(busy):
+    """Outlook and Windows exports start with a BOM; a NUL is no text: both are read past,
+    and the event is busy."""
+    busy.calendar.write_bytes(b"\xef\xbb\xbf" + ONE_EVENT.encode())
+    before = snapshot(busy.db)
+    result = add(busy, "2030-06-03 09:15")
+    assert result.exit_code == 5 and "overlaps" in result.stderr, result.stderr
+    assert snapshot(busy.db) == before
+
+
+@pytest.mark.parametrize("line", ["RRULE:FREQ=SOMETIMES", "EXDATE:notadate", "RDATE:20300610T090000Z,garbage"])
+def test_a_series_that_cannot_be_read_refuses_the_source_instead_of_vanishing(busy, line):
+    """A bad rule dropped its whole event: the slot went on top of it. Now the source is
+    refused (exit 6, naming it) as any calendar whose events cannot be read."""
+    busy.calendar.write_text(ONE_EVENT.replace("SUMMARY:", f"{line}\r\nSUMMARY:"))
+    before = snapshot(busy.db)
+    result = add(busy, "2030-06-03 09:15")
+    assert result.exit_code == 6, result.stderr
+    assert "cannot be read" in result.stderr and str(busy.calendar) in result.stderr
+    assert snapshot(busy.db) == before
+
+
+@pytest.mark.parametrize("kind", ["junk", "fifo"])
+def test_a_bad_file_in_a_vdir_is_named(busy, tmp_path, kind):
+    vdir = tmp_path / "vdir"
+    vdir.mkdir()
+    (vdir / "good.ics").write_text(ONE_EVENT)
+    if kind == "junk":
+        (vdir / "bad.ics").write_text("not a calendar")
+    else:
+        os.mkfifo(vdir / "bad.ics")
+    assert busy("user", "set", "--busy", str(vdir), user="ada").exit_code == 0
+    before = snapshot(busy.db)
+    result = add(busy, "2030-06-03 09:15")
+    assert result.exit_code == 6 and f"{vdir}: bad.ics" in result.stderr, result.stderr
+    assert snapshot(busy.db) == before

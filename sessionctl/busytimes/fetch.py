@@ -59,13 +59,13 @@ def read(source: str, rules: Rules) -> bytes:
     """The bytes of ``source`` (a URL, a file or a vdir), or ``FetchError``."""
     deadline = time.monotonic() + rules.timeout
     if is_url(source):
-        return _http(source, rules, deadline)
+        return _http(source, rules, deadline).replace(b"\0", b"")  # NUL: no text, a separator
     if rules.restricted:
         raise FetchError(f"busy source {source} is a path; in the shared and database modes "
                          "only http(s) URLs stored with 'user set --busy' are read")
     if os.path.isdir(source):
         return _vdir(source)
-    return _file(source, source)
+    return _file(source, source).replace(b"\0", b"")
 
 
 def _file(path: str, source: str) -> bytes:
@@ -77,7 +77,9 @@ def _file(path: str, source: str) -> bytes:
         import stat
 
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FetchError(f"busy source {source} is not a regular file or a directory")
+            raise FetchError(f"busy source {source} is not a regular file or a directory"
+                             if path == source else
+                             f"busy source {source}: {os.path.basename(path)} is not a regular file")
         data = read_capped(fd, MAX_BYTES)
     except OSError as exc:
         raise FetchError(f"cannot read busy source {source}: {exc.strerror}") from None
@@ -99,10 +101,12 @@ def _vdir(path: str) -> bytes:
         raise FetchError(f"busy source {path} holds more than {MAX_FILES} files")
     parts, size = [], 0
     for name in names:
-        data = _file(os.path.join(path, name), path)
+        data = _file(os.path.join(path, name), path).replace(b"\0", b"")
         size += len(data)
         if size > MAX_BYTES:
             raise FetchError(_too_big(path))
+        if b"BEGIN:VCALENDAR" not in data[:4096].upper():  # say which file, not only the vdir
+            raise FetchError(f"busy source {path}: {name} is not iCalendar (no BEGIN:VCALENDAR)")
         parts.append(data)
     return b"\0".join(parts)
 

@@ -93,6 +93,7 @@ def calendars(data: bytes):
     for part in data.split(b"\0"):
         if not part.strip():
             continue
+        part = part.strip().removeprefix(b"\xef\xbb\xbf")  # a byte order mark (Outlook, Windows)
         try:
             text = part.decode("utf-8")
         except UnicodeDecodeError:
@@ -153,7 +154,9 @@ def compile_(data: bytes, lo: datetime, hi: datetime, zone: tzinfo, zone_name: s
             if _estimate(calendar, hi_ts, zone) > MAX_OCCURRENCES:
                 raise TooMany()
             # lazily, in order of start: stop at the window's end or the cap
-            for event in recurring_ical_events.of(calendar, skip_bad_series=True).after(naive_lo):
+            # a series that cannot be read (a bad RRULE, RDATE, EXDATE) refuses the source:
+            # skipped, its event would leave the educator free at a time they are not
+            for event in recurring_ical_events.of(calendar).after(naive_lo):
                 seen += 1
                 if seen > MAX_OCCURRENCES:
                     raise TooMany()
