@@ -143,13 +143,14 @@ def test_a_directory_missing_listable_or_holding_a_symlink_is_exit_6_touching_no
     alan = token("alan", world.db)
     result = feed(["write", str(feeds / "missing")], "root", world.db)
     assert result.returncode == 6 and result.stdout == "" and "missing" in result.stderr
-    feeds.chmod(0o755)
-    result = feed(["write", str(feeds)], "root", world.db)
-    assert result.returncode == 6 and "listable by others" in result.stderr
-    for writable in (0o733, 0o703):  # anyone could plant a link where a feed goes
+    for listable in (0o755, 0o751, 0o750):  # its group or anyone could read the secret names
+        feeds.chmod(listable)
+        result = feed(["write", str(feeds)], "root", world.db)
+        assert result.returncode == 6 and "listable by its group or others" in result.stderr
+    for writable in (0o733, 0o703, 0o731):  # anyone could plant a link where a feed goes
         feeds.chmod(writable)
         result = feed(["write", str(feeds)], "root", world.db)
-        assert result.returncode == 6 and "writable by others" in result.stderr
+        assert result.returncode == 6 and "writable by its group or others" in result.stderr
     feeds.chmod(0o711)
     outside = tmp_path / "victim"
     outside.write_text("keep me")
@@ -333,3 +334,18 @@ def test_two_stores_sharing_a_directory_remove_only_their_own_files(world, feeds
     assert {p.name for p in feeds.iterdir()} == {f"{t}.ics" for t in now} | set(strangers)
     assert {p.name: (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in (stranger, unmarked, link)} == strangers
     assert victim.read_text() == "keep me" and link.is_symlink()
+
+
+def test_a_run_killed_before_its_renames_leaves_nothing_for_the_next(world, feeds):
+    """A temporary file of ours (a complete feed under a dot name) left by a run killed with
+    -9 is removed by the next run; another store's is not ours to remove."""
+    alan = token("alan", world.db)
+    assert feed(["write", str(feeds)], "root", world.db).returncode == 0
+    ours = (feeds / f"{alan}.ics").read_bytes()
+    left = feeds / f".{alan}.ics.0123456789ab.tmp"
+    left.write_bytes(ours)
+    theirs = feeds / f".{'e' * 40}.ics.ba9876543210.tmp"
+    theirs.write_bytes(ours.replace(b"X-SESSIONCTL-STORE:", b"X-SESSIONCTL-STORE:other-"))
+    result = feed(["write", str(feeds)], "root", world.db)
+    assert result.returncode == 0, result.stderr
+    assert not left.exists() and theirs.exists()

@@ -36,6 +36,7 @@ from sessionctl.store.models import Course, FeedToken, Request, Slot, User
 
 TOKEN = re.compile(r"[0-9a-f]{40}")
 FILE = re.compile(r"([0-9a-f]{40})\.ics")
+TEMP = re.compile(r"\.[0-9a-f]{40}\.ics\.[0-9a-f]{12}\.tmp")  # ``_stage``'s names
 PAST = timedelta(days=30)  # a feed holds sessions from this long ago on
 FEW = 32  # up to this many feeds, each file is flushed to disk alone; beyond, all with one sync
 
@@ -178,12 +179,12 @@ def write(ctx: Context, directory: str) -> dict[str, int]:
 
 def _write_all(fd: int, directory: str, store: str, wanted: dict[str, Feed]) -> dict[str, int]:
     mode = os.fstat(fd).st_mode
-    if mode & stat.S_IROTH:
-        raise Unavailable(f"the feed directory {directory!r} is listable by others (mode "
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        raise Unavailable(f"the feed directory {directory!r} is listable by its group or others (mode "
                           f"{stat.S_IMODE(mode):04o}): anyone could read the secret file names",
                           hint=f"chmod 0711 {directory}")
     if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
-        raise Unavailable(f"the feed directory {directory!r} is writable by others (mode "
+        raise Unavailable(f"the feed directory {directory!r} is writable by its group or others (mode "
                           f"{stat.S_IMODE(mode):04o}): anyone could replace a feed",
                           hint=f"chmod 0711 {directory}")
     if not os.access(directory, os.W_OK | os.X_OK):
@@ -192,11 +193,13 @@ def _write_all(fd: int, directory: str, store: str, wanted: dict[str, Feed]) -> 
     import fcntl
 
     fcntl.flock(fd, fcntl.LOCK_EX)  # two runs at once take turns (released when fd closes)
-    present = set()
+    present, stale = set(), []
     with os.scandir(fd) as entries:  # the type from the listing: no stat per file
         for entry in entries:
             found = FILE.fullmatch(entry.name)
             if not found:
+                if TEMP.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    stale.append(entry.name)  # a run killed before its renames left it
                 continue
             if not entry.is_file(follow_symlinks=False):
                 if found.group(1) not in wanted:
@@ -235,6 +238,9 @@ def _write_all(fd: int, directory: str, store: str, wanted: dict[str, Feed]) -> 
         for temp, _ in staged:  # a failure left these: remove them
             _unlink(fd, temp)
     mark = f"\r\nX-SESSIONCTL-STORE:{store}\r\n".encode()
+    for name in stale:  # under the lock no run is writing: a temporary file of ours is left over
+        if mark in _head(fd, name):
+            _unlink(fd, name)
     for name in present:
         if FILE.fullmatch(name).group(1) in wanted or mark not in _head(fd, name):
             continue  # a feed of ours, or another store's file (or a stranger's): left alone
