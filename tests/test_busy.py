@@ -226,6 +226,8 @@ def test_urls_are_secrets_masked_everywhere(busy, tmp_path):
     ("/tmp/\u202ecal.ics", "cannot be printed"),
     ("https://", "names no host"),
     ("https://host:99999999999/x", "not a well-formed URL"),
+    ("https://ada:p/w@host.example/cal.ics", "write / ? # @ as %2F %3F %23 %40"),
+    ("https://ada:pw@host.example/cal 5ecret", "holds a space"),
     ("/" + "a" * 3000, "longer than 2048"),
 ])
 def test_hostile_sources_are_refused_at_user_set(busy, value, fragment):

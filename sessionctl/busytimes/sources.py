@@ -41,11 +41,14 @@ def checked(source: str) -> str:
         if scheme not in SCHEMES:
             raise BadSource(f"busy source {shown(source)!r} is neither an http(s) URL nor a path "
                             "(webcal:// addresses work as https://)")
+        if any(ch.isspace() for ch in source):
+            raise BadSource(f"busy source {shown(source)!r} holds a space (a URL writes it %20)")
         try:
             parts = urlsplit(source)
             parts.port  # noqa: B018 - a port that is not a number raises here
         except ValueError:
-            raise BadSource(f"busy source {shown(source)!r} is not a well-formed URL") from None
+            raise BadSource(f"busy source {shown(source)!r} is not a well-formed URL (in a user "
+                            "name or password write / ? # @ as %2F %3F %23 %40)") from None
         if not parts.hostname:
             raise BadSource(f"busy source {shown(source)!r} names no host")
         return source
