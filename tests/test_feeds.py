@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from conftest import future, snapshot
+from conftest import future, iso, snapshot
 from cronkit import free_port, run
 from sessionctl.domain import moves, requests
 from test_mail import booked  # noqa: F401 (the fixture: sessions on the real clock)
@@ -349,3 +349,17 @@ def test_a_run_killed_before_its_renames_leaves_nothing_for_the_next(world, feed
     result = feed(["write", str(feeds)], "root", world.db)
     assert result.returncode == 0, result.stderr
     assert not left.exists() and theirs.exists()
+
+
+def test_a_moved_open_slots_event_raises_its_sequence(world, booked, feeds):
+    ada = token("ada", world.db)
+    open_slot = booked.slot(future(hours=60))
+    write(world.db, feeds)
+    [before] = [e for u, e in events(feeds / f"{ada}.ics").items() if u.startswith(f"open-{open_slot}-")]
+    time.sleep(1.1)  # the store keeps whole seconds
+    result = run("slot", "update", str(open_slot), "--start", iso(future(hours=62)), user="ada",
+                 db=world.db)
+    assert result.returncode == 0, result.stderr
+    write(world.db, feeds)
+    [after] = [e for u, e in events(feeds / f"{ada}.ics").items() if u.startswith(f"open-{open_slot}-")]
+    assert after["sequence"] > before["sequence"] and after["dtstart"].dt > before["dtstart"].dt

@@ -149,8 +149,11 @@ def _free(slot: tuple, educator: str, store: str) -> calendar.EventView:
     """An open slot (a row of ``feeds``' query) as free time in its educator's feed."""
     slot_id, _, starts, ends, capacity, booked, link, created, updated, code, title = slot
     seats = capacity - booked
+    # a slot keeps no history to count: the seconds from its creation to its last change
+    # rise with every change (a moved slot's event moves in calendars that go by SEQUENCE)
+    sequence = max(0, int((from_db(updated) - from_db(created)).total_seconds()))
     return calendar.EventView(
-        uid=f"open-{slot_id}-{store}@sessionctl", sequence=0, status="CONFIRMED",
+        uid=f"open-{slot_id}-{store}@sessionctl", sequence=sequence, status="CONFIRMED",
         start=from_db(starts), end=from_db(ends),
         summary=f"Open: {code} ({title}), {seats} of {capacity} "
                 f"seat{'s' if capacity != 1 else ''} free",
