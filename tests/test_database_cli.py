@@ -388,3 +388,17 @@ def test_programs_in_the_database_mode_come_from_the_site_file_alone(converted, 
                     env={**env, "XDG_CONFIG_DIRS": str(tmp_path / "site")})
     assert made.exit_code == 0 and '"link": "https://site.example/room"' in made.stdout, made
     assert not ran.exists()
+
+
+@pytest.mark.parametrize("who", ["alan", "root"])
+@pytest.mark.parametrize("identity", ["login", "database"])
+def test_only_the_owner_turns_the_mode_on_or_off_said_plainly(converted, who, identity):
+    """A person's login (the admin's too) running init --identity is exit 4 naming who may,
+    not a permission error from half-way; nothing changes."""
+    w = converted
+    before = snapshot(w.url)
+    extra = ("--admin", "root") if identity == "database" else ()
+    refused = as_login(w, who, "init", "--identity", identity, *extra)
+    assert refused.exit_code == 4 and refused.stdout == "", refused.stderr
+    assert "only the store's owner" in refused.stderr and "Traceback" not in refused.stderr
+    assert snapshot(w.url) == before

@@ -34,6 +34,7 @@ def set_identity(store: Store, identity: str, admin: str | None, *,
     from sessionctl.domain.texts import templates
     from sessionctl.store import rls
 
+    rls.check_owner(store)
     if identity != "database":
         if store.identity == "database":
             rls.disable(store)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import random
 import time
 
-from sessionctl.errors import Conflict, NotFound, Unavailable, UsageError
+from sessionctl.errors import Conflict, NotAllowed, NotFound, Unavailable, UsageError
 from sessionctl.store.rls_behalf import LOGINS, ON_BEHALF, READS, TEXTS_TABLE
 from sessionctl.store.rls_guards import (
     CHANGES_TABLE, CHECKS, DEFINER, GROUPS, HELPERS, IDLE_TIMEOUT, ROLEMAKER, ROLES, SCHEMA,
@@ -435,6 +435,21 @@ def lift(store) -> dict[str, str]:
     for statement in _UNGUARDED:
         run(statement)
     return texts
+
+
+def check_owner(store) -> None:
+    """Only the store's owner (the owner of its tables) or a superuser turns the mode on or
+    off: anyone else is exit 4, said plainly (not a permission error from half-way)."""
+    if store.dialect != "postgresql":
+        return
+    owner = store.db.execute_sql(
+        "SELECT r.rolsuper OR pg_has_role(current_user, c.relowner, 'USAGE') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_roles r ON r.rolname = current_user "
+        "WHERE c.relname = 'store_info' AND n.nspname = current_schema()").fetchone()
+    if owner is not None and not owner[0]:
+        raise NotAllowed("only the store's owner (the owner of its tables) or a superuser may "
+                         "run init --identity", hint="ask the store's DBA")
 
 
 def disable(store) -> None:
