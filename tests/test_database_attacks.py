@@ -439,3 +439,43 @@ def test_two_stores_of_one_cluster_convert_at_once(two_stores):
         assert [code for code, _ in done] == [0, 0], done
     for url in urls:  # in the mode: the superuser is nobody there
         assert proc("whoami", user=root, db=url).returncode == 4
+
+
+# -- the second attack pass: temp tables, races, the server's clock, invitations -----------------
+
+
+def test_a_students_temp_table_cannot_give_their_request_false_times(converted):
+    """``CREATE TEMP TABLE slots`` (pg_temp comes first in a search_path that does not name it)
+    does not reach the trigger that copies a slot's times into a request: it reads the store's
+    own table."""
+    w = converted
+    alan = w.connect("alan")
+    s4 = w.slot["s4"]
+    with alan.transaction():
+        alan.execute("CREATE TEMP TABLE slots (id integer, starts_at timestamp, "
+                     "ends_at timestamp)")
+        alan.execute("INSERT INTO slots VALUES (%s, '2000-01-01', '2000-01-01 01:00')", (s4,))
+        made = rows(alan, "INSERT INTO requests (slot_id, student_id, status, created_at, "
+                          "updated_at, waitlist) VALUES (%s, %s, 'pending', now(), now(), 0) "
+                          "RETURNING id", (s4, w.id["alan"]))[0][0]
+        alan.execute(HISTORY, (made, "2000-01-01", w.id["alan"], None, "pending", None))
+    with w.superuser() as con:
+        assert rows(con, "SELECT r.starts_at = s.starts_at AND r.ends_at = s.ends_at FROM "
+                         "requests r JOIN slots s ON s.id = r.slot_id WHERE r.id = %s",
+                    (made,)) == [(True,)]
+
+
+def test_every_function_of_the_store_pins_its_search_path_with_pg_temp_last(converted):
+    """The definer functions, the guards and migration 6's triggers alike: none runs with the
+    caller's search_path."""
+    w = converted
+    with w.superuser() as con:
+        found = rows(con, "SELECT p.oid::regprocedure::text, p.proconfig FROM pg_proc p "
+                          "WHERE p.pronamespace IN ('sessionctl'::regnamespace, "
+                          "'public'::regnamespace)")
+    assert {"sessionctl_request_times()", "sessionctl_slot_times()"} <= {f for f, _ in found}
+    for function, config in found:
+        path = [c for c in config or [] if c.startswith("search_path=")]
+        assert path and path[0].startswith("search_path=pg_catalog, ") \
+            and path[0].endswith(", pg_temp"), (function, config)
+

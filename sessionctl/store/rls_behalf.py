@@ -310,15 +310,15 @@ LOGINS = f"""
 CREATE FUNCTION {SCHEMA}.may_make_login(who text, wanted text) RETURNS boolean
     LANGUAGE sql STABLE {PINNED} AS $$
     SELECT EXISTS (SELECT 1 FROM STORE.users u WHERE u.name = who AND u.role = wanted)
-       AND (EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
-            OR pg_has_role(session_user, (SELECT c.relowner FROM pg_class c
+       AND (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+            OR pg_has_role(session_user, (SELECT c.relowner FROM pg_catalog.pg_class c
                                           WHERE c.oid = 'STORE.users'::regclass), 'MEMBER')
             OR {SCHEMA}.my_role() = 'admin'
             OR ({SCHEMA}.my_role() = 'educator' AND wanted = 'student'
-                AND (NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who)
-                     OR NOT EXISTS (SELECT 1 FROM pg_auth_members m
-                                    JOIN pg_roles g ON g.oid = m.roleid
-                                    JOIN pg_roles u ON u.oid = m.member
+                AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who)
+                     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                    JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+                                    JOIN pg_catalog.pg_roles u ON u.oid = m.member
                                     WHERE u.rolname = who AND g.rolname IN
                                     ('{GROUPS["admin"]}', '{GROUPS["educator"]}')))))
 $$;
@@ -331,7 +331,7 @@ CREATE FUNCTION {SCHEMA}.login_role(who text, wanted text, adopt boolean DEFAULT
     RETURNS text LANGUAGE plpgsql VOLATILE {PINNED} AS $$
 DECLARE
     target text := 'sessionctl_' || wanted;
-    existing pg_roles%ROWTYPE;
+    existing pg_catalog.pg_roles%ROWTYPE;
     other text;
     owner_ boolean;
 BEGIN
@@ -346,7 +346,7 @@ BEGIN
         RAISE EXCEPTION 'you may not make % a % login', who, wanted
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    SELECT * INTO existing FROM pg_roles WHERE rolname = who;
+    SELECT * INTO existing FROM pg_catalog.pg_roles WHERE rolname = who;
     IF NOT FOUND THEN
         IF who IN ('public', 'none') OR who LIKE 'pg\\_%' THEN
             RAISE EXCEPTION 'the user name % is a role name PostgreSQL reserves (public, none, '
@@ -360,18 +360,18 @@ BEGIN
             AND NOT (existing.rolsuper OR existing.rolcreaterole OR existing.rolcreatedb
                      OR existing.rolreplication OR existing.rolbypassrls)
             AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
-            AND NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = existing.oid)) THEN
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.roleid = existing.oid)) THEN
         RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
             USING ERRCODE = 'duplicate_object';
     END IF;
-    FOR other IN SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+    FOR other IN SELECT g.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                  WHERE m.member = existing.oid AND g.rolname IN
                  ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')
                  AND g.rolname <> target LOOP
         EXECUTE format('REVOKE %I FROM %I', other, who);
     END LOOP;
     IF pg_has_role(who, target, 'MEMBER') AND EXISTS (
-            SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+            SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
             WHERE m.member = existing.oid AND g.rolname = target) THEN
         RETURN 'kept';
     END IF;

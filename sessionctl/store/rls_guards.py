@@ -24,13 +24,13 @@ ROLES = f"""
 DO $$
 DECLARE
     name text;
-    r pg_roles%ROWTYPE;
+    r pg_catalog.pg_roles%ROWTYPE;
     maker boolean;
 BEGIN
     FOREACH name IN ARRAY ARRAY['{GROUPS["admin"]}', '{GROUPS["educator"]}',
                                 '{GROUPS["student"]}', '{DEFINER}', '{ROLEMAKER}'] LOOP
         maker := name = '{ROLEMAKER}';
-        SELECT * INTO r FROM pg_roles WHERE rolname = name;
+        SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = name;
         IF NOT FOUND THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN %s', name,
                            CASE WHEN maker THEN 'CREATEROLE' ELSE '' END);
@@ -58,8 +58,8 @@ DO $$
 DECLARE
     m record;
 BEGIN
-    FOR m IN SELECT r.rolname AS role, u.rolname AS member FROM pg_auth_members a
-             JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles u ON u.oid = a.member
+    FOR m IN SELECT r.rolname AS role, u.rolname AS member FROM pg_catalog.pg_auth_members a
+             JOIN pg_catalog.pg_roles r ON r.oid = a.roleid JOIN pg_catalog.pg_roles u ON u.oid = a.member
              WHERE (r.rolname IN ('{DEFINER}', '{ROLEMAKER}')
                     OR u.rolname IN ('{DEFINER}', '{ROLEMAKER}'))
                AND NOT (u.rolname = '{ROLEMAKER}' AND r.rolname LIKE 'sessionctl\\_%'
@@ -259,11 +259,11 @@ $$;
 CREATE FUNCTION {SCHEMA}.is_login(who text) RETURNS boolean LANGUAGE sql STABLE
     {PINNED} AS $$
     SELECT EXISTS (
-        SELECT 1 FROM pg_roles r WHERE r.rolname = who AND r.rolcanlogin
+        SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who AND r.rolcanlogin
           AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
                    OR r.rolbypassrls)
           AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
-          AND EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                       WHERE m.member = r.oid AND g.rolname IN
                       ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')))
 $$;
@@ -273,7 +273,7 @@ $$;
 CREATE FUNCTION {SCHEMA}.name_is_free(who text) RETURNS boolean LANGUAGE plpgsql STABLE
     {PINNED} AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who) AND NOT {SCHEMA}.is_login(who) THEN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who) AND NOT {SCHEMA}.is_login(who) THEN
         RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
             USING ERRCODE = 'duplicate_object';
     END IF;
@@ -558,7 +558,7 @@ END $$;
 -- the store's owner (its migrations) or a superuser: not bound by the guards
 CREATE FUNCTION {SCHEMA}.is_owner() RETURNS boolean LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
+    SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class c
                                       WHERE c.oid = 'STORE.users'::regclass), 'USAGE')
 $$;
 -- a slot or course the caller may see (the policies' own checks), or of a request of theirs
