@@ -479,3 +479,84 @@ def test_every_function_of_the_store_pins_its_search_path_with_pg_temp_last(conv
         assert path and path[0].startswith("search_path=pg_catalog, ") \
             and path[0].endswith(", pg_temp"), (function, config)
 
+
+def at_once(w, steps: dict) -> dict:
+    """Each of ``steps`` ({who: step(con)}) in its own transaction on its own login and thread,
+    all let go together (a barrier); each holds its transaction open a moment before commit.
+    Returns {who: "committed" or the server's refusal}."""
+    import threading
+
+    import psycopg
+
+    gate, said = threading.Barrier(len(steps)), {}
+
+    def run(who, step):
+        con = psycopg.connect(w.url_of(who))
+        try:
+            step(con, gate)
+            time.sleep(0.5)
+            con.commit()
+            said[who] = "committed"
+        except psycopg.Error as exc:
+            said[who] = str(exc).splitlines()[0]
+        finally:
+            con.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in steps.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return said
+
+
+def seats(w, slot: int) -> list:
+    with w.superuser() as con:
+        return rows(con, "SELECT s.booked, (SELECT count(*) FROM requests r WHERE r.slot_id = "
+                         "s.id AND r.status = 'approved') FROM slots s WHERE s.id = %s", (slot,))
+
+
+def test_three_students_auto_approving_at_once_take_one_seat_between_them(converted):
+    """Raw transactions, each a send and the auto-approve system_change of an auto-approve
+    course's one-seat slot, let go together: one commits, the others are refused."""
+    w = converted
+    s4 = w.slot["s4"]
+    with w.superuser() as con:
+        con.execute("UPDATE courses SET auto_approve = 1 WHERE code = 'MATH'")
+
+    def book(who):
+        def step(con, gate):
+            made = rows(con, "INSERT INTO requests (slot_id, student_id, status, created_at, "
+                             "updated_at, waitlist) VALUES (%s, %s, 'pending', now(), now(), 0) "
+                             "RETURNING id", (s4, w.id[who]))[0][0]
+            con.execute(HISTORY, (made, "2000-01-01", w.id[who], None, "pending", None))
+            gate.wait()
+            con.execute("SELECT sessionctl.system_change(%s, 'approved', NULL, NULL, NULL, "
+                        "'auto', ARRAY['student'])", (made,))
+        return step
+
+    said = at_once(w, {who: book(who) for who in ("alan", "kat", "lin")})
+    assert len(said) == 3 and list(said.values()).count("committed") == 1, said
+    assert seats(w, s4) == [(1, 1)]
+
+
+def test_an_educator_and_an_admin_approving_at_once_take_one_seat_between_them(converted):
+    """Two raw UPDATEs approving two pending requests of a one-seat slot, let go together: the
+    second waits for the first, counts its seat, and is refused."""
+    w = converted
+    s4 = w.slot["s4"]
+    made = {}
+    for who in ("alan", "kat"):
+        made[who] = rows(w.connect(who), "INSERT INTO requests (slot_id, student_id, status, "
+                         "created_at, updated_at, waitlist) VALUES (%s, %s, 'pending', now(), "
+                         "now(), 0) RETURNING id", (s4, w.id[who]))[0][0]
+
+    def approve(request):
+        def step(con, gate):
+            gate.wait()
+            con.execute("UPDATE requests SET status = 'approved' WHERE id = %s", (request,))
+        return step
+
+    said = at_once(w, {"ada": approve(made["alan"]), "root": approve(made["kat"])})
+    assert len(said) == 2 and list(said.values()).count("committed") == 1, said
+    assert seats(w, s4) == [(1, 1)]

@@ -102,7 +102,9 @@ BEGIN
             {SCHEMA}.sees_slot(r.slot_id) THEN
         RAISE EXCEPTION 'no request %', request USING ERRCODE = 'insufficient_privilege';
     END IF;
-    SELECT * INTO s FROM STORE.slots WHERE id = r.slot_id;
+    -- the slot locked (count_seats): a racing approval on it waits, and its seats are read
+    -- after the other's commit
+    SELECT * INTO s FROM STORE.slots WHERE id = r.slot_id FOR NO KEY UPDATE;
     SELECT * INTO c FROM STORE.courses WHERE id = s.course_id;
     IF NOT (r.status, to_status) IN (
             ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),

@@ -459,7 +459,9 @@ CREATE FUNCTION {SCHEMA}.booking_of(request integer) RETURNS integer LANGUAGE sq
 $$;
 
 -- a slot's seats are its approved requests, counted by the database (the CHECK on slots
--- refuses an approval beyond the capacity)
+-- refuses an approval beyond the capacity). The slot's row is locked first: a second
+-- transaction approving on it waits for the first to end, and its count (a statement of its
+-- own, so a snapshot taken after the wait) then sees the first one's seat
 CREATE FUNCTION {SCHEMA}.count_seats() RETURNS trigger LANGUAGE plpgsql {PINNED} AS $$
 DECLARE
     slot integer;
@@ -468,8 +470,9 @@ BEGIN
         SELECT DISTINCT x FROM unnest(ARRAY[
             CASE WHEN TG_OP <> 'INSERT' AND OLD.status = 'approved' THEN OLD.slot_id END,
             CASE WHEN TG_OP <> 'DELETE' AND NEW.status = 'approved' THEN NEW.slot_id END]) x
-        WHERE x IS NOT NULL
+        WHERE x IS NOT NULL ORDER BY x
     LOOP
+        PERFORM 1 FROM STORE.slots s WHERE s.id = slot FOR NO KEY UPDATE;
         UPDATE STORE.slots SET booked = (SELECT count(*) FROM STORE.requests r
                                          WHERE r.slot_id = slot AND r.status = 'approved')
         WHERE id = slot;
