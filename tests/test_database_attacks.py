@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -560,3 +561,42 @@ def test_an_educator_and_an_admin_approving_at_once_take_one_seat_between_them(c
     said = at_once(w, {"ada": approve(made["alan"]), "root": approve(made["kat"])})
     assert len(said) == 2 and list(said.values()).count("committed") == 1, said
     assert seats(w, s4) == [(1, 1)]
+
+
+def test_a_transaction_held_open_neither_backdates_a_request_nor_books_a_slot_started_since(converted):
+    """The server's clock is each statement's, not the transaction's start: a slot that starts
+    a second into a student's transaction cannot be booked in it two seconds on, and a request
+    made late in a long transaction is stamped (its place on the waitlist, its history) when
+    it is made."""
+    import psycopg
+
+    w = converted
+    s2, s4 = w.slot["s2"], w.slot["s4"]
+    alan = w.connect("alan")
+    with alan.transaction():
+        alan.execute("SELECT 1")
+        with w.superuser() as con:  # s4 starts a second into alan's transaction
+            con.execute("UPDATE slots SET starts_at = date_trunc('second', clock_timestamp() "
+                        "AT TIME ZONE 'UTC') + interval '1 second', ends_at = date_trunc("
+                        "'second', clock_timestamp() AT TIME ZONE 'UTC') + interval '1 hour' "
+                        "WHERE id = %s", (s4,))
+        before = snapshot(w.url)
+        time.sleep(2)
+        said = attempt(alan, "INSERT INTO requests (slot_id, student_id, status, created_at, "
+                             "updated_at, waitlist) VALUES (%s, %s, 'pending', now(), now(), 0)",
+                       (s4, w.id["alan"]))
+        assert "row-level security" in said, said
+        raise psycopg.Rollback
+    assert snapshot(w.url) == before
+    with alan.transaction():
+        began = rows(alan, "SELECT now() AT TIME ZONE 'UTC'")[0][0]
+        time.sleep(2.1)
+        made, stamped = rows(alan, "INSERT INTO requests (slot_id, student_id, status, "
+                                   "created_at, updated_at, waitlist) VALUES (%s, %s, 'pending', "
+                                   "now(), now(), 0) RETURNING id, created_at",
+                             (s2, w.id["alan"]))[0]
+        alan.execute(HISTORY, (made, "2000-01-01", w.id["alan"], None, "pending", None))
+    with w.superuser() as con:
+        at = rows(con, "SELECT at FROM history WHERE request_id = %s", (made,))[0][0]
+    assert stamped - began >= timedelta(seconds=1) and at - began >= timedelta(seconds=1), \
+        (began, stamped, at)

@@ -15,7 +15,9 @@ SCHEMA = "sessionctl"  # the functions' schema (the tables stay in the store's o
 IDLE_TIMEOUT = "30s"  # idle_in_transaction_session_timeout of the store's database
 
 PINNED = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
-NOW = "(date_trunc('second', now() AT TIME ZONE 'UTC'))"  # the store's naive UTC instants
+# the server's clock as the store's naive UTC instants: the statement's time, never the
+# transaction's start (now()), which a transaction held open would move into the past
+NOW = "(date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC'))"
 CHANGES_TABLE = f"{SCHEMA}.changes"  # the requests changed in each transaction (journal())
 
 # -- roles ---------------------------------------------------------------------------------------
