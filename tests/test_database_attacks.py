@@ -373,7 +373,7 @@ def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call
         "me", "my_role", "role_of", "my_courses", "my_slots", "my_enrolments", "my_people",
         "manages_course", "manages_slot", "sees_slot", "sees_request", "slot_row", "course_row",
         "may_request", "may_record", "may_notify", "name_is_free", "is_owner", "recorded", "told",
-        "event_of", "history_stamp", "notification_guard", "event_guard", "request_guard",
+        "event_of", "mail_thread", "history_stamp", "notification_guard", "event_guard", "request_guard",
         "slot_guard", "user_guard",
         # what the CLI calls (store/guarded.py, Store.made_users)
         "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
@@ -600,3 +600,49 @@ def test_a_transaction_held_open_neither_backdates_a_request_nor_books_a_slot_st
         at = rows(con, "SELECT at FROM history WHERE request_id = %s", (made,))[0][0]
     assert stamped - began >= timedelta(seconds=1) and at - began >= timedelta(seconds=1), \
         (began, stamped, at)
+
+
+def test_a_students_notification_carries_the_invitation_of_the_rows_not_one_they_wrote(converted):
+    """A real change of alan's own (he cancels his booking) tells ada, with a forged invitation
+    in ``mail_data`` (a CANCEL of eve's booking): the server keeps only the thread it computes,
+    and the mail ``notify send`` hands to a real SMTP server carries the invitation of alan's
+    own booking, built from the rows; ada's approval through the CLI invites kat likewise."""
+    from cronkit import MailServer, run
+    from test_database_cli import as_login
+    from test_invitations import invite
+
+    w = converted
+    alan, mine, eves = w.connect("alan"), w.request["alan-s1"], w.request["eve-s3"]
+    with w.superuser() as con:
+        store = rows(con, "SELECT uuid FROM store_info")[0][0]
+        root = rows(con, "SELECT min(id) FROM notifications WHERE user_id = %s AND "
+                         "request_id = %s", (w.id["ada"], mine))[0][0]
+    forged = json.dumps({"chain": eves, "root": 1, "method": "CANCEL", "event": {
+        "uid": f"request-{eves}-{store}@sessionctl", "summary": "cancelled\u202e"}})
+    with alan.transaction():
+        alan.execute("UPDATE requests SET status = 'cancelled' WHERE id = %s", (mine,))
+        alan.execute(HISTORY, (mine, "2000-01-01", w.id["alan"], "approved", "cancelled", None))
+        alan.execute("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, "
+                     "created_at, mail_state, mail_data) VALUES (%s, 'cancelled', %s, %s, "
+                     "'Alan cancelled', now(), 'queued', %s)",
+                     (w.id["ada"], mine, w.slot["s1"], forged))
+    with w.superuser() as con:
+        kept = rows(con, "SELECT mail_data FROM notifications WHERE text = 'Alan cancelled'")[0][0]
+    assert json.loads(kept) == {"chain": mine, "root": root, "invitation": "when sent"}
+    approved = as_login(w, "ada", "request", "approve", str(w.request["kat-s2"]))
+    assert approved.exit_code == 0, approved.stderr
+    with MailServer() as mail:
+        sent = run("notify", "send", "--smtp", mail.url, user=w.name["root"],
+                   db=w.url_of("root"), SESSIONCTL_MAIL_FROM="Sessions <s@example.edu>")
+        assert sent.returncode == 0 and "failed: 0" in sent.stdout, sent.stderr
+    found = {}
+    for (_, to), message in zip(mail.envelopes, mail.messages):
+        text = message.get_body(("plain",)).get_content()
+        for key, address, words in (("alan", "ada@example.edu", "Alan cancelled"),
+                                    ("kat", "kat@example.edu", "approved")):
+            if to == [address] and words in text and invite(message):
+                found[key] = invite(message)
+    assert found["alan"][0] == "CANCEL", found
+    assert str(found["alan"][1]["uid"]) == f"request-{mine}-{store}@sessionctl"
+    assert found["kat"][0] == "REQUEST", found
+    assert str(found["kat"][1]["uid"]) == f"request-{w.request['kat-s2']}-{store}@sessionctl"

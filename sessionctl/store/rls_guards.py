@@ -361,7 +361,10 @@ BEGIN
 END $$;
 
 -- a notification for someone else: by an admin, the slot's educator, or the system; a
--- student's only of a change of theirs in this transaction (told), at the server's time
+-- student's only of a change of theirs in this transaction (told), at the server's time. What
+-- its e-mail carries (mail_data: context.notify freezes the thread and the iTIP invitation) is
+-- the server's for anyone but an admin: the thread from the rows (mail_thread), and the
+-- invitation built by `notify send` from the rows when it mails it, never one the writer made
 CREATE FUNCTION {SCHEMA}.notification_guard() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -369,6 +372,9 @@ BEGIN
         RETURN NEW;
     END IF;
     NEW.created_at := {NOW};
+    IF {SCHEMA}.my_role() IS DISTINCT FROM 'admin' THEN  -- never the writer's invitation
+        NEW.mail_data := {SCHEMA}.mail_thread(NEW.user_id, NEW.request_id);
+    END IF;
     IF NEW.user_id IS NOT DISTINCT FROM {SCHEMA}.me() OR {SCHEMA}.my_role() = 'admin'
        OR {SCHEMA}.manages_slot(
               (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))
@@ -449,6 +455,22 @@ CREATE FUNCTION {SCHEMA}.event_payload(kind text, request integer, actor text, a
     JOIN STORE.courses c ON c.id = s.course_id JOIN STORE.users st ON st.id = r.student_id
     JOIN STORE.users ed ON ed.id = s.educator_id
     WHERE r.id = request
+$$;
+-- a notification's thread (context._mail_data): the first request of the booking chain and
+-- the first notification to the recipient about it; the invitation is left to `notify send`
+-- ("when sent": domain/mail.py builds it from the rows)
+CREATE FUNCTION {SCHEMA}.mail_thread(recipient integer, request integer) RETURNS text
+    LANGUAGE sql STABLE {PINNED} AS $$
+    WITH RECURSIVE chain (id, replaces) AS (
+        SELECT r.id, r.replaces_id FROM STORE.requests r WHERE r.id = request
+        UNION ALL
+        SELECT r.id, r.replaces_id FROM STORE.requests r JOIN chain ON r.id = chain.replaces)
+    SELECT json_build_object(
+        'chain', (SELECT chain.id FROM chain WHERE chain.replaces IS NULL),
+        'root', (SELECT min(n.id) FROM STORE.notifications n
+                 WHERE n.user_id = recipient AND n.request_id IN (SELECT chain.id FROM chain)),
+        'invitation', 'when sent')::text
+    WHERE {SCHEMA}.sees_request(request)
 $$;
 -- the first request of a booking's chain of moves (events.py's _booking)
 CREATE FUNCTION {SCHEMA}.booking_of(request integer) RETURNS integer LANGUAGE sql STABLE
