@@ -373,7 +373,7 @@ def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call
         "me", "my_role", "role_of", "my_courses", "my_slots", "my_enrolments", "my_people",
         "manages_course", "manages_slot", "sees_slot", "sees_request", "slot_row", "course_row",
         "may_request", "may_record", "may_notify", "name_is_free", "is_owner", "recorded", "told",
-        "event_of", "mail_thread", "history_stamp", "notification_guard", "event_guard", "request_guard",
+        "event_of", "mail_thread", "check_change", "history_stamp", "notification_guard", "event_guard", "request_guard",
         "slot_guard", "user_guard",
         # what the CLI calls (store/guarded.py, Store.made_users)
         "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
@@ -532,8 +532,7 @@ def test_three_students_auto_approving_at_once_take_one_seat_between_them(conver
                              "RETURNING id", (s4, w.id[who]))[0][0]
             con.execute(HISTORY, (made, "2000-01-01", w.id[who], None, "pending", None))
             gate.wait()
-            con.execute("SELECT sessionctl.system_change(%s, 'approved', NULL, NULL, NULL, "
-                        "'auto', ARRAY['student'])", (made,))
+            con.execute("SELECT sessionctl.system_change(%s, 'approved')", (made,))
         return step
 
     said = at_once(w, {who: book(who) for who in ("alan", "kat", "lin")})
@@ -646,3 +645,61 @@ def test_a_students_notification_carries_the_invitation_of_the_rows_not_one_they
     assert str(found["alan"][1]["uid"]) == f"request-{mine}-{store}@sessionctl"
     assert found["kat"][0] == "REQUEST", found
     assert str(found["kat"][1]["uid"]) == f"request-{w.request['kat-s2']}-{store}@sessionctl"
+
+
+def test_an_educators_system_change_keeps_the_time_rules_and_the_known_kinds(converted):
+    """The slot's educator may make any change through system_change that they could make in
+    person: not a completion before the session ends, and told as its new state or a kind the
+    system words for it, never free text."""
+    w = converted
+    ada = w.connect("ada")
+    before = snapshot(w.url)
+    for sql, params, words in [
+        ("SELECT sessionctl.system_change(%s, 'completed')", (w.request["alan-s1"],),
+         "has not ended yet"),
+        ("SELECT sessionctl.system_change(%s, 'rejected', kind => %s)",
+         (w.request["kat-s2"], "Your booking was cancelled: pay at https://evil.example"),
+         "is not told as"),
+        ("SELECT sessionctl.system_change(%s, 'rejected', kind => 'promoted')",
+         (w.request["kat-s2"],), "is not told as"),
+    ]:
+        said = attempt(ada, sql, params)
+        assert words in said, (sql, said)
+    assert snapshot(w.url) == before
+
+
+def test_an_educators_history_row_that_changes_nothing_stands_for_a_change_of_the_slot(converted):
+    """From = to by the slot's educator: refused with no change of the request or its slot in
+    this transaction; recorded once the slot's notes (which the booking follows) change."""
+    import psycopg
+
+    w = converted
+    ada = w.connect("ada")
+    mine, s1 = w.request["alan-s1"], w.slot["s1"]
+    before = snapshot(w.url)
+    said = attempt(ada, HISTORY, (mine, "2000-01-01", w.id["ada"], "approved", "approved", "x"))
+    assert "change of request" in said, said
+    assert snapshot(w.url) == before
+    with ada.transaction():
+        ada.execute("UPDATE slots SET notes = 'bring the exercises' WHERE id = %s", (s1,))
+        ada.execute(HISTORY, (mine, "2000-01-01", w.id["ada"], "approved", "approved",
+                              "notes changed"))
+        assert "change of request" in attempt(  # once
+            ada, HISTORY, (mine, "2000-01-01", w.id["ada"], "approved", "approved", "again"))
+        raise psycopg.Rollback
+
+
+def test_a_store_in_the_mode_at_version_10_gets_migration_11_from_init_again(converted):
+    """A store converted before migration 11 (its triggers on the caller's search_path): its
+    owner's ``init --identity database`` migrates it, guards lifted and put back."""
+    w = converted
+    functions = ("sessionctl_request_times()", "sessionctl_slot_times()")
+    with w.superuser() as con:
+        for function in functions:
+            con.execute(f"ALTER FUNCTION {function} RESET search_path")
+        con.execute("DELETE FROM schema_migrations WHERE version = 11")
+    w.convert()
+    with w.superuser() as con:
+        assert rows(con, "SELECT max(version) FROM schema_migrations") == [(11,)]
+        assert rows(con, "SELECT proconfig FROM pg_proc WHERE oid = ANY (%s::regprocedure[])",
+                    (list(functions),)) == [(["search_path=pg_catalog, public, pg_temp"],)] * 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE
+from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE, SYSTEM_TOLD_AS
 from sessionctl.store.rls_guards import CHANGES_TABLE, GROUPS, NOW, PINNED, SCHEMA
 
 TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the functions fill in
@@ -22,6 +22,7 @@ TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the function
 # records its event for the hooks, as the personal mode's ``transitions.record`` does.
 
 _EVENT_OF_KIND, _EVENT_OF_STATE = json.dumps(EVENT_OF_KIND), json.dumps(EVENT_OF_STATE)
+_KINDS = ", ".join(f"('{kind}', '{to}')" for kind, to in SYSTEM_TOLD_AS)
 
 ON_BEHALF = f"""
 CREATE FUNCTION {SCHEMA}.when_for(instant timestamp, recipient integer) RETURNS text
@@ -106,13 +107,12 @@ BEGIN
     -- after the other's commit
     SELECT * INTO s FROM STORE.slots WHERE id = r.slot_id FOR NO KEY UPDATE;
     SELECT * INTO c FROM STORE.courses WHERE id = s.course_id;
-    IF NOT (r.status, to_status) IN (
-            ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
-            ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
-            ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
-            ('waiting', 'rejected')) THEN
-        RAISE EXCEPTION 'request % is %; it cannot become %', r.id, r.status, to_status
-            USING ERRCODE = 'check_violation';
+    PERFORM {SCHEMA}.check_change(r.id, s, r.status, to_status);
+    -- what the parties are told, as: the new state, or a kind the system words for it
+    IF NOT (coalesce(kind, to_status) = to_status
+            OR (kind, to_status) IN ({_KINDS})) THEN
+        RAISE EXCEPTION 'a change to % is not told as %', to_status, kind
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT count(*) INTO pending FROM STORE.requests x
     WHERE x.slot_id = s.id AND x.status = 'pending';

@@ -315,6 +315,20 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- a change of a slot a booking follows (its time, link or notes) is a change of each of its
+-- requests (from = to): what its educator's history rows about them record
+CREATE FUNCTION {SCHEMA}.slot_journal() RETURNS trigger LANGUAGE plpgsql {PINNED} AS $$
+BEGIN
+    IF (NEW.starts_at, NEW.ends_at, NEW.link, NEW.notes)
+            IS NOT DISTINCT FROM (OLD.starts_at, OLD.ends_at, OLD.link, OLD.notes) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO {CHANGES_TABLE} (tx, login, request_id, from_status, to_status)
+    SELECT txid_current(), session_user::text, r.id, r.status, r.status
+    FROM STORE.requests r WHERE r.slot_id = NEW.id;
+    RETURN NULL;
+END $$;
+
 -- a history row takes one change of the request by this login in this transaction, from
 -- exactly its old status to its new one (``person``: by a person, not system_change)
 CREATE FUNCTION {SCHEMA}.recorded(request integer, was text, became text, person boolean)
@@ -337,8 +351,8 @@ CREATE FUNCTION {SCHEMA}.told(request integer, recipient integer)
 $$;
 
 -- a history row: who wrote it and in which transaction (the connected login, whoever writes
--- it), the server's time, and one change of the request made in this transaction (a slot's
--- educator also notes changes of the slot a booking follows: from = to = its status)
+-- it), the server's time, and one change of the request made in this transaction (a change of
+-- the slot a booking follows is one too: slot_journal, from = to = its status)
 CREATE FUNCTION {SCHEMA}.history_stamp() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -350,9 +364,7 @@ BEGIN
         RETURN NEW;
     END IF;
     NEW.at := {NOW};
-    IF NOT {SCHEMA}.recorded(NEW.request_id, NEW.from_status, NEW.to_status, NOT system)
-       AND (system OR NEW.from_status IS DISTINCT FROM NEW.to_status OR NOT {SCHEMA}.manages_slot(
-                (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))) THEN
+    IF NOT {SCHEMA}.recorded(NEW.request_id, NEW.from_status, NEW.to_status, NOT system) THEN
         RAISE EXCEPTION 'history records a change of request % made in this transaction, once '
             '(none from % to %)', NEW.request_id, coalesce(NEW.from_status, 'nothing'),
             NEW.to_status USING ERRCODE = 'insufficient_privilege';
@@ -504,6 +516,30 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- a change of a request's state, by a person (request_guard) or the system (system_change),
+-- educators and admins included: the state machine, and its times by the server's clock
+CREATE FUNCTION {SCHEMA}.check_change(request integer, s STORE.slots, was text, became text)
+    RETURNS void LANGUAGE plpgsql STABLE {PINNED} AS $$
+BEGIN
+    IF NOT (was, became) IN (
+            ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
+            ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
+            ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
+            ('waiting', 'rejected')) THEN
+        RAISE EXCEPTION 'request % is %; it cannot become %', request, was, became
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF became = 'approved' AND s.starts_at <= {NOW} THEN
+        RAISE EXCEPTION 'slot % has already started', s.id USING ERRCODE = 'check_violation';
+    END IF;
+    IF became = 'completed' AND s.ends_at > {NOW} THEN
+        RAISE EXCEPTION 'session % has not ended yet', request USING ERRCODE = 'check_violation';
+    END IF;
+    IF was = 'approved' AND became = 'cancelled' AND s.ends_at <= {NOW} THEN
+        RAISE EXCEPTION 'session % has ended', request USING ERRCODE = 'check_violation';
+    END IF;
+END $$;
+
 -- what a person may change of a request (the definer's own changes are checked by it)
 CREATE FUNCTION {SCHEMA}.request_guard() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
@@ -529,26 +565,10 @@ BEGIN
     NEW.starts_at := s.starts_at;  -- the slot's times, as migration 6 keeps them
     NEW.ends_at := s.ends_at;
     IF NEW.status IS DISTINCT FROM OLD.status THEN
-        IF NOT (OLD.status, NEW.status) IN (
-                ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
-                ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
-                ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
-                ('waiting', 'rejected')) THEN
-            RAISE EXCEPTION 'request % is %; it cannot become %', OLD.id, OLD.status, NEW.status
-                USING ERRCODE = 'check_violation';
-        END IF;
+        PERFORM {SCHEMA}.check_change(OLD.id, s, OLD.status, NEW.status);
         IF NOT manager AND NOT (own AND NEW.status = 'cancelled') THEN
             RAISE EXCEPTION 'only the educator of slot % or an admin can make request % %',
                 s.id, OLD.id, NEW.status USING ERRCODE = 'insufficient_privilege';
-        END IF;
-        IF NEW.status = 'approved' AND s.starts_at <= now_ THEN
-            RAISE EXCEPTION 'slot % has already started', s.id USING ERRCODE = 'check_violation';
-        END IF;
-        IF NEW.status = 'completed' AND s.ends_at > now_ THEN
-            RAISE EXCEPTION 'session % has not ended yet', OLD.id USING ERRCODE = 'check_violation';
-        END IF;
-        IF OLD.status = 'approved' AND NEW.status = 'cancelled' AND s.ends_at <= now_ THEN
-            RAISE EXCEPTION 'session % has ended', OLD.id USING ERRCODE = 'check_violation';
         END IF;
         IF OLD.status = 'approved' AND NEW.status = 'cancelled' AND NOT manager
            AND c.cancel_notice IS NOT NULL
@@ -651,5 +671,6 @@ TRIGGER_BINDINGS = [
      "count_seats"),
     ("requests", "requests_guard", "BEFORE INSERT OR UPDATE", "request_guard"),
     ("slots", "slots_guard", "BEFORE UPDATE", "slot_guard"),
+    ("slots", "slots_journal", "AFTER UPDATE OF starts_at, ends_at, link, notes", "slot_journal"),
     ("users", "users_guard", "BEFORE UPDATE", "user_guard"),
 ]
