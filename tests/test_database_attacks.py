@@ -373,8 +373,8 @@ def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call
         "me", "my_role", "role_of", "my_courses", "my_slots", "my_enrolments", "my_people",
         "manages_course", "manages_slot", "sees_slot", "sees_request", "slot_row", "course_row",
         "may_request", "may_record", "may_notify", "name_is_free", "is_owner", "recorded", "told",
-        "event_of", "mail_thread", "check_change", "history_stamp", "notification_guard", "event_guard", "request_guard",
-        "slot_guard", "user_guard",
+        "event_of", "mail_thread", "check_change", "history_stamp", "notification_guard",
+        "event_guard", "request_guard", "slot_guard", "user_guard",
         # what the CLI calls (store/guarded.py, Store.made_users)
         "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
         "enrolled_counts", "code_taken", "login_role"}
@@ -562,7 +562,7 @@ def test_an_educator_and_an_admin_approving_at_once_take_one_seat_between_them(c
     assert seats(w, s4) == [(1, 1)]
 
 
-def test_a_transaction_held_open_neither_backdates_a_request_nor_books_a_slot_started_since(converted):
+def test_a_transaction_held_open_neither_backdates_a_request_nor_books_a_started_slot(converted):
     """The server's clock is each statement's, not the transaction's start: a slot that starts
     a second into a student's transaction cannot be booked in it two seconds on, and a request
     made late in a long transaction is stamped (its place on the waitlist, its history) when

@@ -312,7 +312,8 @@ LOGINS = f"""
 CREATE FUNCTION {SCHEMA}.may_make_login(who text, wanted text) RETURNS boolean
     LANGUAGE sql STABLE {PINNED} AS $$
     SELECT EXISTS (SELECT 1 FROM STORE.users u WHERE u.name = who AND u.role = wanted)
-       AND (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+       AND (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                    WHERE r.rolname = session_user AND r.rolsuper)
             OR pg_has_role(session_user, (SELECT c.relowner FROM pg_catalog.pg_class c
                                           WHERE c.oid = 'STORE.users'::regclass), 'MEMBER')
             OR {SCHEMA}.my_role() = 'admin'
@@ -362,18 +363,21 @@ BEGIN
             AND NOT (existing.rolsuper OR existing.rolcreaterole OR existing.rolcreatedb
                      OR existing.rolreplication OR existing.rolbypassrls)
             AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
-            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m WHERE m.roleid = existing.oid)) THEN
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                            WHERE m.roleid = existing.oid)) THEN
         RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
             USING ERRCODE = 'duplicate_object';
     END IF;
-    FOR other IN SELECT g.rolname FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+    FOR other IN SELECT g.rolname FROM pg_catalog.pg_auth_members m
+                 JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                  WHERE m.member = existing.oid AND g.rolname IN
                  ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')
                  AND g.rolname <> target LOOP
         EXECUTE format('REVOKE %I FROM %I', other, who);
     END LOOP;
     IF pg_has_role(who, target, 'MEMBER') AND EXISTS (
-            SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+            SELECT 1 FROM pg_catalog.pg_auth_members m
+            JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
             WHERE m.member = existing.oid AND g.rolname = target) THEN
         RETURN 'kept';
     END IF;

@@ -61,7 +61,8 @@ DECLARE
     m record;
 BEGIN
     FOR m IN SELECT r.rolname AS role, u.rolname AS member FROM pg_catalog.pg_auth_members a
-             JOIN pg_catalog.pg_roles r ON r.oid = a.roleid JOIN pg_catalog.pg_roles u ON u.oid = a.member
+             JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+             JOIN pg_catalog.pg_roles u ON u.oid = a.member
              WHERE (r.rolname IN ('{DEFINER}', '{ROLEMAKER}')
                     OR u.rolname IN ('{DEFINER}', '{ROLEMAKER}'))
                AND NOT (u.rolname = '{ROLEMAKER}' AND r.rolname LIKE 'sessionctl\\_%'
@@ -265,7 +266,8 @@ CREATE FUNCTION {SCHEMA}.is_login(who text) RETURNS boolean LANGUAGE sql STABLE
           AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
                    OR r.rolbypassrls)
           AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
-          AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                       WHERE m.member = r.oid AND g.rolname IN
                       ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')))
 $$;
@@ -275,7 +277,8 @@ $$;
 CREATE FUNCTION {SCHEMA}.name_is_free(who text) RETURNS boolean LANGUAGE plpgsql STABLE
     {PINNED} AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who) AND NOT {SCHEMA}.is_login(who) THEN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who)
+       AND NOT {SCHEMA}.is_login(who) THEN
         RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
             USING ERRCODE = 'duplicate_object';
     END IF;
