@@ -66,6 +66,9 @@ EVENT_OF_KIND = {"promoted": "promoted", "slot_cancelled": "slot-cancelled", "mo
                  "rated": "changed", "reminder": "reminder"}
 EVENT_OF_STATE = {APPROVED: "approved", REJECTED: "rejected", CANCELLED: "cancelled",
                   COMPLETED: "completed", WAITING: "waitlisted", PENDING: "requested"}
+# the kinds a system change is told as besides its new state (transitions.transition's
+# notify_kind with system=True: a seat offered, a request expired), with that new state
+SYSTEM_TOLD_AS = (("promoted", PENDING), ("promoted", APPROVED), ("expired", REJECTED))
 
 # -- a slot's (derived) status --------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -372,8 +373,8 @@ def test_the_groups_may_call_only_the_functions_the_policies_guards_and_cli_call
         "me", "my_role", "role_of", "my_courses", "my_slots", "my_enrolments", "my_people",
         "manages_course", "manages_slot", "sees_slot", "sees_request", "slot_row", "course_row",
         "may_request", "may_record", "may_notify", "name_is_free", "is_owner", "recorded", "told",
-        "event_of", "history_stamp", "notification_guard", "event_guard", "request_guard",
-        "slot_guard", "user_guard",
+        "event_of", "mail_thread", "check_change", "history_stamp", "notification_guard",
+        "event_guard", "request_guard", "slot_guard", "user_guard",
         # what the CLI calls (store/guarded.py, Store.made_users)
         "system_change", "settle", "offer", "waitlist", "waiting_count", "clash",
         "enrolled_counts", "code_taken", "login_role"}
@@ -439,3 +440,266 @@ def test_two_stores_of_one_cluster_convert_at_once(two_stores):
         assert [code for code, _ in done] == [0, 0], done
     for url in urls:  # in the mode: the superuser is nobody there
         assert proc("whoami", user=root, db=url).returncode == 4
+
+
+# -- the second attack pass: temp tables, races, the server's clock, invitations -----------------
+
+
+def test_a_students_temp_table_cannot_give_their_request_false_times(converted):
+    """``CREATE TEMP TABLE slots`` (pg_temp comes first in a search_path that does not name it)
+    does not reach the trigger that copies a slot's times into a request: it reads the store's
+    own table."""
+    w = converted
+    alan = w.connect("alan")
+    s4 = w.slot["s4"]
+    with alan.transaction():
+        alan.execute("CREATE TEMP TABLE slots (id integer, starts_at timestamp, "
+                     "ends_at timestamp)")
+        alan.execute("INSERT INTO slots VALUES (%s, '2000-01-01', '2000-01-01 01:00')", (s4,))
+        made = rows(alan, "INSERT INTO requests (slot_id, student_id, status, created_at, "
+                          "updated_at, waitlist) VALUES (%s, %s, 'pending', now(), now(), 0) "
+                          "RETURNING id", (s4, w.id["alan"]))[0][0]
+        alan.execute(HISTORY, (made, "2000-01-01", w.id["alan"], None, "pending", None))
+    with w.superuser() as con:
+        assert rows(con, "SELECT r.starts_at = s.starts_at AND r.ends_at = s.ends_at FROM "
+                         "requests r JOIN slots s ON s.id = r.slot_id WHERE r.id = %s",
+                    (made,)) == [(True,)]
+
+
+def test_every_function_of_the_store_pins_its_search_path_with_pg_temp_last(converted):
+    """The definer functions, the guards and migration 6's triggers alike: none runs with the
+    caller's search_path."""
+    w = converted
+    with w.superuser() as con:
+        found = rows(con, "SELECT p.oid::regprocedure::text, p.proconfig FROM pg_proc p "
+                          "WHERE p.pronamespace IN ('sessionctl'::regnamespace, "
+                          "'public'::regnamespace)")
+    assert {"sessionctl_request_times()", "sessionctl_slot_times()"} <= {f for f, _ in found}
+    for function, config in found:
+        path = [c for c in config or [] if c.startswith("search_path=")]
+        assert path and path[0].startswith("search_path=pg_catalog, ") \
+            and path[0].endswith(", pg_temp"), (function, config)
+
+
+def at_once(w, steps: dict) -> dict:
+    """Each of ``steps`` ({who: step(con)}) in its own transaction on its own login and thread,
+    all let go together (a barrier); each holds its transaction open a moment before commit.
+    Returns {who: "committed" or the server's refusal}."""
+    import threading
+
+    import psycopg
+
+    gate, said = threading.Barrier(len(steps)), {}
+
+    def run(who, step):
+        con = psycopg.connect(w.url_of(who))
+        try:
+            step(con, gate)
+            time.sleep(0.5)
+            con.commit()
+            said[who] = "committed"
+        except psycopg.Error as exc:
+            said[who] = str(exc).splitlines()[0]
+        finally:
+            con.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in steps.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return said
+
+
+def seats(w, slot: int) -> list:
+    with w.superuser() as con:
+        return rows(con, "SELECT s.booked, (SELECT count(*) FROM requests r WHERE r.slot_id = "
+                         "s.id AND r.status = 'approved') FROM slots s WHERE s.id = %s", (slot,))
+
+
+def test_three_students_auto_approving_at_once_take_one_seat_between_them(converted):
+    """Raw transactions, each a send and the auto-approve system_change of an auto-approve
+    course's one-seat slot, let go together: one commits, the others are refused."""
+    w = converted
+    s4 = w.slot["s4"]
+    with w.superuser() as con:
+        con.execute("UPDATE courses SET auto_approve = 1 WHERE code = 'MATH'")
+
+    def book(who):
+        def step(con, gate):
+            made = rows(con, "INSERT INTO requests (slot_id, student_id, status, created_at, "
+                             "updated_at, waitlist) VALUES (%s, %s, 'pending', now(), now(), 0) "
+                             "RETURNING id", (s4, w.id[who]))[0][0]
+            con.execute(HISTORY, (made, "2000-01-01", w.id[who], None, "pending", None))
+            gate.wait()
+            con.execute("SELECT sessionctl.system_change(%s, 'approved')", (made,))
+        return step
+
+    said = at_once(w, {who: book(who) for who in ("alan", "kat", "lin")})
+    assert len(said) == 3 and list(said.values()).count("committed") == 1, said
+    assert seats(w, s4) == [(1, 1)]
+
+
+def test_an_educator_and_an_admin_approving_at_once_take_one_seat_between_them(converted):
+    """Two raw UPDATEs approving two pending requests of a one-seat slot, let go together: the
+    second waits for the first, counts its seat, and is refused."""
+    w = converted
+    s4 = w.slot["s4"]
+    made = {}
+    for who in ("alan", "kat"):
+        made[who] = rows(w.connect(who), "INSERT INTO requests (slot_id, student_id, status, "
+                         "created_at, updated_at, waitlist) VALUES (%s, %s, 'pending', now(), "
+                         "now(), 0) RETURNING id", (s4, w.id[who]))[0][0]
+
+    def approve(request):
+        def step(con, gate):
+            gate.wait()
+            con.execute("UPDATE requests SET status = 'approved' WHERE id = %s", (request,))
+        return step
+
+    said = at_once(w, {"ada": approve(made["alan"]), "root": approve(made["kat"])})
+    assert len(said) == 2 and list(said.values()).count("committed") == 1, said
+    assert seats(w, s4) == [(1, 1)]
+
+
+def test_a_transaction_held_open_neither_backdates_a_request_nor_books_a_started_slot(converted):
+    """The server's clock is each statement's, not the transaction's start: a slot that starts
+    a second into a student's transaction cannot be booked in it two seconds on, and a request
+    made late in a long transaction is stamped (its place on the waitlist, its history) when
+    it is made."""
+    import psycopg
+
+    w = converted
+    s2, s4 = w.slot["s2"], w.slot["s4"]
+    alan = w.connect("alan")
+    with alan.transaction():
+        alan.execute("SELECT 1")
+        with w.superuser() as con:  # s4 starts a second into alan's transaction
+            con.execute("UPDATE slots SET starts_at = date_trunc('second', clock_timestamp() "
+                        "AT TIME ZONE 'UTC') + interval '1 second', ends_at = date_trunc("
+                        "'second', clock_timestamp() AT TIME ZONE 'UTC') + interval '1 hour' "
+                        "WHERE id = %s", (s4,))
+        before = snapshot(w.url)
+        time.sleep(2)
+        said = attempt(alan, "INSERT INTO requests (slot_id, student_id, status, created_at, "
+                             "updated_at, waitlist) VALUES (%s, %s, 'pending', now(), now(), 0)",
+                       (s4, w.id["alan"]))
+        assert "row-level security" in said, said
+        raise psycopg.Rollback
+    assert snapshot(w.url) == before
+    with alan.transaction():
+        began = rows(alan, "SELECT now() AT TIME ZONE 'UTC'")[0][0]
+        time.sleep(2.1)
+        made, stamped = rows(alan, "INSERT INTO requests (slot_id, student_id, status, "
+                                   "created_at, updated_at, waitlist) VALUES (%s, %s, 'pending', "
+                                   "now(), now(), 0) RETURNING id, created_at",
+                             (s2, w.id["alan"]))[0]
+        alan.execute(HISTORY, (made, "2000-01-01", w.id["alan"], None, "pending", None))
+    with w.superuser() as con:
+        at = rows(con, "SELECT at FROM history WHERE request_id = %s", (made,))[0][0]
+    assert stamped - began >= timedelta(seconds=1) and at - began >= timedelta(seconds=1), \
+        (began, stamped, at)
+
+
+def test_a_students_notification_carries_the_invitation_of_the_rows_not_one_they_wrote(converted):
+    """A real change of alan's own (he cancels his booking) tells ada, with a forged invitation
+    in ``mail_data`` (a CANCEL of eve's booking): the server keeps only the thread it computes,
+    and the mail ``notify send`` hands to a real SMTP server carries the invitation of alan's
+    own booking, built from the rows; ada's approval through the CLI invites kat likewise."""
+    from cronkit import MailServer, run
+    from test_database_cli import as_login
+    from test_invitations import invite
+
+    w = converted
+    alan, mine, eves = w.connect("alan"), w.request["alan-s1"], w.request["eve-s3"]
+    with w.superuser() as con:
+        store = rows(con, "SELECT uuid FROM store_info")[0][0]
+        root = rows(con, "SELECT min(id) FROM notifications WHERE user_id = %s AND "
+                         "request_id = %s", (w.id["ada"], mine))[0][0]
+    forged = json.dumps({"chain": eves, "root": 1, "method": "CANCEL", "event": {
+        "uid": f"request-{eves}-{store}@sessionctl", "summary": "cancelled\u202e"}})
+    with alan.transaction():
+        alan.execute("UPDATE requests SET status = 'cancelled' WHERE id = %s", (mine,))
+        alan.execute(HISTORY, (mine, "2000-01-01", w.id["alan"], "approved", "cancelled", None))
+        alan.execute("INSERT INTO notifications (user_id, kind, request_id, slot_id, text, "
+                     "created_at, mail_state, mail_data) VALUES (%s, 'cancelled', %s, %s, "
+                     "'Alan cancelled', now(), 'queued', %s)",
+                     (w.id["ada"], mine, w.slot["s1"], forged))
+    with w.superuser() as con:
+        kept = rows(con, "SELECT mail_data FROM notifications WHERE text = 'Alan cancelled'")[0][0]
+    assert json.loads(kept) == {"chain": mine, "root": root, "invitation": "when sent"}
+    approved = as_login(w, "ada", "request", "approve", str(w.request["kat-s2"]))
+    assert approved.exit_code == 0, approved.stderr
+    with MailServer() as mail:
+        sent = run("notify", "send", "--smtp", mail.url, user=w.name["root"],
+                   db=w.url_of("root"), SESSIONCTL_MAIL_FROM="Sessions <s@example.edu>")
+        assert sent.returncode == 0 and "failed: 0" in sent.stdout, sent.stderr
+    found = {}
+    for (_, to), message in zip(mail.envelopes, mail.messages):
+        text = message.get_body(("plain",)).get_content()
+        for key, address, words in (("alan", "ada@example.edu", "Alan cancelled"),
+                                    ("kat", "kat@example.edu", "approved")):
+            if to == [address] and words in text and invite(message):
+                found[key] = invite(message)
+    assert found["alan"][0] == "CANCEL", found
+    assert str(found["alan"][1]["uid"]) == f"request-{mine}-{store}@sessionctl"
+    assert found["kat"][0] == "REQUEST", found
+    assert str(found["kat"][1]["uid"]) == f"request-{w.request['kat-s2']}-{store}@sessionctl"
+
+
+def test_an_educators_system_change_keeps_the_time_rules_and_the_known_kinds(converted):
+    """The slot's educator may make any change through system_change that they could make in
+    person: not a completion before the session ends, and told as its new state or a kind the
+    system words for it, never free text."""
+    w = converted
+    ada = w.connect("ada")
+    before = snapshot(w.url)
+    for sql, params, words in [
+        ("SELECT sessionctl.system_change(%s, 'completed')", (w.request["alan-s1"],),
+         "has not ended yet"),
+        ("SELECT sessionctl.system_change(%s, 'rejected', kind => %s)",
+         (w.request["kat-s2"], "Your booking was cancelled: pay at https://evil.example"),
+         "is not told as"),
+        ("SELECT sessionctl.system_change(%s, 'rejected', kind => 'promoted')",
+         (w.request["kat-s2"],), "is not told as"),
+    ]:
+        said = attempt(ada, sql, params)
+        assert words in said, (sql, said)
+    assert snapshot(w.url) == before
+
+
+def test_an_educators_history_row_that_changes_nothing_stands_for_a_change_of_the_slot(converted):
+    """From = to by the slot's educator: refused with no change of the request or its slot in
+    this transaction; recorded once the slot's notes (which the booking follows) change."""
+    import psycopg
+
+    w = converted
+    ada = w.connect("ada")
+    mine, s1 = w.request["alan-s1"], w.slot["s1"]
+    before = snapshot(w.url)
+    said = attempt(ada, HISTORY, (mine, "2000-01-01", w.id["ada"], "approved", "approved", "x"))
+    assert "change of request" in said, said
+    assert snapshot(w.url) == before
+    with ada.transaction():
+        ada.execute("UPDATE slots SET notes = 'bring the exercises' WHERE id = %s", (s1,))
+        ada.execute(HISTORY, (mine, "2000-01-01", w.id["ada"], "approved", "approved",
+                              "notes changed"))
+        assert "change of request" in attempt(  # once
+            ada, HISTORY, (mine, "2000-01-01", w.id["ada"], "approved", "approved", "again"))
+        raise psycopg.Rollback
+
+
+def test_a_store_in_the_mode_at_version_10_gets_migration_11_from_init_again(converted):
+    """A store converted before migration 11 (its triggers on the caller's search_path): its
+    owner's ``init --identity database`` migrates it, guards lifted and put back."""
+    w = converted
+    functions = ("sessionctl_request_times()", "sessionctl_slot_times()")
+    with w.superuser() as con:
+        for function in functions:
+            con.execute(f"ALTER FUNCTION {function} RESET search_path")
+        con.execute("DELETE FROM schema_migrations WHERE version = 11")
+    w.convert()
+    with w.superuser() as con:
+        assert rows(con, "SELECT max(version) FROM schema_migrations") == [(11,)]
+        assert rows(con, "SELECT proconfig FROM pg_proc WHERE oid = ANY (%s::regprocedure[])",
+                    (list(functions),)) == [(["search_path=pg_catalog, public, pg_temp"],)] * 2

@@ -608,6 +608,12 @@ def test_a_previous_release_store_turns_into_the_database_mode_and_back(previous
     made = new("init", "--identity", "database", "--admin", root, "--json", db=db, user=root)
     assert made["identity"] == "database" and made["schema"] == migrations.LATEST
     assert sorted(made["logins"]["created"]) == sorted([root, ada, sam])
+    with psycopg.connect(db) as con:  # migration 11: migration 6's triggers pin search_path
+        pinned = con.execute("SELECT proname, proconfig FROM pg_proc WHERE proname IN "
+                             "('sessionctl_request_times', 'sessionctl_slot_times') "
+                             "ORDER BY 1").fetchall()
+    assert pinned == [(name, ["search_path=pg_catalog, public, pg_temp"])
+                      for name in ("sessionctl_request_times", "sessionctl_slot_times")]
     login = f"postgresql://{sam}@{db.split('@', 1)[1]}"  # .ci/run's server trusts 127.0.0.1
     assert new("whoami", "--json", db=login, user=sam)["name"] == sam
     shown = new("request", "list", "--json", db=login, user=sam)

@@ -191,6 +191,12 @@ def compose(note: Notification, from_: tuple[str, str], store: str, *,
     user, request = note.user, note.request
     slot = request.slot if request is not None else None
     frozen = _thread(note)
+    if frozen.get("invitation") == "when sent" and request is not None:
+        # the database mode: the server kept no invitation a non-admin wrote (rls_guards.py's
+        # notification_guard); it is built now, from the rows
+        from sessionctl.domain.calendar import invitation
+
+        frozen.update(invitation(request, user.id, store) or {})
     facts = []
     if slot is not None:
         tz = user_zone(user)

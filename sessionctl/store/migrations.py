@@ -388,6 +388,37 @@ M010_IDENTITY = """
 ALTER TABLE store_info ADD COLUMN identity VARCHAR(16) NOT NULL DEFAULT 'login';
 """
 
+# 11 (issue 21's second attack pass): migration 6's trigger functions run as whoever inserts
+# a request or moves a slot, and read ``slots`` (and write ``requests``) by bare name: with no
+# search_path of their own, the caller's ``pg_temp`` came first, so a student's
+# ``CREATE TEMP TABLE slots`` gave their request false times. Each now names the store's schema
+# and pins its search_path, ``pg_temp`` last (docs/database-mode.md). SQLite has no such path.
+_M011_TIMES = {
+    "sessionctl_request_times": """
+BEGIN
+    SELECT s.starts_at, s.ends_at INTO NEW.starts_at, NEW.ends_at
+        FROM SCHEMA.slots s WHERE s.id = NEW.slot_id;
+    RETURN NEW;
+END""",
+    "sessionctl_slot_times": """
+BEGIN
+    UPDATE SCHEMA.requests SET starts_at = NEW.starts_at, ends_at = NEW.ends_at
+        WHERE slot_id = NEW.id;
+    RETURN NULL;
+END""",
+}
+M011_PINNED = {
+    "sqlite": "",
+    "postgresql": [
+        "DO $m$\nDECLARE\n    here text := quote_ident(current_schema());\nBEGIN\n" + "".join(
+            f"    EXECUTE 'CREATE OR REPLACE FUNCTION ' || here || '.{name}() RETURNS trigger "
+            f"LANGUAGE plpgsql SET search_path = pg_catalog, ' || here || ', pg_temp AS $f$' || "
+            f"replace($b${body}$b$, 'SCHEMA.', here || '.') || '$f$';\n"
+            for name, body in _M011_TIMES.items())
+        + "END $m$",
+    ],
+}
+
 MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (1, "base", M001_BASE),
     (2, "outbox", M002_OUTBOX),
@@ -399,6 +430,7 @@ MIGRATIONS: list[tuple[int, str, str | dict[str, str | list[str]]]] = [
     (8, "busy", M008_BUSY),
     (9, "hooks", M009_HOOKS),
     (IDENTITY, "identity", M010_IDENTITY),
+    (11, "pinned", M011_PINNED),
 ]
 
 LATEST = MIGRATIONS[-1][0]

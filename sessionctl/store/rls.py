@@ -188,7 +188,8 @@ _INVOKER = ("history_stamp", "notification_guard", "event_guard", "request_guard
 # group may call them itself (they would read past the policies: another student's session,
 # a user's zone, the words about any request)
 _INTERNAL = ("say", "when_for", "piece", "changes_now", "changed_now", "clashes", "is_login",
-             "may_make_login", "count_seats", "journal", "event_payload", "booking_of")
+             "may_make_login", "count_seats", "journal", "slot_journal", "event_payload",
+             "booking_of")
 
 
 def _policy(table: str, name: str, command: str, to: str, using: str | None,

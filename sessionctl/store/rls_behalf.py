@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE
+from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE, SYSTEM_TOLD_AS
 from sessionctl.store.rls_guards import CHANGES_TABLE, GROUPS, NOW, PINNED, SCHEMA
 
 TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the functions fill in
@@ -22,6 +22,7 @@ TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the function
 # records its event for the hooks, as the personal mode's ``transitions.record`` does.
 
 _EVENT_OF_KIND, _EVENT_OF_STATE = json.dumps(EVENT_OF_KIND), json.dumps(EVENT_OF_STATE)
+_KINDS = ", ".join(f"('{kind}', '{to}')" for kind, to in SYSTEM_TOLD_AS)
 
 ON_BEHALF = f"""
 CREATE FUNCTION {SCHEMA}.when_for(instant timestamp, recipient integer) RETURNS text
@@ -102,15 +103,16 @@ BEGIN
             {SCHEMA}.sees_slot(r.slot_id) THEN
         RAISE EXCEPTION 'no request %', request USING ERRCODE = 'insufficient_privilege';
     END IF;
-    SELECT * INTO s FROM STORE.slots WHERE id = r.slot_id;
+    -- the slot locked (count_seats): a racing approval on it waits, and its seats are read
+    -- after the other's commit
+    SELECT * INTO s FROM STORE.slots WHERE id = r.slot_id FOR NO KEY UPDATE;
     SELECT * INTO c FROM STORE.courses WHERE id = s.course_id;
-    IF NOT (r.status, to_status) IN (
-            ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
-            ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
-            ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
-            ('waiting', 'rejected')) THEN
-        RAISE EXCEPTION 'request % is %; it cannot become %', r.id, r.status, to_status
-            USING ERRCODE = 'check_violation';
+    PERFORM {SCHEMA}.check_change(r.id, s, r.status, to_status);
+    -- what the parties are told, as: the new state, or a kind the system words for it
+    IF NOT (coalesce(kind, to_status) = to_status
+            OR (kind, to_status) IN ({_KINDS})) THEN
+        RAISE EXCEPTION 'a change to % is not told as %', to_status, kind
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT count(*) INTO pending FROM STORE.requests x
     WHERE x.slot_id = s.id AND x.status = 'pending';
@@ -310,15 +312,16 @@ LOGINS = f"""
 CREATE FUNCTION {SCHEMA}.may_make_login(who text, wanted text) RETURNS boolean
     LANGUAGE sql STABLE {PINNED} AS $$
     SELECT EXISTS (SELECT 1 FROM STORE.users u WHERE u.name = who AND u.role = wanted)
-       AND (EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
-            OR pg_has_role(session_user, (SELECT c.relowner FROM pg_class c
+       AND (EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                    WHERE r.rolname = session_user AND r.rolsuper)
+            OR pg_has_role(session_user, (SELECT c.relowner FROM pg_catalog.pg_class c
                                           WHERE c.oid = 'STORE.users'::regclass), 'MEMBER')
             OR {SCHEMA}.my_role() = 'admin'
             OR ({SCHEMA}.my_role() = 'educator' AND wanted = 'student'
-                AND (NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who)
-                     OR NOT EXISTS (SELECT 1 FROM pg_auth_members m
-                                    JOIN pg_roles g ON g.oid = m.roleid
-                                    JOIN pg_roles u ON u.oid = m.member
+                AND (NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who)
+                     OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                                    JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
+                                    JOIN pg_catalog.pg_roles u ON u.oid = m.member
                                     WHERE u.rolname = who AND g.rolname IN
                                     ('{GROUPS["admin"]}', '{GROUPS["educator"]}')))))
 $$;
@@ -331,7 +334,7 @@ CREATE FUNCTION {SCHEMA}.login_role(who text, wanted text, adopt boolean DEFAULT
     RETURNS text LANGUAGE plpgsql VOLATILE {PINNED} AS $$
 DECLARE
     target text := 'sessionctl_' || wanted;
-    existing pg_roles%ROWTYPE;
+    existing pg_catalog.pg_roles%ROWTYPE;
     other text;
     owner_ boolean;
 BEGIN
@@ -346,7 +349,7 @@ BEGIN
         RAISE EXCEPTION 'you may not make % a % login', who, wanted
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    SELECT * INTO existing FROM pg_roles WHERE rolname = who;
+    SELECT * INTO existing FROM pg_catalog.pg_roles WHERE rolname = who;
     IF NOT FOUND THEN
         IF who IN ('public', 'none') OR who LIKE 'pg\\_%' THEN
             RAISE EXCEPTION 'the user name % is a role name PostgreSQL reserves (public, none, '
@@ -360,18 +363,21 @@ BEGIN
             AND NOT (existing.rolsuper OR existing.rolcreaterole OR existing.rolcreatedb
                      OR existing.rolreplication OR existing.rolbypassrls)
             AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
-            AND NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = existing.oid)) THEN
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                            WHERE m.roleid = existing.oid)) THEN
         RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
             USING ERRCODE = 'duplicate_object';
     END IF;
-    FOR other IN SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+    FOR other IN SELECT g.rolname FROM pg_catalog.pg_auth_members m
+                 JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                  WHERE m.member = existing.oid AND g.rolname IN
                  ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')
                  AND g.rolname <> target LOOP
         EXECUTE format('REVOKE %I FROM %I', other, who);
     END LOOP;
     IF pg_has_role(who, target, 'MEMBER') AND EXISTS (
-            SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+            SELECT 1 FROM pg_catalog.pg_auth_members m
+            JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
             WHERE m.member = existing.oid AND g.rolname = target) THEN
         RETURN 'kept';
     END IF;

@@ -15,7 +15,9 @@ SCHEMA = "sessionctl"  # the functions' schema (the tables stay in the store's o
 IDLE_TIMEOUT = "30s"  # idle_in_transaction_session_timeout of the store's database
 
 PINNED = "SECURITY DEFINER SET search_path = pg_catalog, pg_temp"
-NOW = "(date_trunc('second', now() AT TIME ZONE 'UTC'))"  # the store's naive UTC instants
+# the server's clock as the store's naive UTC instants: the statement's time, never the
+# transaction's start (now()), which a transaction held open would move into the past
+NOW = "(date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC'))"
 CHANGES_TABLE = f"{SCHEMA}.changes"  # the requests changed in each transaction (journal())
 
 # -- roles ---------------------------------------------------------------------------------------
@@ -24,13 +26,13 @@ ROLES = f"""
 DO $$
 DECLARE
     name text;
-    r pg_roles%ROWTYPE;
+    r pg_catalog.pg_roles%ROWTYPE;
     maker boolean;
 BEGIN
     FOREACH name IN ARRAY ARRAY['{GROUPS["admin"]}', '{GROUPS["educator"]}',
                                 '{GROUPS["student"]}', '{DEFINER}', '{ROLEMAKER}'] LOOP
         maker := name = '{ROLEMAKER}';
-        SELECT * INTO r FROM pg_roles WHERE rolname = name;
+        SELECT * INTO r FROM pg_catalog.pg_roles WHERE rolname = name;
         IF NOT FOUND THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN %s', name,
                            CASE WHEN maker THEN 'CREATEROLE' ELSE '' END);
@@ -58,8 +60,9 @@ DO $$
 DECLARE
     m record;
 BEGIN
-    FOR m IN SELECT r.rolname AS role, u.rolname AS member FROM pg_auth_members a
-             JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles u ON u.oid = a.member
+    FOR m IN SELECT r.rolname AS role, u.rolname AS member FROM pg_catalog.pg_auth_members a
+             JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+             JOIN pg_catalog.pg_roles u ON u.oid = a.member
              WHERE (r.rolname IN ('{DEFINER}', '{ROLEMAKER}')
                     OR u.rolname IN ('{DEFINER}', '{ROLEMAKER}'))
                AND NOT (u.rolname = '{ROLEMAKER}' AND r.rolname LIKE 'sessionctl\\_%'
@@ -259,11 +262,12 @@ $$;
 CREATE FUNCTION {SCHEMA}.is_login(who text) RETURNS boolean LANGUAGE sql STABLE
     {PINNED} AS $$
     SELECT EXISTS (
-        SELECT 1 FROM pg_roles r WHERE r.rolname = who AND r.rolcanlogin
+        SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who AND r.rolcanlogin
           AND NOT (r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
                    OR r.rolbypassrls)
           AND who NOT LIKE 'sessionctl\\_%' AND who NOT LIKE 'pg\\_%'
-          AND EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                      JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
                       WHERE m.member = r.oid AND g.rolname IN
                       ('{GROUPS["admin"]}', '{GROUPS["educator"]}', '{GROUPS["student"]}')))
 $$;
@@ -273,7 +277,8 @@ $$;
 CREATE FUNCTION {SCHEMA}.name_is_free(who text) RETURNS boolean LANGUAGE plpgsql STABLE
     {PINNED} AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = who) AND NOT {SCHEMA}.is_login(who) THEN
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = who)
+       AND NOT {SCHEMA}.is_login(who) THEN
         RAISE EXCEPTION 'a database role named % exists and is not a sessionctl login', who
             USING ERRCODE = 'duplicate_object';
     END IF;
@@ -313,6 +318,20 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- a change of a slot a booking follows (its time, link or notes) is a change of each of its
+-- requests (from = to): what its educator's history rows about them record
+CREATE FUNCTION {SCHEMA}.slot_journal() RETURNS trigger LANGUAGE plpgsql {PINNED} AS $$
+BEGIN
+    IF (NEW.starts_at, NEW.ends_at, NEW.link, NEW.notes)
+            IS NOT DISTINCT FROM (OLD.starts_at, OLD.ends_at, OLD.link, OLD.notes) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO {CHANGES_TABLE} (tx, login, request_id, from_status, to_status)
+    SELECT txid_current(), session_user::text, r.id, r.status, r.status
+    FROM STORE.requests r WHERE r.slot_id = NEW.id;
+    RETURN NULL;
+END $$;
+
 -- a history row takes one change of the request by this login in this transaction, from
 -- exactly its old status to its new one (``person``: by a person, not system_change)
 CREATE FUNCTION {SCHEMA}.recorded(request integer, was text, became text, person boolean)
@@ -335,8 +354,8 @@ CREATE FUNCTION {SCHEMA}.told(request integer, recipient integer)
 $$;
 
 -- a history row: who wrote it and in which transaction (the connected login, whoever writes
--- it), the server's time, and one change of the request made in this transaction (a slot's
--- educator also notes changes of the slot a booking follows: from = to = its status)
+-- it), the server's time, and one change of the request made in this transaction (a change of
+-- the slot a booking follows is one too: slot_journal, from = to = its status)
 CREATE FUNCTION {SCHEMA}.history_stamp() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -348,9 +367,7 @@ BEGIN
         RETURN NEW;
     END IF;
     NEW.at := {NOW};
-    IF NOT {SCHEMA}.recorded(NEW.request_id, NEW.from_status, NEW.to_status, NOT system)
-       AND (system OR NEW.from_status IS DISTINCT FROM NEW.to_status OR NOT {SCHEMA}.manages_slot(
-                (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))) THEN
+    IF NOT {SCHEMA}.recorded(NEW.request_id, NEW.from_status, NEW.to_status, NOT system) THEN
         RAISE EXCEPTION 'history records a change of request % made in this transaction, once '
             '(none from % to %)', NEW.request_id, coalesce(NEW.from_status, 'nothing'),
             NEW.to_status USING ERRCODE = 'insufficient_privilege';
@@ -359,7 +376,10 @@ BEGIN
 END $$;
 
 -- a notification for someone else: by an admin, the slot's educator, or the system; a
--- student's only of a change of theirs in this transaction (told), at the server's time
+-- student's only of a change of theirs in this transaction (told), at the server's time. What
+-- its e-mail carries (mail_data: context.notify freezes the thread and the iTIP invitation) is
+-- the server's for anyone but an admin: the thread from the rows (mail_thread), and the
+-- invitation built by `notify send` from the rows when it mails it, never one the writer made
 CREATE FUNCTION {SCHEMA}.notification_guard() RETURNS trigger LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -367,6 +387,9 @@ BEGIN
         RETURN NEW;
     END IF;
     NEW.created_at := {NOW};
+    IF {SCHEMA}.my_role() IS DISTINCT FROM 'admin' THEN  -- never the writer's invitation
+        NEW.mail_data := {SCHEMA}.mail_thread(NEW.user_id, NEW.request_id);
+    END IF;
     IF NEW.user_id IS NOT DISTINCT FROM {SCHEMA}.me() OR {SCHEMA}.my_role() = 'admin'
        OR {SCHEMA}.manages_slot(
               (SELECT r.slot_id FROM STORE.requests r WHERE r.id = NEW.request_id))
@@ -448,6 +471,22 @@ CREATE FUNCTION {SCHEMA}.event_payload(kind text, request integer, actor text, a
     JOIN STORE.users ed ON ed.id = s.educator_id
     WHERE r.id = request
 $$;
+-- a notification's thread (context._mail_data): the first request of the booking chain and
+-- the first notification to the recipient about it; the invitation is left to `notify send`
+-- ("when sent": domain/mail.py builds it from the rows)
+CREATE FUNCTION {SCHEMA}.mail_thread(recipient integer, request integer) RETURNS text
+    LANGUAGE sql STABLE {PINNED} AS $$
+    WITH RECURSIVE chain (id, replaces) AS (
+        SELECT r.id, r.replaces_id FROM STORE.requests r WHERE r.id = request
+        UNION ALL
+        SELECT r.id, r.replaces_id FROM STORE.requests r JOIN chain ON r.id = chain.replaces)
+    SELECT json_build_object(
+        'chain', (SELECT chain.id FROM chain WHERE chain.replaces IS NULL),
+        'root', (SELECT min(n.id) FROM STORE.notifications n
+                 WHERE n.user_id = recipient AND n.request_id IN (SELECT chain.id FROM chain)),
+        'invitation', 'when sent')::text
+    WHERE {SCHEMA}.sees_request(request)
+$$;
 -- the first request of a booking's chain of moves (events.py's _booking)
 CREATE FUNCTION {SCHEMA}.booking_of(request integer) RETURNS integer LANGUAGE sql STABLE
     {PINNED} AS $$
@@ -459,7 +498,9 @@ CREATE FUNCTION {SCHEMA}.booking_of(request integer) RETURNS integer LANGUAGE sq
 $$;
 
 -- a slot's seats are its approved requests, counted by the database (the CHECK on slots
--- refuses an approval beyond the capacity)
+-- refuses an approval beyond the capacity). The slot's row is locked first: a second
+-- transaction approving on it waits for the first to end, and its count (a statement of its
+-- own, so a snapshot taken after the wait) then sees the first one's seat
 CREATE FUNCTION {SCHEMA}.count_seats() RETURNS trigger LANGUAGE plpgsql {PINNED} AS $$
 DECLARE
     slot integer;
@@ -468,13 +509,38 @@ BEGIN
         SELECT DISTINCT x FROM unnest(ARRAY[
             CASE WHEN TG_OP <> 'INSERT' AND OLD.status = 'approved' THEN OLD.slot_id END,
             CASE WHEN TG_OP <> 'DELETE' AND NEW.status = 'approved' THEN NEW.slot_id END]) x
-        WHERE x IS NOT NULL
+        WHERE x IS NOT NULL ORDER BY x
     LOOP
+        PERFORM 1 FROM STORE.slots s WHERE s.id = slot FOR NO KEY UPDATE;
         UPDATE STORE.slots SET booked = (SELECT count(*) FROM STORE.requests r
                                          WHERE r.slot_id = slot AND r.status = 'approved')
         WHERE id = slot;
     END LOOP;
     RETURN NULL;
+END $$;
+
+-- a change of a request's state, by a person (request_guard) or the system (system_change),
+-- educators and admins included: the state machine, and its times by the server's clock
+CREATE FUNCTION {SCHEMA}.check_change(request integer, s STORE.slots, was text, became text)
+    RETURNS void LANGUAGE plpgsql STABLE {PINNED} AS $$
+BEGIN
+    IF NOT (was, became) IN (
+            ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
+            ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
+            ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
+            ('waiting', 'rejected')) THEN
+        RAISE EXCEPTION 'request % is %; it cannot become %', request, was, became
+            USING ERRCODE = 'check_violation';
+    END IF;
+    IF became = 'approved' AND s.starts_at <= {NOW} THEN
+        RAISE EXCEPTION 'slot % has already started', s.id USING ERRCODE = 'check_violation';
+    END IF;
+    IF became = 'completed' AND s.ends_at > {NOW} THEN
+        RAISE EXCEPTION 'session % has not ended yet', request USING ERRCODE = 'check_violation';
+    END IF;
+    IF was = 'approved' AND became = 'cancelled' AND s.ends_at <= {NOW} THEN
+        RAISE EXCEPTION 'session % has ended', request USING ERRCODE = 'check_violation';
+    END IF;
 END $$;
 
 -- what a person may change of a request (the definer's own changes are checked by it)
@@ -502,26 +568,10 @@ BEGIN
     NEW.starts_at := s.starts_at;  -- the slot's times, as migration 6 keeps them
     NEW.ends_at := s.ends_at;
     IF NEW.status IS DISTINCT FROM OLD.status THEN
-        IF NOT (OLD.status, NEW.status) IN (
-                ('pending', 'approved'), ('pending', 'rejected'), ('pending', 'cancelled'),
-                ('pending', 'waiting'), ('approved', 'completed'), ('approved', 'cancelled'),
-                ('waiting', 'pending'), ('waiting', 'approved'), ('waiting', 'cancelled'),
-                ('waiting', 'rejected')) THEN
-            RAISE EXCEPTION 'request % is %; it cannot become %', OLD.id, OLD.status, NEW.status
-                USING ERRCODE = 'check_violation';
-        END IF;
+        PERFORM {SCHEMA}.check_change(OLD.id, s, OLD.status, NEW.status);
         IF NOT manager AND NOT (own AND NEW.status = 'cancelled') THEN
             RAISE EXCEPTION 'only the educator of slot % or an admin can make request % %',
                 s.id, OLD.id, NEW.status USING ERRCODE = 'insufficient_privilege';
-        END IF;
-        IF NEW.status = 'approved' AND s.starts_at <= now_ THEN
-            RAISE EXCEPTION 'slot % has already started', s.id USING ERRCODE = 'check_violation';
-        END IF;
-        IF NEW.status = 'completed' AND s.ends_at > now_ THEN
-            RAISE EXCEPTION 'session % has not ended yet', OLD.id USING ERRCODE = 'check_violation';
-        END IF;
-        IF OLD.status = 'approved' AND NEW.status = 'cancelled' AND s.ends_at <= now_ THEN
-            RAISE EXCEPTION 'session % has ended', OLD.id USING ERRCODE = 'check_violation';
         END IF;
         IF OLD.status = 'approved' AND NEW.status = 'cancelled' AND NOT manager
            AND c.cancel_notice IS NOT NULL
@@ -558,7 +608,7 @@ END $$;
 -- the store's owner (its migrations) or a superuser: not bound by the guards
 CREATE FUNCTION {SCHEMA}.is_owner() RETURNS boolean LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp AS $$
-    SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_class c
+    SELECT pg_has_role(current_user, (SELECT c.relowner FROM pg_catalog.pg_class c
                                       WHERE c.oid = 'STORE.users'::regclass), 'USAGE')
 $$;
 -- a slot or course the caller may see (the policies' own checks), or of a request of theirs
@@ -624,5 +674,6 @@ TRIGGER_BINDINGS = [
      "count_seats"),
     ("requests", "requests_guard", "BEFORE INSERT OR UPDATE", "request_guard"),
     ("slots", "slots_guard", "BEFORE UPDATE", "slot_guard"),
+    ("slots", "slots_journal", "AFTER UPDATE OF starts_at, ends_at, link, notes", "slot_journal"),
     ("users", "users_guard", "BEFORE UPDATE", "user_guard"),
 ]
