@@ -414,7 +414,7 @@ def draw(
     texts, sizes, naturals = _cells(columns, rows, look.width + 1, breaks)
     widths = allot(columns, naturals, look.width)
     squeezed = [i for i, (c, w) in enumerate(zip(columns, widths))
-                if w < min(cell_len(c.header), naturals[i])]
+                if c.cut in CUT and w < min(cell_len(c.header), naturals[i])]
     if squeezed:  # values far wider than planned left a column no room even for its header:
         kept = [i for i in range(len(columns)) if i not in squeezed]  # leave it out, not "…"
         columns, breaks = [columns[i] for i in kept], [breaks[i] for i in kept]
