@@ -61,6 +61,9 @@ ATTENDANCE = (ATTENDED, NO_SHOW)
 # the system's changes by the same tables: store/rls_behalf.py) -------------------------------
 
 # a notification kind that names its event, whatever the change of state
+# the events hooks receive (docs/reference/meeting-rooms-and-hooks.md#event-hooks)
+EVENTS = ("requested", "approved", "rejected", "cancelled", "moved", "changed", "completed",
+          "waitlisted", "promoted", "slot-cancelled", "reminder")
 EVENT_OF_KIND = {"promoted": "promoted", "slot_cancelled": "slot-cancelled", "moved": "moved",
                  "move": "requested", "changed": "changed", "attendance": "changed",
                  "rated": "changed", "reminder": "reminder"}

@@ -185,7 +185,7 @@ def test_a_student_cannot_record_an_event_of_a_change_they_did_not_make(converte
         for request in (kats, eves):  # his own change vouches for no one else's request
             said = attempt(alan, EVENT, forged(w, "alan", "cancelled", request))
             assert "row-level security" in said or "change you made" in said, said
-        for kind in set(HOOKED) - {"cancelled", "slot-cancelled"}:  # not the change he made
+        for kind in set(HOOKED) - {"cancelled"}:  # not the change he made (nor a slot's cancel)
             said = attempt(alan, EVENT, forged(w, "alan", kind, mine))
             assert "change you made" in said, (kind, said)
         alan.execute(EVENT, forged(w, "alan", "cancelled", mine))
@@ -703,3 +703,37 @@ def test_a_store_in_the_mode_at_version_10_gets_migration_11_from_init_again(con
         assert rows(con, "SELECT max(version) FROM schema_migrations") == [(11,)]
         assert rows(con, "SELECT proconfig FROM pg_proc WHERE oid = ANY (%s::regprocedure[])",
                     (list(functions),)) == [(["search_path=pg_catalog, public, pg_temp"],)] * 2
+
+
+def test_a_notification_names_only_a_request_its_writer_sees(converted):
+    """A notification to oneself naming someone else's request was mailed (by the admin's
+    notify send) with that booking's course, time, names and addresses: refused."""
+    w = converted
+    before = snapshot(w.url)
+    for who, theirs in (("alan", w.request["kat-s2"]), ("alan", w.request["eve-s3"]),
+                        ("ada", w.request["eve-s3"])):
+        con = w.connect(who)
+        with con.transaction():
+            said = attempt(con, TELL, (w.id[who], "approved", theirs, None, "peek", "2000-01-01"))
+            assert "row-level security" in said, (who, said)
+    assert snapshot(w.url) == before
+
+
+def test_an_educators_event_needs_a_change_or_an_approved_session_to_remind_of(converted):
+    """The slot's educator may tell hooks of a change of theirs (a slot moved: moved, changed)
+    and remind of an approved session; not a change that never happened, not a reminder of a
+    request that is no session."""
+    import psycopg
+
+    w = converted
+    hooked(w)
+    ada = w.connect("ada")
+    before = snapshot(w.url)
+    with ada.transaction():
+        for kind, request in (("changed", w.request["alan-s1"]), ("moved", w.request["alan-s1"]),
+                              ("reminder", w.request["kat-s2"])):  # kat-s2 is pending
+            said = attempt(ada, EVENT, forged(w, "ada", kind, request))
+            assert "change you made" in said, (kind, said)
+        ada.execute(EVENT, forged(w, "ada", "reminder", w.request["alan-s1"]))  # approved
+        raise psycopg.Rollback
+    assert snapshot(w.url) == before

@@ -20,8 +20,6 @@ from sessionctl.store.edge import to_db
 from sessionctl.store.models import Request
 from sessionctl.timeparse import format_utc
 
-EVENTS = ("requested", "approved", "rejected", "cancelled", "moved", "changed", "completed",
-          "waitlisted", "promoted", "slot-cancelled", "reminder")
 
 
 def name(was: str | None, to: str, kind: str | None, request: Request) -> str | None:

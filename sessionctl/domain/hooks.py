@@ -17,8 +17,8 @@ from datetime import timedelta
 from sessionctl._plain import Record
 from sessionctl.domain import access
 from sessionctl.domain.context import Context
-from sessionctl.domain.events import EVENTS
 from sessionctl.errors import Unavailable, UsageError
+from sessionctl.statuses import EVENTS
 from sessionctl.store import queries
 from sessionctl.store.edge import from_db, to_db
 from sessionctl.store.models import Event, Hook

@@ -127,6 +127,9 @@ ACCESS = {
         [("read", "SELECT", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}", None),
          ("add", "INSERT", _EVERYONE, None,
           f"(user_id = {_ME} OR {_ADMIN} OR {SCHEMA}.may_notify(user_id, request_id, slot_id)) "
+          # the request a mail is written from: one the writer sees, or its mail would tell
+          # them of anyone's booking (to themselves)
+          f"AND (request_id IS NULL OR {SCHEMA}.sees_request(request_id)) "
           "AND mail_state = 'queued'"),
          ("change", "UPDATE", _EVERYONE, f"user_id = {_ME} OR {_ADMIN}",
           f"user_id = {_ME} OR {_ADMIN}")]),

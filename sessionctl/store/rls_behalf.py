@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE, SYSTEM_TOLD_AS
+from sessionctl.statuses import EVENT_OF_KIND, EVENT_OF_STATE, EVENTS, SYSTEM_TOLD_AS
 from sessionctl.store.rls_guards import CHANGES_TABLE, GROUPS, NOW, PINNED, SCHEMA
 
 TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the functions fill in
@@ -22,6 +22,7 @@ TEXTS_TABLE = f"{SCHEMA}.texts"  # the templates of domain/texts.py the function
 # records its event for the hooks, as the personal mode's ``transitions.record`` does.
 
 _EVENT_OF_KIND, _EVENT_OF_STATE = json.dumps(EVENT_OF_KIND), json.dumps(EVENT_OF_STATE)
+_ALL_EVENTS = "{" + ",".join(EVENTS) + "}"  # a journal row the system told of: no event left
 _KINDS = ", ".join(f"('{kind}', '{to}')" for kind, to in SYSTEM_TOLD_AS)
 
 ON_BEHALF = f"""
@@ -174,6 +175,10 @@ BEGIN
         VALUES (named, now_, r.id, {SCHEMA}.booking_of(r.id),
                 {SCHEMA}.event_payload(named, r.id, NULL, now_), 'queued', 0);
     END IF;
+    -- the system told of this change: the caller may not tell of it again, as theirs
+    UPDATE {CHANGES_TABLE} j SET evented = '{_ALL_EVENTS}'::text[] WHERE j.id = (
+        SELECT max(j2.id) FROM {CHANGES_TABLE} j2 WHERE j2.request_id = r.id
+        AND j2.tx = txid_current() AND j2.login = session_user::text);
     FOREACH party IN ARRAY coalesce(tell, ARRAY[]::text[]) LOOP
         recipient := CASE party WHEN 'student' THEN r.student_id
                                 WHEN 'educator' THEN s.educator_id END;

@@ -424,17 +424,23 @@ BEGIN
         SELECT c.id FROM {CHANGES_TABLE} c WHERE {_MINE_NOW} AND NOT (kind = ANY (c.evented))
           AND CASE kind  -- the changes domain/events.py names so
               WHEN 'requested' THEN c.from_status IS NULL AND c.to_status = 'pending'
-              WHEN 'moved' THEN c.from_status IS NULL
-                  OR (c.from_status = 'pending' AND c.to_status = 'approved')
+              -- a move: a request that replaces another (sent, or approved), or its slot moved
+              WHEN 'moved' THEN c.from_status = c.to_status OR (
+                  (c.from_status IS NULL OR (c.from_status = 'pending' AND c.to_status = 'approved'))
+                  AND (SELECT r.replaces_id FROM STORE.requests r WHERE r.id = request) IS NOT NULL)
               WHEN 'promoted' THEN c.from_status = 'waiting' AND c.to_status <> 'waiting'
               WHEN 'changed' THEN c.from_status = c.to_status
               WHEN 'slot-cancelled' THEN c.from_status <> 'cancelled' AND c.to_status = 'cancelled'
+                  AND (SELECT s.cancelled_at FROM STORE.requests r JOIN STORE.slots s
+                       ON s.id = r.slot_id WHERE r.id = request) IS NOT NULL
               WHEN 'waitlisted' THEN c.from_status IS DISTINCT FROM 'waiting'
                   AND c.to_status = 'waiting'
               ELSE c.from_status IS DISTINCT FROM kind AND c.to_status = kind END
         ORDER BY c.id LIMIT 1);
-    IF NOT FOUND AND NOT (kind IN ('changed', 'moved', 'reminder') AND {SCHEMA}.manages_slot(
-            (SELECT r.slot_id FROM STORE.requests r WHERE r.id = request)))
+    -- a reminder changes nothing: the slot's educator sends one of an approved session
+    IF NOT FOUND AND NOT (kind = 'reminder' AND EXISTS (
+            SELECT 1 FROM STORE.requests r WHERE r.id = request AND r.status = 'approved'
+            AND {SCHEMA}.manages_slot(r.slot_id)))
        OR NOT {SCHEMA}.sees_request(request) THEN
         RAISE EXCEPTION 'an event tells of a change you made to request % in this transaction, '
             'once (none that is %)', request, kind USING ERRCODE = 'insufficient_privilege';
