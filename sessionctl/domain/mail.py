@@ -279,18 +279,13 @@ def _fits(line: str) -> bool:
 
 
 def _encoded(name: str, text: str, address: str = "") -> str:
-    """``text`` as RFC 2047 encoded words of at most 75 characters, one a line, which may split
-    it anywhere (a reader joins adjacent encoded words without a space), then ``address``."""
-    import base64
+    """``text`` as RFC 2047 encoded words, which may split it anywhere (a reader joins adjacent
+    encoded words without a space), folded by the e-mail library's ``Header``; then
+    ``address``."""
+    from email.header import Header
 
-    chunks, chunk = [], b""
-    for ch in text:
-        if len(chunk) + len(ch.encode()) > 45:  # 45 octets: 60 in base64, 72 with the markers
-            chunks.append(chunk)
-            chunk = b""
-        chunk += ch.encode()
-    words = [f"=?utf-8?b?{base64.b64encode(c).decode()}?=" for c in [*chunks, chunk] if c]
-    return f"{name}: " + "\r\n ".join(words + ([address] if address else [])) + "\r\n"
+    words = Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
+    return f"{name}: {words}" + (f"\r\n {address}" if address else "") + "\r\n"
 
 
 def _address(name: str, display: str, addr_spec: str) -> str:
