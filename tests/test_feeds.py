@@ -346,9 +346,17 @@ def test_a_run_killed_before_its_renames_leaves_nothing_for_the_next(world, feed
     left.write_bytes(ours)
     theirs = feeds / f".{'e' * 40}.ics.ba9876543210.tmp"
     theirs.write_bytes(ours.replace(b"X-SESSIONCTL-STORE:", b"X-SESSIONCTL-STORE:other-"))
+    outside = feeds.parent / f"outside-{alan}.ics"  # a link or a directory named as ours: untouched
+    outside.write_bytes(ours)
+    link = feeds / f".{alan}.ics.aaaaaaaaaaaa.tmp"
+    link.symlink_to(outside)
+    folder = feeds / f".{alan}.ics.bbbbbbbbbbbb.tmp"
+    folder.mkdir()
     result = feed(["write", str(feeds)], "root", world.db)
     assert result.returncode == 0, result.stderr
     assert not left.exists() and theirs.exists()
+    assert link.is_symlink() and outside.read_bytes() == ours and folder.is_dir()
+    outside.unlink()
 
 
 def test_a_moved_open_slots_event_raises_its_sequence(world, booked, feeds):
